@@ -1,0 +1,143 @@
+"""The seam between omni and the marketplaces.
+
+Adapters take and return the plain dataclasses below; no raw JSON and no vendor exception crosses
+this line. Every failure is an AdapterError that says whether trying again may help.
+"""
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol
+
+
+class AdapterError(Exception):
+    """A marketplace call failed. `retryable` tells the caller whether trying later may help."""
+
+    def __init__(self, message: str, *, retryable: bool, code: str = "") -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.code = code
+
+
+class CredentialsError(AdapterError):
+    """The marketplace refused the channel's credentials (wrong key, expired token, bad sign)."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message, retryable=False, code=code)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A marketplace's page sizes and per-call limits, kept as data."""
+
+    page_size: int  # listings (items/products) per list page
+    detail_ids_per_call: int  # ids per detail/base-info call
+    stock_updates_per_call: int  # SKUs/models per stock update call
+    price_updates_per_call: int  # SKUs/models per price update call
+    one_item_per_update: bool  # stock/price calls take the SKUs of a single item only
+    order_ids_per_call: int = 50
+    order_window_days: int | None = None  # widest time window one order-list call accepts
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteListing:
+    """One sellable unit on a channel (an item without variants, or one variant/model of it)."""
+
+    item_id: str
+    variant_id: str  # "" for an item without variants
+    sku: str  # exactly as on the channel, white space and case included
+    title: str  # the item's name, with the variant's name after " - " when it has one
+    price: Decimal
+    quantity: int
+    status: str  # "live" | "inactive" | "removed"
+    updated_at: datetime  # aware, UTC: when the channel last changed it
+
+
+@dataclass(frozen=True, slots=True)
+class UploadVariant:
+    sku: str
+    price: Decimal
+    quantity: int
+    options: dict[str, str] = field(default_factory=dict)  # e.g. {"Color": "Red", "Size": "M"}
+    upc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadProduct:
+    """What omni sends to create a product on a channel: only the synced fields (BRIEF §3)."""
+
+    name: str
+    description: str
+    category: str
+    brand: str
+    images: tuple[str, ...]
+    weight_kg: Decimal | None
+    dimensions_cm: tuple[Decimal, Decimal, Decimal] | None  # length, width, height
+    is_active: bool
+    variants: tuple[UploadVariant, ...]
+    option_names: tuple[str, ...] = ()  # e.g. ("Color", "Size"); empty for a single variant
+
+
+@dataclass(frozen=True, slots=True)
+class QuantityUpdate:
+    item_id: str
+    variant_id: str
+    quantity: int  # absolute, never negative
+
+
+@dataclass(frozen=True, slots=True)
+class PriceUpdate:
+    item_id: str
+    variant_id: str
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """The outcome of one listing's update inside a (possibly partly failed) batch call."""
+
+    item_id: str
+    variant_id: str
+    ok: bool
+    error: str = ""
+    retryable: bool = False
+
+
+@dataclass(slots=True)
+class CallStats:
+    """HTTP calls made and seconds spent waiting on them, for benchmarks and scan records."""
+
+    calls: int = 0
+    seconds: float = 0.0
+    retries: int = 0
+
+
+CredentialsSaver = Callable[[dict[str, Any]], None]
+
+
+class Adapter(Protocol):
+    kind: ClassVar[str]
+    limits: ClassVar[Limits]
+    stats: CallStats
+
+    def check_credentials(self) -> None:
+        """Make one cheap authenticated call; raise CredentialsError if refused."""
+
+    def iter_listing_pages(
+        self, *, updated_since: datetime | None = None
+    ) -> Iterator[list[RemoteListing]]:
+        """Every listing (or only those changed since `updated_since`), a page at a time.
+
+        With `updated_since`, listings removed on the channel since then come back with
+        status "removed" where the marketplace reports deletions.
+        """
+
+    def create_product(self, product: UploadProduct) -> list[RemoteListing]:
+        """Create the product with its variants; the listings it created."""
+
+    def update_quantities(self, updates: Sequence[QuantityUpdate]) -> list[PushResult]:
+        """Set absolute quantities, batching within the marketplace's per-call limits."""
+
+    def update_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        """Set prices, batching within the marketplace's per-call limits."""
