@@ -18,8 +18,9 @@ class BrandFactory(factory.django.DjangoModelFactory):
 class CategoryFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Category
+        django_get_or_create = ("name",)
 
-    name = factory.Sequence(lambda n: f"Category {n}")
+    name = "T-Shirts"  # a marketplace category too, so uploads find it
 
 
 class OutletFactory(factory.django.DjangoModelFactory):
@@ -40,6 +41,7 @@ class ProductFactory(factory.django.DjangoModelFactory):
     category = factory.SubFactory(CategoryFactory)
     supplier = "PT Sumber Kain"
     supplier_price = Decimal("20.00")
+    weight_kg = Decimal("0.250")
 
 
 class VariantFactory(factory.django.DjangoModelFactory):

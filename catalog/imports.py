@@ -1,0 +1,1365 @@
+"""CSV imports: products with their variants, and inventory levels.
+
+Both imports read a text stream (an upload, a file on disk, a StringIO), so the admin, the
+management commands, the benchmark and the tests share one code path. Both check every row
+before writing anything and report bad rows by their line in the file. By default a file with a
+bad row writes nothing; with `partial=True` the good rows are written and the bad ones reported.
+
+Writes are in bulk: a fixed number of queries per few thousand rows, never one per row. On
+PostgreSQL new rows go in through COPY and updates through a temporary table, because Django's
+bulk_create/bulk_update spend most of their time preparing each value in Python.
+"""
+
+import csv
+import io
+import itertools
+import json
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import IO, Any, NamedTuple, TextIO
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
+from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone
+
+from catalog.exceptions import CatalogError, UnknownOutlet
+from catalog.models import (
+    Brand,
+    Category,
+    Outlet,
+    Product,
+    ProductImage,
+    Stock,
+    StockMovement,
+    Variant,
+    sku_key,
+)
+from catalog.services import Actor, product_saved, stock_import_levels
+
+# Keys looked up and rows written per query. Well under PostgreSQL's and SQLite's limits on
+# query parameters, large enough that 100,000 rows take a few dozen round trips.
+CHUNK = 5000
+# Rows per stock_import_levels call: each call is one savepoint, one ledger insert and one
+# stock_changed signal for those rows.
+STOCK_CHUNK = 10_000
+# The largest value of an IntegerField on every supported database.
+MAX_INT = 2_147_483_647
+
+
+class ImportFileError(CatalogError):
+    """The file as a whole cannot be imported: not CSV, no header, unknown or missing columns."""
+
+
+class RowError(NamedTuple):
+    line: int
+    reason: str
+
+
+ProgressCallback = Callable[[str, int, int], None]
+"""Called as `(stage, done, total)` once per chunk; `total` is 0 while it is not known."""
+
+
+@dataclass
+class ImportResult:
+    """What an import did (or, with `dry_run`, would do) with the file's good rows.
+
+    `created`, `updated` and `unchanged` count rows of the file; `other` holds further counts
+    (products created, brands created…) keyed by a label staff can read. `written` is true only
+    when the good rows were committed.
+    """
+
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    written: bool = False
+    dry_run: bool = False
+    other: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    help: str
+    required: bool = False
+
+
+def text_stream(binary: IO[bytes]) -> TextIO:
+    """Wrap an uploaded or opened binary file for the imports: UTF-8, with or without a BOM.
+
+    Decoding errors surface from the import as an ImportFileError naming the line.
+    """
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
+
+
+# --- reading CSV -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Record:
+    line: int
+    cells: dict[str, str]
+    problem: str = ""
+
+
+@dataclass(slots=True)
+class _Table:
+    columns: tuple[str, ...]
+    records: list[_Record]
+
+
+class _Progress:
+    """Forwards progress to an optional callback, at most once per CHUNK units."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self.callback = callback
+
+    def report(self, stage: str, done: int, total: int) -> None:
+        if self.callback is not None:
+            self.callback(stage, done, total)
+
+    def ticker(self, stage: str, total: int) -> Callable[[int], None]:
+        done = 0
+        self.report(stage, 0, total)
+
+        def tick(count: int) -> None:
+            nonlocal done
+            done += count
+            self.report(stage, done, total)
+
+        return tick
+
+
+def _header_name(raw: str) -> str:
+    """'Retail Price' and 'retail-price' name the column retail_price."""
+    return re.sub(r"[\s-]+", "_", raw.strip().lstrip("\ufeff").strip().lower())
+
+
+def _read_csv(
+    stream: TextIO,
+    *,
+    columns: Sequence[Column],
+    aliases: Mapping[str, str],
+    progress: _Progress,
+) -> _Table:
+    """Read the whole file: the known columns it names and its non-blank rows with line numbers.
+
+    Accepts a BOM, Windows line endings, blank lines, and `,`, `;` or tab as the delimiter
+    (taken from the header line). Raises ImportFileError when the file is empty, is not text,
+    is not CSV, or its header names unknown columns or lacks required ones.
+    Cost: one pass over the file; every row is held in memory.
+    """
+    reader = None
+    try:
+        first, skipped = _first_line(stream)
+        if "\0" in first:
+            raise ImportFileError(
+                "The file is not CSV text (it holds binary data): is it a spreadsheet (.xlsx)? "
+                "Save it as CSV and try again."
+            )
+        delimiter = max((",", ";", "\t"), key=first.count)
+        reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter, strict=True)
+        header = [_header_name(cell) for cell in next(reader)]
+        names = _check_header(header, columns, aliases)
+        records = list(_records(reader, names, skipped, progress))
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(
+            "The file is not UTF-8 text. Save it as “CSV UTF-8” and try again "
+            f"(unreadable byte {exc.object[exc.start : exc.start + 1]!r})."
+        ) from None
+    except csv.Error as exc:
+        where = f"near line {reader.line_num + skipped}" if reader is not None else "at the start"
+        raise ImportFileError(
+            f"The file cannot be read as CSV {where}: {exc} (is a closing quote missing?)."
+        ) from None
+    return _Table(columns=tuple(n for n in names if n), records=records)
+
+
+def _first_line(stream: TextIO) -> tuple[str, int]:
+    """The header line, and how many blank lines came before it."""
+    for skipped, line in enumerate(iter(stream.readline, "")):
+        if line.strip().lstrip("\ufeff").strip():
+            return line, skipped
+    raise ImportFileError("The file is empty: the first line should name the columns.")
+
+
+def _check_header(
+    header: list[str], columns: Sequence[Column], aliases: Mapping[str, str]
+) -> list[str]:
+    """The canonical column name of each header cell ('' for cells with no name)."""
+    known = {c.name for c in columns}
+    names = [aliases.get(name, name) for name in header]
+    unknown = [raw for raw, name in zip(header, names, strict=True) if name and name not in known]
+    if unknown:
+        start = "The first line should name the columns" if len(unknown) == len(header) else ""
+        listed = ", ".join(repr(u) for u in unknown)
+        raise ImportFileError(
+            (f"{start}; " if start else "")
+            + f"unknown column(s): {listed}. The columns this import knows are: "
+            + ", ".join(c.name for c in columns)
+            + "."
+        )
+    repeated = sorted({n for n in names if n and names.count(n) > 1})
+    if repeated:
+        raise ImportFileError(
+            f"The header names these columns more than once: {', '.join(repeated)}."
+        )
+    missing = [c.name for c in columns if c.required and c.name not in names]
+    if missing:
+        raise ImportFileError(f"The file has no {', '.join(missing)} column (required).")
+    return names
+
+
+def _records(
+    reader: Iterator[list[str]], names: list[str], skipped: int, progress: _Progress
+) -> Iterator[_Record]:
+    """Non-blank rows as {column: stripped cell}, with the line each row starts on."""
+    width = len(names)
+    last_line = reader.line_num  # type: ignore[attr-defined]
+    count = 0
+    for cells in reader:
+        line = last_line + 1 + skipped
+        last_line = reader.line_num  # type: ignore[attr-defined]
+        values = [cell.strip() for cell in cells]
+        if not any(values):
+            continue
+        record = _Record(line, {n: v for n, v in zip(names, values, strict=False) if n and v})
+        if any(values[width:]) or any(v for n, v in zip(names, values, strict=False) if not n):
+            record.problem = "has a value in a column that has no name in the header row"
+        yield record
+        count += 1
+        if count % CHUNK == 0:
+            progress.report("reading", count, 0)
+
+
+# --- cell parsers ----------------------------------------------------------------------------
+
+
+class _Bad(ValueError):
+    """A cell's value is refused; the message is shown to staff as it is."""
+
+
+Parser = Callable[[str, str], Any]
+
+_HANDLE = re.compile(r"[-a-zA-Z0-9_]+")
+_WHOLE = re.compile(r"[+-]?\d+(?:\.0*)?")
+_EXCEL_NUMBER = re.compile(r"\d+(?:\.\d+)?[eE]\+?\d+")
+_URL_SEPARATORS = re.compile(r"[\s|;]+|,(?=\s*https?://)")
+_url_validator = URLValidator(schemes=["http", "https"])
+_TRUE = frozenset({"yes", "true", "1"})
+_FALSE = frozenset({"no", "false", "0"})
+
+
+def _text(max_length: int | None = None) -> Parser:
+    def parse(column: str, raw: str) -> str:
+        if max_length is not None and len(raw) > max_length:
+            raise _Bad(f"{column} is too long ({len(raw)} characters; at most {max_length})")
+        return raw
+
+    return parse
+
+
+def _decimal(max_digits: int, places: int) -> Parser:
+    quantum = Decimal(1).scaleb(-places)
+    limit = Decimal(10) ** (max_digits - places)
+
+    def parse(column: str, raw: str) -> Decimal:
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not value.is_finite():
+            hint = "; use a dot for decimals and no thousands separator" if "," in raw else ""
+            raise _Bad(f"{column} must be a number like 12.50, not {raw!r}{hint}")
+        if value < 0:
+            raise _Bad(f"{column} must not be negative ({raw})")
+        if value >= limit:
+            raise _Bad(f"{column} is too large ({raw}; at most {limit - quantum})")
+        if value != value.quantize(quantum):
+            raise _Bad(f"{column} has more than {places} decimals ({raw})")
+        return value.quantize(quantum)
+
+    return parse
+
+
+def _whole(column: str, raw: str) -> int:
+    if not _WHOLE.fullmatch(raw):
+        raise _Bad(f"{column} must be a whole number, not {raw!r}")
+    value = int(raw.split(".")[0])
+    if value < 0:
+        raise _Bad(f"{column} must not be negative ({raw})")
+    if value > MAX_INT:
+        raise _Bad(f"{column} is too large ({raw})")
+    return value
+
+
+def _yes_no(column: str, raw: str) -> bool:
+    value = raw.lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise _Bad(f"{column} must be yes or no (or true/false, 1/0), not {raw!r}")
+
+
+def _handle(column: str, raw: str) -> str:
+    if not _HANDLE.fullmatch(raw):
+        raise _Bad(
+            f"{column} may only contain letters, digits, hyphens and underscores, not {raw!r}"
+        )
+    return _text(120)(column, raw)
+
+
+def _upc(column: str, raw: str) -> str:
+    if _EXCEL_NUMBER.fullmatch(raw):
+        raise _Bad(
+            f"{column} {raw!r} looks like a barcode a spreadsheet turned into a number; "
+            "format the column as text and export again"
+        )
+    return _text(32)(column, raw)
+
+
+def _urls(column: str, raw: str) -> tuple[str, ...]:
+    urls = tuple(url for url in _URL_SEPARATORS.split(raw) if url)
+    for url in urls:
+        try:
+            _url_validator(url)
+        except ValidationError:
+            raise _Bad(
+                f"{column}: {url!r} is not a web address (it must start with http:// or https://)"
+            ) from None
+        if len(url) > 500:
+            raise _Bad(f"{column}: a web address is too long (at most 500 characters)")
+    return urls
+
+
+def _category(column: str, raw: str) -> tuple[str, ...]:
+    parts = tuple(part.strip() for part in raw.split(">"))
+    if not all(parts):
+        raise _Bad(f"{column} {raw!r} has an empty level; write a path like 'Apparel > Shirts'")
+    for part in parts:
+        _text(120)(column, part)
+    return parts
+
+
+# --- the catalog file ------------------------------------------------------------------------
+
+CATALOG_COLUMNS: tuple[Column, ...] = (
+    Column("handle", "Groups rows into one product: letters, digits, - and _.", required=True),
+    Column("name", "Product name.", required=True),
+    Column("sku", "Variant SKU; compared trimmed and ignoring letter case.", required=True),
+    Column("upc", "Barcode (UPC/EAN), at most 32 characters."),
+    Column("retail_price", "Price, e.g. 49.90.", required=True),
+    Column("option1_name", "e.g. Color; with option1_value, e.g. Red."),
+    Column("option1_value", "Value of option 1 for this variant."),
+    Column("option2_name", "e.g. Size."),
+    Column("option2_value", "Value of option 2 for this variant."),
+    Column("option3_name", "e.g. Material."),
+    Column("option3_value", "Value of option 3 for this variant."),
+    Column("brand", "Brand name; created if new."),
+    Column("category", "Category name or path, e.g. Apparel > Shirts; created if new."),
+    Column("description", "Product description."),
+    Column("weight_kg", "Weight in kg, e.g. 0.25."),
+    Column("length_cm", "Length in cm."),
+    Column("width_cm", "Width in cm."),
+    Column("height_cm", "Height in cm."),
+    Column("active", "yes/no (true/false, 1/0); blank keeps it as it is (new: yes)."),
+    Column("image_urls", "Image addresses separated by spaces or |."),
+    Column("supplier", "POS only."),
+    Column("supplier_code", "POS only."),
+    Column("supplier_price", "POS only, e.g. 20.00."),
+    Column("reorder_point", "POS only, whole number."),
+    Column("reorder_quantity", "POS only, whole number."),
+    Column("tax_rate", "POS only, percent, e.g. 11."),
+    Column("tags", "POS only, comma-separated."),
+)
+
+_PRODUCT_PARSERS: dict[str, Parser] = {
+    "name": _text(255),
+    "option1_name": _text(100),
+    "option2_name": _text(100),
+    "option3_name": _text(100),
+    "brand": _text(120),
+    "category": _category,
+    "description": _text(),
+    "weight_kg": _decimal(8, 3),
+    "length_cm": _decimal(8, 2),
+    "width_cm": _decimal(8, 2),
+    "height_cm": _decimal(8, 2),
+    "active": _yes_no,
+    "image_urls": _urls,
+    "supplier": _text(120),
+    "supplier_code": _text(80),
+    "supplier_price": _decimal(12, 2),
+    "reorder_point": _whole,
+    "reorder_quantity": _whole,
+    "tax_rate": _decimal(5, 2),
+    "tags": _text(255),
+}
+_VARIANT_PARSERS: dict[str, Parser] = {
+    "sku": _text(64),
+    "upc": _upc,
+    "retail_price": _decimal(12, 2),
+    "option1_value": _text(100),
+    "option2_value": _text(100),
+    "option3_value": _text(100),
+}
+_REQUIRED = frozenset(c.name for c in CATALOG_COLUMNS if c.required)
+_CASELESS = frozenset({"brand", "category", "option1_name", "option2_name", "option3_name"})
+_OPTIONS = (1, 2, 3)
+
+# Product columns written to a Product field: column -> (field name, value when the cell is blank).
+_PRODUCT_FIELDS: dict[str, tuple[str, Any]] = {
+    "name": ("name", ""),
+    "description": ("description", ""),
+    "brand": ("brand", None),
+    "category": ("category", None),
+    "weight_kg": ("weight_kg", None),
+    "length_cm": ("length_cm", None),
+    "width_cm": ("width_cm", None),
+    "height_cm": ("height_cm", None),
+    "active": ("is_active", None),  # blank keeps the current value; see _product_values
+    "supplier": ("supplier", ""),
+    "supplier_code": ("supplier_code", ""),
+    "supplier_price": ("supplier_price", None),
+    "reorder_point": ("reorder_point", None),
+    "reorder_quantity": ("reorder_quantity", None),
+    "tax_rate": ("tax_rate", None),
+    "tags": ("tags", ""),
+}
+
+
+@dataclass(slots=True)
+class _Row:
+    """One row of the catalog file: one variant, plus its product's columns."""
+
+    line: int
+    handle: str
+    sku: str
+    product: dict[str, Any]  # non-blank product columns, parsed
+    variant: dict[str, Any]  # non-blank variant columns, parsed
+    errors: list[str] = field(default_factory=list)
+    product_error: bool = False
+
+    @property
+    def key(self) -> str:
+        return sku_key(self.sku)
+
+    def refuse(self, reason: str, *, product: bool = False) -> None:
+        self.errors.append(reason)
+        self.product_error = self.product_error or product
+
+
+@dataclass(slots=True)
+class _Group:
+    """The rows sharing one handle: one product."""
+
+    handle: str
+    rows: list[_Row]
+    values: dict[str, Any] = field(default_factory=dict)  # merged product columns
+    lines: dict[str, int] = field(default_factory=dict)  # where each merged value came from
+    existing: dict[str, Any] | None = None  # the product's current row, if it exists
+    brand: int | str | None = None  # a Brand pk, or the key of a brand to create
+    category: int | tuple[str, ...] | None = None  # a Category pk, or the path to create
+    product_id: int | None = None
+
+    @property
+    def bad(self) -> bool:
+        return any(row.product_error for row in self.rows)
+
+    def option_names(self) -> list[str | None]:
+        return [self.values.get(f"option{i}_name") for i in _OPTIONS]
+
+
+def _parse_catalog_rows(records: list[_Record], progress: _Progress) -> list[_Row]:
+    """Parse every record. Cost: linear in cells; about a microsecond per non-blank cell."""
+    tick = progress.ticker("checking", len(records))
+    rows = []
+    for index, record in enumerate(records, 1):
+        rows.append(_parse_record(record))
+        if index % CHUNK == 0:
+            tick(CHUNK)
+    tick(len(records) % CHUNK)
+    return rows
+
+
+def _parse_record(record: _Record) -> _Row:
+    """Parse one record; every problem becomes a reason on the row, nothing raises."""
+    cells = record.cells
+    row = _Row(record.line, cells.get("handle", ""), cells.get("sku", ""), {}, {})
+    if record.problem:
+        row.refuse(record.problem)
+    for name in _REQUIRED - cells.keys():
+        row.refuse(f"{name} is required", product=name in ("handle", "name"))
+    for name, raw in cells.items():
+        if name == "handle":
+            _parse_into(row, None, name, _handle, raw)
+        elif name in _PRODUCT_PARSERS:
+            _parse_into(row, row.product, name, _PRODUCT_PARSERS[name], raw)
+        else:
+            _parse_into(row, row.variant, name, _VARIANT_PARSERS[name], raw)
+    return row
+
+
+def _parse_into(row: _Row, into: dict[str, Any] | None, name: str, parse: Parser, raw: str) -> None:
+    """Parse one cell into `into` (None: check only); product cells' errors refuse the product."""
+    try:
+        value = parse(name, raw)
+    except _Bad as exc:
+        row.refuse(str(exc), product=into is not row.variant)
+        return
+    if into is not None:
+        into[name] = value
+
+
+def _group_rows(rows: list[_Row]) -> list[_Group]:
+    """Rows by handle, in order of first appearance. Rows without a valid handle join none."""
+    groups: dict[str, _Group] = {}
+    for row in rows:
+        if not row.handle or not _HANDLE.fullmatch(row.handle) or len(row.handle) > 120:
+            continue
+        groups.setdefault(row.handle, _Group(row.handle, [])).rows.append(row)
+    return list(groups.values())
+
+
+def _compare_key(name: str, value: Any) -> Any:
+    if name in _CASELESS:
+        return tuple(v.casefold() for v in value) if isinstance(value, tuple) else value.casefold()
+    return value
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple):
+        return repr(" > ".join(value)) if value and "://" not in value[0] else repr(" ".join(value))
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return repr(str(value))
+
+
+def _merge_product(group: _Group) -> None:
+    """One value per product column: blank cells take the value of the rows that have one;
+    two different values are a conflict, reported on the later row."""
+    for row in group.rows:
+        for name, value in row.product.items():
+            if name not in group.values:
+                group.values[name], group.lines[name] = value, row.line
+            elif _compare_key(name, value) != _compare_key(name, group.values[name]):
+                row.refuse(
+                    f"{name} is {_shown(value)} here but {_shown(group.values[name])} on line "
+                    f"{group.lines[name]}; rows with the same handle describe one product",
+                    product=True,
+                )
+
+
+def _check_options(group: _Group, present: frozenset[str]) -> None:
+    """Option names are the product's, values the variant's; each variant's values differ."""
+    names = group.option_names()
+    folded = [n.casefold() for n in names if n]
+    if len(folded) != len(set(folded)):
+        group.rows[0].refuse("two options of this product have the same name", product=True)
+    seen: dict[tuple[str, ...], int] = {}
+    for row in group.rows:
+        for i, name in zip(_OPTIONS, names, strict=True):
+            value = row.variant.get(f"option{i}_value")
+            if value and not name:
+                row.refuse(f"option{i}_value {value!r} has no option{i}_name (e.g. Color)")
+            elif name and not value and f"option{i}_value" in present:
+                row.refuse(
+                    f"option{i}_value is blank, but the product's option{i}_name is {name!r}"
+                )
+            elif name and f"option{i}_value" not in present:
+                row.refuse(f"option{i}_name {name!r} is given but the file has no option{i}_value")
+        combo = tuple(str(row.variant.get(f"option{i}_value", "")).casefold() for i in _OPTIONS)
+        if any(combo) and combo in seen:
+            row.refuse(
+                f"same options as line {seen[combo]}; each variant of a product needs its own "
+                "option values"
+            )
+        seen.setdefault(combo, row.line)
+
+
+def _check_duplicate_skus(rows: Iterable[_Row]) -> None:
+    """Refuse every row whose SKU appears on another row once trimmed and ignoring case."""
+    lines: dict[str, list[int]] = defaultdict(list)
+    for row in rows:
+        if row.sku:
+            lines[row.key].append(row.line)
+    by_line = {row.line: row for row in rows}
+    for same in lines.values():
+        if len(same) < 2:
+            continue
+        for line in same:
+            others = ", ".join(str(n) for n in same if n != line)
+            by_line[line].refuse(
+                f"the SKU {by_line[line].sku!r} is also on line {others} (SKUs are compared "
+                "ignoring letter case and surrounding spaces)"
+            )
+
+
+# --- what the database already holds ---------------------------------------------------------
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Brands:
+    """Brands by name ignoring case; new ones are planned, created at write time."""
+
+    def __init__(self) -> None:
+        self.pks: dict[str, int] = {}
+        for pk, name in Brand.objects.order_by("-pk").values_list("pk", "name"):
+            self.pks[name.casefold()] = pk  # the oldest wins if two differ only in case
+        self.new: dict[str, str] = {}
+
+    def resolve(self, name: str) -> int | str:
+        key = name.casefold()
+        if key in self.pks:
+            return self.pks[key]
+        self.new.setdefault(key, name)
+        return key
+
+    def create(self) -> dict[str, int]:
+        """Create the planned brands; their pks by key. One query."""
+        made = Brand.objects.bulk_create([Brand(name=name) for name in self.new.values()])
+        return {brand.name.casefold(): brand.pk for brand in made}
+
+
+class _Categories:
+    """Categories by name or path ('Apparel > Shirts'), ignoring case; new ones planned.
+
+    A single name matches a top-level category of that name, else the only category anywhere
+    with that name; several matches are refused as ambiguous. Loads every category once
+    (categories are few).
+    """
+
+    def __init__(self) -> None:
+        rows = list(Category.objects.values_list("pk", "name", "parent_id"))
+        self.child = {(parent, name.casefold()): pk for pk, name, parent in rows}
+        self.named: dict[str, list[int]] = defaultdict(list)
+        for pk, name, _parent in rows:
+            self.named[name.casefold()].append(pk)
+        # Path key -> (display name, parent: existing pk, path key of a new one, or None).
+        self.new: dict[tuple[str, ...], tuple[str, int | tuple[str, ...] | None]] = {}
+
+    def resolve(self, path: tuple[str, ...]) -> int | tuple[str, ...]:
+        folded = tuple(part.casefold() for part in path)
+        if len(path) == 1 and (None, folded[0]) not in self.child:
+            found = self.named.get(folded[0], [])
+            if len(found) > 1:
+                raise _Bad(
+                    f"category {path[0]!r} matches {len(found)} categories; write its full path, "
+                    "e.g. 'Apparel > Shirts'"
+                )
+            if found:
+                return found[0]
+        parent: int | tuple[str, ...] | None = None
+        for depth, name in enumerate(path, 1):
+            key = folded[:depth]
+            pk = self.child.get((parent, key[-1])) if not isinstance(parent, tuple) else None
+            if pk is None:
+                self.new.setdefault(key, (name, parent))
+                parent = key
+            else:
+                parent = pk
+        assert parent is not None
+        return parent
+
+    def create(self) -> dict[tuple[str, ...], int]:
+        """Create the planned categories, parents first; their pks by path key.
+        One query per level of depth."""
+        made: dict[tuple[str, ...], int] = {}
+        for depth in sorted({len(key) for key in self.new}):
+            level = [
+                (key, name, parent) for key, (name, parent) in self.new.items() if len(key) == depth
+            ]
+            objs = [
+                Category(name=name, parent_id=made[parent] if isinstance(parent, tuple) else parent)
+                for _key, name, parent in level
+            ]
+            Category.objects.bulk_create(objs)
+            made.update({key: obj.pk for (key, _n, _p), obj in zip(level, objs, strict=True)})
+        return made
+
+
+def _product_attnames(present: frozenset[str]) -> list[str]:
+    return [
+        Product._meta.get_field(_PRODUCT_FIELDS[c][0]).attname
+        for c in _PRODUCT_FIELDS
+        if c in present
+    ]
+
+
+def _load_products(groups: list[_Group], present: frozenset[str]) -> None:
+    """Attach each group's existing product row. One query per CHUNK handles."""
+    fields = ["pk", "handle", *_product_attnames(present)]
+    by_handle = {g.handle: g for g in groups}
+    for handles in _chunks(list(by_handle)):
+        for values in Product.objects.filter(handle__in=handles).values(*fields):
+            by_handle[values["handle"]].existing = values
+
+
+def _load_variants(rows: list[_Row]) -> dict[str, dict[str, Any]]:
+    """Existing variants by normalised SKU. One query per CHUNK SKUs, through the sku_key index."""
+    keys = sorted({row.key for row in rows if row.sku})
+    found: dict[str, dict[str, Any]] = {}
+    fields = ("pk", "sku", "sku_key", "product_id", "upc", "retail_price", "options")
+    for chunk in _chunks(keys):
+        qs = Variant.objects.filter(sku_key__in=chunk).values(
+            *fields, "product__handle", "product__name"
+        )
+        found.update({values["sku_key"]: values for values in qs})
+    return found
+
+
+def _load_images(groups: list[_Group]) -> dict[int, tuple[str, ...]]:
+    """Current image addresses of the existing products, in order. One query per CHUNK."""
+    pks = [g.existing["pk"] for g in groups if g.existing]
+    urls: dict[int, list[str]] = defaultdict(list)
+    for chunk in _chunks(pks):
+        qs = ProductImage.objects.filter(product_id__in=chunk).order_by(
+            "product_id", "position", "pk"
+        )
+        for product_id, url in qs.values_list("product_id", "url"):
+            urls[product_id].append(url)
+    return {pk: tuple(found) for pk, found in urls.items()}
+
+
+def _check_sku_owners(groups: list[_Group], variants: Mapping[str, Mapping[str, Any]]) -> None:
+    """A SKU already in the POS may only be updated through its own product's handle."""
+    for group in groups:
+        own = group.existing["pk"] if group.existing else None
+        for row in group.rows:
+            found = variants.get(row.key) if row.sku else None
+            if found is None or found["product_id"] == own:
+                continue
+            owner = f"“{found['product__name']}”"
+            if found["product__handle"]:
+                advice = f"(handle {found['product__handle']!r}); a SKU belongs to one product"
+            else:
+                advice = (
+                    f", which has no handle; give it the handle {group.handle!r} in the admin to "
+                    "update it from a file"
+                )
+            row.refuse(f"the SKU {found['sku']!r} already belongs to the product {owner} {advice}")
+
+
+def _resolve_references(groups: list[_Group], brands: _Brands, categories: _Categories) -> None:
+    for group in groups:
+        if "brand" in group.values:
+            group.brand = brands.resolve(group.values["brand"])
+        if "category" in group.values:
+            try:
+                group.category = categories.resolve(group.values["category"])
+            except _Bad as exc:
+                next(r for r in group.rows if r.line == group.lines["category"]).refuse(
+                    str(exc), product=True
+                )
+
+
+# --- choosing the rows to write --------------------------------------------------------------
+
+
+def _collect_errors(rows: list[_Row], groups: list[_Group]) -> list[RowError]:
+    """Every refused row with its reasons; in a product with a refused product column, every
+    row of that product is refused too, so no product is half-written."""
+    for group in groups:
+        if not group.bad:
+            continue
+        bad_lines = ", ".join(str(r.line) for r in group.rows if r.product_error)
+        for row in group.rows:
+            if not row.errors:
+                row.errors.append(
+                    f"not imported: line {bad_lines} of the same product "
+                    f"(handle {group.handle!r}) has an error"
+                )
+    return [RowError(row.line, "; ".join(row.errors)) for row in rows if row.errors]
+
+
+def _good_groups(groups: list[_Group]) -> list[_Group]:
+    """The groups to write, each holding only its good rows."""
+    kept = []
+    for group in groups:
+        if group.bad:
+            continue
+        group.rows = [row for row in group.rows if not row.errors]
+        if group.rows:
+            kept.append(group)
+    return kept
+
+
+# --- planning the writes ---------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    new_products: list[tuple[_Group, dict[str, Any]]] = field(default_factory=list)
+    changed_products: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    product_changes: dict[int, list[str]] = field(default_factory=dict)  # pk -> field names
+    images: list[tuple[_Group, tuple[str, ...]]] = field(default_factory=list)
+    new_variants: list[tuple[_Group, dict[str, Any]]] = field(default_factory=list)
+    changed_variants: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    product_fields: list[str] = field(default_factory=list)
+    variant_fields: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return (
+            len(self.new_products)
+            + len(self.changed_products)
+            + len(self.new_variants)
+            + len(self.changed_variants)
+            + sum(len(urls) for _g, urls in self.images)
+        )
+
+
+def _product_values(group: _Group, present: frozenset[str]) -> dict[str, Any]:
+    """The product's fields as the file sets them (by attname), for the columns it has."""
+    values: dict[str, Any] = {}
+    for column, (name, blank) in _PRODUCT_FIELDS.items():
+        if column not in present:
+            continue
+        attname = Product._meta.get_field(name).attname
+        value = group.values.get(column, blank)
+        if column == "brand":
+            value = group.brand
+        elif column == "category":
+            value = group.category
+        elif column == "active" and value is None:
+            value = group.existing[attname] if group.existing else True
+        values[attname] = value
+    return values
+
+
+def _variant_attnames(present: frozenset[str]) -> list[str]:
+    """The variant fields an import sets: the same list _variant_values fills."""
+    names = ["sku", "retail_price"]
+    if "upc" in present:
+        names.append("upc")
+    if any(f"option{i}_value" in present for i in _OPTIONS):
+        names.append("options")
+    return names
+
+
+def _variant_values(group: _Group, row: _Row, present: frozenset[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {"sku": row.sku, "retail_price": row.variant["retail_price"]}
+    if "upc" in present:
+        values["upc"] = row.variant.get("upc", "")
+    if any(f"option{i}_value" in present for i in _OPTIONS):
+        names = group.option_names()
+        values["options"] = {
+            name: row.variant[f"option{i}_value"]
+            for i, name in zip(_OPTIONS, names, strict=True)
+            if name and f"option{i}_value" in row.variant
+        }
+    return values
+
+
+def _changed(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[str]:
+    return [name for name, value in new.items() if old[name] != value]
+
+
+def _plan(
+    groups: list[_Group],
+    variants: Mapping[str, Mapping[str, Any]],
+    images: Mapping[int, tuple[str, ...]],
+    present: frozenset[str],
+    result: ImportResult,
+) -> _Plan:
+    """Decide what to create and update, and count rows as created, updated or unchanged.
+    Cost: linear in rows; no queries."""
+    plan = _Plan(
+        product_fields=_product_attnames(present), variant_fields=_variant_attnames(present)
+    )
+    for group in groups:
+        product_changed = _plan_product(plan, group, images, present)
+        for position, row in enumerate(group.rows):
+            values = _variant_values(group, row, present)
+            found = variants.get(row.key)
+            if found is None:
+                plan.new_variants.append((group, {**values, "position": position}))
+                result.created += 1
+                continue
+            if changed := _changed(values, found):
+                plan.changed_variants.append((found["pk"], values))
+                plan.product_changes.setdefault(found["product_id"], []).append("variants")
+            if changed or product_changed:
+                result.updated += 1
+            else:
+                result.unchanged += 1
+    return plan
+
+
+def _plan_product(
+    plan: _Plan, group: _Group, images: Mapping[int, tuple[str, ...]], present: frozenset[str]
+) -> bool:
+    """Plan the product's own writes; true if an existing product changes."""
+    values = _product_values(group, present)
+    urls = group.values.get("image_urls", ()) if "image_urls" in present else None
+    if group.existing is None:
+        plan.new_products.append((group, {"handle": group.handle, **values}))
+        if urls:
+            plan.images.append((group, urls))
+        return False
+    pk = group.product_id = group.existing["pk"]
+    changed = [_field_name(attname) for attname in _changed(values, group.existing)]
+    if changed:
+        plan.changed_products.append((pk, values))
+    if urls is not None and urls != images.get(pk, ()):
+        plan.images.append((group, urls))
+        changed.append("images")
+    if changed:
+        plan.product_changes[pk] = changed
+    return bool(changed)
+
+
+def _field_name(attname: str) -> str:
+    return attname.removesuffix("_id") if attname in ("brand_id", "category_id") else attname
+
+
+# --- bulk writes -----------------------------------------------------------------------------
+
+
+def _insert_columns(model: type[models.Model]) -> list["models.Field[Any, Any]"]:
+    return [f for f in model._meta.concrete_fields if not f.generated]
+
+
+def _copy_value(field_: "models.Field[Any, Any]") -> Callable[[Any], Any]:
+    """How a Python value goes into COPY's text format for this field."""
+    if isinstance(field_, models.JSONField):
+        return lambda value: None if value is None else json.dumps(value)
+    return lambda value: value
+
+
+def _insert(
+    model: type[models.Model], rows: list[dict[str, Any]], tick: Callable[[int], None]
+) -> list[int]:
+    """Insert rows given as {attname: value}; the new primary keys, in order.
+
+    Fields a row leaves out take their model default. On PostgreSQL: one query reserves the
+    keys, then one COPY per CHUNK rows. Elsewhere: bulk_create, which needs a database that
+    returns inserted keys (SQLite 3.35+).
+    """
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        objs = [model(**row) for row in rows]
+        for chunk in _chunks(objs):
+            model.objects.bulk_create(chunk)
+            tick(len(chunk))
+        return [obj.pk for obj in objs]
+    return _copy_insert(model, rows, tick)
+
+
+def _copy_insert(
+    model: type[models.Model], rows: list[dict[str, Any]], tick: Callable[[int], None]
+) -> list[int]:
+    meta = model._meta
+    columns = _insert_columns(model)
+    defaults = {f.attname: f.get_default() for f in columns if not f.primary_key}
+    adapters = [_copy_value(f) for f in columns]
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(rows)],
+        )
+        pks = [pk for (pk,) in cursor.fetchall()]
+        names = ", ".join(quote(f.column) for f in columns)
+        sql = f"COPY {quote(meta.db_table)} ({names}) FROM STDIN"
+        for start in range(0, len(rows), CHUNK):
+            with cursor.cursor.copy(sql) as copy:
+                for pk, row in zip(
+                    pks[start : start + CHUNK], rows[start : start + CHUNK], strict=True
+                ):
+                    full = {**defaults, **row, meta.pk.attname: pk}
+                    copy.write_row(
+                        [adapt(full[f.attname]) for f, adapt in zip(columns, adapters, strict=True)]
+                    )
+            tick(len(rows[start : start + CHUNK]))
+    return pks
+
+
+def _update(
+    model: type[models.Model],
+    attnames: Sequence[str],
+    rows: list[tuple[int, dict[str, Any]]],
+    tick: Callable[[int], None],
+) -> None:
+    """Set `attnames` (plus updated_at) on the rows given as (pk, {attname: value}).
+
+    On PostgreSQL: COPY into a temporary table, then one UPDATE … FROM. Elsewhere: one
+    executemany of a single-row UPDATE, which SQLite runs without a round trip per row.
+    """
+    if not rows:
+        return
+    meta = model._meta
+    fields = [meta.get_field(a) for a in attnames] + [meta.get_field("updated_at")]
+    now = timezone.now()
+    full = [(pk, [*(values[a] for a in attnames), now]) for pk, values in rows]
+    if connection.vendor == "postgresql":
+        _copy_update(model, fields, full, tick)
+        return
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    with connection.cursor() as cursor:
+        for chunk in _chunks(full):
+            params = [
+                [
+                    *(f.get_db_prep_save(v, connection) for f, v in zip(fields, vals, strict=True)),
+                    pk,
+                ]
+                for pk, vals in chunk
+            ]
+            cursor.executemany(sql, params)
+            tick(len(chunk))
+
+
+def _copy_update(
+    model: type[models.Model],
+    fields: list["models.Field[Any, Any]"],
+    rows: list[tuple[int, list[Any]]],
+    tick: Callable[[int], None],
+) -> None:
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+    columns = [quote(f.column) for f in fields]
+    adapters = [_copy_value(f) for f in fields]
+    temp = quote("import_update")
+    with connection.cursor() as cursor:
+        names = ", ".join(columns)
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {temp} AS SELECT {pk}, {names} FROM {table} WITH NO DATA"
+        )
+        sql = f"COPY {temp} ({pk}, {names}) FROM STDIN"
+        for chunk in _chunks(rows):
+            with cursor.cursor.copy(sql) as copy:
+                for row_pk, values in chunk:
+                    copy.write_row([row_pk, *(a(v) for a, v in zip(adapters, values, strict=True))])
+            tick(len(chunk))
+        assignments = ", ".join(f"{c} = u.{c}" for c in columns)
+        cursor.execute(
+            f"UPDATE {table} AS t SET {assignments} FROM {temp} AS u WHERE t.{pk} = u.{pk}"
+        )
+        cursor.execute(f"DROP TABLE {temp}")
+
+
+def _write_catalog(
+    plan: _Plan, brands: _Brands, categories: _Categories, progress: _Progress
+) -> None:
+    """Write the plan in one transaction, then announce changed products (see product_saved).
+
+    Cost: a fixed number of queries per CHUNK rows of each kind.
+    """
+    tick = progress.ticker("writing", plan.size)
+    now = timezone.now()
+    brand_pks, category_pks = brands.create(), categories.create()
+    for _group, values in plan.new_products:
+        _resolve_fk(values, "brand_id", brand_pks)
+        _resolve_fk(values, "category_id", category_pks)
+    for _pk, values in plan.changed_products:
+        _resolve_fk(values, "brand_id", brand_pks)
+        _resolve_fk(values, "category_id", category_pks)
+    stamped = [{**values, "created_at": now, "updated_at": now} for _g, values in plan.new_products]
+    for (group, _values), pk in zip(
+        plan.new_products, _insert(Product, stamped, tick), strict=True
+    ):
+        group.product_id = pk
+    _update(Product, plan.product_fields, plan.changed_products, tick)
+    _write_images(plan, now, tick)
+    new_variants = [
+        {**values, "product_id": group.product_id, "created_at": now, "updated_at": now}
+        for group, values in plan.new_variants
+    ]
+    created = _insert(Variant, new_variants, tick)
+    _update(Variant, plan.variant_fields, plan.changed_variants, tick)
+    _announce(plan, created)
+
+
+def _resolve_fk(values: dict[str, Any], attname: str, created: Mapping[Any, int]) -> None:
+    if attname in values and values[attname] is not None and not isinstance(values[attname], int):
+        values[attname] = created[values[attname]]
+
+
+def _write_images(plan: _Plan, now: Any, tick: Callable[[int], None]) -> None:
+    """Replace the images of products whose image list changed. One DELETE per CHUNK products."""
+    replaced = [g.product_id for g, _urls in plan.images if g.existing]
+    for chunk in _chunks(replaced):
+        ProductImage.objects.filter(product_id__in=chunk).delete()
+    rows = [
+        {
+            "product_id": group.product_id,
+            "url": url,
+            "position": position,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for group, urls in plan.images
+        for position, url in enumerate(urls)
+    ]
+    _insert(ProductImage, rows, tick)
+
+
+def _announce(plan: _Plan, created_variant_pks: list[int]) -> None:
+    """product_saved for products that existed before and changed; new ones are not listed
+    anywhere yet, so they are skipped. Cost: one call per changed existing product."""
+    created: dict[int, list[int]] = defaultdict(list)
+    for (group, _values), pk in zip(plan.new_variants, created_variant_pks, strict=True):
+        if group.existing is not None:
+            created[group.product_id].append(pk)  # type: ignore[index]
+    for product_id in plan.product_changes.keys() | created.keys():
+        product_saved(
+            product=Product(pk=product_id),
+            changed=sorted(set(plan.product_changes.get(product_id, []))),
+            created_variant_ids=created.get(product_id, []),
+        )
+
+
+def catalog_csv_import(
+    *,
+    stream: TextIO,
+    partial: bool = False,
+    dry_run: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> ImportResult:
+    """Create and update products and variants from a catalog CSV (see CATALOG_COLUMNS).
+
+    One row per variant; rows sharing a handle are one product. A SKU that exists (compared
+    trimmed, ignoring case) updates its variant; a handle that exists updates its product;
+    brands and categories are created by name as needed. Columns the file lacks are left as
+    they are; a blank cell in a column the file has clears that field (blank `active` keeps it),
+    except that a product's blank cell takes the value of another row of the same product.
+    Nothing is deleted: variants missing from the file stay.
+
+    Every row is checked first. With bad rows and not `partial`, nothing is written. With
+    `dry_run`, nothing is written and the counts say what would be.
+    Raises ImportFileError when the file cannot be read as a catalog CSV at all.
+    Cost: about one query per CHUNK rows to look up what exists, the same to write; the whole
+    file is held in memory.
+    """
+    progress = _Progress(on_progress)
+    table = _read_csv(stream, columns=CATALOG_COLUMNS, aliases={}, progress=progress)
+    present = frozenset(table.columns)
+    rows = _parse_catalog_rows(table.records, progress)
+    groups = _group_rows(rows)
+    for group in groups:
+        _merge_product(group)
+        _check_options(group, present)
+    _check_duplicate_skus(rows)
+    variants = _load_variants(rows)
+    _load_products(groups, present)
+    _check_sku_owners(groups, variants)
+    brands, categories = _Brands(), _Categories()
+    _resolve_references(groups, brands, categories)
+    result = ImportResult(rows=len(rows), dry_run=dry_run)
+    result.errors = _collect_errors(rows, groups)
+    if result.errors and not partial:
+        return result
+    groups = _good_groups(groups)
+    images = _load_images(groups) if "image_urls" in present else {}
+    plan = _plan(groups, variants, images, present, result)
+    result.other = {
+        "products created": len(plan.new_products),
+        "products updated": len(plan.product_changes),
+        "brands created": len(brands.new),
+        "categories created": len(categories.new),
+    }
+    if dry_run:
+        return result
+    try:
+        with transaction.atomic():
+            _write_catalog(plan, brands, categories, progress)
+    except IntegrityError as exc:
+        raise ImportFileError(
+            "The catalog changed while the file was being imported (a SKU, handle or brand was "
+            f"added at the same time). Nothing was written; import the file again. ({exc})"
+        ) from exc
+    result.written = True
+    return result
+
+
+# --- inventory levels ------------------------------------------------------------------------
+
+STOCK_COLUMNS: tuple[Column, ...] = (
+    Column("sku", "Variant SKU; compared trimmed and ignoring letter case.", required=True),
+    Column(
+        "quantity",
+        "On-hand count, a whole number ≥ 0 (the column may be named on_hand).",
+        required=True,
+    ),
+    Column("outlet", "Outlet code; only when no outlet is chosen for the whole file."),
+)
+
+
+@dataclass(slots=True)
+class _StockRow:
+    line: int
+    sku: str
+    quantity: int | None
+    outlet_id: int | None
+    variant_id: int | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def _stock_outlets(outlet_code: str | None, columns: tuple[str, ...]) -> dict[str, int]:
+    """Outlet pks by code: the chosen outlet (under the key ''), or every outlet for the
+    file's outlet column."""
+    if outlet_code and "outlet" in columns:
+        raise ImportFileError(
+            "The file has an outlet column and an outlet was also chosen; keep only one."
+        )
+    if outlet_code:
+        outlet = Outlet.objects.filter(code=outlet_code).first()
+        if outlet is None:
+            raise UnknownOutlet(outlet_code)
+        return {"": outlet.pk}
+    if "outlet" not in columns:
+        raise ImportFileError("Choose an outlet, or add an outlet column with outlet codes.")
+    return dict(Outlet.objects.values_list("code", "pk"))
+
+
+def _parse_stock_row(record: _Record, outlets: Mapping[str, int]) -> _StockRow:
+    cells = record.cells
+    row = _StockRow(record.line, cells.get("sku", ""), None, outlets.get(""))
+    if record.problem:
+        row.errors.append(record.problem)
+    if not row.sku:
+        row.errors.append("sku is required")
+    if "quantity" not in cells:
+        row.errors.append("quantity is required")
+    else:
+        try:
+            row.quantity = _whole("quantity", cells["quantity"])
+        except _Bad as exc:
+            row.errors.append(str(exc))
+    if row.outlet_id is None:
+        code = cells.get("outlet", "")
+        row.outlet_id = outlets.get(code) if code else None
+        if row.outlet_id is None:
+            row.errors.append(_outlet_problem(code, outlets))
+    return row
+
+
+def _outlet_problem(code: str, outlets: Mapping[str, int]) -> str:
+    if not code:
+        return "outlet is required"
+    known = sorted(outlets)
+    listed = f" (known codes: {', '.join(known)})" if len(known) <= 10 else ""
+    return f"no outlet has the code {code!r}{listed}"
+
+
+def _find_variants(rows: list[_StockRow]) -> None:
+    """Attach variant pks by normalised SKU. One query per CHUNK SKUs."""
+    keys = sorted({sku_key(row.sku) for row in rows if row.sku})
+    pks: dict[str, int] = {}
+    for chunk in _chunks(keys):
+        pks.update(Variant.objects.filter(sku_key__in=chunk).values_list("sku_key", "pk"))
+    for row in rows:
+        if row.sku:
+            row.variant_id = pks.get(sku_key(row.sku))
+            if row.variant_id is None:
+                row.errors.append(f"no variant has the SKU {row.sku!r}")
+
+
+def _check_duplicate_stock_rows(rows: list[_StockRow]) -> None:
+    lines: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    for row in rows:
+        if row.sku:
+            lines[(sku_key(row.sku), row.outlet_id)].append(row.line)
+    by_line = {row.line: row for row in rows}
+    for same in lines.values():
+        for line in same if len(same) > 1 else ():
+            others = ", ".join(str(n) for n in same if n != line)
+            by_line[line].errors.append(
+                f"the SKU {by_line[line].sku!r} is also on line {others} for the same outlet "
+                "(SKUs are compared ignoring letter case and surrounding spaces)"
+            )
+
+
+def _current_levels(levels: list[tuple[int, int, int]]) -> dict[tuple[int, int], int]:
+    """On hand of the existing stock rows of these (variant, outlet) pairs. One query per CHUNK."""
+    outlets = sorted({outlet for _v, outlet, _q in levels})
+    variants = sorted({variant for variant, _o, _q in levels})
+    found: dict[tuple[int, int], int] = {}
+    for chunk in _chunks(variants):
+        qs = Stock.objects.filter(variant_id__in=chunk, outlet_id__in=outlets)
+        found.update(
+            {(v, o): n for v, o, n in qs.values_list("variant_id", "outlet_id", "on_hand")}
+        )
+    return found
+
+
+def stock_csv_import(
+    *,
+    stream: TextIO,
+    outlet_code: str | None,
+    reference: str,
+    actor: Actor,
+    partial: bool = False,
+    dry_run: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> ImportResult:
+    """Set on-hand counts from a CSV of sku,quantity rows (see STOCK_COLUMNS).
+
+    For the outlet `outlet_code`, or, when it is None, per row by the file's outlet column.
+    Every row is checked first (known SKU, whole quantity ≥ 0, SKU once per outlet, known
+    outlet); with bad rows and not `partial`, nothing is written. Writes go through
+    catalog.services.stock_import_levels (trigger IMPORT, `reference` and `actor` on each ledger
+    row), in one transaction, so rows whose count is unchanged write no ledger row.
+    `created` counts stock rows created, `updated` counts rows whose count changed.
+    Raises ImportFileError for an unreadable file, UnknownOutlet for an unknown `outlet_code`.
+    Cost: one query per CHUNK rows to look up SKUs and current counts, then
+    stock_import_levels' own (a few queries per 2,000 rows).
+    """
+    progress = _Progress(on_progress)
+    table = _read_csv(
+        stream, columns=STOCK_COLUMNS, aliases={"on_hand": "quantity"}, progress=progress
+    )
+    outlets = _stock_outlets(outlet_code, table.columns)
+    tick = progress.ticker("checking", len(table.records))
+    rows = [_parse_stock_row(record, outlets) for record in table.records]
+    _check_duplicate_stock_rows(rows)
+    _find_variants(rows)
+    tick(len(rows))
+    result = ImportResult(rows=len(rows), dry_run=dry_run)
+    result.errors = [RowError(row.line, "; ".join(row.errors)) for row in rows if row.errors]
+    if result.errors and not partial:
+        return result
+    levels = sorted(
+        (row.variant_id, row.outlet_id, row.quantity)  # type: ignore[misc]
+        for row in rows
+        if not row.errors
+    )
+    current = _current_levels(levels)
+    if dry_run:
+        changed = [level[:2] for level in levels if current.get(level[:2], 0) != level[2]]
+    else:
+        movements = _write_levels(levels, reference=reference, actor=actor, progress=progress)
+        changed = [(m.variant_id, m.outlet_id) for m in movements]
+        result.written = True
+    result.created = sum(1 for pair in changed if pair not in current)
+    result.updated = len(changed) - result.created
+    result.unchanged = len(levels) - len(changed)
+    return result
+
+
+def _write_levels(
+    levels: list[tuple[int, int, int]], *, reference: str, actor: Actor, progress: _Progress
+) -> list[StockMovement]:
+    """Every level (changed or not: stock_apply locks each row and decides under the lock), in
+    one transaction, STOCK_CHUNK rows per call in (variant, outlet) order, so the lock order is
+    the one every stock writer uses."""
+    tick = progress.ticker("writing", len(levels))
+    movements: list[StockMovement] = []
+    with transaction.atomic():
+        for chunk in _chunks(levels, STOCK_CHUNK):
+            movements += stock_import_levels(levels=chunk, reference=reference, actor=actor)
+            tick(len(chunk))
+    return movements

@@ -1,0 +1,282 @@
+"""The one place omni builds a `requests.Session`, and the retry loop every adapter shares.
+
+Contract:
+- Every request has a (connect, read) timeout; the session refuses to send without one.
+- Every request says `User-Agent: omni/1`.
+- `HttpCaller.send` takes a callable that builds the request afresh for each attempt, so
+  signatures that include a timestamp (Shopee, TikTok, Lazada) are recomputed on every retry.
+- HTTP 429, HTTP 5xx and connection failures are retried with exponential back-off and jitter,
+  honouring `Retry-After` (seconds, fractions allowed), for a bounded number of attempts. An
+  adapter can add its own "throttled" signals found inside a 200 body through `classify`.
+- Calls (every attempt), retries (attempts after the first) and seconds (time in HTTP calls
+  plus back-off sleeps) are added to a `CallStats` under a lock, so one adapter may call from
+  several threads; seconds from parallel threads add up, so they may exceed wall time.
+
+Nothing here ever puts a URL in a message or a log line: marketplace URLs carry tokens and
+signatures in their query string.
+"""
+
+import email.utils
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+
+from channels.adapters.base import AdapterError, CallStats
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "omni/1"
+DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)  # connect, read (seconds)
+# Enough pooled connections for an adapter's small worker pool plus the caller's own thread.
+POOL_SIZE = 16
+
+
+class TimeoutSession(requests.Session):
+    """A session that cannot send without a timeout: a missing one gets `DEFAULT_TIMEOUT`."""
+
+    def __init__(self, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+
+    def request(self, method: str | bytes, url: str | bytes, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        return super().request(method, url, **kwargs)
+
+
+def build_session(*, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> requests.Session:
+    """A new session with omni's User-Agent, a mandatory timeout and a pool sized for threads.
+
+    urllib3's own retries stay off: retrying is `HttpCaller`'s job, where it can re-sign.
+    """
+    session = TimeoutSession(timeout=timeout)
+    session.headers["User-Agent"] = USER_AGENT
+    pooled = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+    session.mount("https://", pooled)
+    session.mount("http://", pooled)
+    return session
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRequest:
+    """One attempt at a call, as built (and signed) just before it is sent."""
+
+    method: str
+    url: str
+    params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None
+    json: Any = None
+    data: Mapping[str, Any] | None = None
+    files: Mapping[str, tuple[str, bytes, str]] | None = None
+
+    @property
+    def label(self) -> str:
+        """`METHOD /path` with no host and no query: safe to log and to show to staff."""
+        return f"{self.method} {urlsplit(self.url).path}"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryAdvice:
+    """Why a reply may be retried.
+
+    `unprocessed` means the server certainly did not act on the request (it was throttled),
+    so even a call that is not idempotent may be sent again.
+    """
+
+    reason: str
+    retry_after: float | None = None
+    unprocessed: bool = False
+
+
+Classifier = Callable[[requests.Response], RetryAdvice | None]
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try: `attempts` in all (first try included), sleeps capped at `max_delay`."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("RetryPolicy.attempts must be at least 1")
+        if self.base_delay < 0 or self.max_delay < 0:
+            raise ValueError("RetryPolicy delays cannot be negative")
+
+    def delay(self, attempt: int, advice_after: float | None, rng: random.Random) -> float:
+        """Seconds to sleep after failed attempt number `attempt` (1-based).
+
+        A server's `Retry-After` wins over our own schedule; either way the sleep is capped.
+        Our schedule is exponential with "equal jitter" (half fixed, half random), so clients
+        that failed together do not come back together and never retry instantly.
+        """
+        if advice_after is not None:
+            return min(max(advice_after, 0.0), self.max_delay)
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return ceiling / 2 + rng.random() * ceiling / 2
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds from a `Retry-After` header: a number (fractions allowed) or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(when.timestamp() - (time.time() if now is None else now), 0.0)
+
+
+def default_classifier(response: requests.Response) -> RetryAdvice | None:
+    """HTTP 429 (throttled, so unprocessed) and 5xx (may have been processed) are retryable."""
+    status = response.status_code
+    if status == 429:
+        after = parse_retry_after(response.headers.get("Retry-After"))
+        return RetryAdvice("HTTP 429", retry_after=after, unprocessed=True)
+    if status >= 500:
+        return RetryAdvice(
+            f"HTTP {status}", retry_after=parse_retry_after(response.headers.get("Retry-After"))
+        )
+    return None
+
+
+# Requests that no retry can fix: a malformed URL or header.
+UNSENDABLE = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidHeader,
+)
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the connection failed before any byte of the request left this machine."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+class HttpCaller:
+    """Sends requests through one session with retries, recording into a shared `CallStats`.
+
+    Thread-safe: several threads may call `send` at once on one instance.
+    """
+
+    def __init__(
+        self,
+        *,
+        stats: CallStats,
+        service: str,
+        session: requests.Session | None = None,
+        policy: RetryPolicy | None = None,
+        classify: Classifier = default_classifier,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.stats = stats
+        self.service = service  # e.g. "Shopee": the name staff see in error messages
+        self.session = session if session is not None else build_session()
+        self.policy = policy or RetryPolicy()
+        self.classify = classify
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+
+    def send(
+        self, build: Callable[[], OutgoingRequest], *, idempotent: bool = True
+    ) -> requests.Response:
+        """Send `build()`, retrying as the policy allows; the final reply, good or bad.
+
+        Replies are returned as they are, even a last 429 or 500 once attempts run out: the
+        adapter turns them into its own `AdapterError`. A connection failure on the last attempt
+        raises `AdapterError(retryable=True)`.
+
+        With `idempotent=False` (e.g. creating an item) only replies the server certainly did
+        not act on (throttling) and connections that never opened are retried; anything else
+        is returned or raised at once, so nothing is created twice.
+        """
+        attempt = 0
+        while True:
+            attempt += 1
+            request = build()
+            try:
+                response = self._timed(request)
+            except UNSENDABLE as exc:
+                raise AdapterError(
+                    f"{self.service} {request.label}: cannot be sent ({type(exc).__name__})",
+                    retryable=False,
+                    code="invalid_request",
+                ) from None
+            except requests.RequestException as exc:
+                if not self._may_retry(attempt, idempotent or _never_sent(exc)):
+                    raise self._connection_error(request, exc, idempotent=idempotent) from None
+                self._back_off(request, attempt, type(exc).__name__, None)
+                continue
+            advice = self.classify(response)
+            if advice is None or not self._may_retry(attempt, idempotent or advice.unprocessed):
+                return response
+            response.close()
+            self._back_off(request, attempt, advice.reason, advice.retry_after)
+
+    def _timed(self, request: OutgoingRequest) -> requests.Response:
+        started = time.monotonic()
+        try:
+            return self.session.request(
+                request.method,
+                request.url,
+                params=request.params,
+                json=request.json,
+                data=request.data,
+                files=request.files,
+            )
+        finally:
+            self._record(calls=1, seconds=time.monotonic() - started)
+
+    def _may_retry(self, attempt: int, safe_to_resend: bool) -> bool:
+        return safe_to_resend and attempt < self.policy.attempts
+
+    def _back_off(
+        self, request: OutgoingRequest, attempt: int, reason: str, after: float | None
+    ) -> None:
+        delay = self.policy.delay(attempt, after, self._rng)
+        logger.info(
+            "%s %s: %s, retry %d in %.2fs", self.service, request.label, reason, attempt, delay
+        )
+        self._sleep(delay)
+        self._record(retries=1, seconds=delay)
+
+    def _record(self, *, calls: int = 0, retries: int = 0, seconds: float = 0.0) -> None:
+        with self._lock:
+            self.stats.calls += calls
+            self.stats.retries += retries
+            self.stats.seconds += seconds
+
+    def _connection_error(
+        self, request: OutgoingRequest, exc: requests.RequestException, *, idempotent: bool
+    ) -> AdapterError:
+        # str(exc) would quote the full URL, token and signature included: name the host only.
+        host = urlsplit(request.url).netloc
+        kind = "timed out" if isinstance(exc, requests.Timeout) else "failed"
+        message = f"{self.service} {request.label}: the connection to {host} {kind}"
+        if idempotent or _never_sent(exc):
+            return AdapterError(message, retryable=True, code="connection")
+        # A create that may have reached the server must not be repeated blindly.
+        message += "; the change may or may not have been made, check before trying again"
+        return AdapterError(message, retryable=False, code="connection")

@@ -1,0 +1,2 @@
+"""Shopee Open Platform v2: the HTTP client (`client.py`), the adapter (`adapter.py`) and the
+credentials schema (`credentials.py`)."""

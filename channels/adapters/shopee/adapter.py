@@ -1,0 +1,643 @@
+"""Shopee behind omni's Adapter protocol: listings in, quantities and prices out, products created.
+
+Shopee's shape, in short: an item either has no models (price and stock on the item, `model_id`
+0 in write calls) or has one to two option tiers and one model per combination. omni's listing
+is the item in the first case and each model in the second.
+"""
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import ValidationError
+
+from channels.adapters import credentials_error
+from channels.adapters.base import (
+    AdapterError,
+    CallStats,
+    CredentialsError,
+    CredentialsSaver,
+    Limits,
+    PriceUpdate,
+    PushResult,
+    QuantityUpdate,
+    RemoteListing,
+    UploadProduct,
+    UploadVariant,
+)
+from channels.adapters.http import HttpCaller, OutgoingRequest, RetryPolicy
+from channels.adapters.shopee.client import SERVICE, ShopeeClient, classify_reply
+from channels.adapters.shopee.credentials import ShopeeCredentials
+
+# A full scan lists what a buyer can see or the seller can re-enable; deleted items simply drop
+# out, and the caller marks what it no longer sees as removed. An incremental scan must also ask
+# for deleted and banned items, or deletions since the watermark would go unnoticed.
+FULL_SCAN_STATUSES = ("NORMAL", "UNLIST")
+INCREMENTAL_STATUSES = ("NORMAL", "UNLIST", "BANNED", "SELLER_DELETE", "SHOPEE_DELETE")
+REMOVED_STATUSES = frozenset({"BANNED", "SELLER_DELETE", "SHOPEE_DELETE"})
+LISTING_STATUS = {"NORMAL": "live", "UNLIST": "inactive", "REVIEWING": "inactive"}
+MAX_TIERS = 2  # Shopee's limit on option names per item
+MAX_IMAGES = 9  # Shopee's limit on images per item
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """One write call's worth of updates: one item, at most `per_call` models."""
+
+    item_id: int
+    rows: list[tuple[int, int, Any]]  # (index in the caller's list, model_id, update)
+
+
+class ShopeeAdapter:
+    """omni's Adapter for one Shopee shop.
+
+    `credentials` is a mapping validated by `ShopeeCredentials` (or an instance of it);
+    `on_credentials_changed` receives the whole credentials dict after a token refresh.
+    `retry` tunes back-off; `model_workers` is how many model lists of one page are fetched in
+    parallel (1 turns the pool off). `stats` counts every HTTP call this adapter makes.
+    """
+
+    kind: ClassVar[str] = "shopee"
+    limits: ClassVar[Limits] = Limits(
+        page_size=100,
+        detail_ids_per_call=50,
+        stock_updates_per_call=50,
+        price_updates_per_call=50,
+        one_item_per_update=True,
+        order_ids_per_call=50,
+        order_window_days=15,
+    )
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials: Mapping[str, Any] | ShopeeCredentials,
+        on_credentials_changed: CredentialsSaver | None = None,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        model_workers: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.stats = CallStats()
+        self._caller = HttpCaller(
+            stats=self.stats,
+            service=SERVICE,
+            session=session,
+            policy=retry,
+            classify=classify_reply,
+        )
+        self._client = ShopeeClient(
+            base_url=base_url,
+            credentials=_validated(credentials),
+            caller=self._caller,
+            on_credentials_changed=on_credentials_changed,
+            clock=clock,
+        )
+        self._model_workers = max(1, model_workers)
+        self._clock = clock
+        self._leaf_categories: dict[str, int] | None = None
+        self._logistic_ids: list[int] | None = None
+
+    @property
+    def credentials(self) -> ShopeeCredentials:
+        """The credentials in use, tokens included once refreshed."""
+        return self._client.credentials
+
+    def close(self) -> None:
+        """Release pooled connections (those of a session passed in, too)."""
+        self._caller.session.close()
+
+    # -- Adapter protocol ------------------------------------------------------------------
+
+    def check_credentials(self) -> None:
+        """One cheap authenticated call (get_shop_info); CredentialsError if Shopee refuses."""
+        self._client.get_shop_info()
+
+    def iter_listing_pages(
+        self, *, updated_since: datetime | None = None
+    ) -> Iterator[list[RemoteListing]]:
+        """One list of listings per get_item_list page (up to 100 items, more listings).
+
+        Costs per page: one list call, one base-info call per 50 items and one model-list call
+        per item with models (those run `model_workers` at a time). With `updated_since`, items
+        Shopee changed from that second until now come back, deleted and banned ones as
+        "removed"; a removed item Shopee no longer describes comes back as one listing with
+        variant_id "". Take the next watermark before calling, so changes made during the scan
+        are picked up by the next one.
+        """
+        statuses, window = self._scan_filter(updated_since)
+        with self._pool() as pool_map:
+            offset = 0
+            while True:
+                page = self._client.get_item_list(
+                    offset=offset, page_size=self.limits.page_size, item_status=statuses, **window
+                )
+                summaries = page.get("item") or []
+                if summaries:
+                    yield self._page_listings(summaries, pool_map)
+                if not page.get("has_next_page") or not summaries:
+                    return
+                offset = max(int(page.get("next_offset") or 0), offset + len(summaries))
+
+    def create_product(self, product: UploadProduct) -> list[RemoteListing]:
+        """Create the item, then its option tiers and models; the listings Shopee now holds.
+
+        Calls: get_category and get_channel_list (once per adapter), one image download and
+        upload per image (the first 9), add_item, init_tier_variation when the product has
+        options, then the reads that return the listings. The brand goes as a free-text name
+        (brand_id 0); Shopee's brand ids are per category and are not mapped.
+        """
+        # Everything that can be checked locally is checked before Shopee is asked to change.
+        plan = _tier_plan(product)
+        body = self._add_item_body(product, has_models=plan is not None)
+        created = self._client.add_item(body)
+        if not created.get("item_id"):
+            raise AdapterError(
+                f"Shopee accepted {product.name!r} but returned no item id: check Seller Centre "
+                "before uploading again",
+                retryable=False,
+                code="add_item",
+            )
+        item_id = int(created["item_id"])
+        if plan is not None:
+            try:
+                self._client.init_tier_variation(
+                    item_id=item_id, tier_variation=plan[0], model=plan[1]
+                )
+            except AdapterError as exc:
+                raise AdapterError(
+                    f"Shopee created item {item_id} but refused its variants: {exc} Fix the "
+                    "variants, then delete the item in Seller Centre before uploading again.",
+                    retryable=False,
+                    code=exc.code,
+                ) from exc
+        return self._listings_of_items([item_id], pool_map=_serial_map)
+
+    def update_quantities(self, updates: Sequence[QuantityUpdate]) -> list[PushResult]:
+        """Absolute seller stock; one update_stock call per item and 50 models, in order.
+
+        A refused call fails only its own listings (credential errors stop everything); a
+        listing in Shopee's `failure_list` fails with Shopee's reason.
+        """
+        for update in updates:
+            if update.quantity < 0:
+                raise ValueError(f"negative quantity for {update.item_id}/{update.variant_id}")
+
+        def send(batch: _Batch) -> Mapping[str, Any]:
+            stock_list = [
+                {"model_id": model_id, "seller_stock": [{"stock": update.quantity}]}
+                for _, model_id, update in batch.rows
+            ]
+            return self._client.update_stock(item_id=batch.item_id, stock_list=stock_list)
+
+        return self._push(updates, self.limits.stock_updates_per_call, send)
+
+    def update_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        """Original prices; one update_price call per item and 50 models, in order."""
+
+        def send(batch: _Batch) -> Mapping[str, Any]:
+            price_list = [
+                {"model_id": model_id, "original_price": _json_number(update.price)}
+                for _, model_id, update in batch.rows
+            ]
+            return self._client.update_price(item_id=batch.item_id, price_list=price_list)
+
+        return self._push(updates, self.limits.price_updates_per_call, send)
+
+    # -- reading listings ------------------------------------------------------------------
+
+    def _scan_filter(
+        self, updated_since: datetime | None
+    ) -> tuple[tuple[str, ...], dict[str, int]]:
+        if updated_since is None:
+            return FULL_SCAN_STATUSES, {}
+        if updated_since.tzinfo is None:
+            raise ValueError("updated_since must be an aware datetime")
+        # Whole seconds, rounded down: an item changed in the watermark's own second comes back
+        # again rather than being missed.
+        since = math.floor(updated_since.timestamp())
+        until = max(since, int(self._clock()))
+        return INCREMENTAL_STATUSES, {"update_time_from": since, "update_time_to": until}
+
+    def _page_listings(
+        self, summaries: Sequence[Mapping[str, Any]], pool_map: "PoolMap"
+    ) -> list[RemoteListing]:
+        ids = [int(summary["item_id"]) for summary in summaries]
+        described = self._listings_of_items(ids, pool_map=pool_map)
+        seen = {listing.item_id for listing in described}
+        placeholders = [
+            _removed_item(summary)
+            for summary in summaries
+            if str(summary["item_id"]) not in seen
+            and summary.get("item_status") in REMOVED_STATUSES
+        ]
+        return described + placeholders
+
+    def _listings_of_items(self, ids: Sequence[int], *, pool_map: "PoolMap") -> list[RemoteListing]:
+        infos = []
+        for chunk in _chunks(ids, self.limits.detail_ids_per_call):
+            infos.extend(self._client.get_item_base_info(chunk).get("item_list") or [])
+        with_models = [int(info["item_id"]) for info in infos if info.get("has_model")]
+        model_lists = dict(
+            zip(with_models, pool_map(self._client.get_model_list, with_models), strict=True)
+        )
+        listings: list[RemoteListing] = []
+        for info in infos:
+            listings.extend(listings_from_item(info, model_lists.get(int(info["item_id"]))))
+        return listings
+
+    @contextmanager
+    def _pool(self) -> Iterator["PoolMap"]:
+        if self._model_workers == 1:
+            yield _serial_map
+            return
+        with ThreadPoolExecutor(self._model_workers, thread_name_prefix="shopee-models") as pool:
+            yield lambda fn, args: list(pool.map(fn, args))
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _push(
+        self,
+        updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate],
+        per_call: int,
+        send: Callable[[_Batch], Mapping[str, Any]],
+    ) -> list[PushResult]:
+        results: dict[int, PushResult] = {}
+        batches, bad = _batches(updates, per_call)
+        results.update(bad)
+        for batch in batches:
+            try:
+                answer = send(batch)
+            except CredentialsError:
+                raise
+            except AdapterError as exc:
+                results.update(_batch_failed(batch, str(exc), exc.retryable))
+                continue
+            results.update(_batch_results(batch, answer))
+        return [results[index] for index in range(len(updates))]
+
+    def _add_item_body(self, product: UploadProduct, *, has_models: bool) -> dict[str, Any]:
+        if not product.variants:
+            raise AdapterError(
+                f"{product.name!r} has no variant to list on Shopee", retryable=False, code="param"
+            )
+        if product.weight_kg is None or product.weight_kg <= 0:
+            raise AdapterError(
+                f"Shopee needs a weight for {product.name!r}: fill in its weight (kg) in the POS",
+                retryable=False,
+                code="param",
+            )
+        first = product.variants[0]
+        body: dict[str, Any] = {
+            "item_name": product.name,
+            # Shopee refuses an empty description; the name is the least surprising stand-in.
+            "description": product.description.strip() or product.name,
+            "item_sku": "" if has_models else first.sku,
+            "original_price": _json_number(min(variant.price for variant in product.variants)),
+            "seller_stock": [{"stock": 0 if has_models else first.quantity}],
+            "weight": _json_number(product.weight_kg),
+            "category_id": self._category_id(product.category),
+            "image": {"image_id_list": self._upload_images(product)},
+            "logistic_info": [{"logistic_id": i, "enabled": True} for i in self._logistics()],
+            "brand": {"brand_id": 0, "original_brand_name": product.brand.strip() or "NoBrand"},
+            "item_status": "NORMAL" if product.is_active else "UNLIST",
+            "condition": "NEW",
+        }
+        if product.dimensions_cm is not None:
+            length, width, height = (max(1, math.ceil(side)) for side in product.dimensions_cm)
+            body["dimension"] = {
+                "package_length": length,
+                "package_width": width,
+                "package_height": height,
+            }
+        return body
+
+    def _category_id(self, category: str) -> int:
+        """A Shopee category id from the POS category: a number is taken as the id itself,
+        a name must equal a Shopee leaf category's name (last part of a "A > B" path)."""
+        wanted = category.strip()
+        if wanted.isdigit():
+            return int(wanted)
+        leaves = self._categories()
+        for candidate in (wanted, wanted.replace("/", ">").split(">")[-1]):
+            found = leaves.get(candidate.strip().lower())
+            if found is not None:
+                return found
+        raise AdapterError(
+            f"Shopee has no category named {category!r}: name the POS category after a Shopee "
+            "category, or put the Shopee category id in it",
+            retryable=False,
+            code="category",
+        )
+
+    def _categories(self) -> dict[str, int]:
+        if self._leaf_categories is None:
+            tree = self._client.get_category().get("category_list") or []
+            self._leaf_categories = {
+                str(
+                    node.get("display_category_name") or node["original_category_name"]
+                ).lower(): int(node["category_id"])
+                for node in tree
+                if not node.get("has_children")
+            }
+        return self._leaf_categories
+
+    def _logistics(self) -> list[int]:
+        if self._logistic_ids is None:
+            channels = self._client.get_channel_list().get("logistics_channel_list") or []
+            self._logistic_ids = [
+                int(channel["logistics_channel_id"])
+                for channel in channels
+                if channel.get("enabled")
+            ]
+        if not self._logistic_ids:
+            raise AdapterError(
+                "The Shopee shop has no enabled shipping channel: enable one in Seller Centre",
+                retryable=False,
+                code="logistics",
+            )
+        return self._logistic_ids
+
+    def _upload_images(self, product: UploadProduct) -> list[str]:
+        urls = [url for url in product.images if url.strip()][:MAX_IMAGES]
+        if not urls:
+            raise AdapterError(
+                f"Shopee needs at least one image for {product.name!r}: add one in the POS",
+                retryable=False,
+                code="image",
+            )
+        return [self._upload_image(url) for url in urls]
+
+    def _upload_image(self, url: str) -> str:
+        response = self._caller.send(lambda: OutgoingRequest("GET", url))
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if response.status_code != 200 or not content_type.startswith("image/"):
+            raise AdapterError(
+                f"Could not download the image {url} (HTTP {response.status_code}, "
+                f"{content_type or 'no content type'})",
+                retryable=response.status_code >= 500,
+                code="image",
+            )
+        filename = urlsplit(url).path.rsplit("/", 1)[-1] or "image"
+        answer = self._client.upload_image(
+            filename=filename, content=response.content, content_type=content_type
+        )
+        return _image_id(answer)
+
+
+PoolMap = Callable[[Callable[[int], T], Sequence[int]], list[T]]
+
+
+def _serial_map(fn: Callable[[int], T], args: Sequence[int]) -> list[T]:
+    return [fn(arg) for arg in args]
+
+
+# -- parsing Shopee payloads (pure functions) --------------------------------------------------
+
+
+def listings_from_item(
+    info: Mapping[str, Any], model_list: Mapping[str, Any] | None
+) -> list[RemoteListing]:
+    """The listings of one item: `info` from get_item_base_info, `model_list` from
+    get_model_list (None for an item without models)."""
+    item_id = str(info["item_id"])
+    name = str(info.get("item_name") or "")
+    item_status = str(info.get("item_status") or "")
+    updated_at = _aware(info.get("update_time"))
+    models = (model_list or {}).get("model") or []
+    if not models:
+        return [
+            RemoteListing(
+                item_id=item_id,
+                variant_id="",
+                sku=str(info.get("item_sku") or ""),
+                title=name,
+                price=_price(info.get("price_info")),
+                quantity=_quantity(info.get("stock_info_v2")),
+                status=_status(item_status),
+                updated_at=updated_at,
+            )
+        ]
+    tiers = (model_list or {}).get("tier_variation") or []
+    return [
+        RemoteListing(
+            item_id=item_id,
+            variant_id=str(model["model_id"]),
+            sku=str(model.get("model_sku") or ""),
+            title=f"{name} - {_model_name(model, tiers)}",
+            price=_price(model.get("price_info")),
+            quantity=_quantity(model.get("stock_info_v2")),
+            status=_status(item_status, str(model.get("model_status") or "")),
+            updated_at=updated_at,
+        )
+        for model in models
+    ]
+
+
+def _removed_item(summary: Mapping[str, Any]) -> RemoteListing:
+    return RemoteListing(
+        item_id=str(summary["item_id"]),
+        variant_id="",
+        sku="",
+        title="",
+        price=Decimal("0"),
+        quantity=0,
+        status="removed",
+        updated_at=_aware(summary.get("update_time")),
+    )
+
+
+def _status(item_status: str, model_status: str = "") -> str:
+    if item_status in REMOVED_STATUSES:
+        return "removed"
+    status = LISTING_STATUS.get(item_status, "inactive")
+    if status == "live" and model_status and model_status != "MODEL_NORMAL":
+        return "inactive"
+    return status
+
+
+def _model_name(model: Mapping[str, Any], tiers: Sequence[Mapping[str, Any]]) -> str:
+    """Option values joined by "," as Shopee shows them ("Black,M"), from the tier indexes."""
+    values = []
+    for tier, index in zip(tiers, model.get("tier_index") or [], strict=False):
+        options = tier.get("option_list") or []
+        if 0 <= int(index) < len(options):
+            values.append(str(options[int(index)].get("option", "")))
+    return ",".join(values) or str(model.get("model_name") or model["model_id"])
+
+
+def _price(price_info: Any) -> Decimal:
+    if not price_info:
+        return Decimal("0")
+    raw = price_info[0].get("original_price", 0)
+    try:
+        return Decimal(str(raw))
+    except InvalidOperation:
+        return Decimal("0")
+
+
+def _quantity(stock_info: Any) -> int:
+    if not stock_info:
+        return 0
+    seller_stock = stock_info.get("seller_stock")
+    if seller_stock is not None:
+        return sum(int(row.get("stock", 0)) for row in seller_stock)
+    return int((stock_info.get("summary_info") or {}).get("total_available_stock", 0))
+
+
+def _aware(timestamp: Any) -> datetime:
+    return datetime.fromtimestamp(int(timestamp or 0), tz=UTC)
+
+
+def _image_id(answer: Mapping[str, Any]) -> str:
+    info = answer.get("image_info") or {}
+    if not info and answer.get("image_info_list"):
+        info = answer["image_info_list"][0].get("image_info") or {}
+    if not info.get("image_id"):
+        raise AdapterError("Shopee accepted an image but returned no image id", retryable=True)
+    return str(info["image_id"])
+
+
+# -- building Shopee payloads (pure functions) -------------------------------------------------
+
+
+def _tier_plan(product: UploadProduct) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """`tier_variation` and `model` for init_tier_variation, or None for a plain item.
+
+    Option names come from `product.option_names`, else from the first variant's options.
+    Each tier's options keep the order in which variants first use them.
+    """
+    variants = product.variants
+    names = tuple(product.option_names) or (tuple(variants[0].options) if variants else ())
+    if not names:
+        if len(variants) > 1:
+            raise AdapterError(
+                f"{product.name!r} has {len(variants)} variants but no option names: Shopee "
+                "needs them (e.g. Color, Size) to tell the variants apart",
+                retryable=False,
+                code="param",
+            )
+        return None
+    if len(names) > MAX_TIERS:
+        raise AdapterError(
+            f"Shopee allows {MAX_TIERS} option names per product; {product.name!r} has "
+            f"{len(names)} ({', '.join(names)})",
+            retryable=False,
+            code="param",
+        )
+    options: list[list[str]] = [[] for _ in names]
+    models = [_model_row(product, variant, names, options) for variant in variants]
+    if len({tuple(model["tier_index"]) for model in models}) != len(models):
+        raise AdapterError(
+            f"Two variants of {product.name!r} have the same options", retryable=False, code="param"
+        )
+    tier_variation = [
+        {"name": name, "option_list": [{"option": value} for value in values]}
+        for name, values in zip(names, options, strict=True)
+    ]
+    return tier_variation, models
+
+
+def _model_row(
+    product: UploadProduct, variant: UploadVariant, names: Sequence[str], options: list[list[str]]
+) -> dict[str, Any]:
+    tier_index = []
+    for tier, name in enumerate(names):
+        value = str(variant.options.get(name, "")).strip()
+        if not value:
+            raise AdapterError(
+                f"Variant {variant.sku!r} of {product.name!r} has no {name}",
+                retryable=False,
+                code="param",
+            )
+        if value not in options[tier]:
+            options[tier].append(value)
+        tier_index.append(options[tier].index(value))
+    return {
+        "tier_index": tier_index,
+        "model_sku": variant.sku,
+        "original_price": _json_number(variant.price),
+        "seller_stock": [{"stock": variant.quantity}],
+    }
+
+
+def _batches(
+    updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate], per_call: int
+) -> tuple[list[_Batch], dict[int, PushResult]]:
+    """Updates grouped by item (first-seen order) and cut to `per_call` models; and a failed
+    result for every update whose ids are not Shopee's numbers."""
+    by_item: dict[int, list[tuple[int, int, Any]]] = {}
+    bad: dict[int, PushResult] = {}
+    for index, update in enumerate(updates):
+        try:
+            item_id = int(update.item_id)
+            model_id = int(update.variant_id or 0)
+        except ValueError:
+            bad[index] = PushResult(
+                update.item_id, update.variant_id, ok=False, error="not a Shopee item/model id"
+            )
+            continue
+        by_item.setdefault(item_id, []).append((index, model_id, update))
+    batches = [
+        _Batch(item_id, rows[start : start + per_call])
+        for item_id, rows in by_item.items()
+        for start in range(0, len(rows), per_call)
+    ]
+    return batches, bad
+
+
+def _batch_results(batch: _Batch, answer: Mapping[str, Any]) -> dict[int, PushResult]:
+    failures = {
+        int(failure.get("model_id", 0)): str(failure.get("failed_reason") or "refused by Shopee")
+        for failure in answer.get("failure_list") or []
+    }
+    return {
+        index: PushResult(
+            update.item_id,
+            update.variant_id,
+            ok=model_id not in failures,
+            error=failures.get(model_id, ""),
+        )
+        for index, model_id, update in batch.rows
+    }
+
+
+def _batch_failed(batch: _Batch, error: str, retryable: bool) -> dict[int, PushResult]:
+    return {
+        index: PushResult(
+            update.item_id, update.variant_id, ok=False, error=error, retryable=retryable
+        )
+        for index, _, update in batch.rows
+    }
+
+
+def _json_number(value: Decimal) -> int | float:
+    """Whole amounts as JSON integers (Shopee takes only integers in most regions)."""
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def _chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _validated(credentials: Mapping[str, Any] | ShopeeCredentials) -> ShopeeCredentials:
+    if isinstance(credentials, ShopeeCredentials):
+        return credentials
+    try:
+        return ShopeeCredentials.model_validate(dict(credentials))
+    except ValidationError as exc:
+        raise credentials_error(
+            SERVICE, exc.errors(include_input=False, include_url=False)
+        ) from None

@@ -1,0 +1,679 @@
+"""Channels in the back office: channel settings, scans, and the six product tabs."""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from channels import selectors
+from channels.exceptions import ChannelError, InvalidCredentials
+from channels.inventory import SALES_CHANNEL_MANUAL, inventory_sync_run
+from channels.listings import (
+    ActionReport,
+    listing_link,
+    listings_download_to_pos,
+    listings_upload,
+    listings_with_channels,
+)
+from channels.models import (
+    Channel,
+    ChannelStatistic,
+    InPos,
+    InventorySync,
+    Listing,
+    MultipleListedSku,
+    NotInChannel,
+    NotInPos,
+    PendingPush,
+    Scan,
+    SoldInChannel,
+)
+from channels.scans import scan_request
+from channels.services import channel_apply_duplicate_policy, credentials_validate
+
+# The tab bar, in the order of the seed's product menu.
+TABS = [
+    ("Sold in Channel", "soldinchannel"),
+    ("Not in POS", "notinpos"),
+    ("Not in Channel", "notinchannel"),
+    ("In POS", "inpos"),
+    ("Multiple Listed SKU", "multiplelistedsku"),
+    ("Channel Statistic", "channelstatistic"),
+]
+
+
+# --- channel settings ------------------------------------------------------------------------
+
+
+class ChannelForm(forms.ModelForm):
+    """Credentials are write-only: the field is always shown empty, and blank keeps them."""
+
+    new_credentials = forms.CharField(
+        label="Credentials",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "autocomplete": "off", "spellcheck": "false"}),
+        help_text='JSON, e.g. {"partner_id": 1, "partner_key": "…", "shop_id": 2, '
+        '"access_token": "…"}. Never shown again; leave blank to keep the stored ones.',
+    )
+
+    class Meta:
+        model = Channel
+        fields = [
+            "kind",
+            "name",
+            "api_base_url",
+            "is_active",
+            "inventory_sync_mode",
+            "fulfillment_sync_minutes",
+            "duplicate_sku_policy",
+            "order_outlet",
+            "outlets",
+            "buffer",
+        ]
+        widgets = {"outlets": forms.CheckboxSelectMultiple}
+
+    def clean(self):
+        data = super().clean()
+        raw = data.get("new_credentials", "").strip()
+        if not raw:
+            if self.instance.pk is None:
+                self.add_error("new_credentials", "A new channel needs its credentials.")
+            return data
+        try:
+            parsed = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            self.add_error("new_credentials", f"Not valid JSON (line {exc.lineno}): {exc.msg}.")
+            return data
+        if not isinstance(parsed, dict):
+            self.add_error("new_credentials", "Credentials must be a JSON object.")
+            return data
+        try:
+            data["validated_credentials"] = credentials_validate(
+                kind=data.get("kind") or self.instance.kind, credentials=parsed
+            )
+        except InvalidCredentials as exc:
+            self.add_error("new_credentials", str(exc))
+        return data
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    form = ChannelForm
+    list_display = [
+        "name",
+        "kind",
+        "inventory_sync_mode",
+        "duplicate_sku_policy",
+        "order_outlet",
+        "buffer",
+        "is_active",
+        "last_scan_at",
+        "last_error",
+    ]
+    list_filter = ["kind", "is_active", "inventory_sync_mode"]
+    list_select_related = ["order_outlet"]
+    search_fields = ["name"]
+    actions = ["sync_inventory_now"]
+    readonly_fields = ["credentials_status", "last_scan_at", "last_error", "last_inventory_sync_at"]
+    fieldsets = [
+        (None, {"fields": ["kind", "name", "is_active"]}),
+        ("Connection", {"fields": ["api_base_url", "credentials_status", "new_credentials"]}),
+        (
+            "Inventory",
+            {
+                "fields": [
+                    "inventory_sync_mode",
+                    "fulfillment_sync_minutes",
+                    "duplicate_sku_policy",
+                    "order_outlet",
+                    "outlets",
+                    "buffer",
+                    "last_inventory_sync_at",
+                ],
+                "description": "Choosing “update every listing that shares a SKU” may oversell "
+                "and switches the mode to “Synchronize with fulfillment channel”.",
+            },
+        ),
+        ("Scans", {"fields": ["last_scan_at", "last_error"]}),
+    ]
+
+    @admin.display(description="Stored credentials")
+    def credentials_status(self, obj: Channel) -> str:
+        if not obj.credentials:
+            return "none"
+        return f"set ({len(obj.credentials)} fields, hidden)"
+
+    def save_model(self, request, obj: Channel, form, change) -> None:
+        if "validated_credentials" in form.cleaned_data:
+            obj.credentials = form.cleaned_data["validated_credentials"]
+        warning = channel_apply_duplicate_policy(channel=obj)
+        super().save_model(request, obj, form, change)
+        if warning and "duplicate_sku_policy" in form.changed_data:
+            self.message_user(request, warning, messages.WARNING)
+
+    @admin.action(description="Sync inventory now (sales channel manual sync)")
+    def sync_inventory_now(self, request, queryset):
+        for channel in queryset:
+            record = inventory_sync_run(
+                channel=channel,
+                trigger=SALES_CHANNEL_MANUAL,
+                requested_by=request.user.get_username(),
+            )
+            level = messages.WARNING if record.drift or record.skipped_duplicates else messages.INFO
+            self.message_user(request, f"{channel}: {record.message}", level)
+
+
+@admin.register(Scan)
+class ScanAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "channel",
+        "kind",
+        "status",
+        "progress",
+        "seen",
+        "new",
+        "changed",
+        "matched",
+        "not_in_pos",
+        "duplicates",
+        "removed",
+        "started_at",
+        "finished_at",
+        "short_error",
+    ]
+    list_filter = ["status", "kind", "channel"]
+    list_select_related = ["channel"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Progress")
+    def progress(self, obj: Scan) -> str:
+        return f"{obj.pages_done} pages, {obj.listings_done} listings"
+
+    @admin.display(description="Error")
+    def short_error(self, obj: Scan) -> str:
+        return obj.error[:120]
+
+
+class PushStateFilter(admin.SimpleListFilter):
+    title = "inventory push"
+    parameter_name = "push"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("error", "Last push failed"),
+            ("pending", "Push pending"),
+            ("never", "Never pushed"),
+        ]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "error":
+                return queryset.exclude(push_error="")
+            case "pending":
+                return queryset.filter(pending_push__isnull=False)
+            case "never":
+                return queryset.filter(pushed_at__isnull=True)
+        return queryset
+
+
+class ListingForm(forms.ModelForm):
+    class Meta:
+        model = Listing
+        fields = ["variant"]
+
+
+@admin.register(Listing)
+class ListingAdmin(admin.ModelAdmin):
+    """Every listing; its page links it to a POS variant by hand."""
+
+    form = ListingForm
+    list_display = [
+        "title",
+        "channel",
+        "sku",
+        "external_ref",
+        "status",
+        "variant",
+        "quantity",
+        "pushed_quantity",
+        "pushed_at",
+        "push_error",
+    ]
+    list_filter = ["channel", "status", "is_manual_link", PushStateFilter]
+    list_select_related = ["channel", "variant"]
+    search_fields = ["=sku_key", "title", "=item_id"]
+    autocomplete_fields = ["variant"]
+    readonly_fields = [
+        "channel",
+        "item_id",
+        "variant_ref",
+        "sku",
+        "title",
+        "price",
+        "quantity",
+        "status",
+        "channel_updated_at",
+        "last_seen_at",
+        "is_manual_link",
+        "pushed_quantity",
+        "pushed_at",
+        "push_error",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def save_model(self, request, obj: Listing, form, change) -> None:
+        listing_link(listing=obj, variant=form.cleaned_data["variant"])
+        what = f"linked to {obj.variant.sku}" if obj.variant else "unlinked"
+        self.message_user(request, f"“{obj.title}” {what}; scans will keep this link.")
+
+
+@admin.register(PendingPush)
+class PendingPushAdmin(admin.ModelAdmin):
+    """The inventory outbox: what is waiting to be pushed, and what failed."""
+
+    list_display = [
+        "listing",
+        "channel",
+        "reason",
+        "requested_at",
+        "attempts",
+        "next_attempt_at",
+        "failed",
+        "last_error",
+    ]
+    list_filter = ["failed", "channel", "reason"]
+    list_select_related = ["listing", "channel"]
+    search_fields = ["=listing__sku_key", "listing__title"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(InventorySync)
+class InventorySyncAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "channel",
+        "trigger",
+        "considered",
+        "drift",
+        "queued",
+        "skipped_duplicates",
+        "message",
+    ]
+    list_filter = ["channel", "trigger"]
+    list_select_related = ["channel"]
+    readonly_fields = [
+        "channel",
+        "trigger",
+        "requested_by",
+        "created_at",
+        "finished_at",
+        "considered",
+        "drift",
+        "drift_sample",
+        "queued",
+        "skipped_duplicates",
+        "skipped_sample",
+        "message",
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# --- the six tabs ----------------------------------------------------------------------------
+
+
+class ChannelTabFilter(admin.SimpleListFilter):
+    """The channel picker. Each tab's admin says what the tab shows for the chosen channel."""
+
+    title = "channel"
+    parameter_name = "channel"
+
+    def lookups(self, request, model_admin):
+        return [(str(c.pk), c.name) for c in Channel.objects.all()]
+
+    def choices(self, changelist):
+        # No "All": every tab is about one channel.
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def __init__(self, request, params, model, model_admin) -> None:
+        super().__init__(request, params, model, model_admin)
+        self.model_admin = model_admin
+
+    def queryset(self, request, queryset):
+        channel = Channel.objects.filter(pk=self.value()).first() if self.value() else None
+        if channel is None:
+            return queryset.none()
+        return self.model_admin.tab_queryset(queryset, channel)
+
+
+class TabAdmin(admin.ModelAdmin):
+    """A product tab: a real changelist for one channel, with the tab bar above it."""
+
+    change_list_template = "admin/channels/tab_change_list.html"
+    tab_slug = ""
+    list_per_page = 50
+    list_display_links = None
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # a tab is a view; its actions go through services
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_list_filter(self, request):
+        return [ChannelTabFilter, *self.list_filter]
+
+    def tab_queryset(self, queryset, channel):
+        """What the tab lists for `channel`; In POS lists everything."""
+        return queryset
+
+    def changelist_view(self, request, extra_context=None):
+        channel_id = request.GET.get("channel")
+        if not channel_id or not Channel.objects.filter(pk=channel_id).exists():
+            first = Channel.objects.order_by("name").first()
+            if first is None:
+                self.message_user(request, "Connect a channel first.", messages.WARNING)
+                return HttpResponseRedirect(reverse("admin:channels_channel_add"))
+            query = request.GET.copy()
+            query["channel"] = str(first.pk)
+            return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
+        channel = Channel.objects.get(pk=channel_id)
+        context = {
+            "tabs": [
+                {
+                    "label": label,
+                    "url": reverse(f"admin:channels_{slug}_changelist") + f"?channel={channel.pk}",
+                    "active": slug == self.tab_slug,
+                }
+                for label, slug in TABS
+            ],
+            "tab_channel": channel,
+            "tab_channels": Channel.objects.all(),
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=context)
+
+    def _channel(self, request) -> Channel:
+        return get_object_or_404(Channel, pk=request.GET.get("channel"))
+
+    def _report(self, request, report: ActionReport, verb: str) -> None:
+        if report.done:
+            self.message_user(request, f"{verb} {len(report.done)}: " + "; ".join(report.done[:10]))
+        for line in report.skipped[:20]:
+            self.message_user(request, f"Skipped — {line}", messages.WARNING)
+        for line in report.failed[:20]:
+            self.message_user(request, f"Failed — {line}", messages.ERROR)
+
+
+class ListingTabAdmin(TabAdmin):
+    list_display = ["title", "sku_cell", "external_ref", "price", "quantity", "status", "pos"]
+    list_select_related = ["variant__product"]
+    search_fields = ["title", "=sku_key", "=item_id"]
+    search_help_text = "Title, exact SKU (any case) or item id."
+    list_filter = ["status"]
+
+    @admin.display(description="SKU", ordering="sku_key")
+    def sku_cell(self, obj: Listing):
+        return obj.sku or format_html('<span class="omni-muted">{}</span>', "(blank)")
+
+    @admin.display(description="POS variant")
+    def pos(self, obj: Listing):
+        link = reverse("admin:channels_listing_change", args=[obj.pk])
+        if obj.variant is None:
+            return format_html('<a href="{}">link by hand…</a>', link)
+        return format_html(
+            '{} <span class="omni-muted">{}</span> · <a href="{}">change</a>',
+            obj.variant.sku,
+            obj.variant.product.name,
+            link,
+        )
+
+
+@admin.register(SoldInChannel)
+class SoldInChannelAdmin(ListingTabAdmin):
+    tab_slug = "soldinchannel"
+
+    def tab_queryset(self, queryset, channel):
+        return selectors.sold_in_channel(channel, queryset)
+
+
+@admin.register(NotInPos)
+class NotInPosAdmin(ListingTabAdmin):
+    tab_slug = "notinpos"
+    actions = ["download_to_pos"]
+
+    def tab_queryset(self, queryset, channel):
+        return selectors.not_in_pos(channel, queryset)
+
+    @admin.action(description="Download to POS")
+    def download_to_pos(self, request, queryset):
+        try:
+            report = listings_download_to_pos(
+                channel=self._channel(request), listing_ids=queryset.values_list("pk", flat=True)
+            )
+        except ChannelError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self._report(request, report, "Created in the POS")
+
+
+@admin.register(MultipleListedSku)
+class MultipleListedSkuAdmin(ListingTabAdmin):
+    tab_slug = "multiplelistedsku"
+    list_display = ["sku_cell", "title", "external_ref", "status", "found_at", "pos"]
+    ordering = ["sku_key", "item_id", "variant_ref"]
+
+    def tab_queryset(self, queryset, channel):
+        return selectors.multiple_listed_sku(channel, queryset)
+
+    @admin.display(description="Found at")
+    def found_at(self, obj: Listing) -> str:
+        kind = "model" if obj.variant_ref else "item"
+        return f"{obj.channel.name}: {kind} {obj.external_ref}"
+
+    list_select_related = ["variant__product", "channel"]
+
+
+class VariantTabAdmin(TabAdmin):
+    list_display = [
+        "sku_link",
+        "product_name",
+        "options_label",
+        "retail_price",
+        "is_active",
+        "listed",
+    ]
+    list_select_related = ["product"]
+    search_fields = ["=sku_key", "=upc", "product__name"]
+    search_help_text = "Exact SKU (any case) or UPC, or product name."
+    list_filter = ["is_active", "product__brand", "product__category"]
+    actions = ["upload", "scan_channel"]
+
+    @admin.display(description="SKU", ordering="sku_key")
+    def sku_link(self, obj):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:catalog_variant_change", args=[obj.pk]), obj.sku
+        )
+
+    @admin.display(description="Product", ordering="product__name")
+    def product_name(self, obj) -> str:
+        return obj.product.name
+
+    @admin.display(description="Options")
+    def options_label(self, obj) -> str:
+        return obj.option_label
+
+    @admin.display(description="Listed on")
+    def listed(self, obj):
+        listings = getattr(obj, "present_listings", None)
+        if not listings:
+            return format_html('<span class="omni-muted">{}</span>', "nowhere")
+        return format_html_join(
+            ", ", "{} ({})", ((lst.channel.name, lst.external_ref) for lst in listings)
+        )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related(listings_with_channels())
+
+    @admin.action(description="Upload to this channel")
+    def upload(self, request, queryset):
+        if queryset.count() > 200:
+            self.message_user(request, "Upload at most 200 variants at a time.", messages.ERROR)
+            return
+        report = listings_upload(
+            channel=self._channel(request), variant_ids=queryset.values_list("pk", flat=True)
+        )
+        self._report(request, report, "Uploaded")
+
+    @admin.action(description="Scan this channel")
+    def scan_channel(self, request, queryset):
+        _queue_scan(self, request, self._channel(request), Scan.Kind.FULL)
+
+
+@admin.register(NotInChannel)
+class NotInChannelAdmin(VariantTabAdmin):
+    tab_slug = "notinchannel"
+    actions = ["upload"]
+
+    def tab_queryset(self, queryset, channel):
+        return selectors.not_in_channel(channel, queryset)
+
+
+@admin.register(InPos)
+class InPosAdmin(VariantTabAdmin):
+    tab_slug = "inpos"
+
+
+def _queue_scan(model_admin, request, channel: Channel, kind: str) -> None:
+    try:
+        scan = scan_request(channel=channel, kind=kind, requested_by=request.user.get_username())
+    except ChannelError as exc:
+        model_admin.message_user(request, str(exc), messages.WARNING)
+        return
+    url = reverse("admin:channels_scan_changelist") + f"?channel__id__exact={channel.pk}"
+    model_admin.message_user(
+        request,
+        format_html(
+            '{} of {} queued (scan #{}). <a href="{}">Follow its progress</a>.',
+            scan.get_kind_display(),
+            channel,
+            scan.pk,
+            url,
+        ),
+    )
+
+
+@admin.register(ChannelStatistic)
+class ChannelStatisticAdmin(TabAdmin):
+    tab_slug = "channelstatistic"
+    list_display = [
+        "name",
+        "kind",
+        "live_product",
+        "sold_in_channel",
+        "not_in_pos",
+        "last_scan_at",
+        "scan_buttons",
+    ]
+    actions = ["scan_full", "scan_updated"]
+
+    def get_list_filter(self, request):
+        return [ChannelTabFilter]
+
+    def tab_queryset(self, queryset, channel):
+        # Every channel's numbers side by side; the picker only chooses the tab bar's channel.
+        present = ~Q(listings__status=Listing.Status.REMOVED)
+        return queryset.annotate(
+            n_live=Count("listings", filter=Q(listings__status=Listing.Status.LIVE)),
+            n_sold=Count("listings", filter=present & Q(listings__variant__isnull=False)),
+            n_unmapped=Count("listings", filter=present & Q(listings__variant__isnull=True)),
+        )
+
+    @admin.display(description="Live Product", ordering="n_live")
+    def live_product(self, obj) -> int:
+        return obj.n_live
+
+    @admin.display(description="Sold in Channel", ordering="n_sold")
+    def sold_in_channel(self, obj) -> int:
+        return obj.n_sold
+
+    @admin.display(description="Product not in POS", ordering="n_unmapped")
+    def not_in_pos(self, obj) -> int:
+        return obj.n_unmapped
+
+    @admin.display(description="Scan")
+    def scan_buttons(self, obj) -> str:
+        return format_html(
+            '<a class="button" href="{}">Scan</a> <a class="button" href="{}">Scan Updated</a>',
+            reverse("admin:channels_channelstatistic_scan", args=[obj.pk, Scan.Kind.FULL]),
+            reverse("admin:channels_channelstatistic_scan", args=[obj.pk, Scan.Kind.UPDATED]),
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.scan_view)
+        return [
+            path("<int:channel_id>/scan/<str:kind>/", view, name="channels_channelstatistic_scan"),
+            *super().get_urls(),
+        ]
+
+    def scan_view(self, request, channel_id: int, kind: str):
+        """GET asks to confirm; POST queues the scan (so a crawler or a prefetch starts none)."""
+        channel = get_object_or_404(Channel, pk=channel_id)
+        if kind not in Scan.Kind.values:
+            return HttpResponseRedirect(reverse("admin:channels_channelstatistic_changelist"))
+        back = reverse("admin:channels_channelstatistic_changelist") + f"?channel={channel.pk}"
+        if request.method == "POST":
+            _queue_scan(self, request, channel, kind)
+            return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{Scan.Kind(kind).label} of {channel}",
+            "channel": channel,
+            "kind_label": Scan.Kind(kind).label,
+            "back": back,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/channels/scan_confirm.html", context)
+
+    @admin.action(description="Scan")
+    def scan_full(self, request, queryset):
+        for channel in queryset:
+            _queue_scan(self, request, channel, Scan.Kind.FULL)
+
+    @admin.action(description="Scan Updated Products")
+    def scan_updated(self, request, queryset):
+        for channel in queryset:
+            _queue_scan(self, request, channel, Scan.Kind.UPDATED)

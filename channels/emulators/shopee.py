@@ -1,0 +1,998 @@
+"""A local Shopee Open Platform v2 for tests, the demo and benchmarks.
+
+It speaks the subset omni uses, with Shopee's rules (shared/reference/marketplace-apis.md §1):
+`partner_id`, `timestamp` (5 minutes either way of wall-clock time), `sign` checked on every
+call, and `access_token` + `shop_id` on shop calls; errors as
+`{"request_id", "error", "message", "warning"}` with `error_param`, `error_sign`, `error_auth`;
+offset pagination (page_size ≤ 100), ≤ 50 ids per base-info call, ≤ 50 models per stock or
+price call, one item per write; partial failures in `failure_list`; single-use refresh tokens.
+
+Throttled calls (the framework's `throttle_rate`) get `error_rate_limit`, with HTTP 429 and a
+`Retry-After` header or inside an HTTP 200 body, as `throttle_style` says.
+
+Endpoints are a table from path to handler (`register`), and the state has room for orders,
+so the order endpoints can be added next to the product ones.
+"""
+
+import hashlib
+import hmac
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from channels.emulators.base import Emulator, Faults, Reply, Request
+from channels.emulators.shop import LEAVES, ShopItem, ShopMix, generate_shop
+
+TIMESTAMP_TOLERANCE = 300  # seconds: Shopee accepts a timestamp for 5 minutes
+ACCESS_TOKEN_TTL = 4 * 3600
+OLD_TOKEN_GRACE = 300  # an access token stays valid 5 minutes after a refresh
+MAX_PAGE_SIZE = 100
+MAX_IDS = 50
+MAX_MODELS_PER_WRITE = 50
+MAX_OPTIONS_PER_TIER = 50
+ITEM_STATUSES = frozenset(
+    {"NORMAL", "BANNED", "UNLIST", "REVIEWING", "SELLER_DELETE", "SHOPEE_DELETE"}
+)
+DELETED = frozenset({"SELLER_DELETE", "SHOPEE_DELETE"})
+FIRST_ITEM_ID = 800_001_000
+FIRST_MODEL_ID = 5_000_000_000
+
+Params = dict[str, Any]
+Handler = Callable[[Params, Request], dict[str, Any]]
+
+
+class ShopeeFault(Exception):
+    """A Shopee error answer: `error` code, `message`, and the HTTP status it comes with."""
+
+    def __init__(self, error: str, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.error = error
+        self.message = message
+        self.status = status
+
+
+def _param_error(detail: str) -> ShopeeFault:
+    return ShopeeFault("error_param", f"Wrong parameters, detail: {detail}")
+
+
+@dataclass(slots=True)
+class Model:
+    model_id: int
+    tier_index: list[int]
+    sku: str
+    price: Decimal
+    stock: int
+    reserved: int = 0
+    status: str = "MODEL_NORMAL"
+
+
+@dataclass(slots=True)
+class Item:
+    item_id: int
+    name: str
+    description: str
+    sku: str
+    category_id: int
+    brand: str
+    weight: Decimal
+    status: str  # Shopee's item_status
+    create_time: int
+    update_time: int
+    price: Decimal  # items without models
+    stock: int  # items without models
+    image_ids: list[str]
+    logistic_ids: list[int]
+    reserved: int = 0
+    dimension: dict[str, int] | None = None
+    tier_variation: list[dict[str, Any]] = field(default_factory=list)
+    models: dict[int, Model] = field(default_factory=dict)  # insertion order is Shopee's order
+    in_promotion: bool = False  # update_price fails while an item is in a promotion
+
+    @property
+    def has_model(self) -> bool:
+        return bool(self.models)
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    handler: Handler
+    scope: Literal["shop", "public"]
+    flat: bool = False  # answer at the top level instead of under "response"
+
+
+@dataclass(slots=True)
+class ShopeeState:
+    """Everything one emulated shop holds. Guarded by the emulator's lock."""
+
+    items: dict[int, Item] = field(default_factory=dict)
+    # Orders by order_sn, for get_order_list / get_order_detail when they are emulated.
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    images: dict[str, bytes] = field(default_factory=dict)
+    next_item_id: int = FIRST_ITEM_ID
+    next_model_id: int = FIRST_MODEL_ID
+    version: int = 0  # bumped on every item change; keys the item-list cache
+
+
+# Category tree built from the generator's catalogue: departments, then leaves.
+DEPARTMENTS = {
+    name: 100_001 + n for n, name in enumerate(dict.fromkeys(leaf.department for leaf in LEAVES))
+}
+LEAF_IDS = {leaf.name: 100_101 + n for n, leaf in enumerate(LEAVES)}
+LOGISTICS = (
+    {"logistics_channel_id": 7032, "logistics_channel_name": "Standard Delivery", "enabled": True},
+    {"logistics_channel_id": 70066, "logistics_channel_name": "Shopee Express", "enabled": True},
+    {"logistics_channel_id": 70021, "logistics_channel_name": "Kerry", "enabled": False},
+)
+
+
+class ShopeeEmulator(Emulator):
+    """One Shopee shop on 127.0.0.1.
+
+    `items`, `seed`, `pos_skus` and `mix` generate the shop (see `generate_shop`); the partner
+    key and tokens derive from `seed` too. `credentials` is what an adapter needs to connect.
+    """
+
+    name = "shopee"
+
+    def __init__(
+        self,
+        *,
+        items: int = 0,
+        seed: int = 1,
+        pos_skus: Sequence[str] = (),
+        mix: ShopMix | None = None,
+        partner_id: int = 2001887,
+        shop_id: int = 1_234_567,
+        region: str = "SG",
+        throttle_style: Literal["http", "body", "mixed"] = "mixed",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: Faults | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(host=host, port=port, seed=seed, faults=faults, clock=clock)
+        self.partner_id = partner_id
+        self.shop_id = shop_id
+        self.region = region
+        self.throttle_style = throttle_style
+        self.state = ShopeeState()
+        self._secrets = random.Random(f"shopee-secrets-{seed}")
+        self.partner_key = "shpk" + self._secrets.randbytes(30).hex()
+        self._access_tokens: dict[str, float] = {}  # token -> wall-clock expiry
+        self._access_token = self._issue_access_token()
+        self._refresh_token = self._new_token()
+        self._item_list_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
+        self.endpoints: dict[str, Endpoint] = {}
+        self._register_endpoints()
+        for item in generate_shop(items, seed, pos_skus, mix=mix, now=clock()):
+            self.put_item(item)
+
+    # -- test helpers ----------------------------------------------------------------------
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        """partner_id, partner_key, shop_id and the current access and refresh tokens."""
+        with self.lock:
+            return {
+                "partner_id": self.partner_id,
+                "partner_key": self.partner_key,
+                "shop_id": self.shop_id,
+                "access_token": self._access_token,
+                "refresh_token": self._refresh_token,
+            }
+
+    def expire_access_tokens(self) -> None:
+        """Make every access token issued so far invalid, as if four hours had passed."""
+        with self.lock:
+            self._access_tokens = dict.fromkeys(self._access_tokens, 0.0)
+
+    def put_item(self, shop_item: ShopItem, *, status: str | None = None) -> int:
+        """Add a generated (or hand-made) item with its variants as models; its item_id."""
+        with self.lock:
+            item = self._new_item(shop_item, status=status)
+            if shop_item.has_variants:
+                self._set_tiers(item, shop_item)
+            self._save(item, touch=False)
+            return item.item_id
+
+    def change_item(
+        self,
+        item_id: int,
+        *,
+        model_id: int = 0,
+        name: str | None = None,
+        price: Decimal | None = None,
+        stock: int | None = None,
+    ) -> None:
+        """Change an item as a seller would in Seller Centre; bumps its update_time."""
+        with self.lock:
+            item = self.state.items[item_id]
+            if name is not None:
+                item.name = name
+            target: Item | Model = item.models[model_id] if model_id else item
+            if price is not None:
+                target.price = Decimal(price)
+            if stock is not None:
+                target.stock = stock
+            self._save(item)
+
+    def delete_item(self, item_id: int) -> None:
+        """Delete as the seller does (status SELLER_DELETE); bumps its update_time."""
+        self.set_item_status(item_id, "SELLER_DELETE")
+
+    def set_item_status(self, item_id: int, status: str) -> None:
+        """Set any Shopee item_status (NORMAL, UNLIST, BANNED, ...); bumps its update_time."""
+        if status not in ITEM_STATUSES:
+            raise ValueError(f"unknown Shopee item status {status!r}")
+        with self.lock:
+            item = self.state.items[item_id]
+            item.status = status
+            self._save(item)
+
+    def set_reserved(self, item_id: int, reserved: int, *, model_id: int = 0) -> None:
+        """Stock held by open orders: update_stock below it fails for that model."""
+        with self.lock:
+            item = self.state.items[item_id]
+            target: Item | Model = item.models[model_id] if model_id else item
+            target.reserved = reserved
+
+    def set_in_promotion(self, item_id: int, in_promotion: bool = True) -> None:
+        """While in a promotion, update_price fails for every model of the item."""
+        with self.lock:
+            self.state.items[item_id].in_promotion = in_promotion
+
+    def quantities(self) -> dict[tuple[int, int], int]:
+        """Seller stock per (item_id, model_id) of every item not deleted; model_id 0 for
+        items without models."""
+        return self._per_listing(lambda target: target.stock)
+
+    def prices(self) -> dict[tuple[int, int], Decimal]:
+        """Original price per (item_id, model_id), like `quantities`."""
+        return self._per_listing(lambda target: target.price)
+
+    def item_ids(self, *statuses: str) -> list[int]:
+        """Item ids, in order, optionally only those with one of `statuses`."""
+        with self.lock:
+            return [
+                i.item_id for i in self.state.items.values() if not statuses or i.status in statuses
+            ]
+
+    def item(self, item_id: int) -> dict[str, Any]:
+        """The item as get_item_base_info describes it, plus its models when it has some."""
+        with self.lock:
+            item = self.state.items[item_id]
+            info = self._base_info(item)
+            if item.has_model:
+                info["models"] = self._model_list(item)
+            return info
+
+    # -- endpoints -------------------------------------------------------------------------
+
+    def register(
+        self,
+        path: str,
+        method: str,
+        handler: Handler,
+        *,
+        scope: Literal["shop", "public"] = "shop",
+        flat: bool = False,
+    ) -> None:
+        """Serve `handler` at `path`. Handlers run under the lock and raise ShopeeFault."""
+        self.endpoints[path] = Endpoint(method, handler, scope, flat)
+
+    def _register_endpoints(self) -> None:
+        self.register("/api/v2/shop/get_shop_info", "GET", self._get_shop_info, flat=True)
+        self.register("/api/v2/product/get_category", "GET", self._get_category)
+        self.register("/api/v2/logistics/get_channel_list", "GET", self._get_channel_list)
+        self.register(
+            "/api/v2/media_space/upload_image", "POST", self._upload_image, scope="public"
+        )
+        self.register("/api/v2/product/get_item_list", "GET", self._get_item_list)
+        self.register("/api/v2/product/get_item_base_info", "GET", self._get_item_base_info)
+        self.register("/api/v2/product/get_model_list", "GET", self._get_model_list)
+        self.register("/api/v2/product/add_item", "POST", self._add_item)
+        self.register("/api/v2/product/init_tier_variation", "POST", self._init_tier_variation)
+        self.register("/api/v2/product/update_stock", "POST", self._update_stock)
+        self.register("/api/v2/product/update_price", "POST", self._update_price)
+        self.register(
+            "/api/v2/auth/access_token/get", "POST", self._refresh, scope="public", flat=True
+        )
+
+    def handle(self, request: Request) -> Reply:
+        endpoint = self.endpoints.get(request.path)
+        if endpoint is None:
+            return self._error(ShopeeFault("error_not_found", "Invalid API path.", status=404))
+        try:
+            if request.method != endpoint.method:
+                raise _param_error(f"{request.path} expects {endpoint.method}")
+            self._authenticate(request, endpoint.scope)
+            params = self._params(request, endpoint.method)
+            with self.lock:
+                result = endpoint.handler(params, request)
+        except ShopeeFault as fault:
+            return self._error(fault)
+        body = {"request_id": uuid.uuid4().hex, "error": "", "message": "", "warning": ""}
+        if endpoint.flat:
+            return Reply.json({**body, **result})
+        return Reply.json({**body, "response": result})
+
+    def throttle_reply(self, request: Request, retry_after: float) -> Reply:
+        fault = ShopeeFault(
+            "error_rate_limit", "Too many requests, please try again later.", status=429
+        )
+        in_body = self.throttle_style == "body" or (
+            self.throttle_style == "mixed" and self.random_fault() < 0.5
+        )
+        if in_body:
+            fault.status = 200
+            return self._error(fault)
+        return self._error(fault, headers=(("Retry-After", f"{retry_after:g}"),))
+
+    def _error(self, fault: ShopeeFault, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+        body = {
+            "request_id": uuid.uuid4().hex,
+            "error": fault.error,
+            "message": fault.message,
+            "warning": "",
+        }
+        return Reply.json(body, status=fault.status, headers=headers)
+
+    # -- authentication --------------------------------------------------------------------
+
+    def _authenticate(self, request: Request, scope: str) -> None:
+        """Shopee's checks, in order: partner id, timestamp, signature, then shop and token."""
+        partner_id = self._required_query(request, "partner_id")
+        if partner_id != str(self.partner_id):
+            raise _param_error("Invalid partner_id.")
+        timestamp = self._required_query(request, "timestamp")
+        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > TIMESTAMP_TOLERANCE:
+            raise _param_error("Invalid timestamp, it has expired or is malformed.")
+        sign = self._required_query(request, "sign")
+        base = f"{partner_id}{request.path}{timestamp}"
+        if scope == "shop":
+            access_token = self._required_query(request, "access_token")
+            shop_id = self._required_query(request, "shop_id")
+            base += f"{access_token}{shop_id}"
+        expected = hmac.new(self.partner_key.encode(), base.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(sign, expected):
+            raise ShopeeFault("error_sign", "Wrong sign.", status=403)
+        if scope == "shop":
+            self._check_shop(shop_id, access_token)
+
+    def _check_shop(self, shop_id: str, access_token: str) -> None:
+        if shop_id != str(self.shop_id):
+            raise ShopeeFault(
+                "error_auth", "Invalid shop_id or the shop is not authorized.", status=403
+            )
+        with self.lock:
+            expires_at = self._access_tokens.get(access_token, 0.0)
+        if expires_at <= time.time():
+            raise ShopeeFault("error_auth", "Invalid access_token.", status=403)
+
+    @staticmethod
+    def _required_query(request: Request, name: str) -> str:
+        value = request.param(name)
+        if not value:
+            raise _param_error(f"There is no {name} in query.")
+        return value
+
+    @staticmethod
+    def _params(request: Request, method: str) -> Params:
+        if method == "GET":
+            return {
+                name: values if len(values) > 1 else values[0]
+                for name, values in request.query.items()
+            }
+        if request.content_type == "multipart/form-data":
+            try:
+                return dict(request.form())
+            except ValueError as exc:
+                raise _param_error(f"unreadable form body: {exc}") from None
+        try:
+            body = request.json()
+        except ValueError:
+            raise _param_error("the body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise _param_error("the body must be a JSON object.")
+        return body
+
+    def _new_token(self) -> str:
+        return self._secrets.randbytes(16).hex()
+
+    def _issue_access_token(self) -> str:
+        token = self._new_token()
+        self._access_tokens[token] = time.time() + ACCESS_TOKEN_TTL
+        return token
+
+    # -- shop, category, logistics, media -----------------------------------------------------
+
+    def _get_shop_info(self, params: Params, request: Request) -> dict[str, Any]:
+        return {
+            "shop_name": f"Emulated Shop {self.shop_id}",
+            "region": self.region,
+            "status": "NORMAL",
+            "is_cb": False,
+            "is_cnsc": False,
+            "auth_time": int(self.now()) - 86400,
+            "expire_time": int(self.now()) + 364 * 86400,
+        }
+
+    def _get_category(self, params: Params, request: Request) -> dict[str, Any]:
+        departments = [
+            _category(category_id, 0, name, has_children=True)
+            for name, category_id in DEPARTMENTS.items()
+        ]
+        leaves = [
+            _category(
+                LEAF_IDS[leaf.name], DEPARTMENTS[leaf.department], leaf.name, has_children=False
+            )
+            for leaf in LEAVES
+        ]
+        return {"category_list": departments + leaves}
+
+    def _get_channel_list(self, params: Params, request: Request) -> dict[str, Any]:
+        return {
+            "logistics_channel_list": [dict(channel, cod_enabled=False) for channel in LOGISTICS]
+        }
+
+    def _upload_image(self, params: Params, request: Request) -> dict[str, Any]:
+        image = params.get("image")
+        if image is None or not getattr(image, "filename", None) or not image.value:
+            raise _param_error("image is required.")
+        if not image.content_type.startswith("image/"):
+            raise _param_error("image is invalid or not supported.")
+        image_id = hashlib.md5(image.value).hexdigest()  # an id, not security
+        self.state.images[image_id] = image.value
+        return {"image_info": {"image_id": image_id, "image_url_list": [self._image_url(image_id)]}}
+
+    def _image_url(self, image_id: str) -> dict[str, str]:
+        return {
+            "image_url_region": self.region,
+            "image_url": f"https://cf.shopee.test/file/{image_id}",
+        }
+
+    # -- reading products ------------------------------------------------------------------
+
+    def _get_item_list(self, params: Params, request: Request) -> dict[str, Any]:
+        offset = _int_param(params, "offset", required=True, minimum=0)
+        page_size = _int_param(params, "page_size", required=True, minimum=1)
+        if page_size > MAX_PAGE_SIZE:
+            raise _param_error(f"page_size should be between 1 and {MAX_PAGE_SIZE}.")
+        statuses = _list_param(params, "item_status")
+        if not statuses:
+            raise _param_error("item_status is required.")
+        if not set(statuses) <= ITEM_STATUSES:
+            raise _param_error(f"item_status should be in {sorted(ITEM_STATUSES)}.")
+        since = _int_param(params, "update_time_from", minimum=0)
+        until = _int_param(params, "update_time_to", minimum=0)
+        if since is not None and until is not None and since > until:
+            raise _param_error("update_time_from should be earlier than update_time_to.")
+        ids = self._listed_ids(frozenset(statuses), since, until)
+        page = ids[offset : offset + page_size]
+        items = self.state.items
+        return {
+            "item": [
+                {"item_id": i, "item_status": items[i].status, "update_time": items[i].update_time}
+                for i in page
+            ],
+            "total_count": len(ids),
+            "has_next_page": offset + page_size < len(ids),
+            "next_offset": offset + len(page),
+        }
+
+    def _listed_ids(
+        self, statuses: frozenset[str], since: int | None, until: int | None
+    ) -> list[int]:
+        """Matching item ids in id order, cached until the shop changes: a scan's pages
+        are slices of one list instead of a pass over every item per page."""
+        key = (statuses, since, until)
+        cached = self._item_list_cache.get(key)
+        if cached is not None and cached[0] == self.state.version:
+            return cached[1]
+        low, high = since if since is not None else -1, until if until is not None else 2**62
+        ids = [
+            item.item_id
+            for item in self.state.items.values()
+            if item.status in statuses and low <= item.update_time <= high
+        ]
+        if len(self._item_list_cache) > 32:
+            self._item_list_cache.clear()
+        self._item_list_cache[key] = (self.state.version, ids)
+        return ids
+
+    def _get_item_base_info(self, params: Params, request: Request) -> dict[str, Any]:
+        ids = _id_list(params, "item_id_list")
+        if not ids or len(ids) > MAX_IDS:
+            raise _param_error(f"item_id_list should have 1 to {MAX_IDS} ids.")
+        found = [self.state.items[i] for i in ids if i in self.state.items]
+        return {"item_list": [self._base_info(item) for item in found]}
+
+    def _get_model_list(self, params: Params, request: Request) -> dict[str, Any]:
+        item = self._item(params)
+        return self._model_list(item)
+
+    def _base_info(self, item: Item) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "item_id": item.item_id,
+            "category_id": item.category_id,
+            "item_name": item.name,
+            "description": item.description,
+            "item_sku": item.sku,
+            "create_time": item.create_time,
+            "update_time": item.update_time,
+            "image": {
+                "image_url_list": [self._image_url(i)["image_url"] for i in item.image_ids],
+                "image_id_list": list(item.image_ids),
+            },
+            "weight": f"{item.weight:.3f}",
+            "dimension": item.dimension
+            or {"package_length": 0, "package_width": 0, "package_height": 0},
+            "logistic_info": [
+                {
+                    "logistic_id": i,
+                    "logistic_name": _logistic_name(i),
+                    "enabled": True,
+                    "is_free": False,
+                }
+                for i in item.logistic_ids
+            ],
+            "pre_order": {"is_pre_order": False, "days_to_ship": 2},
+            "condition": "NEW",
+            "item_status": item.status,
+            "has_model": item.has_model,
+            "promotion_id": 1 if item.in_promotion else 0,
+            "brand": {"brand_id": 0, "original_brand_name": item.brand},
+            "item_dangerous": 0,
+        }
+        if not item.has_model:
+            # Shopee leaves price and stock out of the base info of items with models.
+            info["price_info"] = [self._price_info(item.price)]
+            info["stock_info_v2"] = _stock_info(item.stock, item.reserved)
+        return info
+
+    def _model_list(self, item: Item) -> dict[str, Any]:
+        return {
+            "tier_variation": item.tier_variation,
+            "model": [
+                {
+                    "model_id": model.model_id,
+                    "model_sku": model.sku,
+                    "tier_index": list(model.tier_index),
+                    "model_status": model.status,
+                    "price_info": [self._price_info(model.price)],
+                    "stock_info_v2": _stock_info(model.stock, model.reserved),
+                }
+                for model in item.models.values()
+            ],
+        }
+
+    def _price_info(self, price: Decimal) -> dict[str, Any]:
+        currency = {"SG": "SGD", "MY": "MYR", "ID": "IDR", "TH": "THB", "PH": "PHP", "VN": "VND"}
+        return {
+            "currency": currency.get(self.region, "SGD"),
+            "original_price": price,
+            "current_price": price,
+        }
+
+    # -- writing products ------------------------------------------------------------------
+
+    def _add_item(self, params: Params, request: Request) -> dict[str, Any]:
+        item = self._item_from_body(params)  # validates everything before the shop changes
+        self._save(item)
+        return {
+            "item_id": item.item_id,
+            "item_name": item.name,
+            "item_sku": item.sku,
+            "item_status": item.status,
+            "category_id": item.category_id,
+            "price_info": [self._price_info(item.price)],
+            "seller_stock": [{"stock": item.stock}],
+            "weight": float(item.weight),
+            "images": {"image_id_list": item.image_ids},
+            "logistic_info": [{"logistic_id": i, "enabled": True} for i in item.logistic_ids],
+            "description": item.description,
+            "condition": "NEW",
+        }
+
+    def _item_from_body(self, params: Params) -> Item:
+        """A new item from an add_item body; error_param on the first thing Shopee would refuse."""
+        category_id = _int_param(params, "category_id", required=True, minimum=1)
+        if category_id not in LEAF_IDS.values():
+            raise _param_error(f"category_id {category_id} is not a leaf category.")
+        status = params.get("item_status", "NORMAL")
+        if status not in ("NORMAL", "UNLIST"):
+            raise _param_error("item_status should be NORMAL or UNLIST.")
+        brand = params.get("brand") or {}
+        if not isinstance(brand, dict):
+            raise _param_error("brand should be an object.")
+        now = int(self.now())
+        return Item(
+            name=_text(params, "item_name", limit=120),
+            description=_text(params, "description", limit=3000),
+            sku=str(params.get("item_sku") or "")[:100],
+            category_id=category_id,
+            brand=str(brand.get("original_brand_name") or "NoBrand"),
+            weight=_positive_decimal(params.get("weight"), "weight"),
+            status=status,
+            create_time=now,
+            update_time=now,
+            price=_positive_decimal(params.get("original_price"), "original_price"),
+            stock=_seller_stock(params.get("seller_stock", [{"stock": 0}])),
+            image_ids=self._image_ids(params.get("image")),
+            logistic_ids=_logistic_ids(params.get("logistic_info")),
+            dimension=_dimension(params.get("dimension")),
+            item_id=self._next_item_id(),  # last: arguments are checked left to right first
+        )
+
+    def _init_tier_variation(self, params: Params, request: Request) -> dict[str, Any]:
+        item = self._item(params)
+        if item.has_model:
+            raise _param_error("this item already has tier variations.")
+        tiers = _tier_variation(params.get("tier_variation"))
+        rows = params.get("model")
+        if not isinstance(rows, list) or not rows:
+            raise _param_error("model is required.")
+        sizes = [len(tier["option_list"]) for tier in tiers]
+        models = [_model_row(row, sizes) for row in rows]
+        if len({tuple(tier_index) for tier_index, *_ in models}) != len(models):
+            raise _param_error("duplicate tier_index in model.")
+        # Validated in full before anything changes: a refused call leaves the item as it was.
+        item.tier_variation = tiers
+        for tier_index, sku, price, stock in models:
+            model_id = self._next_model_id()
+            item.models[model_id] = Model(model_id, tier_index, sku, price, stock)
+        self._save(item)
+        return {
+            "item_id": item.item_id,
+            "tier_variation": item.tier_variation,
+            "model": [
+                {
+                    "model_id": m.model_id,
+                    "tier_index": m.tier_index,
+                    "model_sku": m.sku,
+                    "original_price": m.price,
+                    "seller_stock": [{"stock": m.stock}],
+                }
+                for m in item.models.values()
+            ],
+        }
+
+    def _update_stock(self, params: Params, request: Request) -> dict[str, Any]:
+        item = self._item(params)
+        rows = _write_rows(params, "stock_list")
+        planned = [(_model_id(row), _seller_stock(row.get("seller_stock"))) for row in rows]
+        success, failure = [], []
+        for model_id, stock in planned:
+            target = _target(item, model_id)
+            if target is None:
+                failure.append(
+                    {"model_id": model_id, "failed_reason": "Model not found in this item."}
+                )
+            elif stock < target.reserved:
+                failure.append(
+                    {
+                        "model_id": model_id,
+                        "failed_reason": (
+                            f"Stock {stock} is less than the reserved stock {target.reserved}."
+                        ),
+                    }
+                )
+            else:
+                target.stock = stock
+                success.append({"model_id": model_id, "location_id": "", "stock": stock})
+        if success:
+            self._save(item)
+        return {"failure_list": failure, "success_list": success}
+
+    def _update_price(self, params: Params, request: Request) -> dict[str, Any]:
+        item = self._item(params)
+        rows = _write_rows(params, "price_list")
+        planned = [
+            (_model_id(row), _positive_decimal(row.get("original_price"), "original_price"))
+            for row in rows
+        ]
+        success, failure = [], []
+        for model_id, price in planned:
+            target = _target(item, model_id)
+            if target is None:
+                failure.append(
+                    {"model_id": model_id, "failed_reason": "Model not found in this item."}
+                )
+            elif item.in_promotion:
+                failure.append(
+                    {
+                        "model_id": model_id,
+                        "failed_reason": "Item is in a promotion, its price cannot change.",
+                    }
+                )
+            else:
+                target.price = price
+                success.append({"model_id": model_id, "original_price": price})
+        if success:
+            self._save(item)
+        return {"failure_list": failure, "success_list": success}
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def _refresh(self, params: Params, request: Request) -> dict[str, Any]:
+        if str(params.get("partner_id")) != str(self.partner_id):
+            raise _param_error("Invalid partner_id.")
+        if str(params.get("shop_id")) != str(self.shop_id):
+            raise ShopeeFault(
+                "error_auth", "Invalid shop_id or the shop is not authorized.", status=403
+            )
+        if not params.get("refresh_token") or params["refresh_token"] != self._refresh_token:
+            raise ShopeeFault("error_auth", "Invalid refresh_token.", status=403)
+        now = time.time()
+        old = self._access_token
+        self._access_tokens[old] = min(self._access_tokens.get(old, 0.0), now + OLD_TOKEN_GRACE)
+        self._access_token = self._issue_access_token()
+        self._refresh_token = self._new_token()  # single use: the old one is now refused
+        return {
+            "partner_id": self.partner_id,
+            "shop_id": self.shop_id,
+            "access_token": self._access_token,
+            "refresh_token": self._refresh_token,
+            "expire_in": ACCESS_TOKEN_TTL,
+        }
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _item(self, params: Params) -> Item:
+        item_id = _int_param(params, "item_id", required=True, minimum=1)
+        item = self.state.items.get(item_id)
+        if item is None or item.status in DELETED:
+            raise ShopeeFault("error_item_not_found", f"Item {item_id} not found.")
+        return item
+
+    def _image_ids(self, image: Any) -> list[str]:
+        ids = image.get("image_id_list") if isinstance(image, dict) else None
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 9:
+            raise _param_error("image.image_id_list should have 1 to 9 image ids.")
+        unknown = [i for i in ids if i not in self.state.images]
+        if unknown:
+            raise _param_error(f"image ids {unknown} were not uploaded to the media space.")
+        return [str(i) for i in ids]
+
+    def _new_item(self, shop_item: ShopItem, *, status: str | None) -> Item:
+        first = shop_item.variants[0]
+        return Item(
+            item_id=self._next_item_id(),
+            name=shop_item.name,
+            description=shop_item.description,
+            sku=shop_item.item_sku if shop_item.has_variants else first.sku,
+            category_id=LEAF_IDS.get(shop_item.category, next(iter(LEAF_IDS.values()))),
+            brand=shop_item.brand,
+            weight=shop_item.weight_kg,
+            status=status or ("NORMAL" if shop_item.status == "live" else "UNLIST"),
+            create_time=shop_item.created_at,
+            update_time=shop_item.updated_at,
+            price=first.price,
+            stock=0 if shop_item.has_variants else first.quantity,
+            image_ids=[hashlib.md5(shop_item.name.encode()).hexdigest()],  # an id, not security
+            logistic_ids=[LOGISTICS[0]["logistics_channel_id"]],
+        )
+
+    def _set_tiers(self, item: Item, shop_item: ShopItem) -> None:
+        options: list[list[str]] = [[] for _ in shop_item.option_names]
+        for variant in shop_item.variants:
+            tier_index = []
+            for tier, name in enumerate(shop_item.option_names):
+                value = variant.options[name]
+                if value not in options[tier]:
+                    options[tier].append(value)
+                tier_index.append(options[tier].index(value))
+            model_id = self._next_model_id()
+            item.models[model_id] = Model(
+                model_id, tier_index, variant.sku, variant.price, variant.quantity
+            )
+        item.tier_variation = [
+            {"name": name, "option_list": [{"option": value} for value in values]}
+            for name, values in zip(shop_item.option_names, options, strict=True)
+        ]
+
+    def _save(self, item: Item, *, touch: bool = True) -> None:
+        if touch:
+            # Strictly later than before, even when the clock has not moved a whole second.
+            item.update_time = max(int(self.now()), item.update_time + 1)
+        self.state.items[item.item_id] = item
+        self.state.version += 1
+
+    def _next_item_id(self) -> int:
+        self.state.next_item_id += 1
+        return self.state.next_item_id - 1
+
+    def _next_model_id(self) -> int:
+        self.state.next_model_id += 1
+        return self.state.next_model_id - 1
+
+    def _per_listing(self, value: Callable[[Item | Model], Any]) -> dict[tuple[int, int], Any]:
+        with self.lock:
+            result: dict[tuple[int, int], Any] = {}
+            for item in self.state.items.values():
+                if item.status in DELETED:
+                    continue
+                if not item.has_model:
+                    result[(item.item_id, 0)] = value(item)
+                for model in item.models.values():
+                    result[(item.item_id, model.model_id)] = value(model)
+            return result
+
+
+# -- parameter parsing (raise ShopeeFault("error_param") on bad input) -------------------------
+
+
+def _int_param(
+    params: Params, name: str, *, required: bool = False, minimum: int | None = None
+) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise _param_error(f"{name} is required.")
+        return None
+    if isinstance(raw, bool) or not str(raw).lstrip("-").isdigit():
+        raise _param_error(f"{name} should be an integer.")
+    value = int(raw)
+    if minimum is not None and value < minimum:
+        raise _param_error(f"{name} should be at least {minimum}.")
+    return value
+
+
+def _list_param(params: Params, name: str) -> list[str]:
+    raw = params.get(name)
+    values = raw if isinstance(raw, list) else [raw] if raw else []
+    return [part.strip() for value in values for part in str(value).split(",") if part.strip()]
+
+
+def _id_list(params: Params, name: str) -> list[int]:
+    values = _list_param(params, name)
+    if not all(value.isdigit() for value in values):
+        raise _param_error(f"{name} should be a list of integers.")
+    return [int(value) for value in values]
+
+
+def _text(params: Params, name: str, *, limit: int) -> str:
+    value = params.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise _param_error(f"{name} is required.")
+    if len(value) > limit:
+        raise _param_error(f"{name} should be at most {limit} characters.")
+    return value
+
+
+def _positive_decimal(raw: Any, name: str) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise _param_error(f"{name} is required and should be a number.")
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        raise _param_error(f"{name} should be a number.") from None
+    if not value.is_finite() or value <= 0:
+        raise _param_error(f"{name} should be greater than 0.")
+    return value
+
+
+def _seller_stock(raw: Any) -> int:
+    if not isinstance(raw, list) or len(raw) != 1 or not isinstance(raw[0], dict):
+        raise _param_error("seller_stock should hold one {stock} entry.")
+    stock = raw[0].get("stock")
+    if isinstance(stock, bool) or not isinstance(stock, int) or stock < 0:
+        raise _param_error("seller_stock.stock should be a whole number, 0 or more.")
+    return stock
+
+
+def _logistic_ids(raw: Any) -> list[int]:
+    enabled = {c["logistics_channel_id"] for c in LOGISTICS if c["enabled"]}
+    if not isinstance(raw, list) or not raw:
+        raise _param_error("logistic_info is required.")
+    ids = [row.get("logistic_id") for row in raw if isinstance(row, dict) and row.get("enabled")]
+    if not ids or not set(ids) <= enabled:
+        raise _param_error(
+            f"logistic_info should enable some of the shop's channels {sorted(enabled)}."
+        )
+    return [int(i) for i in ids]
+
+
+def _tier_variation(raw: Any) -> list[dict[str, Any]]:
+    if not isinstance(raw, list) or not 1 <= len(raw) <= 2:
+        raise _param_error("tier_variation should have 1 or 2 tiers.")
+    tiers = []
+    for tier in raw:
+        name = tier.get("name") if isinstance(tier, dict) else None
+        options = (
+            [o.get("option") for o in tier.get("option_list") or [] if isinstance(o, dict)]
+            if name
+            else []
+        )
+        if not name or not options or not all(isinstance(o, str) and o.strip() for o in options):
+            raise _param_error("each tier needs a name and a non-empty option_list of options.")
+        if len(options) > MAX_OPTIONS_PER_TIER or len(set(options)) != len(options):
+            raise _param_error(f"a tier has at most {MAX_OPTIONS_PER_TIER} distinct options.")
+        tiers.append({"name": name, "option_list": [{"option": o} for o in options]})
+    return tiers
+
+
+def _model_row(row: Any, sizes: Sequence[int]) -> tuple[list[int], str, Decimal, int]:
+    if not isinstance(row, dict):
+        raise _param_error("model rows should be objects.")
+    tier_index = row.get("tier_index")
+    if (
+        not isinstance(tier_index, list)
+        or len(tier_index) != len(sizes)
+        or not all(
+            isinstance(i, int) and 0 <= i < size for i, size in zip(tier_index, sizes, strict=False)
+        )
+    ):
+        raise _param_error("tier_index does not match tier_variation.")
+    sku = str(row.get("model_sku") or "")
+    if len(sku) > 100:
+        raise _param_error("model_sku should be at most 100 characters.")
+    price = _positive_decimal(row.get("original_price"), "original_price")
+    return tier_index, sku, price, _seller_stock(row.get("seller_stock"))
+
+
+def _dimension(raw: Any) -> dict[str, int] | None:
+    if raw is None:
+        return None
+    names = ("package_length", "package_width", "package_height")
+    if not isinstance(raw, dict) or not all(
+        isinstance(raw.get(n), int) and not isinstance(raw.get(n), bool) and raw[n] > 0
+        for n in names
+    ):
+        raise _param_error("dimension needs whole package_length, package_width, package_height.")
+    return {n: raw[n] for n in names}
+
+
+def _write_rows(params: Params, name: str) -> list[dict[str, Any]]:
+    rows = params.get(name)
+    if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_MODELS_PER_WRITE:
+        raise _param_error(f"{name} should have 1 to {MAX_MODELS_PER_WRITE} entries.")
+    if not all(isinstance(row, dict) for row in rows):
+        raise _param_error(f"{name} entries should be objects.")
+    return rows
+
+
+def _model_id(row: dict[str, Any]) -> int:
+    model_id = row.get("model_id", 0)
+    if isinstance(model_id, bool) or not isinstance(model_id, int) or model_id < 0:
+        raise _param_error("model_id should be a whole number.")
+    return model_id
+
+
+def _target(item: Item, model_id: int) -> Item | Model | None:
+    if item.has_model:
+        return item.models.get(model_id)
+    return item if model_id == 0 else None
+
+
+def _stock_info(stock: int, reserved: int) -> dict[str, Any]:
+    return {
+        "summary_info": {"total_reserved_stock": reserved, "total_available_stock": stock},
+        "seller_stock": [{"location_id": "", "stock": stock, "if_saleable": True}],
+    }
+
+
+def _category(category_id: int, parent_id: int, name: str, *, has_children: bool) -> dict[str, Any]:
+    return {
+        "category_id": category_id,
+        "parent_category_id": parent_id,
+        "original_category_name": name,
+        "display_category_name": name,
+        "has_children": has_children,
+    }
+
+
+def _logistic_name(logistic_id: int) -> str:
+    return next(
+        (
+            c["logistics_channel_name"]
+            for c in LOGISTICS
+            if c["logistics_channel_id"] == logistic_id
+        ),
+        "",
+    )

@@ -1,0 +1,362 @@
+"""Inventory sync: which stock changes reach which channel, the outbox, and its flush (BRIEF §4).
+
+Flow: `catalog.services.stock_apply` sends `stock_changed` inside its transaction →
+`on_stock_changed` asks the trigger table which channels are sent anything and writes a
+PendingPush per affected listing (same transaction) → after commit one flush task per channel is
+queued → `inventory_flush` reads the current quantities and pushes them in batches within the
+marketplace's per-call limits.
+"""
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from catalog.models import StockMovement
+from channels.adapters.base import AdapterError, PushResult, QuantityUpdate
+from channels.models import Channel, InventorySync, Listing, PendingPush
+from channels.selectors import duplicated_sku_keys
+from channels.services import adapter_for
+from channels.stock import channel_quantities
+
+logger = logging.getLogger(__name__)
+
+Mode = Channel.SyncMode
+Trigger = StockMovement.Trigger
+
+# Triggers that are not stock movements: the three kinds of full sync.
+FULFILLMENT_RECURRING = "fulfillment_recurring"
+FULFILLMENT_MANUAL = "fulfillment_manual"
+SALES_CHANNEL_MANUAL = "sales_channel_manual"
+
+# The trigger table of BRIEF §4: for each trigger, the modes in which a channel is sent
+# anything. This is the single place that decides it. Order triggers are split by whether the
+# channel is the one the order came from: a channel's own order is never echoed back to it.
+TRIGGER_TABLE: dict[tuple[str, bool], frozenset[str]] = {
+    (FULFILLMENT_RECURRING, False): frozenset({Mode.REALTIME, Mode.FULFILLMENT}),
+    (FULFILLMENT_MANUAL, False): frozenset({Mode.REALTIME, Mode.FULFILLMENT}),
+    (SALES_CHANNEL_MANUAL, False): frozenset({Mode.NONE, Mode.REALTIME, Mode.FULFILLMENT}),
+    (Trigger.IMPORT, False): frozenset({Mode.REALTIME}),
+    (Trigger.MANUAL, False): frozenset({Mode.REALTIME}),
+    (Trigger.RECEIPT, False): frozenset({Mode.REALTIME}),
+    (Trigger.ORDER_ALLOCATION, True): frozenset(),
+    (Trigger.ORDER_ALLOCATION, False): frozenset({Mode.REALTIME}),
+    (Trigger.SHIPMENT_CANCELLATION, False): frozenset({Mode.REALTIME}),
+    (Trigger.API_BULK, False): frozenset({Mode.REALTIME, Mode.FULFILLMENT}),
+    (Trigger.API_SINGLE, False): frozenset({Mode.REALTIME}),
+    # omni's own row: stock returned by a cancelled or voided order.
+    (Trigger.ORDER_RELEASE, True): frozenset(),
+    (Trigger.ORDER_RELEASE, False): frozenset({Mode.REALTIME}),
+    # Invoicing turns a reservation into a deduction: available stock does not change.
+    (Trigger.ORDER_FULFILMENT, True): frozenset(),
+    (Trigger.ORDER_FULFILMENT, False): frozenset(),
+}
+
+
+def sends(trigger: str, mode: str, *, own_order: bool = False) -> bool:
+    """Whether a channel in `mode` is sent anything for `trigger` (BRIEF §4's table)."""
+    modes = TRIGGER_TABLE.get((trigger, own_order))
+    if modes is None:  # a trigger with no own/other split reads the same for both
+        modes = TRIGGER_TABLE.get((trigger, False), frozenset())
+    return mode in modes
+
+
+# --- the outbox ----------------------------------------------------------------------------
+
+
+def on_stock_changed(sender, movements: Sequence[StockMovement], trigger: str, **kwargs) -> None:
+    """Listener of catalog.signals.stock_changed: queue pushes in the stock change's transaction.
+
+    Cost: one query for the channels, then per channel that is sent anything, one query for
+    its listings of the changed variants (two with the duplicate-SKU check) and one upsert.
+    """
+    sources = {m.source_channel_id for m in movements}
+    channels = Channel.objects.filter(is_active=True).prefetch_related("outlets")
+    for channel in channels:
+        own = channel.pk in sources
+        if not sends(trigger, channel.inventory_sync_mode, own_order=own):
+            continue
+        outlets = channel.stock_outlet_ids()
+        variant_ids = {m.variant_id for m in movements if m.outlet_id in outlets}
+        if variant_ids:
+            listings = Listing.objects.filter(channel=channel, variant_id__in=variant_ids).present()
+            push_request(channel=channel, listings=listings, reason=trigger)
+
+
+def push_request(*, channel: Channel, listings, reason: str) -> tuple[int, list[Listing]]:
+    """Queue pushes for these listings (coalescing with any already queued), applying the
+    channel's duplicate-SKU policy. Returns (queued, skipped duplicates)."""
+    rows = list(listings.only("pk", "sku", "sku_key", "title", "item_id", "variant_ref"))
+    rows, skipped = _apply_duplicate_policy(channel, rows)
+    if skipped:
+        logger.info(
+            "channel %s: %d listing(s) share a SKU with another listing; skipped by policy",
+            channel.pk,
+            len(skipped),
+        )
+    now = timezone.now()
+    PendingPush.objects.bulk_create(
+        [
+            PendingPush(
+                listing_id=row.pk,
+                channel=channel,
+                reason=reason,
+                requested_at=now,
+                next_attempt_at=now,
+            )
+            for row in rows
+        ],
+        update_conflicts=True,
+        unique_fields=["listing"],
+        update_fields=["reason", "requested_at", "next_attempt_at", "attempts", "failed"],
+        batch_size=1000,
+    )
+    if rows:
+        transaction.on_commit(lambda: flush_request(channel_id=channel.pk))
+    return len(rows), skipped
+
+
+def _apply_duplicate_policy(channel: Channel, rows: list[Listing]):
+    if channel.duplicate_sku_policy == Channel.DuplicatePolicy.UPDATE_ALL:
+        return rows, []
+    keys = {row.sku_key for row in rows} - {""}
+    if not keys:
+        return rows, []
+    duplicated = set(
+        duplicated_sku_keys(channel).filter(sku_key__in=keys).values_list("sku_key", flat=True)
+    )
+    keep = [row for row in rows if row.sku_key not in duplicated]
+    skipped = [row for row in rows if row.sku_key in duplicated]
+    return keep, skipped
+
+
+def flush_request(*, channel_id: int) -> None:
+    """Queue one flush task for the channel unless one is already queued (debounce)."""
+    if not getattr(settings, "OMNI_FLUSH_ON_COMMIT", True):
+        return
+    claimed = Channel.objects.filter(pk=channel_id, flush_queued=False).update(flush_queued=True)
+    if claimed:
+        from django_q.tasks import async_task
+
+        async_task(
+            "channels.tasks.inventory_flush",
+            channel_id,
+            group=f"inventory-{channel_id}",
+            task_name=f"inventory-flush-{channel_id}",
+        )
+
+
+# --- the flush -----------------------------------------------------------------------------
+
+FLUSH_BATCH = 2000
+MAX_ATTEMPTS = 8
+LOCK_SECONDS = 300
+
+
+@dataclass
+class FlushResult:
+    pushed: int = 0
+    failed: int = 0
+    retrying: int = 0
+    calls: int = 0
+    locked_out: bool = False
+
+
+def inventory_flush(*, channel_id: int, max_rounds: int = 1000) -> FlushResult:
+    """Push every due outbox row of the channel: current quantities, in batches within the
+    marketplace's limits, skip-and-continue per listing, retryable failures backed off.
+
+    Only one flush per channel runs at a time (a lease on the channel row), so a value read
+    later is never sent before a value read earlier: no stale overwrite.
+    """
+    result = FlushResult()
+    now = timezone.now()
+    leased = Channel.objects.filter(
+        Q(flush_locked_until__isnull=True) | Q(flush_locked_until__lt=now), pk=channel_id
+    ).update(flush_locked_until=now + timedelta(seconds=LOCK_SECONDS), flush_queued=False)
+    if not leased:
+        result.locked_out = True
+        return result
+    try:
+        channel = Channel.objects.prefetch_related("outlets").get(pk=channel_id)
+        adapter = adapter_for(channel)
+        for _ in range(max_rounds):
+            batch = _due(channel)
+            if not batch:
+                break
+            _push_batch(channel, adapter, batch, result)
+        result.calls = adapter.stats.calls
+    finally:
+        Channel.objects.filter(pk=channel_id).update(flush_locked_until=None)
+    return result
+
+
+def _due(channel: Channel) -> list[PendingPush]:
+    return list(
+        PendingPush.objects.filter(
+            channel=channel, failed=False, next_attempt_at__lte=timezone.now()
+        ).select_related("listing")[:FLUSH_BATCH]
+    )
+
+
+def _push_batch(channel, adapter, batch: list[PendingPush], result: FlushResult) -> None:
+    unmapped = [p for p in batch if p.listing.variant_id is None]
+    PendingPush.objects.filter(pk__in=[p.pk for p in unmapped]).delete()
+    batch = [p for p in batch if p.listing.variant_id is not None]
+    quantities = channel_quantities(
+        channel=channel, variant_ids={p.listing.variant_id for p in batch}
+    )
+    updates = [
+        QuantityUpdate(p.listing.item_id, p.listing.variant_ref, quantities[p.listing.variant_id])
+        for p in batch
+    ]
+    try:
+        outcomes = adapter.update_quantities(updates)
+    except AdapterError as exc:  # the whole call failed: every listing in it waits to retry
+        outcomes = [
+            PushResult(u.item_id, u.variant_id, ok=False, error=str(exc), retryable=exc.retryable)
+            for u in updates
+        ]
+    by_ref = {(o.item_id, o.variant_id): o for o in outcomes}
+    _record(batch, updates, by_ref, result)
+
+
+def _record(batch, updates, by_ref, result: FlushResult) -> None:
+    now = timezone.now()
+    done_listings, failed_listings, retry_rows = [], [], []
+    for push, update in zip(batch, updates, strict=True):
+        outcome = by_ref.get((update.item_id, update.variant_id))
+        listing = push.listing
+        if outcome is not None and outcome.ok:
+            listing.pushed_quantity = listing.quantity = update.quantity
+            listing.pushed_at, listing.push_error = now, ""
+            done_listings.append((listing, push))
+            continue
+        error = outcome.error if outcome else "the marketplace did not answer for this listing"
+        push.attempts += 1
+        push.last_error = listing.push_error = error[:500]
+        retryable = outcome.retryable if outcome else True
+        push.failed = not retryable or push.attempts >= MAX_ATTEMPTS
+        push.next_attempt_at = now + _backoff(push.attempts)
+        retry_rows.append(push)
+        failed_listings.append(listing)
+        result.failed += push.failed
+        result.retrying += not push.failed
+    with transaction.atomic():
+        _delete_unless_requested_again([push for _, push in done_listings])
+        Listing.objects.bulk_update(
+            [lst for lst, _ in done_listings],
+            ["pushed_quantity", "quantity", "pushed_at", "push_error"],
+            batch_size=1000,
+        )
+        Listing.objects.bulk_update(failed_listings, ["push_error"], batch_size=1000)
+        PendingPush.objects.bulk_update(
+            retry_rows, ["attempts", "last_error", "failed", "next_attempt_at"], batch_size=1000
+        )
+    result.pushed += len(done_listings)
+
+
+def _delete_unless_requested_again(pushes: Sequence[PendingPush]) -> None:
+    """Delete sent rows, except those requested again while the push was in flight.
+
+    The rows are locked first, so a request racing with this delete either lands before it
+    (and is kept, its requested_at having moved) or after it (and inserts a fresh row).
+    """
+    ids = [push.pk for push in pushes]
+    current = dict(
+        PendingPush.objects.select_for_update().filter(pk__in=ids).values_list("pk", "requested_at")
+    )
+    sent = [push.pk for push in pushes if current.get(push.pk) == push.requested_at]
+    PendingPush.objects.filter(pk__in=sent).delete()
+
+
+def _backoff(attempts: int) -> timedelta:
+    base = getattr(settings, "OMNI_PUSH_BACKOFF_SECONDS", 30.0)
+    seconds = min(base * 2 ** (attempts - 1), 3600.0)
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 - jitter only
+
+
+# --- full syncs ------------------------------------------------------------------------------
+
+DRIFT_SAMPLE = 50
+
+
+def inventory_sync_run(*, channel: Channel, trigger: str, requested_by: str = "") -> InventorySync:
+    """A full sync: report drift, then queue the absolute quantity of every mapped listing.
+
+    `trigger` is one of the three full-sync triggers; whether it runs in the channel's mode is
+    the trigger table's call (a sales-channel manual sync runs whatever the mode).
+    """
+    record = InventorySync.objects.create(
+        channel=channel, trigger=trigger, requested_by=requested_by
+    )
+    if not channel.is_active or not sends(trigger, channel.inventory_sync_mode):
+        record.message = (
+            f"Nothing sent: {channel} is paused."
+            if not channel.is_active
+            else f"Nothing sent: a {trigger.replace('_', ' ')} does not sync a channel set to "
+            f"“{channel.get_inventory_sync_mode_display()}”."
+        )
+        record.finished_at = timezone.now()
+        record.save()
+        return record
+    listings = Listing.objects.filter(channel=channel).present().mapped()
+    _measure_drift(channel, listings, record)
+    with transaction.atomic():
+        record.queued, skipped = push_request(channel=channel, listings=listings, reason=trigger)
+    record.skipped_duplicates = len(skipped)
+    record.skipped_sample = [
+        {"sku": row.sku, "item": row.item_id, "variant": row.variant_ref, "title": row.title}
+        for row in skipped[:DRIFT_SAMPLE]
+    ]
+    record.message = _summary(record)
+    record.finished_at = timezone.now()
+    record.save()
+    Channel.objects.filter(pk=channel.pk).update(last_inventory_sync_at=record.finished_at)
+    return record
+
+
+def _measure_drift(channel: Channel, listings, record: InventorySync) -> None:
+    rows = list(listings.values_list("sku", "variant_id", "quantity"))
+    expected = channel_quantities(channel=channel, variant_ids={vid for _, vid, _ in rows})
+    drifted = [(sku, qty, expected[vid]) for sku, vid, qty in rows if qty != expected[vid]]
+    record.considered, record.drift = len(rows), len(drifted)
+    record.drift_sample = [
+        {"sku": sku, "channel": qty, "pos": pos} for sku, qty, pos in drifted[:DRIFT_SAMPLE]
+    ]
+
+
+def _summary(record: InventorySync) -> str:
+    text = (
+        f"{record.considered} mapped listing(s); {record.drift} differed from the POS; "
+        f"{record.queued} queued for push."
+    )
+    if record.skipped_duplicates:
+        text += (
+            f" {record.skipped_duplicates} skipped: they share a SKU with another listing and the "
+            "channel's duplicate-SKU policy is “skip”."
+        )
+    return text
+
+
+def inventory_sync_due(*, now=None) -> list[int]:
+    """The recurring job: run a full sync for every channel whose interval has passed."""
+    now = now or timezone.now()
+    ran = []
+    candidates = Channel.objects.filter(
+        is_active=True, inventory_sync_mode__in=[Mode.REALTIME, Mode.FULFILLMENT]
+    )
+    for channel in candidates:
+        last = channel.last_inventory_sync_at
+        if last is None or now - last >= timedelta(minutes=channel.fulfillment_sync_minutes):
+            inventory_sync_run(
+                channel=channel, trigger=FULFILLMENT_RECURRING, requested_by="schedule"
+            )
+            ran.append(channel.pk)
+    return ran

@@ -1,0 +1,205 @@
+"""Acting on the tabs: Upload to a channel, Download to POS, and linking by hand."""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+
+from catalog.models import Product, Variant, sku_key
+from catalog.services import variant_sku_check
+from channels.adapters.base import AdapterError, UploadProduct, UploadVariant
+from channels.models import Channel, Listing
+from channels.services import adapter_for
+from channels.stock import channel_quantities
+
+
+@dataclass
+class ActionReport:
+    """What an action did, for the admin message and the API answer."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def upload_product(product: Product, variants: list[Variant], quantities: dict[int, int]):
+    """The synced fields of a product, as a channel receives them (BRIEF §3)."""
+    dims = (product.length_cm, product.width_cm, product.height_cm)
+    option_names = tuple(dict.fromkeys(k for v in variants for k in (v.options or {})))
+    return UploadProduct(
+        name=product.name,
+        description=product.description or product.name,
+        category=product.category.name if product.category else "",
+        brand=product.brand.name if product.brand else "",
+        images=tuple(image.url for image in product.images.all()),
+        weight_kg=product.weight_kg,
+        dimensions_cm=dims if all(d is not None for d in dims) else None,
+        is_active=product.is_active,
+        option_names=option_names,
+        variants=tuple(
+            UploadVariant(
+                sku=v.sku,
+                price=v.retail_price,
+                quantity=quantities.get(v.pk, 0),
+                options={k: str(val) for k, val in (v.options or {}).items()},
+                upc=v.upc,
+            )
+            for v in variants
+        ),
+    )
+
+
+def listings_upload(*, channel: Channel, variant_ids: Iterable[int]) -> ActionReport:
+    """Create the chosen variants' products on the channel, and record their listings.
+
+    A product is uploaded with those of its active variants the channel does not list yet;
+    products already listed there are skipped with a reason (their new variants reach the
+    channel through catalog sync).
+    """
+    report = ActionReport()
+    by_product = _unlisted_by_product(channel, variant_ids, report)
+    adapter = adapter_for(channel)
+    quantities = channel_quantities(
+        channel=channel, variant_ids=[v.pk for vs in by_product.values() for v in vs]
+    )
+    for product, variants in by_product.items():
+        try:
+            remote = adapter.create_product(upload_product(product, variants, quantities))
+        except AdapterError as exc:
+            report.failed.append(f"{product.name}: {exc}")
+            continue
+        _record_uploaded(channel, variants, remote)
+        report.done.append(f"{product.name} ({len(variants)} variant(s))")
+    return report
+
+
+def _unlisted_by_product(channel, variant_ids, report) -> dict[Product, list[Variant]]:
+    variants = (
+        Variant.objects.filter(pk__in=list(variant_ids))
+        .select_related("product__brand", "product__category")
+        .prefetch_related("product__images")
+    )
+    listed = set(
+        Listing.objects.filter(channel=channel, variant__in=variants)
+        .present()
+        .values_list("variant__product_id", flat=True)
+    )
+    grouped: dict[Product, list[Variant]] = defaultdict(list)
+    for variant in variants:
+        product = variant.product
+        if product.pk in listed:
+            report.skipped.append(f"{variant.sku}: {product.name} is already listed on {channel}")
+        elif not (variant.is_active and product.is_active):
+            report.skipped.append(f"{variant.sku}: inactive in the POS")
+        else:
+            grouped[product].append(variant)
+    return grouped
+
+
+def _record_uploaded(channel: Channel, variants: list[Variant], remote) -> None:
+    by_key = {v.sku_key: v for v in variants}
+    now = timezone.now()
+    rows = [
+        Listing(
+            channel=channel,
+            item_id=r.item_id,
+            variant_ref=r.variant_id,
+            sku=r.sku,
+            sku_key=sku_key(r.sku),
+            title=r.title[:300],
+            price=r.price,
+            quantity=r.quantity,
+            status=r.status,
+            channel_updated_at=r.updated_at,
+            last_seen_at=now,
+            variant=by_key.get(sku_key(r.sku)),
+        )
+        for r in remote
+    ]
+    Listing.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["channel", "item_id", "variant_ref"],
+        update_fields=["sku", "sku_key", "title", "price", "quantity", "status", "variant"],
+    )
+
+
+@transaction.atomic
+def listings_download_to_pos(*, channel: Channel, listing_ids: Iterable[int]) -> ActionReport:
+    """Create POS products from Not in POS listings: one product per channel item.
+
+    A listing with a blank SKU is refused: the SKU must be filled in on the marketplace first,
+    then the channel scanned, so the SKU stays the join key on both sides.
+    """
+    report = ActionReport()
+    listings = list(
+        Listing.objects.filter(
+            channel=channel, pk__in=list(listing_ids), variant__isnull=True
+        ).order_by("item_id", "variant_ref")
+    )
+    by_item: dict[str, list[Listing]] = defaultdict(list)
+    for listing in listings:
+        if not listing.sku_key:
+            report.skipped.append(
+                f"“{listing.title}” has no SKU: fill in the SKU on {channel.get_kind_display()} "
+                "first, scan the channel, then download it."
+            )
+        else:
+            by_item[listing.item_id].append(listing)
+    for item_listings in by_item.values():
+        _download_item(item_listings, report)
+    return report
+
+
+def _download_item(listings: list[Listing], report: ActionReport) -> None:
+    first = listings[0]
+    name = first.title.split(" - ")[0] if first.variant_ref else first.title
+    product = Product.objects.create(name=name[:255], description=name)
+    made: dict[str, Variant] = {}
+    for position, listing in enumerate(listings):
+        if listing.sku_key not in made:
+            existing = Variant.objects.by_sku(listing.sku).first()
+            if existing is not None:
+                made[listing.sku_key] = existing
+            else:
+                variant_sku_check(sku=listing.sku.strip())
+                made[listing.sku_key] = Variant.objects.create(
+                    product=product,
+                    sku=listing.sku.strip(),
+                    retail_price=max(listing.price, Decimal("0")),
+                    position=position,
+                    options=_options_from_title(listing),
+                )
+        listing.variant = made[listing.sku_key]
+    Listing.objects.bulk_update(listings, ["variant"])
+    if not product.variants.exists():
+        product.delete()
+        report.skipped.append(f"“{name}”: its SKUs were already in the POS; listings linked")
+        return
+    report.done.append(f"{product.name} ({len(made)} variant(s))")
+
+
+def _options_from_title(listing: Listing) -> dict[str, str]:
+    if not listing.variant_ref or " - " not in listing.title:
+        return {}
+    return {"Variant": listing.title.split(" - ", 1)[1][:60]}
+
+
+def listing_link(*, listing: Listing, variant: Variant | None) -> None:
+    """Link a listing to a POS variant by hand (or unlink it); scans keep a manual link."""
+    listing.variant = variant
+    listing.is_manual_link = variant is not None
+    listing.save(update_fields=["variant", "is_manual_link", "updated_at"])
+
+
+def listings_with_channels():
+    """Prefetch for In POS: each variant's present listings with their channel."""
+    return Prefetch(
+        "channel_listings",
+        queryset=Listing.objects.present().select_related("channel").order_by("channel__name"),
+        to_attr="present_listings",
+    )

@@ -1,0 +1,331 @@
+"""Channels (connected marketplace shops), their listings as last scanned, and scan records."""
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+
+from catalog.models import Outlet, Variant
+from omni.models import TimeStampedModel
+
+
+class Channel(TimeStampedModel):
+    class Kind(models.TextChoices):
+        SHOPEE = "shopee", "Shopee"
+        TOKOPEDIA = "tokopedia", "Tokopedia"
+        TIKTOK_SHOP = "tiktok_shop", "TikTok Shop"
+        LAZADA = "lazada", "Lazada"
+        SHOPIFY = "shopify", "Shopify"
+        WOOCOMMERCE = "woocommerce", "WooCommerce"
+
+    class SyncMode(models.TextChoices):
+        NONE = "none", "Do not synchronize"
+        REALTIME = "realtime", "Real-time adjustment"
+        FULFILLMENT = "fulfillment", "Synchronize with fulfillment channel"
+
+    class DuplicatePolicy(models.TextChoices):
+        SKIP = "skip", "Skip listings that share a SKU"
+        UPDATE_ALL = "update_all", "Update every listing that shares a SKU (may oversell)"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    name = models.CharField(max_length=100, unique=True)
+    api_base_url = models.URLField(
+        "API base URL",
+        max_length=300,
+        blank=True,
+        help_text="Leave blank for the marketplace's production host; set it for a sandbox, "
+        "a regional host or an emulator.",
+    )
+    # Write-only: validated per kind by the adapter's schema, never shown back anywhere.
+    credentials = models.JSONField(default=dict, blank=True, editable=False)
+    inventory_sync_mode = models.CharField(
+        max_length=20, choices=SyncMode.choices, default=SyncMode.REALTIME
+    )
+    duplicate_sku_policy = models.CharField(
+        "duplicate SKUs",
+        max_length=20,
+        choices=DuplicatePolicy.choices,
+        default=DuplicatePolicy.SKIP,
+    )
+    outlets = models.ManyToManyField(
+        Outlet,
+        related_name="selling_channels",
+        blank=True,
+        help_text="Outlets whose available stock this channel sells (the order outlet is "
+        "always included).",
+    )
+    order_outlet = models.ForeignKey(
+        Outlet,
+        models.PROTECT,
+        related_name="order_channels",
+        help_text="Where this channel's orders reserve and deduct stock.",
+    )
+    buffer = models.PositiveIntegerField(
+        default=0, help_text="Units held back from the channel: it is sent available − buffer."
+    )
+    is_active = models.BooleanField(
+        "active", default=True, help_text="Paused channels sync nothing."
+    )
+    last_scan_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Watermark of the last successful scan; Scan Updated Products starts here.",
+    )
+    last_error = models.CharField(max_length=500, blank=True, editable=False)
+    fulfillment_sync_minutes = models.PositiveIntegerField(
+        "full inventory sync every (minutes)",
+        default=60,
+        validators=[MinValueValidator(5)],
+        help_text="How often the recurring job pushes every listing's full quantity "
+        "(real-time and fulfillment modes).",
+    )
+    last_inventory_sync_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Debounce: set when a flush task is queued, cleared when the flush starts.
+    flush_queued = models.BooleanField(default=False, editable=False)
+    # One flusher per channel at a time, so pushes leave in the order their values were read.
+    flush_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def base_url(self) -> str:
+        from channels.adapters import DEFAULT_BASE_URLS
+
+        return self.api_base_url or DEFAULT_BASE_URLS[self.kind]
+
+    def stock_outlet_ids(self) -> set[int]:
+        """The outlets whose stock this channel sells: the chosen ones plus the order outlet."""
+        return {o.pk for o in self.outlets.all()} | {self.order_outlet_id}
+
+
+class ListingQuerySet(models.QuerySet["Listing"]):
+    def present(self) -> "ListingQuerySet":
+        """Listings still on the channel (live or inactive), not removed."""
+        return self.exclude(status=Listing.Status.REMOVED)
+
+    def mapped(self) -> "ListingQuerySet":
+        return self.filter(variant__isnull=False)
+
+    def unmapped(self) -> "ListingQuerySet":
+        return self.filter(variant__isnull=True)
+
+
+class Listing(TimeStampedModel):
+    """One sellable unit on a channel as last seen by a scan."""
+
+    class Status(models.TextChoices):
+        LIVE = "live", "Live"
+        INACTIVE = "inactive", "Inactive"
+        REMOVED = "removed", "Removed"
+
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="listings")
+    item_id = models.CharField(max_length=64)
+    variant_ref = models.CharField(
+        "variant/model id",
+        max_length=64,
+        blank=True,
+        help_text="Blank for an item without variants.",
+    )
+    sku = models.CharField("SKU on the channel", max_length=120, blank=True)
+    sku_key = models.CharField("normalised SKU", max_length=120, blank=True, editable=False)
+    title = models.CharField(max_length=300)
+    price = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    quantity = models.IntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.LIVE)
+    channel_updated_at = models.DateTimeField(null=True, blank=True)
+    variant = models.ForeignKey(
+        Variant,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="channel_listings",
+        verbose_name="POS variant",
+    )
+    is_manual_link = models.BooleanField(
+        default=False, help_text="Linked by hand; scans keep the link even if the SKUs differ."
+    )
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    pushed_quantity = models.IntegerField(null=True, blank=True, editable=False)
+    pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    push_error = models.CharField(max_length=500, blank=True, editable=False)
+
+    objects = ListingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["channel", "title", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "item_id", "variant_ref"], name="channels_listing_unique_ref"
+            ),
+        ]
+        indexes = [
+            # Multiple Listed SKU and matching: listings of one channel by normalised SKU.
+            models.Index(fields=["channel", "sku_key"], name="channels_listing_sku"),
+            # Sold in Channel / Not in POS tabs and the statistic: by channel, status, mapping.
+            models.Index(fields=["channel", "status", "variant"], name="channels_listing_tab"),
+            # Not in Channel / In POS: listings of a variant.
+            models.Index(fields=["variant", "channel"], name="channels_listing_variant"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def external_ref(self) -> str:
+        return f"{self.item_id}/{self.variant_ref}" if self.variant_ref else self.item_id
+
+
+class Scan(models.Model):
+    """One scan of a channel's catalog: progress while it runs, counts when done."""
+
+    class Kind(models.TextChoices):
+        FULL = "full", "Full scan"
+        UPDATED = "updated", "Scan Updated Products"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="scans")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    since = models.DateTimeField(
+        null=True, blank=True, help_text="Scan Updated Products: changes since this time."
+    )
+    pages_done = models.PositiveIntegerField(default=0)
+    listings_done = models.PositiveIntegerField(default=0)
+    seen = models.PositiveIntegerField(default=0)
+    new = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    not_in_pos = models.PositiveIntegerField("not in POS", default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    removed = models.PositiveIntegerField(default=0)
+    http_calls = models.PositiveIntegerField(default=0)
+    http_seconds = models.FloatField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # One scan per channel at a time: a second request fails on this index.
+            models.UniqueConstraint(
+                fields=["channel"],
+                condition=models.Q(status__in=["queued", "running"]),
+                name="channels_scan_one_at_a_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of channel {self.channel_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+
+class PendingPush(models.Model):
+    """The outbox: a listing whose channel quantity must be brought in line with the POS.
+
+    Written in the same transaction as the stock change that caused it. One row per listing, so
+    any number of movements before a flush coalesce into one push; the quantity itself is read
+    from stock when the flush sends it, so the newest value is always the one sent.
+    """
+
+    listing = models.OneToOneField(Listing, models.CASCADE, related_name="pending_push")
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="pending_pushes")
+    reason = models.CharField(max_length=40)
+    # Bumped each time the row is requested again; a flush deletes the row only if it is
+    # unchanged, so a request that arrives while a push is in flight is not lost.
+    requested_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=500, blank=True)
+    failed = models.BooleanField(
+        default=False,
+        help_text="Refused by the marketplace or out of retries; waits for the "
+        "next full sync or a manual one.",
+    )
+
+    class Meta:
+        ordering = ["next_attempt_at", "pk"]
+        indexes = [
+            # inventory_flush: due rows of one channel.
+            models.Index(fields=["channel", "failed", "next_attempt_at"], name="channels_push_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"push listing {self.listing_id} ({self.reason})"
+
+
+class InventorySync(models.Model):
+    """One full inventory sync of a channel: drift found, pushes queued, duplicates skipped."""
+
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="inventory_syncs")
+    trigger = models.CharField(max_length=40)
+    requested_by = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    considered = models.PositiveIntegerField(default=0)
+    drift = models.PositiveIntegerField(
+        default=0, help_text="Listings whose channel quantity differed from what it should be."
+    )
+    drift_sample = models.JSONField(default=list, blank=True)
+    queued = models.PositiveIntegerField(default=0)
+    skipped_duplicates = models.PositiveIntegerField(default=0)
+    skipped_sample = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"inventory sync {self.pk} of channel {self.channel_id}"
+
+
+# --- the six product tabs (BRIEF §2), as admin changelists over proxies ------------------------
+
+
+class SoldInChannel(Listing):
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "Sold in Channel"
+
+
+class NotInPos(Listing):
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "Not in POS"
+
+
+class NotInChannel(Variant):
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "Not in Channel"
+
+
+class InPos(Variant):
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "In POS"
+
+
+class MultipleListedSku(Listing):
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "Multiple Listed SKU"
+
+
+class ChannelStatistic(Channel):
+    class Meta:
+        proxy = True
+        verbose_name = verbose_name_plural = "Channel Statistic"

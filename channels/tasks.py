@@ -1,0 +1,41 @@
+"""django-q2 entry points: take ids, call one service, report a line."""
+
+from channels.scans import scan_run as scan_run_service
+
+
+def scan_run(scan_id: int) -> str:
+    scan = scan_run_service(scan_id=scan_id)
+    return f"scan {scan.pk} {scan.status}: seen={scan.seen} new={scan.new} removed={scan.removed}"
+
+
+def inventory_flush(channel_id: int) -> str:
+    from channels.inventory import inventory_flush as flush
+
+    result = flush(channel_id=channel_id)
+    if result.locked_out:
+        return f"channel {channel_id}: another flush is running"
+    return (
+        f"channel {channel_id}: pushed={result.pushed} retrying={result.retrying} "
+        f"failed={result.failed} calls={result.calls}"
+    )
+
+
+def inventory_flush_due() -> str:
+    """Safety net on a schedule: flush channels whose retries have come due."""
+    from channels.inventory import inventory_flush as flush
+    from channels.models import PendingPush
+
+    channel_ids = set(
+        PendingPush.objects.filter(failed=False)
+        .order_by()
+        .values_list("channel_id", flat=True)
+        .distinct()
+    )
+    results = [flush(channel_id=cid) for cid in sorted(channel_ids)]
+    return f"flushed {len(results)} channel(s), pushed={sum(r.pushed for r in results)}"
+
+
+def inventory_sync_due() -> str:
+    from channels.inventory import inventory_sync_due as run_due
+
+    return f"full inventory sync of channels {run_due()}"

@@ -1,0 +1,89 @@
+"""Benchmarks run by `python manage.py bench <what>`.
+
+Adding one is adding a module to this package that defines `register(subparsers)`: it adds its
+subparser (named after what it measures) and sets a `run` default, a callable taking
+`(options, report)` where `report` is a Report. The command finds such modules by itself.
+
+Speed is proven by these figures, printed for a person to read, never by a timed test.
+"""
+
+import argparse
+import importlib
+import pkgutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from django.db import connection
+
+
+class Run(Protocol):
+    def __call__(self, options: dict[str, Any], report: "Report") -> None: ...
+
+
+def register_all(subparsers: "argparse._SubParsersAction[Any]") -> None:
+    """Let every module of this package that defines `register` add its subcommand."""
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(subparsers)
+
+
+def positive_int(raw: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+@dataclass
+class Phase:
+    name: str
+    rows: int = 0
+    seconds: float = 0.0
+    counted: bool = True
+
+
+class Report:
+    """Times phases and prints one line per phase, then the total of the counted phases."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write = write
+        self.phases: list[Phase] = []
+
+    def line(self, text: str) -> None:
+        self.write(text)
+
+    def database(self) -> None:
+        settings = connection.settings_dict
+        self.write(f"database: {connection.vendor} ({settings['NAME']})")
+
+    @contextmanager
+    def phase(self, name: str, *, rows: int = 0, counted: bool = True) -> Iterator[Phase]:
+        """Time the block; the caller may set `phase.rows` inside it."""
+        phase = Phase(name, rows, counted=counted)
+        start = time.perf_counter()
+        try:
+            yield phase
+        finally:
+            phase.seconds = time.perf_counter() - start
+        self.phases.append(phase)
+        suffix = "" if counted else "  (not in the total)"
+        self.write(f"{name:<32} {self._figures(phase.seconds, phase.rows)}{suffix}")
+
+    def total(self) -> float:
+        counted = [p for p in self.phases if p.counted]
+        seconds = sum(p.seconds for p in counted)
+        rows = sum(p.rows for p in counted)
+        self.write(f"{'total':<32} {self._figures(seconds, rows)}")
+        return seconds
+
+    @staticmethod
+    def _figures(seconds: float, rows: int) -> str:
+        rate = f"{rows / seconds:>10,.0f} rows/s" if rows and seconds else ""
+        count = f"{rows:>9,} rows" if rows else ""
+        return f"{seconds:>8.2f} s  {count}  {rate}".rstrip()

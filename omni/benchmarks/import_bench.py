@@ -1,0 +1,273 @@
+"""`bench import`: the catalog CSV import, then one stock CSV import per outlet.
+
+The files are generated in memory and go through the same services as the admin and the
+commands (catalog.imports), parsing included. The run creates its own outlets (bench-1…) and
+products (handles starting with HANDLE_PREFIX) and removes them afterwards unless --keep.
+"""
+
+import argparse
+import csv
+import io
+import random
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from django.core.management.base import CommandError
+from django.db import models, transaction
+
+from catalog.imports import ImportResult, catalog_csv_import, stock_csv_import
+from catalog.models import (
+    Brand,
+    Category,
+    Outlet,
+    Product,
+    ProductImage,
+    Stock,
+    StockMovement,
+    Variant,
+)
+from catalog.services import Actor
+from omni.benchmarks import Report, positive_int
+
+HANDLE_PREFIX = "omni-bench-"
+OUTLET_PREFIX = "bench-"
+
+ADJECTIVES = (
+    "Classic", "Everyday", "Relaxed", "Slim", "Heritage", "Coastal", "Urban", "Essential",
+    "Vintage", "Lightweight", "Organic", "Performance", "Garment-dyed", "Brushed",
+)  # fmt: skip
+MATERIALS = (
+    "Linen", "Cotton", "Merino", "Denim", "Canvas", "Bamboo", "Flannel", "Oxford", "Jersey",
+    "Corduroy", "Fleece", "Twill",
+)  # fmt: skip
+ITEMS = (
+    ("Tee", "Apparel > Tops"), ("Shirt", "Apparel > Tops"), ("Polo", "Apparel > Tops"),
+    ("Hoodie", "Apparel > Outerwear"), ("Jacket", "Apparel > Outerwear"),
+    ("Chinos", "Apparel > Bottoms"), ("Shorts", "Apparel > Bottoms"),
+    ("Cap", "Accessories > Headwear"), ("Beanie", "Accessories > Headwear"),
+    ("Tote Bag", "Accessories > Bags"), ("Socks", "Apparel > Basics"),
+)  # fmt: skip
+BRANDS = (
+    "Kestrel", "Tidewater", "Northwind Supply", "Oakhollow", "Larkspur", "Saltmarsh",
+    "Ironbark", "Bluebell & Co",
+)  # fmt: skip
+COLORS = ("Black", "White", "Navy", "Sand", "Olive", "Rust", "Grey", "Sky")
+SIZES = ("S", "M", "L", "XL")
+CATALOG_HEADER = (
+    "handle", "name", "sku", "upc", "retail_price", "option1_name", "option1_value",
+    "option2_name", "option2_value", "brand", "category", "description", "weight_kg",
+    "active", "image_urls", "supplier", "supplier_code", "supplier_price", "reorder_point",
+    "tax_rate", "tags",
+)  # fmt: skip
+
+
+def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
+    parser = subparsers.add_parser(
+        "import",
+        help="CSV import of the catalog, then of stock levels per outlet.",
+        description=__doc__,
+    )
+    parser.add_argument(
+        "--variants", type=positive_int, default=100_000, help="Catalog rows (default 100000)."
+    )
+    parser.add_argument(
+        "--outlets", type=positive_int, default=3, help="Stock files, one per outlet (default 3)."
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="Leave the imported data in place afterwards."
+    )
+    parser.add_argument(
+        "--clean", action="store_true", help="Only remove what an earlier --keep run left."
+    )
+    parser.add_argument(
+        "--reimport",
+        action="store_true",
+        help="Also time importing the same catalog again (every row unchanged).",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="Random seed for the generated data.")
+    parser.set_defaults(run=run)
+
+
+def run(options: dict[str, Any], report: Report) -> None:
+    if options["clean"]:
+        with report.phase("clean up", counted=False):
+            _cleanup(brands_after=None, categories_after=None)
+        return
+    _refuse_leftovers()
+    brands_after = Brand.objects.aggregate(m=models.Max("pk"))["m"] or 0
+    categories_after = Category.objects.aggregate(m=models.Max("pk"))["m"] or 0
+    codes = [f"{OUTLET_PREFIX}{n}" for n in range(1, options["outlets"] + 1)]
+    Outlet.objects.bulk_create([Outlet(code=code, name=f"Bench {code}") for code in codes])
+    try:
+        _measure(options, report, codes)
+    finally:
+        if not options["keep"]:
+            with report.phase("clean up", counted=False):
+                _cleanup(brands_after=brands_after, categories_after=categories_after)
+
+
+def _measure(options: dict[str, Any], report: Report, codes: list[str]) -> None:
+    rng = random.Random(options["seed"])
+    with report.phase("generate catalog CSV", counted=False) as phase:
+        catalog = _catalog_csv(options["variants"], rng)
+        phase.rows = options["variants"]
+    with report.phase("import catalog") as phase:
+        phase.rows = _checked(catalog_csv_import(stream=io.StringIO(catalog, newline=""))).rows
+    skus = list(
+        Variant.objects.filter(product__handle__startswith=HANDLE_PREFIX).values_list(
+            "sku", flat=True
+        )
+    )
+    for code in codes:
+        with report.phase(f"generate stock CSV {code}", counted=False):
+            levels = _stock_csv(skus, rng)
+        with report.phase(f"import stock {code}") as phase:
+            result = stock_csv_import(
+                stream=io.StringIO(levels, newline=""),
+                outlet_code=code,
+                reference=f"{code}.csv",
+                actor=Actor(label="bench"),
+            )
+            phase.rows = _checked(result).rows
+    if options["reimport"]:
+        with report.phase("import catalog again") as phase:
+            phase.rows = _checked(catalog_csv_import(stream=io.StringIO(catalog, newline=""))).rows
+    report.total()
+
+
+def _checked(result: ImportResult) -> ImportResult:
+    if result.errors:
+        shown = "; ".join(f"line {line}: {reason}" for line, reason in result.errors[:5])
+        raise CommandError(
+            f"The generated file was refused ({len(result.errors)} bad rows): {shown}"
+        )
+    return result
+
+
+def _catalog_rows(variants: int, rng: random.Random) -> Iterator[list[str]]:
+    """About four variants per product: four sizes of one colour, or two colours in two sizes."""
+    made = 0
+    product = 0
+    while made < variants:
+        product += 1
+        adjective, material = rng.choice(ADJECTIVES), rng.choice(MATERIALS)
+        item, category = rng.choice(ITEMS)
+        name = f"{adjective} {material} {item}"
+        handle = f"{HANDLE_PREFIX}{product:06d}"
+        price = Decimal(rng.randrange(990, 24900)) / 100
+        common = {
+            "brand": rng.choice(BRANDS),
+            "category": category,
+            "description": f"{name}, cut for everyday wear.",
+            "weight_kg": f"{rng.randrange(80, 1500) / 1000:.3f}",
+            "active": "yes",
+            "image_urls": f"https://images.example.com/bench/{handle}.jpg",
+            "supplier": "PT Sumber Kain",
+            "supplier_code": f"SK-{product:06d}",
+            "supplier_price": f"{price * Decimal('0.45'):.2f}",
+            "reorder_point": str(rng.randrange(2, 12)),
+            "tax_rate": "11",
+            "tags": f"{material.lower()},{item.lower()}",
+        }
+        for colour, size in _variant_options(rng)[: variants - made]:
+            made += 1
+            yield [
+                handle, name, f"BN{product:06d}-{colour[:3].upper()}-{size}",
+                f"{899_000_000_000 + made}", f"{price:.2f}", "Color", colour, "Size", size,
+                *(common[column] for column in CATALOG_HEADER[9:]),
+            ]  # fmt: skip
+
+
+def _variant_options(rng: random.Random) -> list[tuple[str, str]]:
+    if rng.random() < 0.5:
+        colour = rng.choice(COLORS)
+        return [(colour, size) for size in SIZES]
+    colours = rng.sample(COLORS, 2)
+    sizes = rng.sample(SIZES, 2)
+    return [(colour, size) for colour in colours for size in sizes]
+
+
+def _catalog_csv(variants: int, rng: random.Random) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CATALOG_HEADER)
+    writer.writerows(_catalog_rows(variants, rng))
+    return out.getvalue()
+
+
+def _stock_csv(skus: list[str], rng: random.Random) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(("sku", "quantity"))
+    writer.writerows((sku, rng.randrange(0, 40)) for sku in skus)
+    return out.getvalue()
+
+
+def _refuse_leftovers() -> None:
+    if (
+        Outlet.objects.filter(code__startswith=OUTLET_PREFIX).exists()
+        or Product.objects.filter(handle__startswith=HANDLE_PREFIX).exists()
+    ):
+        raise CommandError(
+            f"Data of an earlier run is still there (outlets {OUTLET_PREFIX}…, products "
+            f"{HANDLE_PREFIX}…). Remove it with `manage.py bench import --clean`."
+        )
+
+
+@transaction.atomic
+def _cleanup(*, brands_after: int | None, categories_after: int | None) -> None:
+    """Remove the run's rows with plain DELETEs, children first; no rows are loaded.
+
+    Brands and categories are removed only when created after the given pks and unused
+    (with --clean, when unused and named as this benchmark names them).
+    Rows of other apps that point at the removed rows are handled by their on_delete rule.
+    """
+    outlets = Outlet.objects.filter(code__startswith=OUTLET_PREFIX)
+    products = Product.objects.filter(handle__startswith=HANDLE_PREFIX)
+    variants = Variant.objects.filter(product__in=products)
+    movements = StockMovement.objects.filter(
+        models.Q(outlet__in=outlets) | models.Q(variant__in=variants)
+    )
+    stocks = Stock.objects.filter(models.Q(outlet__in=outlets) | models.Q(variant__in=variants))
+    images = ProductImage.objects.filter(product__in=products)
+    for queryset in (movements, stocks, images, variants, products, outlets):
+        _release_references(queryset)
+        queryset._raw_delete(queryset.db)
+    brands = Brand.objects.filter(name__in=BRANDS, products__isnull=True)
+    if brands_after is not None:
+        brands = brands.filter(pk__gt=brands_after)
+    brands.delete()
+    _delete_unused_categories(categories_after)
+
+
+def _release_references(queryset: models.QuerySet[Any]) -> None:
+    """Apply on_delete for rows of models outside the catalog that point at `queryset`'s rows."""
+    catalog = {Outlet, Product, ProductImage, Variant, Stock, StockMovement}
+    for relation in queryset.model._meta.related_objects:
+        if relation.related_model in catalog or not relation.field.concrete:
+            continue
+        pointing = relation.related_model._base_manager.filter(
+            **{f"{relation.field.name}__in": queryset}
+        )
+        if relation.on_delete is models.CASCADE:
+            pointing.delete()
+        elif relation.on_delete is models.SET_NULL:
+            pointing.update(**{relation.field.name: None})
+        elif pointing.exists():
+            raise CommandError(
+                f"{relation.related_model._meta.label} rows point at benchmark data and block "
+                "its removal; remove them first."
+            )
+
+
+def _delete_unused_categories(after: int | None) -> None:
+    names = {part.strip() for _item, path in ITEMS for part in path.split(">")}
+    while True:
+        unused = Category.objects.filter(
+            name__in=names, products__isnull=True, children__isnull=True
+        )
+        if after is not None:
+            unused = unused.filter(pk__gt=after)
+        if not unused.delete()[0]:
+            return
