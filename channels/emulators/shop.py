@@ -14,7 +14,7 @@ What a generated shop contains, in proportions set by `ShopMix`:
 - update times spread over the past `history_days`, all at least an hour old, so a change made
   now is clearly newer than anything generated.
 
-Fast enough for benchmarks: about a second per 100,000 listings.
+Fast enough for benchmarks: about two seconds per 100,000 listings.
 """
 
 import random

@@ -14,6 +14,7 @@ from channels.adapters import (
 )
 from channels.adapters.base import (
     AdapterError,
+    CallStats,
     CredentialsError,
     PriceUpdate,
     PushResult,
@@ -22,10 +23,11 @@ from channels.adapters.base import (
     UploadProduct,
     UploadVariant,
 )
-from channels.adapters.http import RetryPolicy
+from channels.adapters.http import HttpCaller, OutgoingRequest, RetryPolicy
 from channels.adapters.shopee.adapter import ShopeeAdapter, listings_from_item
 from channels.adapters.shopee.client import REFRESH_TOKEN, UPDATE_STOCK, shopee_sign
 from channels.adapters.shopee.credentials import ShopeeCredentials
+from channels.emulators.base import Faults
 from channels.emulators.shop import ShopItem, ShopVariant
 from channels.emulators.shopee import ShopeeEmulator
 from tests.channels.conftest import shopee_adapter
@@ -500,3 +502,62 @@ def test_a_used_refresh_token_is_refused_with_a_clear_message(shopee):
 
     with pytest.raises(CredentialsError, match="refused the refresh token"):
         shopee_adapter(shopee, credentials=stale).check_credentials()
+
+
+def test_refused_variants_say_the_item_exists_already(shopee):
+    # given: 51 colours, one more than Shopee allows in a tier
+    image_url = shopee.serve_file("/cdn/tee.png", PNG, "image/png")
+    variants = tuple(
+        UploadVariant(f"RB-{n}", Decimal("5"), 1, {"Color": f"Shade {n}"}) for n in range(51)
+    )
+    product = UploadProduct(
+        name="Rainbow Tee",
+        description="Every colour.",
+        category="T-Shirts",
+        brand="",
+        images=(image_url,),
+        weight_kg=Decimal("0.2"),
+        dimensions_cm=None,
+        is_active=True,
+        variants=variants,
+        option_names=("Color",),
+    )
+    # when / then
+    with pytest.raises(AdapterError, match=r"created item \d+ but refused its variants") as failed:
+        shopee_adapter(shopee).create_product(product)
+    assert not failed.value.retryable
+
+
+# -- the HTTP helper ----------------------------------------------------------------------------
+
+
+def test_a_call_that_is_not_idempotent_is_not_resent_after_a_server_error():
+    # given: every call answered with HTTP 500
+    with ShopeeEmulator(seed=1, faults=Faults(error_rate=1.0)) as emulator:
+        stats = CallStats()
+        caller = HttpCaller(stats=stats, service="Shopee", policy=RetryPolicy(base_delay=0.001))
+        url = emulator.base_url + "/api/v2/product/add_item"
+
+        def build() -> OutgoingRequest:
+            return OutgoingRequest("POST", url, json={})
+
+        # when
+        once = caller.send(build, idempotent=False)
+        again = caller.send(build)
+        # then: the create went once; a read would have been tried five times
+        assert (once.status_code, again.status_code) == (500, 500)
+        assert (stats.calls, stats.retries) == (1 + 5, 4)
+
+
+def test_every_attempt_is_built_afresh():
+    with ShopeeEmulator(seed=1, throttle_style="http") as emulator:
+        emulator.set_faults(throttle_rate=1.0, retry_after=0.0)
+        built: list[int] = []
+        caller = HttpCaller(stats=CallStats(), service="Shopee", policy=RetryPolicy(attempts=3))
+
+        def build() -> OutgoingRequest:
+            built.append(len(built))
+            return OutgoingRequest("GET", emulator.base_url + "/api/v2/shop/get_shop_info")
+
+        assert caller.send(build).status_code == 429
+        assert built == [0, 1, 2]

@@ -161,6 +161,12 @@ class ShopeeAdapter:
         # Everything that can be checked locally is checked before Shopee is asked to change.
         plan = _tier_plan(product)
         body = self._add_item_body(product, has_models=plan is not None)
+        item_id = self._add_item(product, body)
+        if plan is not None:
+            self._add_models(item_id, *plan)
+        return self._listings_of_items([item_id], pool_map=_serial_map)
+
+    def _add_item(self, product: UploadProduct, body: Mapping[str, Any]) -> int:
         created = self._client.add_item(body)
         if not created.get("item_id"):
             raise AdapterError(
@@ -169,20 +175,22 @@ class ShopeeAdapter:
                 retryable=False,
                 code="add_item",
             )
-        item_id = int(created["item_id"])
-        if plan is not None:
-            try:
-                self._client.init_tier_variation(
-                    item_id=item_id, tier_variation=plan[0], model=plan[1]
-                )
-            except AdapterError as exc:
-                raise AdapterError(
-                    f"Shopee created item {item_id} but refused its variants: {exc} Fix the "
-                    "variants, then delete the item in Seller Centre before uploading again.",
-                    retryable=False,
-                    code=exc.code,
-                ) from exc
-        return self._listings_of_items([item_id], pool_map=_serial_map)
+        return int(created["item_id"])
+
+    def _add_models(
+        self, item_id: int, tier_variation: list[dict[str, Any]], models: list[dict[str, Any]]
+    ) -> None:
+        try:
+            self._client.init_tier_variation(
+                item_id=item_id, tier_variation=tier_variation, model=models
+            )
+        except AdapterError as exc:
+            raise AdapterError(
+                f"Shopee created item {item_id} but refused its variants: {exc} Fix the "
+                "variants, then delete the item in Seller Centre before uploading again.",
+                retryable=False,
+                code=exc.code,
+            ) from exc
 
     def update_quantities(self, updates: Sequence[QuantityUpdate]) -> list[PushResult]:
         """Absolute seller stock; one update_stock call per item and 50 models, in order.
