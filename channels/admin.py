@@ -22,6 +22,7 @@ from channels.listings import (
     listings_with_channels,
 )
 from channels.models import (
+    CatalogPush,
     Channel,
     ChannelStatistic,
     InPos,
@@ -299,6 +300,21 @@ class PendingPushAdmin(admin.ModelAdmin):
     list_filter = ["failed", "channel", "reason"]
     list_select_related = ["listing", "channel"]
     search_fields = ["=listing__sku_key", "listing__title"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CatalogPush)
+class CatalogPushAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "channel", "action", "product_id", "item_id", "error"]
+    list_filter = ["channel", "action", ("error", admin.EmptyFieldListFilter)]
+    list_select_related = ["channel"]
+    search_fields = ["=item_id", "=product_id"]
     show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:

@@ -292,6 +292,31 @@ class InventorySync(models.Model):
         return f"inventory sync {self.pk} of channel {self.channel_id}"
 
 
+class CatalogPush(models.Model):
+    """One catalog change pushed to one channel item (BRIEF §3), done or failed."""
+
+    class Action(models.TextChoices):
+        UPDATE = "update", "Update synced fields"
+        ADD_VARIANTS = "add_variants", "Add variants"
+        ACTIVATE = "activate", "Enable"
+        DEACTIVATE = "deactivate", "Disable"
+        DELETE = "delete", "Delete"
+
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="catalog_pushes")
+    product_id = models.BigIntegerField(help_text="Kept as a bare id: the product may be deleted.")
+    item_id = models.CharField(max_length=64)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    error = models.CharField(max_length=500, blank=True)
+    retryable = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} item {self.item_id} on channel {self.channel_id}"
+
+
 # --- the six product tabs (BRIEF §2), as admin changelists over proxies ------------------------
 
 

@@ -39,3 +39,18 @@ def inventory_sync_due() -> str:
     from channels.inventory import inventory_sync_due as run_due
 
     return f"full inventory sync of channels {run_due()}"
+
+
+def catalog_push(product_id: int, changed: list[str], created_variant_ids: list[int]) -> str:
+    from channels.catalog_sync import catalog_push as push
+
+    records = push(product_id=product_id, changed=changed, created_variant_ids=created_variant_ids)
+    failed = [r for r in records if r.error]
+    return f"product {product_id}: {len(records) - len(failed)} pushed, {len(failed)} failed"
+
+
+def catalog_delete(product_id: int, items: list[list]) -> str:
+    from channels.catalog_sync import catalog_delete as delete
+
+    records = delete(product_id=product_id, items=items)
+    return f"product {product_id}: deleted on {sum(not r.error for r in records)} item(s)"

@@ -32,10 +32,20 @@ DEFAULT_BASE_URLS: dict[str, str] = {
 
 ADAPTERS: dict[str, str] = {
     "shopee": "channels.adapters.shopee.adapter.ShopeeAdapter",
+    "tiktok_shop": "channels.adapters.tiktok.adapter.TikTokShopAdapter",
+    "tokopedia": "channels.adapters.tiktok.adapter.TokopediaAdapter",
+    "lazada": "channels.adapters.lazada.adapter.LazadaAdapter",
+    "shopify": "channels.adapters.shopify.adapter.ShopifyAdapter",
+    "woocommerce": "channels.adapters.woocommerce.adapter.WooCommerceAdapter",
 }
 
 CREDENTIALS_SCHEMAS: dict[str, str] = {
     "shopee": "channels.adapters.shopee.credentials.ShopeeCredentials",
+    "tiktok_shop": "channels.adapters.tiktok.credentials.TikTokCredentials",
+    "tokopedia": "channels.adapters.tiktok.credentials.TikTokCredentials",
+    "lazada": "channels.adapters.lazada.credentials.LazadaCredentials",
+    "shopify": "channels.adapters.shopify.credentials.ShopifyCredentials",
+    "woocommerce": "channels.adapters.woocommerce.credentials.WooCommerceCredentials",
 }
 
 

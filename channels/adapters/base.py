@@ -4,10 +4,11 @@ Adapters take and return the plain dataclasses below; no raw JSON and no vendor 
 this line. Every failure is an AdapterError that says whether trying again may help.
 """
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
 
@@ -116,6 +117,69 @@ class CallStats:
 CredentialsSaver = Callable[[dict[str, Any]], None]
 
 
+class OrderState(StrEnum):
+    """Where an order stands, in omni's terms. Each adapter maps its marketplace's statuses
+    onto these in its own STATUS_TABLE; the order pipeline works from the state alone."""
+
+    UNPAID = "unpaid"  # placed, not paid yet (cash on delivery counts as unpaid until delivered)
+    PAID = "paid"  # paid (or confirmed COD), waiting to be shipped
+    SHIPPED = "shipped"  # handed to the courier
+    DELIVERED = "delivered"  # received by the buyer / completed
+    CANCELLED = "cancelled"
+    RETURNED = "returned"  # returned or refunded after shipping
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteOrderLine:
+    line_id: str
+    item_id: str
+    variant_id: str  # "" for an item without variants
+    sku: str  # as on the channel
+    title: str
+    quantity: int
+    unit_price: Decimal  # what the buyer paid per unit, after the seller's discounts
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteOrder:
+    """One marketplace order as omni needs it. `source` is the marketplace's own payload for
+    this order (already parsed), kept only so the sync log can show what a step was based on."""
+
+    order_number: str  # what staff search by (Shopee order_sn, Shopify name, ...)
+    order_id: str  # the marketplace's id for API calls, when it differs; else = order_number
+    status: str  # the marketplace's own status, verbatim
+    state: OrderState
+    created_at: datetime  # aware, UTC
+    updated_at: datetime  # aware, UTC
+    currency: str
+    total: Decimal
+    lines: tuple[RemoteOrderLine, ...]
+    paid_at: datetime | None = None
+    payment_method: str = ""
+    courier: str = ""
+    tracking_number: str = ""
+    cancel_reason: str = ""
+    source: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEvent:
+    """A verified marketplace push."""
+
+    delivery_id: str  # the marketplace's id for this delivery, for de-duplication
+    topic: str  # e.g. "order_status", "product", "other"
+    order_number: str = ""  # set when the push is about one order
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+
+class WebhookRejected(Exception):
+    """A push whose signature is missing or wrong (401), or whose body is malformed (400)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class Adapter(Protocol):
     kind: ClassVar[str]
     limits: ClassVar[Limits]
@@ -141,3 +205,34 @@ class Adapter(Protocol):
 
     def update_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
         """Set prices, batching within the marketplace's per-call limits."""
+
+    # --- catalog pushes (the POS is the system of record) --------------------------------
+
+    def update_product(self, item_id: str, product: UploadProduct) -> None:
+        """Overwrite the item's synced fields (name, description, category, brand, images,
+        weight, dimensions) and its variants' prices; never POS-only fields."""
+
+    def add_variants(
+        self, item_id: str, product: UploadProduct, new: Sequence[UploadVariant]
+    ) -> list[RemoteListing]:
+        """Add variants created in the POS to an existing item; the listings created."""
+
+    def set_active(self, item_id: str, active: bool) -> None:
+        """List (enable) or unlist (disable) the item."""
+
+    def delete_product(self, item_id: str) -> None:
+        """Delete the item on the channel."""
+
+    # --- orders -------------------------------------------------------------------------
+
+    def iter_orders(
+        self, *, updated_from: datetime, updated_to: datetime
+    ) -> Iterator[list[RemoteOrder]]:
+        """Orders updated in [updated_from, updated_to), a page at a time, with their lines.
+        The adapter splits the range into the marketplace's allowed windows."""
+
+    def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
+        """The named orders (Manual Download Order); unknown numbers are left out."""
+
+    def verify_webhook(self, *, url: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Check a push's signature exactly as the marketplace signs it; WebhookRejected if not."""

@@ -14,6 +14,11 @@ if TYPE_CHECKING:
 
 EMULATORS: dict[str, str] = {
     "shopee": "channels.emulators.shopee.ShopeeEmulator",
+    "tiktok_shop": "channels.emulators.tiktok.TikTokShopEmulator",
+    "tokopedia": "channels.emulators.tiktok.TokopediaEmulator",
+    "lazada": "channels.emulators.lazada.LazadaEmulator",
+    "shopify": "channels.emulators.shopify.ShopifyEmulator",
+    "woocommerce": "channels.emulators.woocommerce.WooCommerceEmulator",
 }
 
 # Fixed ports for running several emulators side by side in a demo; tests use free ports.

@@ -262,6 +262,27 @@ class ShopeeEmulator(Emulator):
                 i.item_id for i in self.state.items.values() if not statuses or i.status in statuses
             ]
 
+    # -- the helpers every emulator offers (docs/adapters.md) ------------------------------
+
+    def wrong_credentials(self) -> dict[str, Any]:
+        return {**self.credentials, "partner_key": "shpk" + "0" * 60}
+
+    def touch_item(self, item_id: str, *, name: str) -> None:
+        self.change_item(int(item_id), name=name)
+
+    def remove_item(self, item_id: str) -> None:
+        self.delete_item(int(item_id))
+
+    def listing_quantities(self) -> dict[tuple[str, str], int]:
+        return {_ref(key): value for key, value in self.quantities().items()}
+
+    def listing_prices(self) -> dict[tuple[str, str], Decimal]:
+        return {_ref(key): value for key, value in self.prices().items()}
+
+    def update_calls(self, what: str) -> int:
+        path = {"stock": "/api/v2/product/update_stock", "price": "/api/v2/product/update_price"}
+        return len(self.log.writes_to(path[what]))
+
     def item(self, item_id: int) -> dict[str, Any]:
         """The item as get_item_base_info describes it, plus its models when it has some."""
         with self.lock:
@@ -996,3 +1017,9 @@ def _logistic_name(logistic_id: int) -> str:
         ),
         "",
     )
+
+
+def _ref(key: tuple[int, int]) -> tuple[str, str]:
+    """(item_id, model_id) as RemoteListing ids: model 0 (no models) is the empty string."""
+    item_id, model_id = key
+    return str(item_id), str(model_id) if model_id else ""
