@@ -274,6 +274,10 @@ def _text(max_length: int | None = None) -> Parser:
     return parse
 
 
+_text_120 = _text(120)
+_text_32 = _text(32)
+
+
 def _decimal(max_digits: int, places: int) -> Parser:
     quantum = Decimal(1).scaleb(-places)
     limit = Decimal(10) ** (max_digits - places)
@@ -322,7 +326,7 @@ def _handle(column: str, raw: str) -> str:
         raise _Bad(
             f"{column} may only contain letters, digits, hyphens and underscores, not {raw!r}"
         )
-    return _text(120)(column, raw)
+    return _text_120(column, raw)
 
 
 def _upc(column: str, raw: str) -> str:
@@ -331,7 +335,7 @@ def _upc(column: str, raw: str) -> str:
             f"{column} {raw!r} looks like a barcode a spreadsheet turned into a number; "
             "format the column as text and export again"
         )
-    return _text(32)(column, raw)
+    return _text_32(column, raw)
 
 
 def _urls(column: str, raw: str) -> tuple[str, ...]:
@@ -351,7 +355,7 @@ def _category(column: str, raw: str) -> tuple[str, ...]:
     if not all(parts):
         raise _Bad(f"{column} {raw!r} has an empty level; write a path like 'Apparel > Shirts'")
     for part in parts:
-        _text(120)(column, part)
+        _text_120(column, part)
     return parts
 
 

@@ -276,5 +276,5 @@ def test_emulator_command_refuses_an_unknown_marketplace():
 
 def test_emulator_registry():
     assert emulator_class("shopee") is ShopeeEmulator
-    with pytest.raises(LookupError, match="no emulator for lazada yet"):
-        emulator_class("lazada")
+    with pytest.raises(LookupError, match="no emulator for ebay"):
+        emulator_class("ebay")
