@@ -320,6 +320,11 @@ class ShopeeEmulator(Emulator):
         self.register("/api/v2/product/init_tier_variation", "POST", self._init_tier_variation)
         self.register("/api/v2/product/update_stock", "POST", self._update_stock)
         self.register("/api/v2/product/update_price", "POST", self._update_price)
+        self.register("/api/v2/product/update_item", "POST", self._update_item)
+        self.register("/api/v2/product/update_tier_variation", "POST", self._update_tier_variation)
+        self.register("/api/v2/product/add_model", "POST", self._add_model)
+        self.register("/api/v2/product/unlist_item", "POST", self._unlist_item)
+        self.register("/api/v2/product/delete_item", "POST", self._delete_item)
         self.register(
             "/api/v2/auth/access_token/get", "POST", self._refresh, scope="public", flat=True
         )
@@ -737,6 +742,95 @@ class ShopeeEmulator(Emulator):
         if success:
             self._save(item)
         return {"failure_list": failure, "success_list": success}
+
+    # -- catalog pushes: update, variants, unlist, delete -----------------------------------
+
+    def _update_item(self, params: Params, request: Request) -> dict[str, Any]:
+        """Overwrite the fields sent; fields left out keep their value, as Shopee does."""
+        item = self._item(params)
+        changes: dict[str, Any] = {}
+        if "item_name" in params:
+            changes["name"] = _text(params, "item_name", limit=120)
+        if "description" in params:
+            changes["description"] = _text(params, "description", limit=3000)
+        if "weight" in params:
+            changes["weight"] = _positive_decimal(params.get("weight"), "weight")
+        if "category_id" in params:
+            category_id = _int_param(params, "category_id", required=True, minimum=1)
+            if category_id not in LEAF_IDS.values():
+                raise _param_error(f"category_id {category_id} is not a leaf category.")
+            changes["category_id"] = category_id
+        if "image" in params:
+            changes["image_ids"] = self._image_ids(params.get("image"))
+        if "dimension" in params:
+            changes["dimension"] = _dimension(params.get("dimension"))
+        if isinstance(params.get("brand"), dict):
+            changes["brand"] = str(params["brand"].get("original_brand_name") or "NoBrand")
+        if "item_sku" in params:
+            changes["sku"] = str(params.get("item_sku") or "")[:100]
+        for name, value in changes.items():  # all checked above before anything changes
+            setattr(item, name, value)
+        self._save(item)
+        return {"item_id": item.item_id, "item_name": item.name}
+
+    def _update_tier_variation(self, params: Params, request: Request) -> dict[str, Any]:
+        """Replace the option lists; existing models must keep valid tier indexes."""
+        item = self._item(params)
+        if not item.has_model:
+            raise _param_error("this item has no tier variation; use init_tier_variation.")
+        tiers = _tier_variation(params.get("tier_variation"))
+        sizes = [len(tier["option_list"]) for tier in tiers]
+        for model in item.models.values():
+            if len(model.tier_index) != len(sizes) or any(
+                i >= size for i, size in zip(model.tier_index, sizes, strict=True)
+            ):
+                raise _param_error(f"model {model.model_id} would lose its option.")
+        item.tier_variation = tiers
+        self._save(item)
+        return {"item_id": item.item_id, "tier_variation": item.tier_variation}
+
+    def _add_model(self, params: Params, request: Request) -> dict[str, Any]:
+        item = self._item(params)
+        if not item.has_model:
+            raise _param_error("this item has no tier variation; use init_tier_variation.")
+        rows = params.get("model_list")
+        if not isinstance(rows, list) or not 1 <= len(rows) <= 50:
+            raise _param_error("model_list should have 1 to 50 models.")
+        sizes = [len(tier["option_list"]) for tier in item.tier_variation]
+        models = [_model_row(row, sizes) for row in rows]
+        taken = {tuple(m.tier_index) for m in item.models.values()}
+        for tier_index, *_ in models:
+            if tuple(tier_index) in taken:
+                raise _param_error(f"a model with tier_index {tier_index} already exists.")
+            taken.add(tuple(tier_index))
+        added = []
+        for tier_index, sku, price, stock in models:
+            model_id = self._next_model_id()
+            item.models[model_id] = Model(model_id, tier_index, sku, price, stock)
+            added.append({"model_id": model_id, "tier_index": tier_index, "model_sku": sku})
+        self._save(item)
+        return {"model": added}
+
+    def _unlist_item(self, params: Params, request: Request) -> dict[str, Any]:
+        rows = params.get("item_list")
+        if not isinstance(rows, list) or not 1 <= len(rows) <= 50:
+            raise _param_error("item_list should have 1 to 50 items.")
+        success, failure = [], []
+        for row in rows:
+            item = self.state.items.get(int(row.get("item_id") or 0))
+            if item is None or item.status in DELETED:
+                failure.append({"item_id": row.get("item_id"), "failed_reason": "Item not found."})
+                continue
+            item.status = "UNLIST" if row.get("unlist") else "NORMAL"
+            self._save(item)
+            success.append({"item_id": item.item_id, "unlist": bool(row.get("unlist"))})
+        return {"success_list": success, "failure_list": failure}
+
+    def _delete_item(self, params: Params, request: Request) -> dict[str, Any]:
+        item = self._item(params)
+        item.status = "SELLER_DELETE"
+        self._save(item)
+        return {}
 
     # -- tokens ----------------------------------------------------------------------------
 

@@ -223,6 +223,90 @@ class ShopeeAdapter:
 
         return self._push(updates, self.limits.price_updates_per_call, send)
 
+    # -- catalog pushes --------------------------------------------------------------------
+
+    def update_product(self, item_id: str, product: UploadProduct) -> None:
+        """Overwrite the item's synced fields, then its models' (or its own) prices.
+
+        Calls: image downloads and uploads, update_item, get_model_list for an item with
+        models, and one update_price per 50 models. POS-only fields are not in UploadProduct,
+        so they cannot go.
+        """
+        item = int(item_id)
+        body = self._add_item_body(product, has_models=len(product.variants) > 1)
+        fields = (
+            "item_name",
+            "description",
+            "weight",
+            "category_id",
+            "image",
+            "brand",
+            "dimension",
+        )
+        self._client.update_item({"item_id": item, **{k: body[k] for k in fields if k in body}})
+        by_key = self._models_by_sku(item)
+        updates = [
+            PriceUpdate(item_id, by_key.get(_key(v.sku), ""), v.price)
+            for v in product.variants
+            if not by_key or _key(v.sku) in by_key
+        ]
+        failed = [r for r in self.update_prices(updates) if not r.ok]
+        if failed:
+            raise AdapterError(
+                f"Shopee updated item {item_id} but refused {len(failed)} price(s): "
+                f"{failed[0].error}",
+                retryable=any(r.retryable for r in failed),
+                code="update_price",
+            )
+
+    def add_variants(
+        self, item_id: str, product: UploadProduct, new: Sequence[UploadVariant]
+    ) -> list[RemoteListing]:
+        """Add POS variants to an item with models: extend its option lists where a new
+        value appears (update_tier_variation), then add_model; the new listings."""
+        item = int(item_id)
+        current = self._client.get_model_list(item)
+        tiers = [
+            {"name": t["name"], "option_list": [dict(o) for o in t.get("option_list") or []]}
+            for t in current.get("tier_variation") or []
+        ]
+        if not tiers:
+            raise AdapterError(
+                f"Shopee item {item_id} has no variants to add to: upload the product again "
+                "as a product with options",
+                retryable=False,
+                code="param",
+            )
+        rows, grew = _new_model_rows(product, new, tiers)
+        if grew:
+            self._client.update_tier_variation(item_id=item, tier_variation=tiers)
+        self._client.add_model(item_id=item, model_list=rows)
+        wanted = {_key(v.sku) for v in new}
+        listings = self._listings_of_items([item], pool_map=_serial_map)
+        return [lst for lst in listings if _key(lst.sku) in wanted]
+
+    def set_active(self, item_id: str, active: bool) -> None:
+        answer = self._client.unlist_item(item_id=int(item_id), unlist=not active)
+        failures = answer.get("failure_list") or []
+        if failures:
+            raise AdapterError(
+                f"Shopee could not {'list' if active else 'unlist'} item {item_id}: "
+                f"{failures[0].get('failed_reason', 'no reason given')}",
+                retryable=False,
+                code="unlist_item",
+            )
+
+    def delete_product(self, item_id: str) -> None:
+        self._client.delete_item(item_id=int(item_id))
+
+    def _models_by_sku(self, item: int) -> dict[str, str]:
+        """{normalised model SKU: model id} of an item; empty for an item without models."""
+        info = self._client.get_item_base_info([item]).get("item_list") or []
+        if not info or not info[0].get("has_model"):
+            return {}
+        models = self._client.get_model_list(item).get("model") or []
+        return {_key(m.get("model_sku", "")): str(m["model_id"]) for m in models}
+
     # -- reading listings ------------------------------------------------------------------
 
     def _scan_filter(
@@ -649,3 +733,41 @@ def _validated(credentials: Mapping[str, Any] | ShopeeCredentials) -> ShopeeCred
         raise credentials_error(
             SERVICE, exc.errors(include_input=False, include_url=False)
         ) from None
+
+
+def _key(sku: str) -> str:
+    return (sku or "").strip().lower()
+
+
+def _new_model_rows(
+    product: UploadProduct, new: Sequence[UploadVariant], tiers: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], bool]:
+    """add_model rows for `new`, extending `tiers` in place with unseen option values."""
+    names = [t["name"] for t in tiers]
+    grew = False
+    rows = []
+    for variant in new:
+        tier_index = []
+        for tier, name in zip(tiers, names, strict=True):
+            value = str(variant.options.get(name, "")).strip()
+            if not value:
+                raise AdapterError(
+                    f"Variant {variant.sku!r} of {product.name!r} has no {name}",
+                    retryable=False,
+                    code="param",
+                )
+            values = [o["option"] for o in tier["option_list"]]
+            if value not in values:
+                tier["option_list"].append({"option": value})
+                values.append(value)
+                grew = True
+            tier_index.append(values.index(value))
+        rows.append(
+            {
+                "tier_index": tier_index,
+                "model_sku": variant.sku,
+                "original_price": _json_number(variant.price),
+                "seller_stock": [{"stock": variant.quantity}],
+            }
+        )
+    return rows, grew

@@ -44,6 +44,11 @@ INIT_TIER_VARIATION = "/api/v2/product/init_tier_variation"
 UPDATE_STOCK = "/api/v2/product/update_stock"
 UPDATE_PRICE = "/api/v2/product/update_price"
 REFRESH_TOKEN = "/api/v2/auth/access_token/get"
+UPDATE_ITEM = "/api/v2/product/update_item"
+UPDATE_TIER_VARIATION = "/api/v2/product/update_tier_variation"
+ADD_MODEL = "/api/v2/product/add_model"
+UNLIST_ITEM = "/api/v2/product/unlist_item"
+DELETE_ITEM = "/api/v2/product/delete_item"
 
 # Errors meaning "Shopee did not do it, ask again later": retried by HttpCaller, and still
 # retryable for the caller if every attempt got them.
@@ -195,6 +200,29 @@ class ShopeeClient:
         """Original price for 1–50 models of one item (model_id 0: the item itself)."""
         body = {"item_id": item_id, "price_list": price_list}
         return _response(self._shop_call("POST", UPDATE_PRICE, body=body))
+
+    def update_item(self, body: Mapping[str, Any]) -> Payload:
+        """Overwrite the item fields present in `body` (absolute values: safe to retry)."""
+        return _response(self._shop_call("POST", UPDATE_ITEM, body=body))
+
+    def update_tier_variation(
+        self, *, item_id: int, tier_variation: Sequence[Mapping[str, Any]]
+    ) -> Payload:
+        """Replace an item's option lists (existing models keep their tier indexes)."""
+        body = {"item_id": item_id, "tier_variation": tier_variation}
+        return _response(self._shop_call("POST", UPDATE_TIER_VARIATION, body=body))
+
+    def add_model(self, *, item_id: int, model_list: Sequence[Mapping[str, Any]]) -> Payload:
+        """Add 1–50 models to an item with tiers. Not idempotent: only throttling is retried."""
+        body = {"item_id": item_id, "model_list": model_list}
+        return _response(self._shop_call("POST", ADD_MODEL, body=body, idempotent=False))
+
+    def unlist_item(self, *, item_id: int, unlist: bool) -> Payload:
+        body = {"item_list": [{"item_id": item_id, "unlist": unlist}]}
+        return _response(self._shop_call("POST", UNLIST_ITEM, body=body))
+
+    def delete_item(self, *, item_id: int) -> Payload:
+        return _response(self._shop_call("POST", DELETE_ITEM, body={"item_id": item_id}))
 
     # -- tokens ----------------------------------------------------------------------------
 
