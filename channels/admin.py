@@ -399,6 +399,8 @@ class TabAdmin(admin.ModelAdmin):
     tab_slug = ""
     list_per_page = 50
     list_display_links = None
+    # The unfiltered total would be a second count over every row of the table, per page view.
+    show_full_result_count = False
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -455,6 +457,7 @@ class TabAdmin(admin.ModelAdmin):
 
 
 class ListingTabAdmin(TabAdmin):
+    ordering = ["title", "id"]  # served by the (channel, title, id) index
     list_display = ["title", "sku_cell", "external_ref", "price", "quantity", "status", "pos"]
     list_select_related = ["variant__product"]
     search_fields = ["title", "=sku_key", "=item_id"]
@@ -524,6 +527,7 @@ class MultipleListedSkuAdmin(ListingTabAdmin):
 
 
 class VariantTabAdmin(TabAdmin):
+    ordering = ["sku_key"]  # served by the normalised-SKU index
     list_display = [
         "sku_link",
         "product_name",

@@ -155,7 +155,7 @@ class Listing(TimeStampedModel):
     objects = ListingQuerySet.as_manager()
 
     class Meta:
-        ordering = ["channel", "title", "pk"]
+        ordering = ["channel_id", "title", "id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["channel", "item_id", "variant_ref"], name="channels_listing_unique_ref"
@@ -166,6 +166,8 @@ class Listing(TimeStampedModel):
             models.Index(fields=["channel", "sku_key"], name="channels_listing_sku"),
             # Sold in Channel / Not in POS tabs and the statistic: by channel, status, mapping.
             models.Index(fields=["channel", "status", "variant"], name="channels_listing_tab"),
+            # The listing tabs' default order (first screen without sorting the whole channel).
+            models.Index(fields=["channel", "title", "id"], name="channels_listing_title"),
             # Not in Channel / In POS: listings of a variant.
             models.Index(fields=["variant", "channel"], name="channels_listing_variant"),
         ]

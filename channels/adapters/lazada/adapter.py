@@ -1,0 +1,1186 @@
+"""Lazada behind omni's Adapter protocol: listings in, quantities and prices out, products
+created and kept in step, orders and pushes read.
+
+Lazada's shape, in short (shared/reference/marketplace-apis.md §3): a product (`item_id`) has
+one or more SKUs (`SkuId`), each with its own seller SKU, price, quantity and status. omni's
+listing is the SKU, so `variant_id` is always the SkuId, even for a product without options:
+every Lazada write names the SKU by id, and keeping it in the listing spares a lookup per push.
+A write that names only the item (variant id "") is accepted for single-SKU products and costs
+one extra read per item.
+
+Orders have no status of their own: every order item (one unit each) has one. The order's
+state is derived from its items' states (see `order_state`).
+"""
+
+import hashlib
+import hmac
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, ClassVar, TypeVar
+
+import requests
+from pydantic import ValidationError
+
+from channels.adapters import credentials_error
+from channels.adapters.base import (
+    AdapterError,
+    CallStats,
+    CredentialsError,
+    CredentialsSaver,
+    Limits,
+    OrderState,
+    PriceUpdate,
+    PushResult,
+    QuantityUpdate,
+    RemoteListing,
+    RemoteOrder,
+    RemoteOrderLine,
+    UploadProduct,
+    UploadVariant,
+    WebhookEvent,
+    WebhookRejected,
+)
+from channels.adapters.http import HttpCaller, RetryPolicy
+from channels.adapters.lazada.client import SERVICE, LazadaClient, classify_reply
+from channels.adapters.lazada.credentials import LazadaCredentials
+
+# Every order item status Lazada documents (§3.4: the union of GetOrders' filter values and
+# its error table), plus "repacked" from the fulfilment flow guide, mapped onto omni's states.
+# - pending .. toship: paid (or cash on delivery confirmed) and waiting for the courier.
+# - failed_delivery: a delivery attempt failed; the parcel is still with the courier.
+# - failed: the order failed before shipping (payment or fulfilment), so it is void.
+# - shipped_back*, lost*, damaged_by_3pl, package_scrapped: the parcel never reached the buyer
+#   or came back to the seller after shipping; the sale is undone after shipping, as a return.
+STATUS_TABLE: dict[str, OrderState] = {
+    "unpaid": OrderState.UNPAID,
+    "pending": OrderState.PAID,
+    "topack": OrderState.PAID,
+    "packed": OrderState.PAID,
+    "repacked": OrderState.PAID,
+    "ready_to_ship": OrderState.PAID,
+    "toship": OrderState.PAID,
+    "shipping": OrderState.SHIPPED,
+    "shipped": OrderState.SHIPPED,
+    "failed_delivery": OrderState.SHIPPED,
+    "delivered": OrderState.DELIVERED,
+    "canceled": OrderState.CANCELLED,
+    "failed": OrderState.CANCELLED,
+    "returned": OrderState.RETURNED,
+    "shipped_back": OrderState.RETURNED,
+    "shipped_back_success": OrderState.RETURNED,
+    "shipped_back_failed": OrderState.RETURNED,
+    "lost": OrderState.RETURNED,
+    "lost_by_3pl": OrderState.RETURNED,
+    "damaged_by_3pl": OrderState.RETURNED,
+    "package_scrapped": OrderState.RETURNED,
+}
+# How far an order that is going ahead has got, least to most.
+PROGRESS = (OrderState.UNPAID, OrderState.PAID, OrderState.SHIPPED, OrderState.DELIVERED)
+
+PRODUCTS_PAGE = 50  # /products/get `limit` at most
+MAX_PRODUCTS_OFFSET = 10_000  # /products/get refuses a larger offset
+ORDERS_PAGE = 100  # /orders/get `limit` at most
+MAX_ORDERS_OFFSET = 5_000  # /orders/get refuses a larger offset
+ORDER_IDS_PER_CALL = 50  # /orders/items/get `order_ids` at most
+SKUS_PER_WRITE = 50  # /product/price_quantity/update and /product/remove, at most
+# Lazada opened in 2012: no product was created before, so it starts every creation window.
+FIRST_PRODUCT_SECOND = int(datetime(2012, 1, 1, tzinfo=UTC).timestamp())
+MAX_VARIATIONS = 2  # option names per product
+MAX_VARIATION_NAME = 15  # characters in an option name
+MAX_OPTION_LENGTH = 20  # characters in an option value
+MAX_OPTIONS = 50  # values of one option
+MAX_IMAGES = 8  # images per product
+MAX_NAME = 255  # characters in a product name
+ITEM_GONE = frozenset({"208", "E208", "4137", "E0002"})  # the product does not exist (any more)
+ORDER_UNKNOWN = frozenset({"16", "E016"})
+ALREADY_INACTIVE = "E0004"  # /product/deactivate: "Product Status not online"
+ORDER_PUSH = 0  # message_type of a trade order push
+PRODUCT_PUSHES = frozenset({1, 3, 4, 5})  # QC status, created, updated, deleted
+CENT = Decimal("0.01")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One listing update on its way into a price/quantity call."""
+
+    index: int  # in the caller's list
+    item_id: str
+    sku_id: str
+    fields: dict[str, Any]
+
+
+class LazadaAdapter:
+    """omni's Adapter for one Lazada seller in one country.
+
+    `base_url` is the country's API host (`https://api.lazada.sg/rest`, ...); `credentials` a
+    mapping validated by `LazadaCredentials` (or an instance of it); `on_credentials_changed`
+    receives the whole credentials dict after a token refresh. `auth_url` overrides where
+    tokens are refreshed (by default Lazada's auth host, or the base URL for other hosts).
+    `retry` tunes back-off. `stats` counts every HTTP call this adapter makes.
+    """
+
+    kind: ClassVar[str] = "lazada"
+    limits: ClassVar[Limits] = Limits(
+        page_size=PRODUCTS_PAGE,
+        detail_ids_per_call=ORDER_IDS_PER_CALL,
+        stock_updates_per_call=SKUS_PER_WRITE,
+        price_updates_per_call=SKUS_PER_WRITE,
+        one_item_per_update=False,
+        order_ids_per_call=ORDER_IDS_PER_CALL,
+        order_window_days=None,
+    )
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials: Mapping[str, Any] | LazadaCredentials,
+        on_credentials_changed: CredentialsSaver | None = None,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        auth_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.stats = CallStats()
+        self._caller = HttpCaller(
+            stats=self.stats,
+            service=SERVICE,
+            session=session,
+            policy=retry,
+            classify=classify_reply,
+        )
+        self._client = LazadaClient(
+            base_url=base_url,
+            credentials=_validated(credentials),
+            caller=self._caller,
+            on_credentials_changed=on_credentials_changed,
+            auth_url=auth_url,
+            clock=clock,
+        )
+        self._clock = clock
+        self._leaf_categories: dict[str, str] | None = None
+
+    @property
+    def credentials(self) -> LazadaCredentials:
+        """The credentials in use, tokens included once refreshed."""
+        return self._client.credentials
+
+    def close(self) -> None:
+        """Release pooled connections (those of a session passed in, too)."""
+        self._caller.session.close()
+
+    # -- Adapter protocol: credentials and listings ------------------------------------------
+
+    def check_credentials(self) -> None:
+        """One cheap authenticated call (/seller/get); CredentialsError if Lazada refuses."""
+        self._client.get_seller()
+
+    def iter_listing_pages(
+        self, *, updated_since: datetime | None = None
+    ) -> Iterator[list[RemoteListing]]:
+        """One list of listings (SKUs) per /products/get page of up to 50 products.
+
+        A full scan reads filter "all" (live and inactive products; deleted ones drop out and
+        the caller marks what it no longer sees as removed). With `updated_since`, products
+        changed from that second on come back (`update_after`), then the deleted ones (filter
+        "deleted"), their SKUs with status "removed". Take the next watermark before calling,
+        so changes made during the scan are picked up by the next one.
+
+        Cost: one call per 50 products. Lazada refuses offsets past 10,000, so a filter matching
+        more products is read in creation-time windows (from 2012 on), halved until each fits:
+        each halving costs about two extra calls (the window too large, and often a half with
+        nothing in it), a few dozen at most.
+        """
+        update_after = ""
+        filters: tuple[str, ...] = ("all",)
+        if updated_since is not None:
+            if updated_since.tzinfo is None:
+                raise ValueError("updated_since must be an aware datetime")
+            # Whole seconds, rounded down: a product changed in the watermark's own second
+            # comes back again rather than being missed.
+            update_after = _iso(math.floor(updated_since.timestamp()))
+            filters = ("all", "deleted")
+        for product_filter in filters:
+            include_removed = updated_since is not None
+            for products in self._product_pages(product_filter, update_after):
+                listings = [
+                    listing
+                    for product in products
+                    for listing in listings_from_product(product, include_removed=include_removed)
+                ]
+                if listings:
+                    yield listings
+
+    def _product_pages(self, product_filter: str, update_after: str) -> Iterator[list[Any]]:
+        """Pages of raw products matching the filter, creation-time window by window."""
+        windows = [(FIRST_PRODUCT_SECOND, int(self._clock()) + 86_400)]  # a day of clock skew
+        while windows:
+            low, high = windows.pop(0)
+            page = self._client.get_products(
+                product_filter=product_filter,
+                offset=0,
+                limit=PRODUCTS_PAGE,
+                update_after=update_after,
+                create_after=_iso(low),
+                create_before=_iso(high),
+            )
+            total = _int(page.get("total_products"))
+            if total > MAX_PRODUCTS_OFFSET + PRODUCTS_PAGE:
+                if high <= low:
+                    raise AdapterError(
+                        f"Lazada reports {total} products created within one second: they "
+                        "cannot be read page by page",
+                        retryable=False,
+                        code="14",
+                    )
+                middle = (low + high) // 2
+                # Bounds are inclusive and whole seconds, so the halves do not overlap.
+                windows[0:0] = [(low, middle), (middle + 1, high)]
+                continue
+            yield from self._window_pages(page, product_filter, update_after, low, high, total)
+
+    def _window_pages(
+        self,
+        first: Mapping[str, Any],
+        product_filter: str,
+        update_after: str,
+        low: int,
+        high: int,
+        total: int,
+    ) -> Iterator[list[Any]]:
+        page, offset = first, 0
+        while True:
+            products = page.get("products") or []
+            if products:
+                yield products
+            offset += len(products)
+            if not products or offset >= total:
+                return
+            page = self._client.get_products(
+                product_filter=product_filter,
+                offset=offset,
+                limit=PRODUCTS_PAGE,
+                update_after=update_after,
+                create_after=_iso(low),
+                create_before=_iso(high),
+            )
+
+    # -- Adapter protocol: creating and updating products ------------------------------------
+
+    def create_product(self, product: UploadProduct) -> list[RemoteListing]:
+        """Create the product with its SKUs; the listings Lazada now holds for them.
+
+        Everything that can be checked here is, before Lazada is asked to change anything.
+        Calls: /category/tree/get when the category is a name (once per adapter), one
+        /image/migrate per image (Lazada takes only its own image URLs, at most 8), one
+        /product/create, one /product/item/get to read the listings back. Options go as
+        custom variations (at most 2 names of 15 characters, values of 20). The brand goes as
+        its name ("No Brand" when blank); Lazada's brand ids are not mapped.
+        """
+        plan = _variation_plan(product)
+        package = _package(product)
+        category = self._category_id(product.category)
+        images = self._migrate_images(product)
+        node: dict[str, Any] = {
+            "PrimaryCategory": category,
+            "Images": {"Image": images},
+            "Attributes": _attributes(product),
+        }
+        if plan is not None:
+            node["variation"] = _variation_node(plan.names, plan.options)
+        node["Skus"] = {
+            "Sku": [
+                _sku_node(variant, package, plan.sale_prop(variant) if plan else {}, product)
+                for variant in product.variants
+            ]
+        }
+        created = self._client.create_product(node)
+        if not created.get("item_id"):
+            raise AdapterError(
+                f"Lazada accepted {product.name!r} but returned no item id: check Seller Center "
+                "before uploading again",
+                retryable=False,
+                code="create",
+            )
+        wanted = {_sku_key(variant.sku) for variant in product.variants}
+        listings = self._listings_of(str(created["item_id"]))
+        return [listing for listing in listings if _sku_key(listing.sku) in wanted]
+
+    def update_product(self, item_id: str, product: UploadProduct) -> None:
+        """Overwrite name, description, brand, category, images, package weight and
+        dimensions of the item, and the price of each of its SKUs whose seller SKU matches a
+        variant (trimmed, any case). Quantities and status are not touched: they have pushes
+        of their own. Calls: one /product/item/get, the image and category calls of
+        `create_product`, one /product/update.
+        """
+        package = _package(product)
+        item = self._client.get_product_item(item_id)
+        skus = _live_skus(item)
+        if not skus:
+            raise AdapterError(
+                f"Lazada item {item_id} has no SKU left to update", retryable=False, code="param"
+            )
+        prices = {_sku_key(variant.sku): variant.price for variant in product.variants}
+        sku_nodes = []
+        for sku in skus:
+            node: dict[str, Any] = {"SkuId": str(sku.get("SkuId")), **package}
+            price = prices.get(_sku_key(str(sku.get("SellerSku") or "")))
+            if price is not None:
+                node["price"] = price
+            sku_nodes.append(node)
+        self._client.update_product(
+            {
+                "ItemId": str(item_id),
+                "PrimaryCategory": self._category_id(product.category),
+                "Images": {"Image": self._migrate_images(product)},
+                "Attributes": _attributes(product),
+                "Skus": {"Sku": sku_nodes},
+            }
+        )
+
+    def add_variants(
+        self, item_id: str, product: UploadProduct, new: Sequence[UploadVariant]
+    ) -> list[RemoteListing]:
+        """Add variants to an item that has options; the listings of `new`.
+
+        Variants whose seller SKU the item already has are not created again, so adding the
+        same variants twice has one effect. Uses /product/create with `AssociatedSku` (an
+        existing SKU of the item), as Lazada documents for adding SKUs to a product. Calls:
+        one /product/item/get, one /product/create (when something is new), one more read.
+        """
+        package = _package(product)
+        item = self._client.get_product_item(item_id)
+        skus = _live_skus(item)
+        existing = {_sku_key(str(sku.get("SellerSku") or "")) for sku in skus}
+        to_add = [variant for variant in new if _sku_key(variant.sku) not in existing]
+        if to_add:
+            names, options = _item_variations(item)
+            if not names or not skus:
+                raise AdapterError(
+                    f"Lazada item {item_id} was listed without options, so variants cannot be "
+                    "added to it: delete it on Lazada and upload the product again",
+                    retryable=False,
+                    code="param",
+                )
+            plan = _extended_plan(product, names, options, to_add)
+            node: dict[str, Any] = {
+                "PrimaryCategory": str(item.get("primary_category") or ""),
+                "AssociatedSku": str(skus[0].get("SkuId")),
+                "Attributes": {"name": str((item.get("attributes") or {}).get("name") or "")},
+                "variation": _variation_node(plan.names, plan.options),
+                "Skus": {
+                    "Sku": [
+                        _sku_node(variant, package, plan.sale_prop(variant), product)
+                        for variant in to_add
+                    ]
+                },
+            }
+            if item.get("images"):
+                node["Images"] = {"Image": [str(url) for url in item["images"]]}
+            self._client.create_product(node)
+        wanted = {_sku_key(variant.sku) for variant in new}
+        return [
+            listing for listing in self._listings_of(item_id) if _sku_key(listing.sku) in wanted
+        ]
+
+    def set_active(self, item_id: str, active: bool) -> None:
+        """Put the item's SKUs online or take them offline; doing it twice has one effect.
+
+        Offline: one /product/deactivate ("not online" already counts as done). Online: one
+        /product/item/get and one /product/update setting every SKU's Status to active.
+        """
+        if not active:
+            try:
+                self._client.deactivate_product(str(item_id))
+            except CredentialsError:
+                raise
+            except AdapterError as exc:
+                if exc.code != ALREADY_INACTIVE:
+                    raise
+            return
+        skus = _live_skus(self._client.get_product_item(item_id))
+        if not skus:
+            raise AdapterError(
+                f"Lazada item {item_id} has no SKU left to activate", retryable=False, code="param"
+            )
+        self._client.update_product(
+            {
+                "ItemId": str(item_id),
+                "Attributes": {},  # Lazada wants the node even when no attribute changes
+                "Skus": {
+                    "Sku": [{"SkuId": str(sku.get("SkuId")), "Status": "active"} for sku in skus]
+                },
+            }
+        )
+
+    def delete_product(self, item_id: str) -> None:
+        """Delete every SKU of the item (so the item itself); an item already gone is fine.
+
+        Calls: one /product/item/get, one /product/remove per 50 SKUs.
+        """
+        try:
+            item = self._client.get_product_item(item_id)
+        except CredentialsError:
+            raise
+        except AdapterError as exc:
+            if exc.code in ITEM_GONE:
+                return
+            raise
+        refs = [f"SkuId_{item_id}_{sku.get('SkuId')}" for sku in _live_skus(item)]
+        for chunk in _chunks(refs, SKUS_PER_WRITE):
+            self._client.remove_skus(chunk)
+
+    # -- Adapter protocol: quantities and prices ---------------------------------------------
+
+    def update_quantities(self, updates: Sequence[QuantityUpdate]) -> list[PushResult]:
+        """Absolute quantities, 50 SKUs per /product/price_quantity/update call, in order.
+
+        SKUs of several items share a call. A refused call fails only its own listings
+        (credential errors stop everything); a SKU Lazada names in `detail[]` fails with
+        Lazada's reason while the others in its call succeed.
+        """
+        for update in updates:
+            if update.quantity < 0:
+                raise ValueError(f"negative quantity for {update.item_id}/{update.variant_id}")
+        return self._push(updates, self.limits.stock_updates_per_call, "Quantity")
+
+    def update_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        """Prices (Lazada's `price`, not the special price), like `update_quantities`."""
+        return self._push(updates, self.limits.price_updates_per_call, "Price")
+
+    def _push(
+        self,
+        updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate],
+        per_call: int,
+        field: str,
+    ) -> list[PushResult]:
+        results: dict[int, PushResult] = {}
+        rows: list[_Row] = []
+        plain = self._single_skus([update.item_id for update in updates if not update.variant_id])
+        for index, update in enumerate(updates):
+            value = update.quantity if isinstance(update, QuantityUpdate) else update.price
+            sku_id = update.variant_id or plain.get(update.item_id, "")
+            problem = _id_problem(update.item_id, update.variant_id, sku_id)
+            if problem:
+                results[index] = PushResult(
+                    update.item_id, update.variant_id, ok=False, error=problem
+                )
+                continue
+            rows.append(_Row(index, update.item_id, sku_id, {field: value}))
+        for batch in _chunks(rows, per_call):
+            skus = [{"ItemId": row.item_id, "SkuId": row.sku_id, **row.fields} for row in batch]
+            try:
+                detail = self._client.update_price_quantity(skus)
+            except CredentialsError:
+                raise
+            except AdapterError as exc:
+                results.update(_batch_failed(batch, updates, str(exc), exc.retryable))
+                continue
+            results.update(_batch_results(batch, updates, detail))
+        return [results[index] for index in range(len(updates))]
+
+    def _single_skus(self, item_ids: Sequence[str]) -> dict[str, str]:
+        """The only SkuId of each named single-SKU item (one read each); "" when not one."""
+        found: dict[str, str] = {}
+        for item_id in dict.fromkeys(item_ids):
+            if not item_id.isdigit():
+                continue
+            try:
+                skus = _live_skus(self._client.get_product_item(item_id))
+            except CredentialsError:
+                raise
+            except AdapterError:
+                skus = []
+            found[item_id] = str(skus[0].get("SkuId")) if len(skus) == 1 else ""
+        return found
+
+    # -- Adapter protocol: orders ------------------------------------------------------------
+
+    def iter_orders(
+        self, *, updated_from: datetime, updated_to: datetime
+    ) -> Iterator[list[RemoteOrder]]:
+        """Orders updated in [updated_from, updated_to), a page of up to 100 at a time.
+
+        /orders/get is read oldest change first; Lazada refuses offsets past 5,000, so the
+        window then restarts at the last order's update time (orders already seen are left
+        out). The lower bound is rounded down to the second, so an order changed in the
+        watermark's own second comes back again rather than being missed. Cost per page: one
+        /orders/get and one /orders/items/get per 50 orders.
+        """
+        for bound in (updated_from, updated_to):
+            if bound.tzinfo is None:
+                raise ValueError("updated_from and updated_to must be aware datetimes")
+        start = math.floor(updated_from.timestamp())
+        last = math.ceil(updated_to.timestamp()) - 1  # update_before is inclusive
+        if last < start:
+            return
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            page = self._client.get_orders(
+                update_after=_iso(start), update_before=_iso(last), offset=offset, limit=ORDERS_PAGE
+            )
+            headers = [h for h in page.get("orders") or [] if isinstance(h, dict)]
+            fresh = [h for h in headers if str(h.get("order_id")) not in seen]
+            seen.update(str(h.get("order_id")) for h in fresh)
+            orders = self._with_lines(fresh)
+            if orders:
+                yield orders
+            offset += len(headers)
+            if len(headers) < ORDERS_PAGE or offset >= _int(page.get("countTotal")):
+                return
+            if offset + ORDERS_PAGE > MAX_ORDERS_OFFSET:
+                start, offset = self._restart(start, headers), 0
+
+    @staticmethod
+    def _restart(start: int, headers: Sequence[Mapping[str, Any]]) -> int:
+        """Where to restart once the offset limit is reached: the last order's update second."""
+        moved = math.floor(_order_time(headers[-1].get("updated_at")).timestamp())
+        if moved <= start:
+            raise AdapterError(
+                "Lazada reports more than 5,000 orders updated within one second: they cannot "
+                "be read page by page",
+                retryable=False,
+                code="14",
+            )
+        return moved
+
+    def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
+        """The named orders (Manual Download Order); numbers Lazada does not know are left out.
+
+        Lazada's order number is its order id. Calls: one /order/get per number, one
+        /orders/items/get per 50 orders found.
+        """
+        headers = []
+        for number in dict.fromkeys(n.strip() for n in order_numbers if n.strip()):
+            try:
+                header = self._client.get_order(number)
+            except CredentialsError:
+                raise
+            except AdapterError as exc:
+                if exc.code in ORDER_UNKNOWN:
+                    continue
+                raise
+            if header.get("order_id"):
+                headers.append(header)
+        return self._with_lines(headers)
+
+    def _with_lines(self, headers: Sequence[Mapping[str, Any]]) -> list[RemoteOrder]:
+        ids = [str(header["order_id"]) for header in headers]
+        items: dict[str, list[Any]] = {}
+        for chunk in _chunks(ids, ORDER_IDS_PER_CALL):
+            for entry in self._client.get_orders_items(chunk):
+                if isinstance(entry, dict):
+                    items[str(entry.get("order_id"))] = list(entry.get("order_items") or [])
+        return [
+            order_from_payload(header, items.get(str(header["order_id"]), [])) for header in headers
+        ]
+
+    # -- Adapter protocol: pushes ------------------------------------------------------------
+
+    def verify_webhook(self, *, url: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Check a push as Lazada signs it: header `Authorization` = hex HMAC-SHA256 keyed
+        with the app secret over app key + raw body (the URL is not part of it).
+
+        WebhookRejected(401) for a missing or wrong signature, (400) for a signed body that is
+        not a Lazada push. Lazada sends no delivery id: see `delivery_id`.
+        """
+        signature = _header(headers, "Authorization").strip()
+        if not signature:
+            raise WebhookRejected("The Lazada push has no Authorization signature", status=401)
+        creds = self.credentials
+        expected = hmac.new(
+            creds.app_secret.get_secret_value().encode(),
+            creds.app_key.encode() + body,
+            hashlib.sha256,
+        ).hexdigest()
+        if not hmac.compare_digest(signature.lower(), expected):
+            raise WebhookRejected(
+                "The Lazada push signature does not match this channel's app key and secret",
+                status=401,
+            )
+        return webhook_event(body)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _listings_of(self, item_id: str) -> list[RemoteListing]:
+        item = self._client.get_product_item(item_id)
+        return listings_from_product(item, include_removed=False)
+
+    def _category_id(self, category: str) -> str:
+        """A Lazada category id from the POS category: a number is taken as the id itself,
+        a name must equal a Lazada leaf category's name (last part of an "A > B" path)."""
+        wanted = category.strip()
+        if wanted.isdigit():
+            return wanted
+        leaves = self._categories()
+        for candidate in (wanted, wanted.replace("/", ">").split(">")[-1]):
+            found = leaves.get(candidate.strip().lower())
+            if found is not None:
+                return found
+        raise AdapterError(
+            f"Lazada has no category named {category!r}: name the POS category after a Lazada "
+            "category, or put the Lazada category id in it",
+            retryable=False,
+            code="category",
+        )
+
+    def _categories(self) -> dict[str, str]:
+        if self._leaf_categories is None:
+            leaves: dict[str, str] = {}
+            stack = list(self._client.get_category_tree())
+            while stack:
+                node = stack.pop()
+                if not isinstance(node, dict):
+                    continue
+                children = node.get("children") or []
+                if node.get("leaf") or not children:
+                    leaves.setdefault(str(node.get("name") or "").lower(), str(node["category_id"]))
+                stack.extend(children)
+            self._leaf_categories = leaves
+        return self._leaf_categories
+
+    def _migrate_images(self, product: UploadProduct) -> list[str]:
+        urls = [url.strip() for url in product.images if url.strip()][:MAX_IMAGES]
+        if not urls:
+            raise AdapterError(
+                f"Lazada needs at least one image for {product.name!r}: add one in the POS",
+                retryable=False,
+                code="image",
+            )
+        migrated = []
+        for url in urls:
+            image = self._client.migrate_image(url).get("image") or {}
+            if not image.get("url"):
+                raise AdapterError(
+                    f"Lazada accepted the image {url} but returned no image URL",
+                    retryable=True,
+                    code="image",
+                )
+            migrated.append(str(image["url"]))
+        return migrated
+
+
+# -- parsing Lazada payloads (pure functions) ------------------------------------------------
+
+
+def listings_from_product(
+    product: Mapping[str, Any], *, include_removed: bool
+) -> list[RemoteListing]:
+    """The listings (one per SKU) of one product from /products/get or /product/item/get.
+
+    A deleted product or SKU is "removed" (left out unless `include_removed`); a SKU is "live"
+    when it and its product are active, else "inactive".
+    """
+    item_id = str(product.get("item_id"))
+    attributes = product.get("attributes") or {}
+    name = str(attributes.get("name") or "")
+    product_status = str(product.get("status") or "").lower()
+    updated_at = _from_millis(product.get("updated_time"))
+    names, _ = _item_variations(product)
+    listings = []
+    for sku in product.get("skus") or []:
+        sku_status = str(sku.get("Status") or "").lower()
+        if product_status == "deleted" or sku_status == "deleted":
+            status = "removed"
+        elif product_status == "active" and sku_status == "active":
+            status = "live"
+        else:
+            status = "inactive"
+        if status == "removed" and not include_removed:
+            continue
+        options = _sale_values(sku, names)
+        listings.append(
+            RemoteListing(
+                item_id=item_id,
+                variant_id=str(sku.get("SkuId")),
+                sku=str(sku.get("SellerSku") or ""),
+                title=f"{name} - {options}" if options else name,
+                price=_decimal(sku.get("price")),
+                quantity=_int(sku.get("quantity")),
+                status=status,
+                updated_at=updated_at,
+            )
+        )
+    return listings
+
+
+def order_state(statuses: Sequence[str]) -> OrderState:
+    """One state for an order from its items' statuses (Lazada has no order status).
+
+    The rule: an order whose every item is cancelled is CANCELLED; cancelled items are
+    otherwise ignored (a partly cancelled order goes ahead with the rest). If every remaining
+    item was returned, the order is RETURNED; otherwise returned items are ignored too and the
+    order is as far as its most advanced item (DELIVERED > SHIPPED > PAID > UNPAID): once any
+    item has reached the buyer, the order is delivered. Statuses Lazada may add later and this
+    table does not know are ignored; with none known, the order counts as UNPAID, the state in
+    which nothing is done.
+    """
+    known = [STATUS_TABLE[s.lower()] for s in statuses if s.lower() in STATUS_TABLE]
+    if not known:
+        return OrderState.UNPAID
+    going = [state for state in known if state is not OrderState.CANCELLED]
+    if not going:
+        return OrderState.CANCELLED
+    ahead = [state for state in going if state is not OrderState.RETURNED]
+    if not ahead:
+        return OrderState.RETURNED
+    return max(ahead, key=PROGRESS.index)
+
+
+def order_from_payload(
+    header: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
+) -> RemoteOrder:
+    """A RemoteOrder from an /order(s)/get header and its /orders/items/get items.
+
+    Lazada lists one order item per unit; items of the same SKU and paid price are one line
+    (its id is the lowest order item id). Cancelled items are left out of the lines unless
+    the whole order is cancelled. Total = price − voucher + shipping fee, Lazada's formula for
+    what the buyer paid.
+    """
+    item_statuses = [str(item.get("status") or "") for item in items]
+    statuses = item_statuses or [str(s) for s in header.get("statuses") or []]
+    state = order_state(statuses)
+    order_id = str(header.get("order_id"))
+    first = items[0] if items else {}
+    paid_ms = _first(items, "payment_time")  # milliseconds; absent while unpaid
+    return RemoteOrder(
+        order_number=str(header.get("order_number") or order_id),
+        order_id=order_id,
+        status=",".join(dict.fromkeys(str(s) for s in header.get("statuses") or statuses)),
+        state=state,
+        created_at=_order_time(header.get("created_at")),
+        updated_at=_order_time(header.get("updated_at")),
+        currency=str(first.get("currency") or ""),
+        total=_decimal(header.get("price"))
+        - _decimal(header.get("voucher"))
+        + _decimal(header.get("shipping_fee")),
+        lines=_order_lines(items, cancelled=state is OrderState.CANCELLED),
+        paid_at=_from_millis(paid_ms) if paid_ms.isdigit() else None,
+        payment_method=str(header.get("payment_method") or ""),
+        courier=_first(items, "shipment_provider"),
+        tracking_number=_first(items, "tracking_code"),
+        cancel_reason=_first(items, "reason") if state is OrderState.CANCELLED else "",
+        source={"order": dict(header), "items": [dict(item) for item in items]},
+    )
+
+
+def _order_lines(
+    items: Sequence[Mapping[str, Any]], *, cancelled: bool
+) -> tuple[RemoteOrderLine, ...]:
+    groups: dict[tuple[str, str, Decimal], list[Mapping[str, Any]]] = {}
+    for item in items:
+        status = STATUS_TABLE.get(str(item.get("status") or "").lower())
+        if status is OrderState.CANCELLED and not cancelled:
+            continue
+        key = (str(item.get("product_id") or ""), str(item.get("sku_id") or ""), _paid(item))
+        groups.setdefault(key, []).append(item)
+    lines = []
+    for (item_id, sku_id, price), group in groups.items():
+        first = min(group, key=lambda i: _sortable_id(i.get("order_item_id")))
+        variation = str(first.get("variation") or "")
+        name = str(first.get("name") or "")
+        lines.append(
+            RemoteOrderLine(
+                line_id=str(first.get("order_item_id")),
+                item_id=item_id,
+                variant_id=sku_id,
+                sku=str(first.get("sku") or ""),
+                title=f"{name} - {variation}" if variation else name,
+                quantity=len(group),
+                unit_price=price,
+            )
+        )
+    return tuple(lines)
+
+
+def webhook_event(body: bytes) -> WebhookEvent:
+    """A verified push body as an event; WebhookRejected(400) if it is not a Lazada push.
+
+    `delivery_id`: Lazada pushes carry no delivery id, so one is derived from the body. For an
+    order push it is the hash of seller, order, order line, status and status time, which a
+    redelivery repeats and the next change does not; for other pushes, the hash of the raw
+    body (a redelivery sends the same bytes).
+    """
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise WebhookRejected("The Lazada push body is not JSON", status=400) from None
+    if not isinstance(payload, dict) or "message_type" not in payload:
+        raise WebhookRejected("The Lazada push has no message_type", status=400)
+    try:
+        message_type = int(payload["message_type"])
+    except (TypeError, ValueError):
+        raise WebhookRejected("The Lazada push message_type is not a number", status=400) from None
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    if message_type == ORDER_PUSH:
+        order_id = str(data.get("trade_order_id") or "")
+        if not order_id:
+            raise WebhookRejected("The Lazada order push names no trade_order_id", status=400)
+        identity = "|".join(
+            str(part)
+            for part in (
+                payload.get("seller_id"),
+                order_id,
+                data.get("trade_order_line_id"),
+                data.get("order_status"),
+                data.get("status_update_time"),
+            )
+        )
+        return WebhookEvent(
+            delivery_id=hashlib.sha256(identity.encode()).hexdigest(),
+            topic="order_status",
+            order_number=order_id,
+            payload=payload,
+        )
+    topic = "product" if message_type in PRODUCT_PUSHES else "other"
+    return WebhookEvent(delivery_id=hashlib.sha256(body).hexdigest(), topic=topic, payload=payload)
+
+
+# -- building Lazada payloads (pure functions) -----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Option names, the values of each in first-use order, for a product's variations."""
+
+    names: tuple[str, ...]
+    options: tuple[tuple[str, ...], ...]
+
+    def sale_prop(self, variant: UploadVariant) -> dict[str, str]:
+        return {name: str(variant.options.get(name, "")).strip() for name in self.names}
+
+
+def _variation_plan(product: UploadProduct) -> _Plan | None:
+    """The product's variations, or None for a single SKU without options; AdapterError
+    naming what Lazada would refuse."""
+    variants = product.variants
+    if not variants:
+        raise AdapterError(
+            f"{product.name!r} has no variant to list on Lazada", retryable=False, code="param"
+        )
+    if len(product.name) > MAX_NAME:
+        raise AdapterError(
+            f"Lazada allows product names of {MAX_NAME} characters; {product.name!r} is longer",
+            retryable=False,
+            code="param",
+        )
+    names = tuple(product.option_names) or tuple(variants[0].options)
+    if not names:
+        if len(variants) > 1:
+            raise AdapterError(
+                f"{product.name!r} has {len(variants)} variants but no option names: Lazada "
+                "needs them (e.g. Color, Size) to tell the SKUs apart",
+                retryable=False,
+                code="param",
+            )
+        return None
+    return _extended_plan(product, names, [[] for _ in names], variants)
+
+
+def _extended_plan(
+    product: UploadProduct,
+    names: Sequence[str],
+    existing: Sequence[Sequence[str]],
+    variants: Sequence[UploadVariant],
+) -> _Plan:
+    if len(names) > MAX_VARIATIONS:
+        raise AdapterError(
+            f"Lazada allows {MAX_VARIATIONS} option names per product; {product.name!r} has "
+            f"{len(names)} ({', '.join(names)})",
+            retryable=False,
+            code="param",
+        )
+    too_long = [name for name in names if len(name) > MAX_VARIATION_NAME]
+    if too_long:
+        raise AdapterError(
+            f"Lazada allows option names of {MAX_VARIATION_NAME} characters; shorten "
+            f"{', '.join(too_long)}",
+            retryable=False,
+            code="param",
+        )
+    options = [list(values) for values in existing]
+    combos = set()
+    for variant in variants:
+        combo = []
+        for position, name in enumerate(names):
+            value = str(variant.options.get(name, "")).strip()
+            if not value:
+                raise AdapterError(
+                    f"Variant {variant.sku!r} of {product.name!r} has no {name}",
+                    retryable=False,
+                    code="param",
+                )
+            if len(value) > MAX_OPTION_LENGTH:
+                raise AdapterError(
+                    f"Lazada allows option values of {MAX_OPTION_LENGTH} characters; {value!r} "
+                    f"of {variant.sku!r} is longer",
+                    retryable=False,
+                    code="param",
+                )
+            if value not in options[position]:
+                options[position].append(value)
+            combo.append(value)
+        if tuple(combo) in combos:
+            raise AdapterError(
+                f"Two variants of {product.name!r} have the same options ({', '.join(combo)})",
+                retryable=False,
+                code="param",
+            )
+        combos.add(tuple(combo))
+    for name, values in zip(names, options, strict=True):
+        if len(values) > MAX_OPTIONS:
+            raise AdapterError(
+                f"Lazada allows {MAX_OPTIONS} values per option; {name} of {product.name!r} has "
+                f"{len(values)}",
+                retryable=False,
+                code="param",
+            )
+    return _Plan(tuple(names), tuple(tuple(values) for values in options))
+
+
+def _variation_node(names: Sequence[str], options: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Lazada's `variation` block: custom sales attributes, one per option name."""
+    return {
+        f"variation{position}": {
+            "name": name,
+            "hasImage": False,
+            "customize": True,
+            "options": {"option": list(values)},
+        }
+        for position, (name, values) in enumerate(zip(names, options, strict=True), start=1)
+    }
+
+
+def _package(product: UploadProduct) -> dict[str, Decimal]:
+    """Package weight (kg) and dimensions (cm), two decimals: mandatory for every Lazada SKU."""
+    if product.weight_kg is None or product.weight_kg <= 0:
+        raise AdapterError(
+            f"Lazada needs a weight for {product.name!r}: fill in its weight (kg) in the POS",
+            retryable=False,
+            code="param",
+        )
+    if product.dimensions_cm is None or any(side <= 0 for side in product.dimensions_cm):
+        raise AdapterError(
+            f"Lazada needs package dimensions for {product.name!r}: fill in its length, width "
+            "and height (cm) in the POS",
+            retryable=False,
+            code="param",
+        )
+    length, width, height = (_two_places(side) for side in product.dimensions_cm)
+    return {
+        "package_weight": _two_places(product.weight_kg),
+        "package_length": length,
+        "package_width": width,
+        "package_height": height,
+    }
+
+
+def _sku_node(
+    variant: UploadVariant,
+    package: Mapping[str, Decimal],
+    sale_prop: Mapping[str, str],
+    product: UploadProduct,
+) -> dict[str, Any]:
+    node: dict[str, Any] = {
+        "SellerSku": variant.sku,
+        "quantity": variant.quantity,
+        "price": variant.price,
+        "Status": "active" if product.is_active else "inactive",
+        **package,
+    }
+    if sale_prop:
+        node["saleProp"] = dict(sale_prop)
+    return node
+
+
+def _attributes(product: UploadProduct) -> dict[str, str]:
+    return {
+        "name": product.name,
+        # An empty description would delete Lazada's; the name is the least surprising stand-in.
+        "description": product.description.strip() or product.name,
+        "brand": product.brand.strip() or "No Brand",
+    }
+
+
+def _item_variations(item: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Option names and values of an item, from its `variation` block (Variation1, ...)."""
+    variation = item.get("variation") or {}
+    names, options = [], []
+    if isinstance(variation, dict):
+        for key in sorted(variation, key=lambda k: k.lower()):
+            node = variation[key]
+            if isinstance(node, dict) and node.get("name"):
+                names.append(str(node["name"]))
+                values = node.get("options") or []
+                if isinstance(values, dict):  # the request shape, {"option": [...]}
+                    values = values.get("option") or []
+                options.append([str(v) for v in values])
+    return names, options
+
+
+def _sale_values(sku: Mapping[str, Any], names: Sequence[str]) -> str:
+    """A SKU's option values joined by "," in the item's variation order ("Black,M")."""
+    sale_prop = sku.get("saleProp") or {}
+    if not isinstance(sale_prop, dict) or not sale_prop:
+        return ""
+    ordered = [str(sale_prop[name]) for name in names if name in sale_prop]
+    rest = [str(value) for name, value in sale_prop.items() if name not in names]
+    return ",".join(ordered + rest)
+
+
+def _live_skus(item: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [
+        sku
+        for sku in item.get("skus") or []
+        if isinstance(sku, dict) and str(sku.get("Status") or "").lower() != "deleted"
+    ]
+
+
+def _id_problem(item_id: str, variant_id: str, sku_id: str) -> str:
+    if not item_id.isdigit() or (variant_id and not variant_id.isdigit()):
+        return "not a Lazada item/SKU id"
+    if not sku_id:
+        return (
+            f"Lazada item {item_id} does not exist or has several SKUs: name the SKU "
+            "(variant id) to update"
+        )
+    return ""
+
+
+def _batch_results(
+    batch: Sequence[_Row],
+    updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate],
+    detail: Sequence[Mapping[str, Any]],
+) -> dict[int, PushResult]:
+    """Every row ok, but those Lazada names in `detail`; a reason naming no SKU fails all."""
+    failed: dict[str, str] = {}
+    unnamed: list[str] = []
+    for row in detail:
+        reason = str(row.get("message") or "refused by Lazada")
+        sku_id = str(row.get("sku_id") or row.get("SkuId") or "")
+        if sku_id:
+            failed[sku_id] = reason
+        else:
+            unnamed.append(reason)
+    results = {}
+    for row in batch:
+        update = updates[row.index]
+        error = failed.get(row.sku_id) or "; ".join(unnamed)
+        results[row.index] = PushResult(
+            update.item_id, update.variant_id, ok=not error, error=error
+        )
+    return results
+
+
+def _batch_failed(
+    batch: Sequence[_Row],
+    updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate],
+    error: str,
+    retryable: bool,
+) -> dict[int, PushResult]:
+    return {
+        row.index: PushResult(
+            updates[row.index].item_id,
+            updates[row.index].variant_id,
+            ok=False,
+            error=error,
+            retryable=retryable,
+        )
+        for row in batch
+    }
+
+
+# -- small conversions ------------------------------------------------------------------------
+
+
+def _iso(second: int) -> str:
+    """ISO 8601 in UTC, as Lazada's `*_after` / `*_before` filters take it."""
+    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+def _from_millis(value: Any) -> datetime:
+    return datetime.fromtimestamp(_int(value) / 1000, tz=UTC)
+
+
+def _order_time(value: Any) -> datetime:
+    """Lazada's order time ("2024-12-01 10:00:00 +0800", or ISO 8601) as aware UTC."""
+    text = str(value or "").strip()
+    for parse in (
+        lambda t: datetime.strptime(t, "%Y-%m-%d %H:%M:%S %z"),
+        datetime.fromisoformat,
+    ):
+        try:
+            parsed = parse(text)
+        except ValueError:
+            continue
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    raise AdapterError(
+        f"Lazada sent an order time that cannot be read: {text!r}", retryable=False, code="time"
+    )
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value if value not in (None, "") else 0))
+    except InvalidOperation:
+        return Decimal("0")
+
+
+def _paid(item: Mapping[str, Any]) -> Decimal:
+    paid = item.get("paid_price")
+    return _decimal(paid if paid not in (None, "") else item.get("item_price"))
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(Decimal(str(value)))
+    except (InvalidOperation, ValueError):
+        return 0
+
+
+def _two_places(value: Decimal) -> Decimal:
+    return max(value.quantize(CENT, rounding=ROUND_HALF_UP), CENT)
+
+
+def _sku_key(sku: str) -> str:
+    """SKUs match when equal after trimming white space and ignoring case (BRIEF §1)."""
+    return sku.strip().lower()
+
+
+def _sortable_id(value: Any) -> tuple[int, str]:
+    text = str(value or "")
+    return (int(text), "") if text.isdigit() else (0, text)
+
+
+def _first(items: Sequence[Mapping[str, Any]], field: str) -> str:
+    return next((str(item[field]) for item in items if item.get(field)), "")
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    wanted = name.lower()
+    return next((value for key, value in headers.items() if key.lower() == wanted), "")
+
+
+def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _validated(credentials: Mapping[str, Any] | LazadaCredentials) -> LazadaCredentials:
+    if isinstance(credentials, LazadaCredentials):
+        return credentials
+    try:
+        return LazadaCredentials.model_validate(dict(credentials))
+    except ValidationError as exc:
+        raise credentials_error(
+            SERVICE, exc.errors(include_input=False, include_url=False)
+        ) from None

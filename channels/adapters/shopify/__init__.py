@@ -1,0 +1,2 @@
+"""Shopify GraphQL Admin API: the HTTP client (`client.py`), the adapter (`adapter.py`) and the
+credentials schema (`credentials.py`)."""

@@ -1,0 +1,1279 @@
+"""TikTok Shop, and Tokopedia through it, behind omni's Adapter protocol.
+
+TikTok's shape, in short: a product has 1 to 100 SKUs; several SKUs are told apart by sales
+attributes (at most 3 names, e.g. Color and Size). omni's listing is the product itself when it
+has a single SKU (variant_id "") and each SKU otherwise (variant_id = the SKU id). Stock and
+prices are written one product per call and address SKUs by id, so the SKU id of a single-SKU
+listing is looked up (one Get Product) unless this adapter has just read it.
+
+Tokopedia: a Tokopedia shop bound to TikTok Shop ("TikTok Shop by Tokopedia") is served by the
+same Partner API. Its products say where they are listed in `integrated_platform_statuses`
+(`{"platform": "TOKOPEDIA", "status": ...}`) and its orders where they were placed in
+`commerce_platform`. `TokopediaAdapter` keeps the products listed on Tokopedia and the orders
+whose `commerce_platform` is `"TOKOPEDIA"`; `TikTokShopAdapter` keeps every product of the shop
+(all are on TikTok Shop) and every order that is not Tokopedia's. The value list of
+`commerce_platform` is not published: `"TIKTOK_SHOP"` appears in TikTok's samples, and
+`"TOKOPEDIA"` is the platform name TikTok itself uses for Tokopedia in
+`integrated_platform_statuses`, so that is the value taken to mean Tokopedia. An order without
+the field (older API versions) counts as TikTok Shop's.
+"""
+
+import hmac
+import html
+import json
+import math
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import ValidationError
+
+from channels.adapters import credentials_error
+from channels.adapters.base import (
+    AdapterError,
+    CallStats,
+    CredentialsError,
+    CredentialsSaver,
+    Limits,
+    OrderState,
+    PriceUpdate,
+    PushResult,
+    QuantityUpdate,
+    RemoteListing,
+    RemoteOrder,
+    RemoteOrderLine,
+    UploadProduct,
+    UploadVariant,
+    WebhookEvent,
+    WebhookRejected,
+)
+from channels.adapters.http import HttpCaller, OutgoingRequest, RetryPolicy
+from channels.adapters.tiktok.client import (
+    SERVICE,
+    TikTokClient,
+    classify_reply,
+    webhook_signature,
+)
+from channels.adapters.tiktok.credentials import TikTokCredentials
+
+# Every order status TikTok documents (reference §2.4), in omni's terms.
+STATUS_TABLE: dict[str, OrderState] = {
+    "UNPAID": OrderState.UNPAID,
+    # UK only: paid, but the buyer may still cancel and the seller may not ship yet.
+    "ON_HOLD": OrderState.PAID,
+    "AWAITING_SHIPMENT": OrderState.PAID,
+    # Some items have left, not all: the order as a whole still waits to be shipped.
+    "PARTIALLY_SHIPPING": OrderState.PAID,
+    # Packed and a pickup arranged, but not handed to the carrier yet.
+    "AWAITING_COLLECTION": OrderState.PAID,
+    "IN_TRANSIT": OrderState.SHIPPED,
+    "DELIVERED": OrderState.DELIVERED,
+    "COMPLETED": OrderState.DELIVERED,
+    # Refined by `order_state`: cancelled after the carrier collected it means it came back.
+    "CANCELLED": OrderState.CANCELLED,
+}
+TOKOPEDIA = "TOKOPEDIA"
+TIKTOK_SHOP = "TIKTOK_SHOP"
+# Search returns at most 10,000 products per query; larger sets are split by time window.
+SEARCH_CAP = 10_000
+MAX_IMAGES = 9
+MAX_SALES_ATTRIBUTES = 3
+MAX_TITLE = 255
+MAX_SELLER_SKU = 50
+MAX_QUANTITY = 99_999  # Update Inventory takes 0 <= quantity < 99,999
+PRODUCT_MISSING = 12052032  # "The product does not exist" in activate/deactivate/delete errors
+# The currency of a shop's prices, by region (TikTok's Create Product documentation).
+REGION_CURRENCY = {
+    "US": "USD",
+    "GB": "GBP",
+    "ID": "IDR",
+    "TH": "THB",
+    "MY": "MYR",
+    "PH": "PHP",
+    "VN": "VND",
+    "SG": "SGD",
+}
+# What identifier type a barcode of this many digits is, for `identifier_code`.
+BARCODE_TYPES = {8: "EAN", 12: "UPC", 13: "EAN", 14: "GTIN"}
+DAY = 86_400
+
+T = TypeVar("T")
+Payload = dict[str, Any]
+PoolMap = Callable[[Callable[[str], T], Sequence[str]], list[T]]
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One write call's worth of updates: one product, at most `per_call` SKUs. Updates of the
+    same listing are sent once (the last one wins) and all get its result."""
+
+    product_id: str
+    rows: dict[str, tuple[list[int], Any]] = field(default_factory=dict)  # sku -> (indexes, update)
+
+
+class TikTokShopAdapter:
+    """omni's Adapter for one TikTok Shop.
+
+    `credentials` is a mapping validated by `TikTokCredentials` (or an instance of it);
+    `on_credentials_changed` receives the whole credentials dict after a token refresh.
+    `auth_base_url` is where tokens are refreshed (by default TikTok's auth host for TikTok's
+    API host, else `base_url` itself). `retry` tunes back-off; `detail_workers` is how many
+    product details of one page are fetched in parallel (1 turns the pool off). `stats` counts
+    every HTTP call this adapter makes.
+    """
+
+    kind: ClassVar[str] = "tiktok_shop"
+    service: ClassVar[str] = SERVICE
+    limits: ClassVar[Limits] = Limits(
+        page_size=100,
+        detail_ids_per_call=1,  # Get Product takes one id
+        # The SKUs per stock/price call are not documented; a product has at most 100 SKUs
+        # where omni sells (300 in some markets), so 100 per call, split beyond that.
+        stock_updates_per_call=100,
+        price_updates_per_call=100,
+        one_item_per_update=True,
+        order_ids_per_call=50,
+        order_window_days=None,  # Search Orders documents no widest window
+    )
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials: Mapping[str, Any] | TikTokCredentials,
+        on_credentials_changed: CredentialsSaver | None = None,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        auth_base_url: str | None = None,
+        detail_workers: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.stats = CallStats()
+        self._caller = HttpCaller(
+            stats=self.stats,
+            service=self.service,
+            session=session,
+            policy=retry,
+            classify=classify_reply,
+        )
+        self._client = TikTokClient(
+            base_url=base_url,
+            credentials=_validated(credentials, self.service),
+            caller=self._caller,
+            on_credentials_changed=on_credentials_changed,
+            auth_base_url=auth_base_url,
+            service=self.service,
+            clock=clock,
+        )
+        self._detail_workers = max(1, detail_workers)
+        self._clock = clock
+        self._single_sku: dict[str, str] = {}  # product id -> its only SKU id, as last read
+        self._shop: Payload | None = None
+        self._leaf_categories: dict[str, str] | None = None
+        self._brands: dict[str, str] = {}
+        self._warehouse: str | None = None
+
+    @property
+    def credentials(self) -> TikTokCredentials:
+        """The credentials in use, tokens included once refreshed."""
+        return self._client.credentials
+
+    def close(self) -> None:
+        """Release pooled connections (those of a session passed in, too)."""
+        self._caller.session.close()
+
+    # -- Adapter protocol ------------------------------------------------------------------
+
+    def check_credentials(self) -> None:
+        """One call (Get Authorized Shops): the keys and token must be accepted, and the
+        channel's shop cipher must be one of the shops the token may act on."""
+        self._shop = None
+        self._authorized_shop()
+
+    def iter_listing_pages(
+        self, *, updated_since: datetime | None = None
+    ) -> Iterator[list[RemoteListing]]:
+        """One list of listings per Search Products page (up to 100 products).
+
+        Costs per page: one search call and one Get Product per product with several SKUs
+        (for the SKUs' option names; `detail_workers` at a time). A full scan lists every
+        product but deleted ones. With `updated_since`, products changed from that second on
+        come back, then those deleted since, as "removed" (a second search, status DELETED).
+        Over 10,000 matching products, searches are split by time window (TikTok's cap), at
+        the cost of one extra search per split. Take the next watermark before calling.
+        """
+        with self._pool() as pool_map:
+            if updated_since is None:
+                for products in self._search({}, "create_time"):
+                    yield from self._yielded(self._page_listings(products, pool_map))
+                return
+            if updated_since.tzinfo is None:
+                raise ValueError("updated_since must be an aware datetime")
+            # Whole seconds, rounded down: a product changed in the watermark's own second
+            # comes back again rather than being missed.
+            window = {"update_time_ge": math.floor(updated_since.timestamp())}
+            for filters in (window, {**window, "status": "DELETED"}):
+                for products in self._search(filters, "update_time"):
+                    yield from self._yielded(self._page_listings(products, pool_map))
+
+    def create_product(self, product: UploadProduct) -> list[RemoteListing]:
+        """Create and list the product with its SKUs; the listings TikTok now holds.
+
+        Calls: Get Authorized Shops, Get Categories, Get Brands and Get Warehouses (once per
+        adapter each), one image download and upload per image (the first 9), Create Product,
+        Deactivate Products when the product is inactive in the POS, and Get Product.
+        Everything that can be checked here is checked before TikTok is asked to change.
+        """
+        names = _option_names(product, self.service)
+        body = self._product_body(product, names)
+        created = self._client.create_product(body)
+        product_id = str(created.get("product_id") or "")
+        if not product_id:
+            raise AdapterError(
+                f"{self.service} accepted {product.name!r} but returned no product id: check "
+                "Seller Center before uploading again",
+                retryable=False,
+                code="create_product",
+            )
+        if not product.is_active:
+            try:
+                self.set_active(product_id, False)
+            except AdapterError as exc:
+                raise AdapterError(
+                    f"{self.service} created product {product_id} but did not unlist it: {exc} "
+                    "Unlist it in Seller Center.",
+                    retryable=False,
+                    code=exc.code,
+                ) from exc
+        return self._listings_of(product_id)
+
+    def update_quantities(self, updates: Sequence[QuantityUpdate]) -> list[PushResult]:
+        """Absolute quantities; one Update Inventory call per product and 100 SKUs, in order.
+
+        The quantity goes to the channel's warehouse (`warehouse_id`), or to the SKU's only
+        warehouse when none is set. A refused call fails only its own listings (credential
+        errors stop everything); a SKU in TikTok's `errors[]` fails with TikTok's reason.
+        Extra cost: one Get Product per single-SKU product this adapter has not read yet.
+        """
+        for update in updates:
+            if update.quantity < 0:
+                raise ValueError(f"negative quantity for {update.item_id}/{update.variant_id}")
+        warehouse = self.credentials.warehouse_id
+
+        def row(sku_id: str, update: QuantityUpdate) -> Payload:
+            entry: Payload = {"quantity": update.quantity}
+            if warehouse:
+                entry["warehouse_id"] = warehouse
+            return {"id": sku_id, "inventory": [entry]}
+
+        def local_problem(update: QuantityUpdate) -> str:
+            if update.quantity >= MAX_QUANTITY:
+                return f"{self.service} takes quantities below {MAX_QUANTITY:,}"
+            return ""
+
+        return self._push(
+            updates,
+            self.limits.stock_updates_per_call,
+            lambda product_id, rows: self._client.update_inventory(product_id, rows),
+            row,
+            local_problem,
+        )
+
+    def update_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        """Pre-tax prices in the shop's currency; one Update Price call per product and 100
+        SKUs. TikTok applies a call in full or refuses it whole (a price lock during a
+        promotion, a SKU that is gone), so a refusal fails every listing of that call."""
+
+        def row(sku_id: str, update: PriceUpdate) -> Payload:
+            amount = {"amount": _amount(update.price), "currency": self._currency()}
+            return {"id": sku_id, "price": amount}
+
+        def local_problem(update: PriceUpdate) -> str:
+            if not update.price.is_finite() or update.price <= 0:
+                return f"{self.service} needs a price above 0"
+            return ""
+
+        return self._push(
+            updates,
+            self.limits.price_updates_per_call,
+            lambda product_id, rows: self._client.update_prices(product_id, rows),
+            row,
+            local_problem,
+        )
+
+    # -- catalog pushes --------------------------------------------------------------------
+
+    def update_product(self, item_id: str, product: UploadProduct) -> None:
+        """Overwrite the product's synced fields (Partial Edit: only the fields sent change),
+        then its SKUs' prices, matched by SKU.
+
+        Calls: image downloads and uploads, Partial Edit Product, Get Product, and one
+        Update Price per 100 SKUs. POS-only fields are not in UploadProduct, so they cannot go.
+        """
+        body = self._edit_fields(product)
+        self._client.partial_edit_product(item_id, body)
+        detail = self._client.get_product(item_id)
+        skus = detail.get("skus") or []
+        self._remember(item_id, skus)
+        updates = _price_updates(item_id, product, skus)
+        failed = [r for r in self.update_prices(updates) if not r.ok]
+        if failed:
+            raise AdapterError(
+                f"{self.service} updated product {item_id} but refused {len(failed)} price(s): "
+                f"{failed[0].error}",
+                retryable=any(r.retryable for r in failed),
+                code="update_price",
+            )
+
+    def add_variants(
+        self, item_id: str, product: UploadProduct, new: Sequence[UploadVariant]
+    ) -> list[RemoteListing]:
+        """Add POS variants as new SKUs (Edit Product with every SKU, the new ones without
+        ids); the new listings. Variants whose SKU the product already has are not added
+        again, so a repeated push has one effect. Calls: Get Product, Edit Product, Get
+        Product, and Get Warehouses once per adapter."""
+        detail = self._client.get_product(item_id)
+        skus = detail.get("skus") or []
+        names = [str(a["name"]) for a in (skus[0].get("sales_attributes") or [])] if skus else []
+        if not names:
+            raise AdapterError(
+                f"{self.service} product {item_id} has no variants to add to: upload the "
+                "product again as a product with options",
+                retryable=False,
+                code="param",
+            )
+        have = {_key(sku.get("seller_sku", "")) for sku in skus}
+        wanted = {_key(v.sku) for v in new}
+        missing = [v for v in new if _key(v.sku) not in have]
+        if missing:
+            rows = [self._existing_sku_row(sku) for sku in skus]
+            rows += [self._sku_row(product, v, names) for v in missing]
+            self._client.edit_product(item_id, {**_kept_fields(detail), "skus": rows})
+        return [lst for lst in self._listings_of(item_id) if _key(lst.sku) in wanted]
+
+    def set_active(self, item_id: str, active: bool) -> None:
+        """List (Activate Products) or unlist (Deactivate Products) the product."""
+        if active:
+            answer = self._client.activate_products([item_id])
+        else:
+            answer = self._client.deactivate_products([item_id])
+        errors = answer.get("errors") or []
+        if errors:
+            raise AdapterError(
+                f"{self.service} could not {'list' if active else 'unlist'} product {item_id}: "
+                f"{_reason(errors[0])}",
+                retryable=False,
+                code=str(errors[0].get("code") or "status"),
+            )
+
+    def delete_product(self, item_id: str) -> None:
+        """Delete the product. One already deleted (or unknown) is left as it is: the goal,
+        no such product on the channel, holds."""
+        errors = self._client.delete_products([item_id]).get("errors") or []
+        refused = [e for e in errors if e.get("code") != PRODUCT_MISSING]
+        if refused:
+            raise AdapterError(
+                f"{self.service} could not delete product {item_id}: {_reason(refused[0])}",
+                retryable=False,
+                code=str(refused[0].get("code") or "delete"),
+            )
+
+    # -- orders ----------------------------------------------------------------------------
+
+    def iter_orders(
+        self, *, updated_from: datetime, updated_to: datetime
+    ) -> Iterator[list[RemoteOrder]]:
+        """Orders updated in [updated_from, updated_to), a page (up to 100) at a time, oldest
+        update first, line items included: one Search Orders call per page, no detail calls.
+        Orders of the other platform of the shop are left out of the pages."""
+        if updated_from.tzinfo is None or updated_to.tzinfo is None:
+            raise ValueError("updated_from and updated_to must be aware datetimes")
+        filters = {
+            "update_time_ge": math.floor(updated_from.timestamp()),
+            "update_time_lt": math.ceil(updated_to.timestamp()),
+        }
+        if filters["update_time_ge"] >= filters["update_time_lt"]:
+            return
+        token = ""
+        while True:
+            page = self._client.search_orders(
+                page_size=self.limits.page_size, page_token=token, filters=filters
+            )
+            orders = page.get("orders") or []
+            kept = self._remote_orders(orders)
+            if kept:
+                yield kept
+            token = str(page.get("next_page_token") or "")
+            if not token or not orders:
+                return
+
+    def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
+        """The named orders (Manual Download Order), 50 per Get Order Detail call. TikTok's
+        order number is its order id, all digits: anything else is left out unasked, as are
+        orders TikTok does not know and orders of the shop's other platform."""
+        wanted = list(dict.fromkeys(n.strip() for n in order_numbers if n.strip().isdigit()))
+        found: list[RemoteOrder] = []
+        per_call = self.limits.order_ids_per_call
+        for start in range(0, len(wanted), per_call):
+            answer = self._client.get_orders(wanted[start : start + per_call])
+            found.extend(self._remote_orders(answer.get("orders") or []))
+        return found
+
+    def verify_webhook(self, *, url: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Check a push as TikTok signs it: `Authorization` = lowercase hex
+        HMAC-SHA256(app_secret, app_key + raw body). TikTok does not sign the callback URL, so
+        `url` plays no part. Dedupe key: `tts_notification_id`."""
+        given = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        if not given.strip():
+            raise WebhookRejected(
+                f"{self.service} push without an Authorization header", status=401
+            )
+        creds = self.credentials
+        expected = webhook_signature(
+            app_key=creds.app_key, app_secret=creds.app_secret.get_secret_value(), body=body
+        )
+        if not hmac.compare_digest(given.strip().lower().encode(), expected.encode()):
+            raise WebhookRejected(f"{self.service} push with a wrong signature", status=401)
+        return webhook_event(body, service=self.service)
+
+    # -- platform (overridden for Tokopedia) -----------------------------------------------
+
+    def _lists(self, product: Mapping[str, Any]) -> bool:
+        """Whether this channel lists the product: every product of a TikTok Shop does."""
+        return True
+
+    def _listing_status(self, product: Mapping[str, Any]) -> str:
+        return _status(str(product.get("status") or product.get("product_status") or ""))
+
+    def _keeps_order(self, order: Mapping[str, Any]) -> bool:
+        return str(order.get("commerce_platform") or TIKTOK_SHOP) != TOKOPEDIA
+
+    # -- reading listings ------------------------------------------------------------------
+
+    def _search(self, filters: Payload, time_field: str) -> Iterator[list[Payload]]:
+        """Pages of products matching `filters`, split into time windows of at most 10,000
+        products when there are more (`time_field`: create_time or update_time)."""
+        first = self._client.search_products(page_size=self.limits.page_size, filters=filters)
+        if int(first.get("total_count") or 0) <= SEARCH_CAP:
+            yield from self._pages(filters, first)
+            return
+        low = int(filters.get(f"{time_field}_ge", 0))
+        # Tomorrow as the upper bound: a few seconds of clock skew cannot hide new products.
+        yield from self._split(filters, time_field, low, int(self._clock()) + DAY)
+
+    def _split(
+        self, filters: Payload, time_field: str, low: int, high: int
+    ) -> Iterator[list[Payload]]:
+        windowed = {**filters, f"{time_field}_ge": low, f"{time_field}_le": high}
+        first = self._client.search_products(page_size=self.limits.page_size, filters=windowed)
+        total = int(first.get("total_count") or 0)
+        if total > SEARCH_CAP and low < high:
+            middle = (low + high) // 2
+            yield from self._split(filters, time_field, low, middle)
+            yield from self._split(filters, time_field, middle + 1, high)
+            return
+        if total > SEARCH_CAP:
+            raise AdapterError(
+                f"{self.service} has {total} products with the same {time_field.replace('_', ' ')}"
+                f" ({low}), more than the {SEARCH_CAP} one search can return",
+                retryable=False,
+                code="search_cap",
+            )
+        yield from self._pages(windowed, first)
+
+    def _pages(self, filters: Payload, first: Payload) -> Iterator[list[Payload]]:
+        page = first
+        while True:
+            products = page.get("products") or []
+            if products:
+                yield products
+            token = str(page.get("next_page_token") or "")
+            if not token or not products:
+                return
+            page = self._client.search_products(
+                page_size=self.limits.page_size, page_token=token, filters=filters
+            )
+
+    def _page_listings(
+        self, products: Sequence[Payload], pool_map: PoolMap[Payload]
+    ) -> list[RemoteListing]:
+        kept = [p for p in products if self._lists(p)]
+        # Search leaves out the SKUs' option names; a product with several SKUs needs them
+        # for its listings' titles. A removed product is listed without.
+        named = [
+            str(p["id"])
+            for p in kept
+            if len(p.get("skus") or []) > 1 and self._listing_status(p) != "removed"
+        ]
+        details = dict(zip(named, pool_map(self._client.get_product, named), strict=True))
+        listings: list[RemoteListing] = []
+        for product in kept:
+            product_id = str(product["id"])
+            self._remember(product_id, product.get("skus") or [])
+            listings.extend(
+                listings_from_product(
+                    product,
+                    details.get(product_id),
+                    status=self._listing_status(product),
+                    warehouse_id=self.credentials.warehouse_id,
+                )
+            )
+        return listings
+
+    def _listings_of(self, product_id: str) -> list[RemoteListing]:
+        """The listings of one product, from Get Product (one call)."""
+        detail = self._client.get_product(product_id)
+        self._remember(product_id, detail.get("skus") or [])
+        return listings_from_product(
+            detail,
+            detail,
+            status=self._listing_status(detail),
+            warehouse_id=self.credentials.warehouse_id,
+        )
+
+    def _remember(self, product_id: str, skus: Sequence[Mapping[str, Any]]) -> None:
+        if len(skus) == 1:
+            self._single_sku[product_id] = str(skus[0]["id"])
+        else:
+            self._single_sku.pop(product_id, None)
+
+    @staticmethod
+    def _yielded(listings: list[RemoteListing]) -> Iterator[list[RemoteListing]]:
+        if listings:
+            yield listings
+
+    @contextmanager
+    def _pool(self) -> Iterator[PoolMap[Payload]]:
+        if self._detail_workers == 1:
+            yield _serial_map
+            return
+        with ThreadPoolExecutor(self._detail_workers, thread_name_prefix="tiktok-detail") as pool:
+            yield lambda fn, args: list(pool.map(fn, args))
+
+    # -- writing stock and prices ----------------------------------------------------------
+
+    def _push(
+        self,
+        updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate],
+        per_call: int,
+        send: Callable[[str, list[Payload]], Payload],
+        row: Callable[[str, Any], Payload],
+        local_problem: Callable[[Any], str],
+    ) -> list[PushResult]:
+        results: dict[int, PushResult] = {}
+        for batch in self._batches(updates, per_call, results, local_problem):
+            try:
+                rows = [row(sku_id, update) for sku_id, (_, update) in batch.rows.items()]
+                answer = send(batch.product_id, rows)
+            except CredentialsError:
+                raise
+            except AdapterError as exc:
+                results.update(_batch_failed(batch, str(exc), exc.retryable))
+                continue
+            results.update(_batch_results(batch, answer))
+        return [results[index] for index in range(len(updates))]
+
+    def _batches(
+        self,
+        updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate],
+        per_call: int,
+        results: dict[int, PushResult],
+        local_problem: Callable[[Any], str],
+    ) -> list[_Batch]:
+        """Updates grouped by product (first-seen order), SKU ids resolved, cut to `per_call`
+        SKUs. Updates that cannot be sent get their failed result in `results` instead."""
+        by_product: dict[str, dict[str, tuple[list[int], Any]]] = {}
+        for index, update in enumerate(updates):
+            problem = local_problem(update) or _id_problem(update, self.service)
+            if problem:
+                results[index] = PushResult(
+                    update.item_id, update.variant_id, ok=False, error=problem
+                )
+                continue
+            try:
+                sku_id = update.variant_id or self._only_sku(update.item_id)
+            except CredentialsError:
+                raise
+            except AdapterError as exc:
+                results[index] = PushResult(
+                    update.item_id, update.variant_id, False, str(exc), exc.retryable
+                )
+                continue
+            rows = by_product.setdefault(update.item_id, {})
+            indexes = rows[sku_id][0] if sku_id in rows else []
+            rows[sku_id] = ([*indexes, index], update)  # the last update of a listing wins
+        batches = []
+        for product_id, rows in by_product.items():
+            items = list(rows.items())
+            for start in range(0, len(items), per_call):
+                batches.append(_Batch(product_id, dict(items[start : start + per_call])))
+        return batches
+
+    def _only_sku(self, product_id: str) -> str:
+        """The SKU id of a single-SKU listing: remembered from a read, else Get Product."""
+        known = self._single_sku.get(product_id)
+        if known:
+            return known
+        skus = self._client.get_product(product_id).get("skus") or []
+        self._remember(product_id, skus)
+        if len(skus) != 1:
+            raise AdapterError(
+                f"{self.service} product {product_id} now has {len(skus)} SKUs: scan the "
+                "channel again so each variant is its own listing",
+                retryable=False,
+                code="stale_listing",
+            )
+        return str(skus[0]["id"])
+
+    # -- building products -----------------------------------------------------------------
+
+    def _product_body(self, product: UploadProduct, names: Sequence[str]) -> Payload:
+        """A Create Product body; AdapterError on the first thing TikTok would refuse."""
+        if product.weight_kg is None or product.weight_kg <= 0:
+            raise AdapterError(
+                f"{self.service} needs a weight for {product.name!r}: fill in its weight (kg) "
+                "in the POS",
+                retryable=False,
+                code="param",
+            )
+        _check_title(product, self.service)
+        for variant in product.variants:
+            _check_variant(product, variant, self.service)
+        skus = [self._sku_row(product, variant, names) for variant in product.variants]
+        body = {**self._edit_fields(product, images_required=True), "skus": skus}
+        body["save_mode"] = "LISTING"
+        return body
+
+    def _edit_fields(self, product: UploadProduct, *, images_required: bool = False) -> Payload:
+        """The synced product-level fields, as Create/Partial Edit Product take them: name,
+        description, category, brand, images, weight and dimensions. Nothing else goes."""
+        _check_title(product, self.service)
+        category_id = self._category_id(product.category)
+        body: Payload = {
+            "title": product.name.strip(),
+            "description": _html(product.description.strip() or product.name.strip()),
+            "category_id": category_id,
+        }
+        brand_id = self._brand_id(product.brand, category_id)
+        if brand_id:
+            body["brand_id"] = brand_id
+        images = [url for url in product.images if url.strip()][:MAX_IMAGES]
+        if images_required and not images:
+            raise AdapterError(
+                f"{self.service} needs at least one image for {product.name!r}: add one in the POS",
+                retryable=False,
+                code="image",
+            )
+        if images:
+            body["main_images"] = [{"uri": self._upload_image(url)} for url in images]
+        if product.weight_kg is not None and product.weight_kg > 0:
+            body["package_weight"] = {"value": _amount(product.weight_kg), "unit": "KILOGRAM"}
+        if product.dimensions_cm is not None:
+            length, width, height = (max(1, math.ceil(side)) for side in product.dimensions_cm)
+            body["package_dimensions"] = {
+                "length": str(length),
+                "width": str(width),
+                "height": str(height),
+                "unit": "CENTIMETER",
+            }
+        return body
+
+    def _sku_row(
+        self, product: UploadProduct, variant: UploadVariant, names: Sequence[str]
+    ) -> Payload:
+        row: Payload = {
+            "seller_sku": variant.sku.strip(),
+            "price": {"amount": _amount(variant.price), "currency": self._currency()},
+            "inventory": [{"warehouse_id": self._warehouse_id(), "quantity": variant.quantity}],
+        }
+        if names:
+            row["sales_attributes"] = [
+                {"name": name, "value_name": _option(product, variant, name, self.service)}
+                for name in names
+            ]
+        code = variant.upc.strip()
+        if code.isdigit() and len(code) in BARCODE_TYPES:
+            row["identifier_code"] = {"code": code, "type": BARCODE_TYPES[len(code)]}
+        return row
+
+    @staticmethod
+    def _existing_sku_row(sku: Mapping[str, Any]) -> Payload:
+        """A SKU as Get Product describes it, as Edit Product takes it back, unchanged."""
+        price = sku.get("price") or {}
+        row: Payload = {
+            "id": str(sku["id"]),
+            "seller_sku": str(sku.get("seller_sku") or ""),
+            "price": {
+                "amount": str(price.get("tax_exclusive_price") or price.get("sale_price") or "0"),
+                "currency": str(price.get("currency") or ""),
+            },
+            "inventory": [
+                {"warehouse_id": str(entry["warehouse_id"]), "quantity": int(entry["quantity"])}
+                for entry in sku.get("inventory") or []
+            ],
+            "sales_attributes": [
+                {"name": str(a["name"]), "value_name": str(a["value_name"])}
+                for a in sku.get("sales_attributes") or []
+            ],
+        }
+        if isinstance(sku.get("identifier_code"), dict):
+            row["identifier_code"] = sku["identifier_code"]
+        return row
+
+    def _category_id(self, category: str) -> str:
+        """A TikTok category id from the POS category: a number is taken as the id itself, a
+        name must equal a TikTok leaf category's name (last part of an "A > B" path)."""
+        wanted = category.strip()
+        if wanted.isdigit():
+            return wanted
+        if self._leaf_categories is None:
+            tree = self._client.get_categories().get("categories") or []
+            self._leaf_categories = {
+                str(node.get("local_name") or "").strip().lower(): str(node["id"])
+                for node in tree
+                if node.get("is_leaf")
+            }
+        for candidate in (wanted, wanted.replace("/", ">").split(">")[-1]):
+            found = self._leaf_categories.get(candidate.strip().lower())
+            if found is not None:
+                return found
+        raise AdapterError(
+            f"{self.service} has no category named {category!r}: name the POS category after a "
+            f"{self.service} category, or put the {self.service} category id in it",
+            retryable=False,
+            code="category",
+        )
+
+    def _brand_id(self, brand: str, category_id: str) -> str:
+        """The TikTok brand id of a brand name, "" when TikTok has no brand of that exact name
+        (the product then goes without a brand, which TikTok allows)."""
+        name = brand.strip()
+        if not name:
+            return ""
+        key = name.lower()
+        if key not in self._brands:
+            found = self._client.get_brands(brand_name=name, category_id=category_id)
+            self._brands[key] = next(
+                (
+                    str(b["id"])
+                    for b in found.get("brands") or []
+                    if str(b.get("name") or "").strip().lower() == key
+                ),
+                "",
+            )
+        return self._brands[key]
+
+    def _warehouse_id(self) -> str:
+        """The channel's warehouse, else the shop's default one (Get Warehouses, once)."""
+        if self.credentials.warehouse_id:
+            return self.credentials.warehouse_id
+        if self._warehouse is None:
+            warehouses = self._client.get_warehouses().get("warehouses") or []
+            sales = [
+                w
+                for w in warehouses
+                if w.get("type", "SALES_WAREHOUSE") == "SALES_WAREHOUSE"
+                and w.get("effect_status", "ENABLED") == "ENABLED"
+            ]
+            chosen = next((w for w in sales if w.get("is_default")), sales[0] if sales else None)
+            if chosen is None:
+                raise AdapterError(
+                    f"The {self.service} shop has no enabled sales warehouse: add one in Seller "
+                    "Center",
+                    retryable=False,
+                    code="warehouse",
+                )
+            self._warehouse = str(chosen["id"])
+        return self._warehouse
+
+    def _authorized_shop(self) -> Payload:
+        if self._shop is None:
+            shops = self._client.get_authorized_shops().get("shops") or []
+            cipher = self.credentials.shop_cipher
+            shop = next((s for s in shops if s.get("cipher") == cipher), None)
+            if shop is None:
+                names = ", ".join(str(s.get("name") or s.get("id")) for s in shops) or "none"
+                raise CredentialsError(
+                    f"{self.service} accepted the keys and token, but the channel's shop cipher "
+                    f"is not one of the shops they may act on (authorized: {names}): copy the "
+                    "shop cipher again",
+                    code="shop_cipher",
+                )
+            self._shop = shop
+        return self._shop
+
+    def _currency(self) -> str:
+        region = str(self._authorized_shop().get("region") or "")
+        if region not in REGION_CURRENCY:
+            raise AdapterError(
+                f"omni does not know the currency of {self.service} shops in region "
+                f"{region or '(none)'}",
+                retryable=False,
+                code="currency",
+            )
+        return REGION_CURRENCY[region]
+
+    def _upload_image(self, url: str) -> str:
+        response = self._caller.send(lambda: OutgoingRequest("GET", url))
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+        if response.status_code != 200 or not content_type.startswith("image/"):
+            raise AdapterError(
+                f"Could not download the image {url} (HTTP {response.status_code}, "
+                f"{content_type or 'no content type'})",
+                retryable=response.status_code >= 500,
+                code="image",
+            )
+        filename = urlsplit(url).path.rsplit("/", 1)[-1] or "image"
+        answer = self._client.upload_image(
+            filename=filename, content=response.content, content_type=content_type
+        )
+        if not answer.get("uri"):
+            raise AdapterError(
+                f"{self.service} accepted an image but returned no uri",
+                retryable=True,
+                code="image",
+            )
+        return str(answer["uri"])
+
+    # -- orders ----------------------------------------------------------------------------
+
+    def _remote_orders(self, orders: Sequence[Payload]) -> list[RemoteOrder]:
+        single = set(self._single_sku)
+        return [
+            order_from_payload(o, self.service, single_sku=single)
+            for o in orders
+            if self._keeps_order(o)
+        ]
+
+
+class TokopediaAdapter(TikTokShopAdapter):
+    """omni's Adapter for a Tokopedia shop, served by the TikTok Shop Partner API.
+
+    The same calls as `TikTokShopAdapter`; it keeps the products listed on Tokopedia
+    (`integrated_platform_statuses`) and the orders placed on Tokopedia (`commerce_platform`).
+    A product's listing is live when the product is active and Tokopedia has it active or
+    approved; deleted on either side, it is removed; otherwise inactive. A deleted product whose
+    Tokopedia entry is gone cannot be told apart from one never on Tokopedia and is left out.
+    """
+
+    kind: ClassVar[str] = "tokopedia"
+    service: ClassVar[str] = "Tokopedia"
+
+    def _lists(self, product: Mapping[str, Any]) -> bool:
+        return _tokopedia_status(product) is not None
+
+    def _listing_status(self, product: Mapping[str, Any]) -> str:
+        tiktok = str(product.get("status") or product.get("product_status") or "")
+        tokopedia = _tokopedia_status(product) or ""
+        if "DELETED" in (tiktok, tokopedia):
+            return "removed"
+        if tiktok == "ACTIVATE" and tokopedia in ("ACTIVATE", "APPROVED"):
+            return "live"
+        return "inactive"
+
+    def _keeps_order(self, order: Mapping[str, Any]) -> bool:
+        return str(order.get("commerce_platform") or "") == TOKOPEDIA
+
+
+# -- parsing TikTok payloads (pure functions) ----------------------------------------------------
+
+
+def listings_from_product(
+    product: Mapping[str, Any],
+    detail: Mapping[str, Any] | None,
+    *,
+    status: str,
+    warehouse_id: str = "",
+) -> list[RemoteListing]:
+    """The listings of one product: `product` from Search Products (or Get Product), `detail`
+    from Get Product when the SKUs' option names are wanted. `warehouse_id` counts only that
+    warehouse's stock (the one omni writes to); "" sums every warehouse."""
+    product_id = str(product["id"])
+    title = str(product.get("title") or "")
+    updated_at = _aware(product.get("update_time"))
+    skus = product.get("skus") or []
+    names = {str(sku["id"]): _sku_name(sku) for sku in (detail or {}).get("skus") or []}
+    single = len(skus) == 1
+    listings = []
+    for sku in skus:
+        sku_id = str(sku["id"])
+        name = names.get(sku_id, "")
+        listings.append(
+            RemoteListing(
+                item_id=product_id,
+                variant_id="" if single else sku_id,
+                sku=str(sku.get("seller_sku") or ""),
+                title=f"{title} - {name}" if name and not single else title,
+                price=_price(sku.get("price")),
+                quantity=_quantity(sku.get("inventory"), warehouse_id),
+                status=status,
+                updated_at=updated_at,
+            )
+        )
+    return listings
+
+
+def order_state(order: Mapping[str, Any]) -> OrderState:
+    """omni's state of a TikTok order: STATUS_TABLE, except that an order cancelled after the
+    carrier collected it (failed delivery, parcel returned) counts as returned. TikTok has no
+    order status for returns; returns after delivery live in its Return & Refund API."""
+    status = str(order.get("status") or "")
+    state = STATUS_TABLE.get(status)
+    if state is None:
+        raise AdapterError(
+            f"TikTok order {order.get('id')} is in status {status!r}, which omni does not know "
+            "yet: add it to the TikTok STATUS_TABLE",
+            retryable=False,
+            code="order_status",
+        )
+    if state is OrderState.CANCELLED and (
+        order.get("collection_time") or order.get("delivery_time")
+    ):
+        return OrderState.RETURNED
+    return state
+
+
+def order_from_payload(
+    order: Mapping[str, Any], service: str = SERVICE, *, single_sku: Collection[str] = ()
+) -> RemoteOrder:
+    """A RemoteOrder from a TikTok order (Search Orders or Get Order Detail). `single_sku`:
+    ids of products known to have a single SKU (see `order_lines`)."""
+    order_id = str(order.get("id") or "")
+    if not order_id:
+        raise AdapterError(f"{service} sent an order without an id", retryable=False, code="order")
+    payment = order.get("payment") or {}
+    return RemoteOrder(
+        order_number=order_id,
+        order_id=order_id,
+        status=str(order.get("status") or ""),
+        state=order_state(order),
+        created_at=_aware(order.get("create_time")),
+        updated_at=_aware(order.get("update_time")),
+        currency=str(payment.get("currency") or ""),
+        total=_decimal(payment.get("total_amount")),
+        lines=order_lines(order, single_sku=single_sku),
+        paid_at=_aware(order["paid_time"]) if order.get("paid_time") else None,
+        payment_method=str(order.get("payment_method_name") or ""),
+        courier=str(order.get("shipping_provider") or ""),
+        tracking_number=str(order.get("tracking_number") or ""),
+        cancel_reason=str(order.get("cancel_reason") or ""),
+        source=dict(order),
+    )
+
+
+def order_lines(
+    order: Mapping[str, Any], *, single_sku: Collection[str] = ()
+) -> tuple[RemoteOrderLine, ...]:
+    """TikTok lists one line item per unit: units of one SKU at one price become one line,
+    with the first unit's line item id. Units cancelled on their own (a partial cancel) are
+    left out; a cancelled order keeps them all, to show what it was.
+
+    `variant_id` is "" for a product with a single SKU, as in omni's listings: a product in
+    `single_sku`, or a line naming no option (`sku_name` empty), the usual mark of one. Else the
+    SKU id. (A single SKU with an option, unknown to `single_sku`, gets its SKU id; the order
+    pipeline then matches the line by SKU.)
+    """
+    items = [i for i in order.get("line_items") or [] if isinstance(i, dict)]
+    if order.get("status") != "CANCELLED":
+        items = [i for i in items if i.get("display_status") != "CANCELLED"]
+    grouped: dict[tuple[str, str, Decimal], list[Mapping[str, Any]]] = {}
+    for item in items:
+        key = (str(item.get("product_id") or ""), str(item.get("sku_id") or ""), _sale_price(item))
+        grouped.setdefault(key, []).append(item)
+    lines = []
+    for (product_id, sku_id, unit_price), units in grouped.items():
+        first = units[0]
+        option = str(first.get("sku_name") or "").strip()
+        name = str(first.get("product_name") or "")
+        lines.append(
+            RemoteOrderLine(
+                line_id=str(first.get("id") or ""),
+                item_id=product_id,
+                variant_id=sku_id if option and product_id not in single_sku else "",
+                sku=str(first.get("seller_sku") or ""),
+                title=f"{name} - {option}" if option else name,
+                quantity=sum(_units(unit) for unit in units),
+                unit_price=unit_price,
+            )
+        )
+    return tuple(lines)
+
+
+def webhook_event(body: bytes, *, service: str = SERVICE) -> WebhookEvent:
+    """A verified push body as a WebhookEvent; WebhookRejected(400) if it is malformed."""
+    try:
+        payload = json.loads(body.decode("utf-8"), parse_float=Decimal)
+    except ValueError:
+        raise WebhookRejected(f"{service} push body is not JSON", status=400) from None
+    if not isinstance(payload, dict):
+        raise WebhookRejected(f"{service} push body is not a JSON object", status=400)
+    delivery_id = str(payload.get("tts_notification_id") or "").strip()
+    if not delivery_id:
+        raise WebhookRejected(f"{service} push without tts_notification_id", status=400)
+    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    kind = payload.get("type")
+    if kind == 1:  # ORDER_STATUS_CHANGE
+        order_id = str(data.get("order_id") or "").strip()
+        if not order_id:
+            raise WebhookRejected(f"{service} order push without data.order_id", status=400)
+        return WebhookEvent(delivery_id, "order_status", order_id, payload)
+    topic = "product" if kind in (5, 37) else "other"  # 5: product status, 37: product audit
+    return WebhookEvent(delivery_id, topic, "", payload)
+
+
+def _tokopedia_status(product: Mapping[str, Any]) -> str | None:
+    for entry in product.get("integrated_platform_statuses") or []:
+        if isinstance(entry, dict) and str(entry.get("platform") or "").upper() == TOKOPEDIA:
+            return str(entry.get("status") or "")
+    return None
+
+
+def _status(product_status: str) -> str:
+    if product_status == "ACTIVATE":
+        return "live"
+    if product_status == "DELETED":
+        return "removed"
+    return "inactive"  # drafts, audits, seller or platform deactivated, frozen
+
+
+def _sku_name(sku: Mapping[str, Any]) -> str:
+    """Option values joined by ", " as TikTok names a SKU in orders ("Black, M")."""
+    values = [str(a.get("value_name") or "") for a in sku.get("sales_attributes") or []]
+    return ", ".join(v for v in values if v)
+
+
+def _price(price: Any) -> Decimal:
+    """The pre-tax price omni writes (`tax_exclusive_price`), else the sale price."""
+    if not isinstance(price, dict):
+        return Decimal("0")
+    return _decimal(price.get("tax_exclusive_price") or price.get("sale_price"))
+
+
+def _quantity(inventory: Any, warehouse_id: str) -> int:
+    rows = [row for row in inventory or [] if isinstance(row, dict)]
+    if warehouse_id:
+        rows = [row for row in rows if str(row.get("warehouse_id")) == warehouse_id]
+    return sum(int(row.get("quantity") or 0) for row in rows)
+
+
+def _sale_price(item: Mapping[str, Any]) -> Decimal:
+    return _decimal(item.get("sale_price") or item.get("original_price"))
+
+
+def _units(item: Mapping[str, Any]) -> int:
+    quantity = item.get("quantity")
+    return quantity if isinstance(quantity, int) and quantity > 0 else 1
+
+
+def _decimal(raw: Any) -> Decimal:
+    try:
+        value = Decimal(str(raw)) if raw not in (None, "") else Decimal("0")
+    except InvalidOperation:
+        return Decimal("0")
+    return value if value.is_finite() else Decimal("0")
+
+
+def _aware(timestamp: Any) -> datetime:
+    return datetime.fromtimestamp(int(timestamp or 0), tz=UTC)
+
+
+def _amount(value: Decimal) -> str:
+    """A decimal as TikTok's string amounts: plain notation, no exponent."""
+    return format(value.normalize(), "f") if value != value.to_integral_value() else str(int(value))
+
+
+def _html(text: str) -> str:
+    """Plain POS text as the HTML TikTok wants: one <p> per paragraph, escaped."""
+    paragraphs = [p.strip() for p in text.splitlines() if p.strip()]
+    return "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+
+
+def _reason(error: Mapping[str, Any]) -> str:
+    """TikTok's reason for one entry of `errors[]`, with the detail messages it carries."""
+    detail = error.get("detail") if isinstance(error.get("detail"), dict) else {}
+    extra = [
+        str(e.get("message") or "")
+        for e in (detail or {}).get("extra_errors") or []
+        if isinstance(e, dict) and e.get("message")
+    ]
+    message = str(error.get("message") or "refused")
+    code = error.get("code")
+    said = f"{message} ({code})" if code else message
+    return f"{said}: {'; '.join(extra)}" if extra else said
+
+
+def _batch_results(batch: _Batch, answer: Mapping[str, Any]) -> dict[int, PushResult]:
+    failures: dict[str, str] = {}
+    for error in answer.get("errors") or []:
+        if not isinstance(error, dict):
+            continue
+        detail = error.get("detail") if isinstance(error.get("detail"), dict) else {}
+        sku_id = str((detail or {}).get("sku_id") or "")
+        failures[sku_id] = _reason(error)
+    unnamed = failures.pop("", None)  # an error naming no SKU fails the whole call
+    results = {}
+    for sku_id, (indexes, update) in batch.rows.items():
+        error = failures.get(sku_id) or unnamed or ""
+        for index in indexes:
+            results[index] = PushResult(
+                update.item_id, update.variant_id, ok=not error, error=error
+            )
+    return results
+
+
+def _batch_failed(batch: _Batch, error: str, retryable: bool) -> dict[int, PushResult]:
+    return {
+        index: PushResult(update.item_id, update.variant_id, False, error, retryable)
+        for indexes, update in batch.rows.values()
+        for index in indexes
+    }
+
+
+def _id_problem(update: QuantityUpdate | PriceUpdate, service: str) -> str:
+    if not update.item_id.isdigit() or (update.variant_id and not update.variant_id.isdigit()):
+        return f"not a {service} product/SKU id"
+    return ""
+
+
+def _option_names(product: UploadProduct, service: str) -> tuple[str, ...]:
+    """The sales attribute names of an upload: `option_names`, else the first variant's.
+    Several variants need names to tell them apart; at most 3, as TikTok allows."""
+    names = tuple(product.option_names) or (
+        tuple(product.variants[0].options) if product.variants else ()
+    )
+    if not product.variants:
+        raise AdapterError(
+            f"{product.name!r} has no variant to list on {service}", retryable=False, code="param"
+        )
+    if not names and len(product.variants) > 1:
+        raise AdapterError(
+            f"{product.name!r} has {len(product.variants)} variants but no option names: "
+            f"{service} needs them (e.g. Color, Size) to tell the variants apart",
+            retryable=False,
+            code="param",
+        )
+    if len(names) > MAX_SALES_ATTRIBUTES:
+        raise AdapterError(
+            f"{service} allows {MAX_SALES_ATTRIBUTES} option names per product; "
+            f"{product.name!r} has {len(names)} ({', '.join(names)})",
+            retryable=False,
+            code="param",
+        )
+    combos = {tuple(_option(product, v, n, service) for n in names) for v in product.variants}
+    if names and len(combos) != len(product.variants):
+        raise AdapterError(
+            f"Two variants of {product.name!r} have the same options", retryable=False, code="param"
+        )
+    return names
+
+
+def _option(product: UploadProduct, variant: UploadVariant, name: str, service: str) -> str:
+    value = str(variant.options.get(name, "")).strip()
+    if not value:
+        raise AdapterError(
+            f"Variant {variant.sku!r} of {product.name!r} has no {name}",
+            retryable=False,
+            code="param",
+        )
+    return value
+
+
+def _check_title(product: UploadProduct, service: str) -> None:
+    if not product.name.strip():
+        raise AdapterError(f"{service} needs a product name", retryable=False, code="param")
+    if len(product.name.strip()) > MAX_TITLE:
+        raise AdapterError(
+            f"{service} takes product names of at most {MAX_TITLE} characters; "
+            f"{product.name[:40]!r}... has {len(product.name.strip())}",
+            retryable=False,
+            code="param",
+        )
+
+
+def _check_variant(product: UploadProduct, variant: UploadVariant, service: str) -> None:
+    if len(variant.sku.strip()) > MAX_SELLER_SKU:
+        raise AdapterError(
+            f"{service} takes SKUs of at most {MAX_SELLER_SKU} characters; {variant.sku!r} is "
+            "longer",
+            retryable=False,
+            code="param",
+        )
+    if not variant.price.is_finite() or variant.price <= 0:
+        raise AdapterError(
+            f"Variant {variant.sku!r} of {product.name!r} needs a price above 0",
+            retryable=False,
+            code="param",
+        )
+    if not 0 <= variant.quantity < MAX_QUANTITY:
+        raise AdapterError(
+            f"Variant {variant.sku!r} of {product.name!r}: {service} takes quantities from 0 "
+            f"to {MAX_QUANTITY - 1:,}",
+            retryable=False,
+            code="param",
+        )
+
+
+def _kept_fields(detail: Mapping[str, Any]) -> Payload:
+    """The product-level fields of Get Product, as Edit Product takes them back unchanged."""
+    chain = detail.get("category_chains") or []
+    leaf = next((c for c in chain if c.get("is_leaf")), chain[-1] if chain else {})
+    body: Payload = {
+        "title": detail.get("title"),
+        "description": detail.get("description"),
+        "category_id": str(leaf.get("id") or ""),
+        "main_images": [{"uri": i["uri"]} for i in detail.get("main_images") or [] if i.get("uri")],
+    }
+    brand = detail.get("brand") or {}
+    if brand.get("id"):
+        body["brand_id"] = str(brand["id"])
+    if detail.get("package_weight"):
+        body["package_weight"] = detail["package_weight"]
+    if detail.get("package_dimensions"):
+        body["package_dimensions"] = detail["package_dimensions"]
+    return body
+
+
+def _price_updates(
+    item_id: str, product: UploadProduct, skus: Sequence[Mapping[str, Any]]
+) -> list[PriceUpdate]:
+    """The POS prices of a product's variants for its TikTok SKUs, matched by SKU. A single-SKU
+    product takes the price of the variant with its SKU, else of the first variant."""
+    if len(skus) == 1:
+        only = _key(str(skus[0].get("seller_sku") or ""))
+        variant = next((v for v in product.variants if _key(v.sku) == only), None)
+        variant = variant or (product.variants[0] if product.variants else None)
+        return [PriceUpdate(item_id, "", variant.price)] if variant else []
+    by_key = {_key(str(sku.get("seller_sku") or "")): str(sku["id"]) for sku in skus}
+    return [
+        PriceUpdate(item_id, by_key[_key(v.sku)], v.price)
+        for v in product.variants
+        if _key(v.sku) in by_key
+    ]
+
+
+def _serial_map(fn: Callable[[str], T], args: Sequence[str]) -> list[T]:
+    return [fn(arg) for arg in args]
+
+
+def _validated(
+    credentials: Mapping[str, Any] | TikTokCredentials, service: str
+) -> TikTokCredentials:
+    if isinstance(credentials, TikTokCredentials):
+        return credentials
+    try:
+        return TikTokCredentials.model_validate(dict(credentials))
+    except ValidationError as exc:
+        raise credentials_error(
+            service, exc.errors(include_input=False, include_url=False)
+        ) from None
+
+
+def _key(sku: str) -> str:
+    return (sku or "").strip().lower()

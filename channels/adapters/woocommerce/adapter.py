@@ -1,0 +1,1154 @@
+"""WooCommerce behind omni's Adapter protocol: listings in, quantities and prices out, catalog
+pushes, orders and webhooks.
+
+WooCommerce's shape, in short: a *simple* product is one sellable unit (price and stock on the
+product); a *variable* product has option attributes (`variation: true`) and one variation per
+combination, each with its own SKU, price and stock. omni's listing is the product in the first
+case and each variation in the second (`variant_id` = the variation's id). Grouped and external
+products hold no stock and are not listings.
+
+The brand goes as a visible, non-variation product attribute named "Brand": WooCommerce core had
+no brand field in REST v3 when this was written, and an attribute works on every store.
+"""
+
+import base64
+import hashlib
+import hmac
+import html
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import PurePosixPath
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from pydantic import ValidationError
+
+from channels.adapters import credentials_error
+from channels.adapters.base import (
+    AdapterError,
+    CallStats,
+    CredentialsError,
+    CredentialsSaver,
+    Limits,
+    OrderState,
+    PriceUpdate,
+    PushResult,
+    QuantityUpdate,
+    RemoteListing,
+    RemoteOrder,
+    RemoteOrderLine,
+    UploadProduct,
+    UploadVariant,
+    WebhookEvent,
+    WebhookRejected,
+)
+from channels.adapters.http import HttpCaller, RetryPolicy
+from channels.adapters.woocommerce.client import (
+    MAX_BATCH_ITEMS,
+    MAX_PER_PAGE,
+    SERVICE,
+    Page,
+    Payload,
+    WooCommerceClient,
+    WooCommerceError,
+    classify_reply,
+    error_detail,
+    walk_pages,
+)
+from channels.adapters.woocommerce.credentials import WooCommerceCredentials
+
+logger = logging.getLogger(__name__)
+
+# Every order status of WooCommerce (reference §5.4) in omni's terms. The order pipeline works
+# from the state alone; the status itself is kept verbatim on the RemoteOrder.
+STATUS_TABLE: dict[str, OrderState] = {
+    "pending": OrderState.UNPAID,  # placed, awaiting payment
+    "on-hold": OrderState.UNPAID,  # awaiting payment confirmation (bank transfer, cheque)
+    "failed": OrderState.UNPAID,  # payment failed or declined; the buyer may still pay
+    "checkout-draft": OrderState.UNPAID,  # a block-checkout cart, not placed yet (see LEFT_OUT)
+    "processing": OrderState.PAID,  # paid, or cash on delivery accepted: to be fulfilled
+    "completed": OrderState.DELIVERED,  # fulfilled and complete; core has no later status
+    "cancelled": OrderState.CANCELLED,
+    "trash": OrderState.CANCELLED,  # in the trash (see LEFT_OUT)
+    "refunded": OrderState.RETURNED,  # refunded in full, shipped or not
+    # Core has no "shipped" step; shipment-tracking and order-status plugins register these two
+    # statuses, and stores that use them expect orders to move through them.
+    "shipped": OrderState.SHIPPED,
+    "delivered": OrderState.DELIVERED,
+}
+# Orders omni never downloads: carts not placed yet, and orders in the trash. Merchants trash
+# old orders to tidy up; treating that as a cancellation would void invoices long settled.
+LEFT_OUT = frozenset({"checkout-draft", "trash"})
+# Plugins may register any status: an unknown one is kept verbatim and treated as unpaid, the
+# state in which the pipeline does nothing it would have to undo.
+UNKNOWN_STATUS_STATE = OrderState.UNPAID
+
+LISTING_STATUS = {
+    "publish": "live",
+    "trash": "removed",
+}  # draft, pending, private, future: inactive
+BRAND_ATTRIBUTE = "Brand"
+WEIGHT_PER_KG = {
+    "kg": Decimal(1),
+    "g": Decimal(1000),
+    "lbs": Decimal("2.20462262185"),
+    "oz": Decimal("35.2739619496"),
+}
+LENGTH_PER_CM = {
+    "cm": Decimal(1),
+    "m": Decimal("0.01"),
+    "mm": Decimal(10),
+    "in": Decimal("0.393700787402"),
+    "yd": Decimal("0.0109361329834"),
+}
+NOT_FOUND = frozenset(
+    {
+        "woocommerce_rest_product_invalid_id",
+        "woocommerce_rest_shop_order_invalid_id",
+        "woocommerce_rest_invalid_id",
+    }
+)
+_PING = re.compile(rb"webhook_id=(\d+)")
+
+T = TypeVar("T")
+R = TypeVar("R")
+# map(fetch variations of one product, product ids) -> their variations, in the same order
+PoolMap = Callable[[Callable[[int], list[Payload]], Sequence[int]], list[list[Payload]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """One update of a batch call: its index in the caller's list and the id it targets."""
+
+    index: int
+    target_id: int
+    update: QuantityUpdate | PriceUpdate
+
+
+class WooCommerceAdapter:
+    """omni's Adapter for one WooCommerce store.
+
+    `base_url` is the site (`https://shop.example.com`); `credentials` a mapping validated by
+    `WooCommerceCredentials` (or an instance). WooCommerce keys never expire, so
+    `on_credentials_changed` is accepted for the common constructor and never called.
+    `retry` tunes back-off; `variation_workers` is how many variable products of one page have
+    their variations read in parallel (1 turns the pool off). `stats` counts every HTTP call.
+    """
+
+    kind: ClassVar[str] = "woocommerce"
+    limits: ClassVar[Limits] = Limits(
+        page_size=MAX_PER_PAGE,
+        detail_ids_per_call=1,  # variations are read one product per call
+        stock_updates_per_call=MAX_BATCH_ITEMS,
+        price_updates_per_call=MAX_BATCH_ITEMS,
+        # Simple products of many items share a products batch; variations are batched per
+        # product, so those calls hold one item's variations only.
+        one_item_per_update=False,
+        order_ids_per_call=1,  # GET /orders/{id}
+        order_window_days=None,  # any window: the list is paged, not capped
+    )
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials: Mapping[str, Any] | WooCommerceCredentials,
+        on_credentials_changed: CredentialsSaver | None = None,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        variation_workers: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.stats = CallStats()
+        self._caller = HttpCaller(
+            stats=self.stats,
+            service=SERVICE,
+            session=session,
+            policy=retry,
+            classify=classify_reply,
+        )
+        self._client = WooCommerceClient(
+            base_url=base_url,
+            credentials=_validated(credentials),
+            caller=self._caller,
+            clock=clock,
+        )
+        self._workers = max(1, variation_workers)
+        self._units: tuple[str, str] | None = None
+        self._category_ids: dict[str, int] | None = None
+
+    @property
+    def credentials(self) -> WooCommerceCredentials:
+        return self._client.credentials
+
+    def close(self) -> None:
+        """Release pooled connections (those of a session passed in, too)."""
+        self._caller.session.close()
+
+    # -- Adapter protocol: credentials and listings --------------------------------------------
+
+    def check_credentials(self) -> None:
+        """One cheap authenticated call (one product); CredentialsError if the store refuses."""
+        self._client.list_products(page=1, per_page=1)
+
+    def iter_listing_pages(
+        self, *, updated_since: datetime | None = None
+    ) -> Iterator[list[RemoteListing]]:
+        """One list of listings per products page (up to 100 products, more listings).
+
+        Costs per page: one list call, plus one variations call per variable product on it
+        (more for a product with over 100 variations), `variation_workers` at a time.
+        A full scan reads every product but those in the trash. With `updated_since`, products
+        modified from that second on come back, then a second pass over the trash returns
+        the products trashed since then as "removed". Products deleted for good leave no trace:
+        only a full scan notices them. Take the next watermark before calling.
+        """
+        if updated_since is None:
+            yield from self._scan("any", None)
+            return
+        if updated_since.tzinfo is None:
+            raise ValueError("updated_since must be an aware datetime")
+        # modified_after is strict and to the second: one second earlier includes the
+        # watermark's own second, so nothing changed in it is missed.
+        after = _gmt(math.floor(updated_since.timestamp()) - 1)
+        yield from self._scan("any", after)
+        yield from self._scan("trash", after)
+
+    def _scan(self, status: str, modified_after: str | None) -> Iterator[list[RemoteListing]]:
+        def fetch(page: int) -> Page:
+            return self._client.list_products(
+                page=page, status=status, modified_after=modified_after
+            )
+
+        # Products in id order: an edit during the scan never moves a product between pages.
+        with self._pool() as pool_map:
+            for rows in walk_pages(fetch, per_page=MAX_PER_PAGE):
+                listings = self._page_listings(rows, pool_map)
+                if listings:
+                    yield listings
+
+    def _page_listings(self, rows: Sequence[Payload], pool_map: PoolMap) -> list[RemoteListing]:
+        variable = [
+            int(row["id"])
+            for row in rows
+            if row.get("type") == "variable" and row.get("variations")
+        ]
+        variations = dict(zip(variable, pool_map(self._variations, variable), strict=True))
+        listings: list[RemoteListing] = []
+        for row in rows:
+            listings.extend(listings_from_product(row, variations.get(int(row["id"]), [])))
+        return listings
+
+    def _variations(self, product_id: int) -> list[Payload]:
+        def fetch(page: int) -> Page:
+            return self._client.list_variations(product_id, page=page)
+
+        return [row for rows in walk_pages(fetch, per_page=MAX_PER_PAGE) for row in rows]
+
+    @contextmanager
+    def _pool(self) -> Iterator[PoolMap]:
+        if self._workers == 1:
+            yield _serial_map
+            return
+        with ThreadPoolExecutor(self._workers, thread_name_prefix="woo-variations") as pool:
+            yield lambda fn, args: list(pool.map(fn, args))
+
+    # -- Adapter protocol: creating products ---------------------------------------------------
+
+    def create_product(self, product: UploadProduct) -> list[RemoteListing]:
+        """Create a simple product (one variant, no options) or a variable product and its
+        variations; the listings WooCommerce now holds.
+
+        Calls: the weight and dimension units (once per adapter, only when the product has a
+        weight or dimensions), the category list (once per adapter; one more call creates a
+        category the store lacks), the create, and for a variable product one variations batch
+        per 100 variants. Images go as URLs: WooCommerce downloads them itself. WooCommerce
+        refuses a SKU another product already has, so an upload repeated after a lost reply
+        fails with that product's id instead of creating a twin.
+        """
+        names = _option_names(product)  # checked before anything is sent
+        body = self._product_body(product, names)
+        if not names:
+            variant = product.variants[0]
+            body.update(
+                type="simple", **_stock_fields(variant.quantity), **_variant_fields(variant)
+            )
+            created = self._client.create_product(body)
+            return listings_from_product(created, [])
+        body["type"] = "variable"
+        parent = self._client.create_product(body)
+        parent_id = int(parent["id"])
+        rows = [_variation_body(variant, names) for variant in product.variants]
+        try:
+            made, failures = self._create_variations(parent_id, rows)
+        except CredentialsError:
+            raise
+        except AdapterError as exc:
+            failures = [str(exc)]
+        if failures:
+            raise AdapterError(
+                f"WooCommerce created product {parent_id} ({product.name!r}) but not all its "
+                f"variants: {'; '.join(failures)}. Fix them in the POS, then add the missing "
+                "variants; those created are picked up by the next scan.",
+                retryable=False,
+                code="variations",
+            )
+        return listings_from_product(parent, made)
+
+    def _create_variations(
+        self, parent_id: int, rows: Sequence[Payload]
+    ) -> tuple[list[Payload], list[str]]:
+        made: list[Payload] = []
+        failures: list[str] = []
+        for chunk in _chunks(rows, MAX_BATCH_ITEMS):
+            # Not idempotent: a batch that may have run is not sent again.
+            answer = self._client.batch_variations(parent_id, {"create": chunk}, idempotent=False)
+            for sent, item in zip(chunk, _answer_items(answer, "create", len(chunk)), strict=True):
+                error = _item_error(item)
+                if error is None:
+                    made.append(item)
+                else:
+                    failures.append(f"{sent.get('sku') or 'no SKU'}: {error[0]}")
+        return made, failures
+
+    # -- Adapter protocol: quantities and prices -----------------------------------------------
+
+    def update_quantities(self, updates: Sequence[QuantityUpdate]) -> list[PushResult]:
+        """Absolute stock (`manage_stock` on), 100 per batch call: simple products share
+        `POST /products/batch`, variations go per product to `/products/{id}/variations/batch`.
+
+        A refused call fails only its own listings (credential errors stop everything); an
+        item WooCommerce refuses inside a batch fails with WooCommerce's message.
+        """
+        for update in updates:
+            if update.quantity < 0:
+                raise ValueError(f"negative quantity for {update.item_id}/{update.variant_id}")
+        return self._push(updates, lambda update: _stock_fields(update.quantity))
+
+    def update_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
+        """Regular prices (strings, as WooCommerce takes them), batched like quantities. Sale
+        prices are the store's own promotions and are left alone."""
+        bad = {
+            index: PushResult(u.item_id, u.variant_id, ok=False, error="a price cannot be negative")
+            for index, u in enumerate(updates)
+            if u.price < 0
+        }
+        return self._push(updates, lambda update: {"regular_price": _money(update.price)}, bad)
+
+    def _push(
+        self,
+        updates: Sequence[QuantityUpdate | PriceUpdate],
+        fields: Callable[[Any], Payload],
+        known: Mapping[int, PushResult] | None = None,
+    ) -> list[PushResult]:
+        results: dict[int, PushResult] = dict(known or {})
+        groups: dict[int | None, list[_Row]] = {}
+        for index, update in enumerate(updates):
+            if index in results:
+                continue
+            try:
+                item_id = int(update.item_id)
+                variant_id = int(update.variant_id) if update.variant_id else None
+            except ValueError:
+                results[index] = PushResult(
+                    update.item_id,
+                    update.variant_id,
+                    ok=False,
+                    error="not a WooCommerce product/variation id",
+                )
+                continue
+            parent = None if variant_id is None else item_id
+            target = item_id if variant_id is None else variant_id
+            groups.setdefault(parent, []).append(_Row(index, target, update))
+        for parent, rows in groups.items():
+            for chunk in _chunks(rows, MAX_BATCH_ITEMS):
+                results.update(self._send_batch(parent, chunk, fields))
+        return [results[index] for index in range(len(updates))]
+
+    def _send_batch(
+        self,
+        parent: int | None,
+        rows: Sequence[_Row],
+        fields: Callable[[Any], Payload],
+    ) -> dict[int, PushResult]:
+        body = {"update": [{"id": row.target_id, **fields(row.update)} for row in rows]}
+        try:
+            if parent is None:
+                answer = self._client.batch_products(body)
+            else:
+                answer = self._client.batch_variations(parent, body)
+            items = _answer_items(answer, "update", len(rows))
+        except CredentialsError:
+            raise
+        except AdapterError as exc:
+            return {
+                row.index: PushResult(
+                    row.update.item_id,
+                    row.update.variant_id,
+                    ok=False,
+                    error=str(exc),
+                    retryable=exc.retryable,
+                )
+                for row in rows
+            }
+        results = {}
+        for row, item in zip(rows, items, strict=True):
+            error = _item_error(item)
+            results[row.index] = PushResult(
+                row.update.item_id,
+                row.update.variant_id,
+                ok=error is None,
+                error="" if error is None else error[0],
+                retryable=False if error is None else error[1],
+            )
+        return results
+
+    # -- Adapter protocol: catalog pushes ----------------------------------------------------
+
+    def update_product(self, item_id: str, product: UploadProduct) -> None:
+        """Overwrite the synced fields (name, description, category, brand, images, weight,
+        dimensions, option values) and the variants' SKUs, UPCs and regular prices.
+
+        Never sent: status (see `set_active`), stock, sale prices, anything POS-only. Variants
+        are matched to variations by SKU (letter case and surrounding spaces ignored), else by
+        their option values; variants with no match are left for `add_variants`.
+        Calls: read the product, write it; for a variable product read its variations and
+        update them in batches of 100. Images already on the product (recognised by the name
+        omni gave them) are kept, not downloaded again.
+        """
+        current = self._client.get_product(_id(item_id))
+        names = _option_names(product)
+        is_variable = current.get("type") == "variable"
+        # A simple product gets no option attributes: it has no variations to tell apart.
+        body = self._product_body(product, names if is_variable else (), current=current)
+        if not is_variable and len(product.variants) == 1:
+            body.update(_variant_fields(product.variants[0]))
+        self._client.update_product(_id(item_id), body)
+        if is_variable:
+            self._update_variations(_id(item_id), product, names)
+
+    def _update_variations(
+        self, parent_id: int, product: UploadProduct, names: Sequence[str]
+    ) -> None:
+        variations = self._variations(parent_id)
+        rows = []
+        for variant in product.variants:
+            match = _matching_variation(variant, variations)
+            if match is not None:
+                rows.append({"id": int(match["id"]), **_variant_fields(variant)})
+        failures = []
+        for chunk in _chunks(rows, MAX_BATCH_ITEMS):
+            answer = self._client.batch_variations(parent_id, {"update": chunk})
+            for sent, item in zip(chunk, _answer_items(answer, "update", len(chunk)), strict=True):
+                error = _item_error(item)
+                if error is not None:
+                    failures.append(f"{sent.get('sku') or sent['id']}: {error[0]}")
+        if failures:
+            raise AdapterError(
+                f"WooCommerce updated product {parent_id} but refused some variations: "
+                + "; ".join(failures),
+                retryable=False,
+                code="variations",
+            )
+
+    def add_variants(
+        self, item_id: str, product: UploadProduct, new: Sequence[UploadVariant]
+    ) -> list[RemoteListing]:
+        """Add variants created in the POS to a variable product; the listings created.
+
+        The product's option attributes gain the new values first (values already there are
+        kept, so existing variations stay valid). A variant whose SKU the product already has
+        is not created again but returned as it is, so a repeated call has one effect.
+        Calls: read the product and its variations, write its attributes when they change,
+        one variations batch per 100 new variants.
+        """
+        parent_id = _id(item_id)
+        current = self._client.get_product(parent_id)
+        if current.get("type") != "variable":
+            raise AdapterError(
+                f"WooCommerce product {parent_id} is a simple product: variants cannot be added "
+                "to it. Delete it on WooCommerce and upload the product again with its variants.",
+                retryable=False,
+                code="not_variable",
+            )
+        names = _option_names(product)
+        if not names:
+            raise AdapterError(
+                f"{product.name!r} has no option names (e.g. Color, Size): WooCommerce needs them "
+                "to tell the new variations apart",
+                retryable=False,
+                code="param",
+            )
+        for variant in new:
+            _check_options(product, variant, names)
+        attributes = _merged_attributes(current, product, names, new)
+        if _attribute_set(attributes) != _attribute_set(current.get("attributes") or []):
+            current = self._client.update_product(parent_id, {"attributes": attributes})
+        existing = {_sku_key(str(v.get("sku") or "")): v for v in self._variations(parent_id)}
+        existing.pop("", None)  # a blank SKU identifies nothing
+        already = [existing[_sku_key(v.sku)] for v in new if _sku_key(v.sku) in existing]
+        missing = [v for v in new if _sku_key(v.sku) not in existing]
+        made, failures = self._create_variations(
+            parent_id, [_variation_body(v, names) for v in missing]
+        )
+        if failures:
+            raise AdapterError(
+                f"WooCommerce refused new variants of product {parent_id}: {'; '.join(failures)}",
+                retryable=False,
+                code="variations",
+            )
+        return listings_from_product(current, already + made)
+
+    def set_active(self, item_id: str, active: bool) -> None:
+        """Publish (enable) or return to draft (disable) the product; the same call twice has
+        one effect."""
+        self._client.update_product(_id(item_id), {"status": "publish" if active else "draft"})
+
+    def delete_product(self, item_id: str) -> None:
+        """Delete the product for good (`force=true`), its variations with it. A product that
+        is gone already counts as deleted, so a repeated call has one effect."""
+        try:
+            self._client.delete_product(_id(item_id), force=True)
+        except WooCommerceError as exc:
+            if exc.code not in NOT_FOUND:
+                raise
+
+    # -- product bodies ------------------------------------------------------------------------
+
+    def _product_body(
+        self, product: UploadProduct, names: Sequence[str], *, current: Payload | None = None
+    ) -> Payload:
+        body: Payload = {"name": product.name, "description": product.description}
+        categories = self._categories(product.category)
+        if categories:  # a blank POS category leaves the store's categories as they are
+            body["categories"] = categories
+        if current is None:
+            body["status"] = "publish" if product.is_active else "draft"
+            body["attributes"] = _new_attributes(product, names)
+        else:
+            body["attributes"] = _merged_attributes(current, product, names, product.variants)
+        images = _images(product.images, current)
+        if images is not None:
+            body["images"] = images
+        if product.weight_kg is not None:
+            body["weight"] = _convert(product.weight_kg, WEIGHT_PER_KG, self._unit_names()[0])
+        if product.dimensions_cm is not None:
+            unit = self._unit_names()[1]
+            length, width, height = (
+                _convert(d, LENGTH_PER_CM, unit) for d in product.dimensions_cm
+            )
+            body["dimensions"] = {"length": length, "width": width, "height": height}
+        return body
+
+    def _unit_names(self) -> tuple[str, str]:
+        """The store's weight and dimension units (settings read once per adapter)."""
+        if self._units is None:
+            weight = self._client.get_setting("products", "woocommerce_weight_unit")
+            length = self._client.get_setting("products", "woocommerce_dimension_unit")
+            units = (str(weight.get("value") or "kg"), str(length.get("value") or "cm"))
+            if units[0] not in WEIGHT_PER_KG or units[1] not in LENGTH_PER_CM:
+                raise AdapterError(
+                    f"The WooCommerce store uses units omni does not know ({units[0]}, "
+                    f"{units[1]}): set them in WooCommerce > Settings > Products",
+                    retryable=False,
+                    code="units",
+                )
+            self._units = units
+        return self._units
+
+    def _categories(self, category: str) -> list[Payload]:
+        """`[{"id"}]` for the POS category: a number is taken as the category id itself; a
+        name (or the last part of "A > B") is looked up by name and created when missing."""
+        wanted = category.strip()
+        if not wanted:
+            return []
+        if wanted.isdigit():
+            return [{"id": int(wanted)}]
+        leaf = re.split(r"\s*[>/]\s*", wanted)[-1].strip() or wanted
+        known = self._known_categories()
+        if leaf.lower() not in known:
+            known[leaf.lower()] = self._create_category(leaf)
+        return [{"id": known[leaf.lower()]}]
+
+    def _known_categories(self) -> dict[str, int]:
+        if self._category_ids is None:
+
+            def fetch(page: int) -> Page:
+                return self._client.list_categories(page=page)
+
+            found: dict[str, int] = {}
+            for rows in walk_pages(fetch, per_page=MAX_PER_PAGE):
+                for row in rows:
+                    # WordPress answers term names HTML-escaped ("Food &amp; Drink").
+                    found.setdefault(
+                        html.unescape(str(row.get("name") or "")).lower(), int(row["id"])
+                    )
+            self._category_ids = found
+        return self._category_ids
+
+    def _create_category(self, name: str) -> int:
+        try:
+            return int(self._client.create_category(name)["id"])
+        except WooCommerceError as exc:
+            # Created meanwhile (by us, on a retried call, or by someone else): use that one.
+            existing = exc.data.get("resource_id") if exc.code == "term_exists" else None
+            if existing:
+                return int(existing)
+            raise
+
+    # -- Adapter protocol: orders ------------------------------------------------------------
+
+    def iter_orders(
+        self, *, updated_from: datetime, updated_to: datetime
+    ) -> Iterator[list[RemoteOrder]]:
+        """Orders modified in [updated_from, updated_to), a page of up to 100 at a time.
+
+        One call per page (`status=any`, oldest change first); WooCommerce caps no window.
+        Times go to the whole second (the store keeps no finer), widened so no order on the
+        window's edge seconds is missed: one on an edge may come in two adjacent windows, which
+        the order pipeline takes once. Checkout drafts and trashed orders are left out.
+        """
+        for moment in (updated_from, updated_to):
+            if moment.tzinfo is None:
+                raise ValueError("updated_from and updated_to must be aware datetimes")
+        if updated_to <= updated_from:
+            return
+        after = _gmt(math.floor(updated_from.timestamp()) - 1)
+        before = _gmt(math.ceil(updated_to.timestamp()))
+
+        def fetch(page: int) -> Page:
+            return self._client.list_orders(page=page, modified_after=after, modified_before=before)
+
+        for rows in walk_pages(fetch, per_page=MAX_PER_PAGE):
+            orders = [order_from_payload(row) for row in rows if row.get("status") not in LEFT_OUT]
+            if orders:
+                yield orders
+
+    def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
+        """The named orders (Manual Download Order), in the order asked; a leading "#" is
+        ignored. Unknown numbers, checkout drafts and trashed orders are left out.
+
+        One `GET /orders/{id}` per number (a WooCommerce order number is its id unless a
+        plugin numbers orders); a number that is not an id, or names another order, is looked
+        up with one search call.
+        """
+        found: list[RemoteOrder] = []
+        seen: set[str] = set()
+        for raw in order_numbers:
+            number = raw.strip().lstrip("#").strip()
+            if not number or number in seen:
+                continue
+            seen.add(number)
+            payload = self._find_order(number)
+            if payload is not None and payload.get("status") not in LEFT_OUT:
+                found.append(order_from_payload(payload))
+        return found
+
+    def _find_order(self, number: str) -> Payload | None:
+        if number.isdigit():
+            try:
+                payload = self._client.get_order(int(number))
+            except WooCommerceError as exc:
+                if exc.code not in NOT_FOUND:
+                    raise
+            else:
+                if _order_number(payload) == number:
+                    return payload
+        page = self._client.list_orders(page=1, search=number, orderby="id")
+        return next((row for row in page.rows if _order_number(row) == number), None)
+
+    # -- Adapter protocol: webhooks ----------------------------------------------------------
+
+    def verify_webhook(self, *, url: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Check `X-WC-Webhook-Signature` = base64 HMAC-SHA256(webhook secret, raw body).
+
+        WebhookRejected(401) when the signature is missing or wrong (or no webhook secret is
+        set), 400 when the body is not a JSON object or the delivery id is missing. WooCommerce
+        signs the body only, so `url` plays no part.
+
+        The event's `delivery_id` is `X-WC-Webhook-Delivery-ID` plus a digest of the body.
+        WooCommerce makes that header from the webhook's id and the current second only, so
+        two different events of one webhook sent in the same second (a bulk status change)
+        share it; with the digest they stay two events, while the same delivery received
+        twice still has one key.
+
+        The one unsigned request WooCommerce sends, the ping when a webhook is created (form
+        body `webhook_id=<id>`), is accepted as topic "other" so the store sees the 200 it
+        waits for; it carries nothing to act on.
+        """
+        lowered = {name.lower(): value for name, value in headers.items()}
+        signature = lowered.get("x-wc-webhook-signature", "").strip()
+        if not signature:
+            ping = _PING.fullmatch(body.strip())
+            if ping is not None:
+                return WebhookEvent(delivery_id=f"ping-{ping.group(1).decode()}", topic="other")
+            raise WebhookRejected("WooCommerce push without an X-WC-Webhook-Signature", status=401)
+        secret = self.credentials.webhook_secret.get_secret_value()
+        if not secret:
+            raise WebhookRejected(
+                "The channel has no WooCommerce webhook secret: copy the webhook's Secret from "
+                "WooCommerce > Settings > Advanced > Webhooks into the channel",
+                status=401,
+            )
+        if not hmac.compare_digest(signature, webhook_signature(secret, body)):
+            raise WebhookRejected("WooCommerce push with a wrong signature", status=401)
+        delivery_id = lowered.get("x-wc-webhook-delivery-id", "").strip()
+        if not delivery_id:
+            raise WebhookRejected(
+                "WooCommerce push without an X-WC-Webhook-Delivery-ID", status=400
+            )
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            raise WebhookRejected("WooCommerce push whose body is not JSON", status=400) from None
+        if not isinstance(payload, dict):
+            raise WebhookRejected("WooCommerce push whose body is not a JSON object", status=400)
+        delivery_id = f"{delivery_id}-{hashlib.sha256(body).hexdigest()[:16]}"
+        resource = lowered.get("x-wc-webhook-topic", "").split(".")[0].strip()
+        if resource == "order":
+            return WebhookEvent(
+                delivery_id=delivery_id,
+                topic="order_status",
+                order_number=_order_number(payload),
+                payload=payload,
+            )
+        topic = "product" if resource == "product" else "other"
+        return WebhookEvent(delivery_id=delivery_id, topic=topic, payload=payload)
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    """`X-WC-Webhook-Signature`: base64 of HMAC-SHA256 over the raw body, keyed with the
+    webhook's secret."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def _serial_map(fn: Callable[[T], R], args: Sequence[T]) -> list[R]:
+    return [fn(arg) for arg in args]
+
+
+# -- parsing WooCommerce payloads (pure functions) ------------------------------------------------
+
+
+def listings_from_product(
+    product: Mapping[str, Any], variations: Sequence[Mapping[str, Any]]
+) -> list[RemoteListing]:
+    """The listings of one product: itself when simple, each of `variations` when variable.
+
+    A variable product in the trash whose variations are not given comes back as one
+    "removed" listing with variant_id "", so the scan still learns it is gone.
+    """
+    product_id = str(product["id"])
+    name = html.unescape(str(product.get("name") or ""))
+    status = str(product.get("status") or "")
+    updated_at = _modified(product)
+    kind = product.get("type")
+    if kind == "simple":
+        return [
+            RemoteListing(
+                item_id=product_id,
+                variant_id="",
+                sku=str(product.get("sku") or ""),
+                title=name,
+                price=_price(product),
+                quantity=_quantity(product),
+                status=_listing_status(status),
+                updated_at=updated_at,
+            )
+        ]
+    if kind != "variable":
+        return []  # grouped and external products hold no stock
+    if not variations:
+        if status != "trash":
+            return []
+        return [RemoteListing(product_id, "", "", name, Decimal(0), 0, "removed", updated_at)]
+    return [
+        RemoteListing(
+            item_id=product_id,
+            variant_id=str(variation["id"]),
+            sku=str(variation.get("sku") or ""),
+            title=f"{name} - {_options_text(variation)}" if _options_text(variation) else name,
+            price=_price(variation),
+            quantity=_quantity(variation),
+            status=_listing_status(status, str(variation.get("status") or "publish")),
+            updated_at=max(updated_at, _modified(variation)),
+        )
+        for variation in variations
+    ]
+
+
+def order_from_payload(payload: Mapping[str, Any]) -> RemoteOrder:
+    """A RemoteOrder from a REST order (or an order webhook's body)."""
+    status = str(payload.get("status") or "")
+    state = STATUS_TABLE.get(status)
+    if state is None:
+        logger.warning(
+            "WooCommerce order %s has status %r, unknown to omni: treated as unpaid",
+            payload.get("id"),
+            status,
+        )
+        state = UNKNOWN_STATUS_STATE
+    lines = tuple(_order_line(item) for item in payload.get("line_items") or [])
+    shipping = payload.get("shipping_lines") or []
+    return RemoteOrder(
+        order_number=_order_number(payload),
+        order_id=str(payload["id"]),
+        status=status,
+        state=state,
+        created_at=_utc(payload.get("date_created_gmt")) or _EPOCH,
+        updated_at=_modified(payload),
+        currency=str(payload.get("currency") or ""),
+        total=_decimal(payload.get("total")),
+        lines=lines,
+        paid_at=_utc(payload.get("date_paid_gmt")),
+        payment_method=str(
+            payload.get("payment_method_title") or payload.get("payment_method") or ""
+        ),
+        courier=str(shipping[0].get("method_title") or "") if shipping else "",
+        source=dict(payload),
+    )
+
+
+def _order_line(item: Mapping[str, Any]) -> RemoteOrderLine:
+    quantity = int(item.get("quantity") or 0)
+    total = _decimal(item.get("total"))
+    paid = total + _decimal(item.get("total_tax"))  # line totals exclude tax in WooCommerce
+    unit_price = paid / quantity if quantity else paid
+    exponent = total.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < 0:
+        unit_price = unit_price.quantize(Decimal(1).scaleb(exponent))
+    variation_id = int(item.get("variation_id") or 0)
+    return RemoteOrderLine(
+        line_id=str(item.get("id") or ""),
+        item_id=str(item.get("product_id") or ""),
+        variant_id=str(variation_id) if variation_id else "",
+        sku=str(item.get("sku") or ""),
+        title=html.unescape(str(item.get("name") or "")),
+        quantity=quantity,
+        unit_price=unit_price,
+    )
+
+
+def _order_number(payload: Mapping[str, Any]) -> str:
+    return str(payload.get("number") or payload.get("id") or "")
+
+
+def _listing_status(product_status: str, variation_status: str = "publish") -> str:
+    status = LISTING_STATUS.get(product_status, "inactive")
+    if status == "live" and variation_status != "publish":
+        return "inactive"  # a disabled variation is "private"
+    return status
+
+
+def _options_text(variation: Mapping[str, Any]) -> str:
+    """ "Red, M": the variation's option values, as WooCommerce names variations."""
+    return ", ".join(
+        html.unescape(str(attribute.get("option") or ""))
+        for attribute in variation.get("attributes") or []
+        if attribute.get("option")
+    )
+
+
+def _price(row: Mapping[str, Any]) -> Decimal:
+    return _decimal(row.get("regular_price") or row.get("price"))
+
+
+def _quantity(row: Mapping[str, Any]) -> int:
+    # null when stock is not managed; negative when backorders are allowed: kept as it is.
+    value = row.get("stock_quantity")
+    return int(value) if value is not None else 0
+
+
+def _decimal(raw: Any) -> Decimal:
+    if raw is None or raw == "":
+        return Decimal(0)
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        return Decimal(0)
+    return value if value.is_finite() else Decimal(0)
+
+
+_EPOCH = datetime.fromtimestamp(0, tz=UTC)
+
+
+def _utc(raw: Any) -> datetime | None:
+    """A `*_gmt` field ("2025-01-02T08:00:00", no zone: it is UTC) as an aware datetime."""
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(raw))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _modified(row: Mapping[str, Any]) -> datetime:
+    return _utc(row.get("date_modified_gmt")) or _utc(row.get("date_created_gmt")) or _EPOCH
+
+
+def _gmt(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+# -- building WooCommerce payloads (pure functions) ----------------------------------------------
+
+
+def _option_names(product: UploadProduct) -> tuple[str, ...]:
+    """The product's option names ((): a simple product); AdapterError on what WooCommerce
+    would refuse or what would mix variants up, before anything is sent."""
+    variants = product.variants
+    if not variants:
+        raise AdapterError(
+            f"{product.name!r} has no variant to list on WooCommerce", retryable=False, code="param"
+        )
+    names = tuple(product.option_names) or (tuple(variants[0].options) if variants else ())
+    if not names:
+        if len(variants) > 1:
+            raise AdapterError(
+                f"{product.name!r} has {len(variants)} variants but no option names: WooCommerce "
+                "needs them (e.g. Color, Size) to tell the variations apart",
+                retryable=False,
+                code="param",
+            )
+        return ()
+    if any(name.strip().lower() == BRAND_ATTRIBUTE.lower() for name in names):
+        raise AdapterError(
+            f"{product.name!r} has an option named {BRAND_ATTRIBUTE!r}, which omni uses for the "
+            "brand on WooCommerce: rename the option",
+            retryable=False,
+            code="param",
+        )
+    combos = [tuple(_check_options(product, variant, names)) for variant in variants]
+    if len(set(combos)) != len(combos):
+        raise AdapterError(
+            f"Two variants of {product.name!r} have the same options", retryable=False, code="param"
+        )
+    return names
+
+
+def _check_options(
+    product: UploadProduct, variant: UploadVariant, names: Sequence[str]
+) -> list[str]:
+    values = []
+    for name in names:
+        value = str(variant.options.get(name, "")).strip()
+        if not value:
+            raise AdapterError(
+                f"Variant {variant.sku!r} of {product.name!r} has no {name}",
+                retryable=False,
+                code="param",
+            )
+        values.append(value)
+    return values
+
+
+def _new_attributes(product: UploadProduct, names: Sequence[str]) -> list[Payload]:
+    attributes = [
+        {
+            "name": name,
+            "options": list(dict.fromkeys(str(v.options[name]).strip() for v in product.variants)),
+            "visible": True,
+            "variation": True,
+        }
+        for name in names
+    ]
+    return attributes + _brand_attribute(product)
+
+
+def _merged_attributes(
+    current: Mapping[str, Any],
+    product: UploadProduct,
+    names: Sequence[str],
+    variants: Sequence[UploadVariant],
+) -> list[Payload]:
+    """The product's attributes with the variants' option values added (none removed: other
+    variations may use them) and the brand set; other attributes kept as they are."""
+    attributes = [dict(a) for a in current.get("attributes") or [] if isinstance(a, dict)]
+    attributes = [
+        a for a in attributes if str(a.get("name", "")).lower() != BRAND_ATTRIBUTE.lower()
+    ]
+    by_name = {str(a.get("name", "")).lower(): a for a in attributes}
+    for name in names:
+        values = [str(v.options[name]).strip() for v in variants if v.options.get(name)]
+        attribute = by_name.get(name.lower())
+        if attribute is None:
+            attributes.append(
+                {
+                    "name": name,
+                    "options": list(dict.fromkeys(values)),
+                    "visible": True,
+                    "variation": True,
+                }
+            )
+            continue
+        options = list(attribute.get("options") or [])
+        attribute["options"] = options + [v for v in dict.fromkeys(values) if v not in options]
+        attribute["variation"] = True
+    return attributes + _brand_attribute(product)
+
+
+def _attribute_set(attributes: Sequence[Mapping[str, Any]]) -> set[tuple[Any, ...]]:
+    """What matters of attributes for a change: WooCommerce's answers add ids and positions."""
+    return {
+        (
+            str(a.get("name", "")).lower(),
+            tuple(a.get("options") or ()),
+            bool(a.get("variation")),
+            bool(a.get("visible")),
+        )
+        for a in attributes
+    }
+
+
+def _brand_attribute(product: UploadProduct) -> list[Payload]:
+    brand = product.brand.strip()
+    if not brand:
+        return []
+    return [{"name": BRAND_ATTRIBUTE, "options": [brand], "visible": True, "variation": False}]
+
+
+def _variation_body(variant: UploadVariant, names: Sequence[str]) -> Payload:
+    return {
+        **_variant_fields(variant),
+        **_stock_fields(variant.quantity),
+        "attributes": [
+            {"name": name, "option": str(variant.options[name]).strip()} for name in names
+        ],
+    }
+
+
+def _variant_fields(variant: UploadVariant) -> Payload:
+    fields: Payload = {"sku": variant.sku.strip(), "regular_price": _money(variant.price)}
+    if variant.upc.strip():
+        fields["global_unique_id"] = variant.upc.strip()  # GTIN/UPC/EAN/ISBN, WooCommerce 9.2+
+    return fields
+
+
+def _stock_fields(quantity: int) -> Payload:
+    # stock_quantity is ignored unless the product (or variation) manages its stock.
+    return {"manage_stock": True, "stock_quantity": quantity}
+
+
+def _money(value: Decimal) -> str:
+    """Prices go as strings ("19.90"), never in exponent form."""
+    return format(value, "f")
+
+
+def _convert(value: Decimal, per_unit: Mapping[str, Decimal], unit: str) -> str:
+    converted = (Decimal(value) * per_unit[unit]).quantize(Decimal("0.001")).normalize()
+    return format(converted, "f")
+
+
+def _images(urls: Sequence[str], current: Mapping[str, Any] | None) -> list[Payload] | None:
+    """The `images` to send, or None to leave the product's images alone.
+
+    WooCommerce downloads every image sent as `src` into the media library, again on every
+    update. So each image omni sends is named after its URL ("tee (1a2b3c4d5e)"); on an update
+    an image already on the product under that name goes by its `id`, and when the list is
+    unchanged no images go at all.
+    """
+    wanted = [(url.strip(), _image_name(url.strip())) for url in urls if url.strip()]
+    if current is None:
+        return [{"src": url, "name": name} for url, name in wanted]
+    present = {
+        str(image.get("name") or ""): image.get("id") for image in current.get("images") or []
+    }
+    names_now = [str(image.get("name") or "") for image in current.get("images") or []]
+    if names_now == [name for _, name in wanted]:
+        return None
+    return [
+        {"id": present[name]} if present.get(name) else {"src": url, "name": name}
+        for url, name in wanted
+    ]
+
+
+def _image_name(url: str) -> str:
+    stem = PurePosixPath(urlsplit(url).path).stem or "image"
+    return f"{stem} ({hashlib.sha256(url.encode()).hexdigest()[:10]})"
+
+
+def _matching_variation(
+    variant: UploadVariant, variations: Sequence[Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    key = _sku_key(variant.sku)
+    if key:
+        for variation in variations:
+            if _sku_key(str(variation.get("sku") or "")) == key:
+                return variation
+    wanted = {name.lower(): str(value).strip().lower() for name, value in variant.options.items()}
+    if not wanted:
+        return None
+    for variation in variations:
+        options = {
+            str(a.get("name") or "").lower(): str(a.get("option") or "").strip().lower()
+            for a in variation.get("attributes") or []
+        }
+        if options == wanted:
+            return variation
+    return None
+
+
+def _sku_key(sku: str) -> str:
+    return sku.strip().lower()
+
+
+def _answer_items(answer: Mapping[str, Any], action: str, sent: int) -> list[Payload]:
+    items = answer.get(action)
+    if not isinstance(items, list) or len(items) != sent:
+        raise AdapterError(
+            f"WooCommerce answered a batch of {sent} {action}s with "
+            f"{len(items) if isinstance(items, list) else 'no'} results: check the products on "
+            "WooCommerce before trying again",
+            retryable=False,
+            code="bad_reply",
+        )
+    return [item if isinstance(item, dict) else {} for item in items]
+
+
+def _item_error(item: Mapping[str, Any]) -> tuple[str, bool] | None:
+    """(message, retryable) of a batch item WooCommerce refused, or None if it was done."""
+    error = item.get("error")
+    if not error:
+        return None if item.get("id") else ("WooCommerce gave no result for this item", True)
+    if not isinstance(error, dict):
+        return str(error), False
+    data: dict[str, Any] = error["data"] if isinstance(error.get("data"), dict) else {}
+    status = int(data.get("status") or 400) if str(data.get("status") or "400").isdigit() else 400
+    message = html.unescape(re.sub(r"<[^>]+>", "", str(error.get("message") or ""))).strip()
+    code = str(error.get("code") or "")
+    text = f"{message or 'refused'} ({code})" if code else message or "refused"
+    return text + error_detail(code, data), status >= 500
+
+
+def _chunks(values: Sequence[T], size: int) -> Iterator[list[T]]:
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
+
+
+def _id(item_id: str) -> int:
+    if not str(item_id).strip().isdigit():
+        raise AdapterError(
+            f"{item_id!r} is not a WooCommerce product id", retryable=False, code="param"
+        )
+    return int(item_id)
+
+
+def _validated(credentials: Mapping[str, Any] | WooCommerceCredentials) -> WooCommerceCredentials:
+    if isinstance(credentials, WooCommerceCredentials):
+        return credentials
+    try:
+        return WooCommerceCredentials.model_validate(dict(credentials))
+    except ValidationError as exc:
+        raise credentials_error(
+            SERVICE, exc.errors(include_input=False, include_url=False)
+        ) from None

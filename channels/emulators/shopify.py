@@ -1,0 +1,2191 @@
+"""A local Shopify GraphQL Admin API (version 2026-04) for tests, the demo and benchmarks.
+
+It speaks the subset omni uses, with Shopify's rules (shared/reference/marketplace-apis.md §4):
+
+- `POST /admin/api/2026-04/graphql.json` with `X-Shopify-Access-Token`; a wrong or expired token
+  gets HTTP 401 `{"errors": "[API] Invalid API key or access token ..."}`. Other versions 404.
+- A small GraphQL executor, not a full one: operations are parsed (fields, aliases, arguments,
+  variables, inline fragments, directives; no named fragments), variables must be declared,
+  required ones present, and the reply holds exactly the fields asked for: a field the
+  emulator does not model is an error, as an unknown field is on Shopify. Input objects are
+  checked field by field against the 2026-04 input types omni uses.
+- Query cost as Shopify calculates it: scalars and enums 0, objects 1, connections
+  2 + first × the node's cost, `nodes(ids:)` one node per id, mutations 10; a query over
+  1,000 points is refused (MAX_COST_EXCEEDED). A leaky bucket (`bucket_size` points,
+  `restore_rate` per second) is charged the requested cost up front and refunded down to the
+  actual cost; a call it cannot pay for gets `errors[{extensions:{code:"THROTTLED"}}]` with
+  HTTP 200 and nothing happens. Every reply carries `extensions.cost`.
+- Cursor pagination (`first` ≤ 250, `after`), id order; search strings for `products` and
+  `orders` (`updated_at:>='…'`, `<`, `AND`; `name:'#1001'` joined by `OR`). Unsupported search
+  syntax is an error here (Shopify would ignore it with a warning), so mistakes surface.
+- Mutations: productSet (create), productUpdate, productVariantsBulkCreate,
+  productVariantsBulkUpdate (partial with `allowPartialUpdates`), productDelete,
+  inventorySetQuantities (`changeFromQuantity` on every row, `@idempotent(key:)` required; all
+  rows or none; a key seen before returns the first reply and changes nothing). Business
+  refusals come back as `userErrors {field message code}`.
+- Expiring offline tokens: `POST /admin/oauth/access_token` trades a refresh token (single use)
+  for a new pair; `invalid_client` / `invalid_grant` as OAuth says.
+- Throttled calls drawn by the framework's `throttle_rate` come back as THROTTLED in an HTTP 200
+  body (whose cost figures ask the client to wait `retry_after` seconds) or as HTTP 429 with
+  `Retry-After`, as `throttle_style` says.
+
+Stock lives at one location (`location_gid`); a stock change does not move a product's
+`updatedAt` here (Shopify does not document whether it does). Orders are kept in memory and
+driven by `create_order` / `move_order`; `signed_webhook` makes the delivery Shopify would send.
+"""
+
+import base64
+import bisect
+import hashlib
+import hmac
+import json
+import random
+import re
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from html import escape
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+from channels.emulators.base import Emulator, Faults, Reply, Request
+from channels.emulators.shop import ShopItem, ShopMix, generate_shop
+
+API_VERSION = "2026-04"
+GRAPHQL_PATH = re.compile(r"/admin/api/([^/]+)/graphql\.json")
+TOKEN_PATH = "/admin/oauth/access_token"
+MAX_QUERY_COST = 1000
+MUTATION_COST = 10
+MAX_PAGE = 250
+MAX_INPUT = 250  # input arrays, e.g. inventorySetQuantities quantities
+MAX_OPTIONS = 3
+MAX_VARIANTS = 2048
+MAX_QUANTITY = 1_000_000_000
+ACCESS_TOKEN_TTL = 3600  # expiring offline tokens last an hour
+REFRESH_TOKEN_TTL = 90 * 86400
+INVALID_TOKEN = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+SCOPES = "read_products,write_products,read_inventory,write_inventory,read_orders,read_locations"
+DEFAULT_OPTION = ("Title", "Default Title")
+INVENTORY_REASONS = frozenset(
+    {"correction", "cycle_count_available", "received", "restock", "damaged", "other"}
+)
+PRODUCT_STATUSES = frozenset({"ACTIVE", "DRAFT", "ARCHIVED", "UNLISTED"})
+
+FIRST_PRODUCT_ID = 8_000_000_000_001
+FIRST_VARIANT_ID = 44_000_000_000_001
+FIRST_INVENTORY_ITEM_ID = 46_000_000_000_001
+FIRST_ORDER_ID = 5_600_000_000_001
+FIRST_LINE_ID = 13_000_000_000_001
+FIRST_ORDER_NUMBER = 1001
+LOCATION_ID = 76_543_210_001
+
+# omni's order states as Shopify statuses: (financial, fulfillment, cancelled, closed).
+STATE_STATUSES: dict[str, tuple[str, str, bool, bool]] = {
+    "unpaid": ("PENDING", "UNFULFILLED", False, False),
+    "paid": ("PAID", "UNFULFILLED", False, False),
+    "shipped": ("PAID", "FULFILLED", False, False),
+    "delivered": ("PAID", "FULFILLED", False, True),
+    "cancelled": ("REFUNDED", "UNFULFILLED", True, True),
+    "returned": ("REFUNDED", "FULFILLED", False, True),
+}
+
+# Fields of the 2026-04 input objects omni sends (others exist on Shopify; unknown ones are
+# refused there too, which is the check that matters).
+INPUT_TYPES: dict[str, frozenset[str]] = {
+    "ProductSetInput": frozenset(
+        {
+            "title",
+            "descriptionHtml",
+            "vendor",
+            "productType",
+            "status",
+            "handle",
+            "tags",
+            "productOptions",
+            "variants",
+            "files",
+        }
+    ),
+    "OptionSetInput": frozenset({"name", "position", "values"}),
+    "OptionValueSetInput": frozenset({"name"}),
+    "ProductVariantSetInput": frozenset(
+        {
+            "optionValues",
+            "sku",
+            "price",
+            "compareAtPrice",
+            "barcode",
+            "inventoryItem",
+            "inventoryQuantities",
+            "inventoryPolicy",
+            "taxable",
+            "position",
+        }
+    ),
+    "VariantOptionValueInput": frozenset({"optionName", "name"}),
+    "InventoryItemInput": frozenset({"sku", "tracked", "measurement", "cost", "requiresShipping"}),
+    "InventoryItemMeasurementInput": frozenset({"weight"}),
+    "WeightInput": frozenset({"value", "unit"}),
+    "ProductSetInventoryInput": frozenset({"locationId", "name", "quantity"}),
+    "FileSetInput": frozenset({"originalSource", "contentType", "alt"}),
+    "ProductUpdateInput": frozenset(
+        {"id", "title", "descriptionHtml", "vendor", "productType", "status", "handle", "tags"}
+    ),
+    "ProductVariantsBulkInput": frozenset(
+        {
+            "id",
+            "price",
+            "compareAtPrice",
+            "barcode",
+            "inventoryItem",
+            "inventoryQuantities",
+            "inventoryPolicy",
+            "optionValues",
+            "taxable",
+        }
+    ),
+    "InventoryLevelInput": frozenset({"availableQuantity", "locationId"}),
+    "InventorySetQuantitiesInput": frozenset(
+        {"name", "reason", "referenceDocumentUri", "quantities"}
+    ),
+    "InventoryQuantityInput": frozenset(
+        {"inventoryItemId", "locationId", "quantity", "changeFromQuantity"}
+    ),
+    "ProductDeleteInput": frozenset({"id"}),
+}
+WEIGHT_UNITS = {
+    "KILOGRAMS": Decimal("1"),
+    "GRAMS": Decimal("0.001"),
+    "POUNDS": Decimal("0.45359237"),
+}
+
+
+# -- a GraphQL subset: parsing ---------------------------------------------------------------------
+
+
+class GraphQLError(Exception):
+    """One entry of a reply's top-level `errors`."""
+
+    def __init__(self, message: str, *, code: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+    def as_json(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"message": self.message}
+        if self.code:
+            error["extensions"] = {"code": self.code}
+        return error
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    name: str
+
+
+@dataclass(slots=True)
+class Field:
+    name: str
+    alias: str | None
+    args: dict[str, Any]
+    directives: dict[str, dict[str, Any]]
+    selection: list["Field | InlineFragment"] | None
+
+    @property
+    def key(self) -> str:
+        return self.alias or self.name
+
+
+@dataclass(slots=True)
+class InlineFragment:
+    type_name: str
+    selection: list["Field | InlineFragment"]
+
+
+@dataclass(slots=True)
+class Operation:
+    kind: str  # "query" | "mutation"
+    name: str
+    variables: dict[str, bool]  # declared variable -> non-null
+    selection: list[Field | InlineFragment]
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<skip>[\s,\ufeff]+|\#[^\n\r]*)
+  | (?P<spread>\.\.\.)
+  | (?P<punct>[!$():=@\[\]{}])
+  | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<string>"(?:[^"\\\n]|\\.)*")
+  | (?P<name>[_A-Za-z][_0-9A-Za-z]*)
+    """,
+    re.VERBOSE,
+)
+
+
+def parse(source: str) -> Operation:
+    """One operation (query or mutation) of a GraphQL document; GraphQLError on bad syntax."""
+    return _Parser(source).operation()
+
+
+class _Parser:
+    def __init__(self, source: str) -> None:
+        self.tokens: list[tuple[str, str]] = []
+        position = 0
+        while position < len(source):
+            match = _TOKEN.match(source, position)
+            if match is None:
+                raise GraphQLError(f'Parse error on "{source[position]}" at {position}')
+            if match.lastgroup != "skip":
+                self.tokens.append((str(match.lastgroup), match.group()))
+            position = match.end()
+        self.index = 0
+
+    def peek(self) -> tuple[str, str]:
+        return self.tokens[self.index] if self.index < len(self.tokens) else ("eof", "")
+
+    def take(self, value: str | None = None, *, kind: str | None = None) -> str:
+        token_kind, text = self.peek()
+        if (value is not None and text != value) or (kind is not None and token_kind != kind):
+            wanted = value or kind
+            raise GraphQLError(f'Parse error on "{text or "end of document"}", expected {wanted}')
+        self.index += 1
+        return text
+
+    def at(self, value: str) -> bool:
+        return self.peek()[1] == value and self.peek()[0] != "string"
+
+    def operation(self) -> Operation:
+        kind, name, variables = "query", "", {}
+        if not self.at("{"):
+            kind = self.take(kind="name")
+            if kind not in ("query", "mutation"):
+                raise GraphQLError(f'Parse error on "{kind}": only queries and mutations')
+            if self.peek()[0] == "name":
+                name = self.take()
+            if self.at("("):
+                variables = self.variable_definitions()
+            self.directives()
+        selection = self.selection_set()
+        if self.peek()[0] != "eof":
+            raise GraphQLError("Parse error: one operation per document, no fragment definitions")
+        return Operation(kind, name, variables, selection)
+
+    def variable_definitions(self) -> dict[str, bool]:
+        definitions: dict[str, bool] = {}
+        self.take("(")
+        while not self.at(")"):
+            self.take("$")
+            name = self.take(kind="name")
+            self.take(":")
+            definitions[name] = self.type_reference()
+            if self.at("="):
+                self.take("=")
+                self.value()
+        self.take(")")
+        return definitions
+
+    def type_reference(self) -> bool:
+        if self.at("["):
+            self.take("[")
+            self.type_reference()
+            self.take("]")
+        else:
+            self.take(kind="name")
+        if self.at("!"):
+            self.take("!")
+            return True
+        return False
+
+    def selection_set(self) -> list[Field | InlineFragment]:
+        self.take("{")
+        items: list[Field | InlineFragment] = []
+        while not self.at("}"):
+            items.append(self.selection())
+        self.take("}")
+        if not items:
+            raise GraphQLError("Parse error: empty selection")
+        return items
+
+    def selection(self) -> Field | InlineFragment:
+        if self.peek()[0] == "spread":
+            self.take()
+            if self.peek()[1] != "on":
+                raise GraphQLError("Parse error: named fragments are not supported here")
+            self.take("on")
+            type_name = self.take(kind="name")
+            self.directives()
+            return InlineFragment(type_name, self.selection_set())
+        name, alias = self.take(kind="name"), None
+        if self.at(":"):
+            self.take(":")
+            alias, name = name, self.take(kind="name")
+        args = self.arguments() if self.at("(") else {}
+        directives = self.directives()
+        selection = self.selection_set() if self.at("{") else None
+        return Field(name, alias, args, directives, selection)
+
+    def arguments(self) -> dict[str, Any]:
+        args: dict[str, Any] = {}
+        self.take("(")
+        while not self.at(")"):
+            name = self.take(kind="name")
+            self.take(":")
+            args[name] = self.value()
+        self.take(")")
+        return args
+
+    def directives(self) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        while self.at("@"):
+            self.take("@")
+            name = self.take(kind="name")
+            found[name] = self.arguments() if self.at("(") else {}
+        return found
+
+    def value(self) -> Any:
+        kind, text = self.peek()
+        if kind == "punct" and text == "$":
+            self.take()
+            return Var(self.take(kind="name"))
+        if kind == "number":
+            self.take()
+            return float(text) if any(c in text for c in ".eE") else int(text)
+        if kind == "string":
+            self.take()
+            return json.loads(text)
+        if text == "[":
+            self.take()
+            items = []
+            while not self.at("]"):
+                items.append(self.value())
+            self.take("]")
+            return items
+        if text == "{":
+            self.take()
+            fields = {}
+            while not self.at("}"):
+                key = self.take(kind="name")
+                self.take(":")
+                fields[key] = self.value()
+            self.take("}")
+            return fields
+        if kind == "name":
+            self.take()
+            return {"true": True, "false": False, "null": None}.get(text, text)
+        raise GraphQLError(f'Parse error on "{text or "end of document"}"')
+
+
+def resolve(value: Any, variables: Mapping[str, Any]) -> Any:
+    """An argument value with its variables filled in."""
+    if isinstance(value, Var):
+        return variables.get(value.name)
+    if isinstance(value, list):
+        return [resolve(item, variables) for item in value]
+    if isinstance(value, dict):
+        return {key: resolve(item, variables) for key, item in value.items()}
+    return value
+
+
+def check_variables(operation: Operation, variables: Mapping[str, Any]) -> None:
+    """Every variable used is declared, and every required one is given."""
+    for name in sorted(_used_variables(operation.selection)):
+        if name not in operation.variables:
+            raise GraphQLError(
+                f"Variable ${name} is used by {operation.name or 'anonymous'} but not declared",
+                code="variableNotDefined",
+            )
+    for name, required in operation.variables.items():
+        if required and variables.get(name) is None:
+            raise GraphQLError(
+                f"Variable ${name} of a non-null type was provided invalid value (Expected value "
+                "to not be null)",
+                code="INVALID_VARIABLE",
+            )
+
+
+def _used_variables(selection: Iterable[Field | InlineFragment]) -> set[str]:
+    found: set[str] = set()
+
+    def collect(value: Any) -> None:
+        if isinstance(value, Var):
+            found.add(value.name)
+        elif isinstance(value, list):
+            for item in value:
+                collect(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+
+    for item in selection:
+        if isinstance(item, Field):
+            collect(item.args)
+            collect(item.directives)
+        if item.selection:
+            found |= _used_variables(item.selection)
+    return found
+
+
+# -- a GraphQL subset: cost ------------------------------------------------------------------------
+
+
+def query_cost(operation: Operation, variables: Mapping[str, Any], data: Any = None) -> int:
+    """Requested cost (`data` None: from `first` and `ids`), or actual cost of `data` (from
+    what came back). Scalars 0, objects 1, connections 2 + nodes × node cost, mutations 10."""
+    if operation.kind == "mutation":
+        return MUTATION_COST
+    return _cost(operation.selection, variables, data, requested=data is None)
+
+
+def _cost(
+    selection: list[Field | InlineFragment],
+    variables: Mapping[str, Any],
+    data: Any,
+    *,
+    requested: bool,
+) -> int:
+    total, fragments = 0, [0]
+    for item in selection:
+        if isinstance(item, InlineFragment):
+            fragments.append(_cost(item.selection, variables, data, requested=requested))
+            continue
+        if item.selection is None:
+            continue
+        value = None if requested else (data or {}).get(item.key)
+        if not requested and value is None:
+            continue
+        args = resolve(item.args, variables)
+        count = args.get("first", args.get("last"))
+        ids = args.get("ids") if isinstance(args.get("ids"), list) else None
+        node_selection = _node_selection(item.selection)
+        if node_selection is not None:  # a connection
+            if requested:
+                per_node = 1 + _cost(node_selection, variables, None, requested=True)
+                total += 2 + int(count or 0) * per_node
+            else:
+                nodes = value.get("nodes") or [e.get("node") for e in value.get("edges") or []]
+                total += 2 + sum(
+                    1 + _cost(node_selection, variables, n, requested=False) for n in nodes if n
+                )
+        elif requested:
+            many = len(ids) if ids is not None else (int(count) if count is not None else 1)
+            total += many * (1 + _cost(item.selection, variables, None, requested=True))
+        else:
+            values = value if isinstance(value, list) else [value]
+            total += sum(
+                1 + _cost(item.selection, variables, v, requested=False) for v in values if v
+            )
+    return total + max(fragments)
+
+
+def _node_selection(
+    selection: list[Field | InlineFragment],
+) -> list[Field | InlineFragment] | None:
+    """The node selection of a connection field (`nodes {…}` or `edges { node {…} }`)."""
+    for item in selection:
+        if isinstance(item, Field) and item.name == "nodes" and item.selection:
+            return item.selection
+        if isinstance(item, Field) and item.name == "edges" and item.selection:
+            for inner in item.selection:
+                if isinstance(inner, Field) and inner.name == "node" and inner.selection:
+                    return inner.selection
+    return None
+
+
+# -- the shop --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Variant:
+    variant_id: int
+    inventory_item_id: int
+    options: dict[str, str]  # option name -> value, in the product's option order
+    sku: str
+    price: Decimal
+    quantity: int  # "available" at the emulator's location
+    barcode: str = ""
+    weight_kg: Decimal | None = None
+    stocked: bool = True  # stocked at the location; inventorySetQuantities refuses it if not
+    created_at: int = 0
+
+    @property
+    def title(self) -> str:
+        return " / ".join(self.options.values())
+
+
+@dataclass(slots=True)
+class Product:
+    product_id: int
+    title: str
+    description_html: str
+    vendor: str
+    product_type: str
+    status: str  # ACTIVE | DRAFT | ARCHIVED | UNLISTED
+    created_at: int
+    updated_at: int
+    options: list[tuple[str, list[str]]]  # (name, values in order)
+    variants: dict[int, Variant] = field(default_factory=dict)
+    images: list[str] = field(default_factory=list)
+
+    @property
+    def only_default(self) -> bool:
+        return [name for name, _ in self.options] == [DEFAULT_OPTION[0]] and len(self.variants) == 1
+
+
+@dataclass(slots=True)
+class OrderLine:
+    line_id: int
+    product_id: int
+    variant_id: int
+    sku: str
+    title: str
+    variant_title: str
+    quantity: int
+    unit_price: Decimal
+
+
+@dataclass(slots=True)
+class Order:
+    order_id: int
+    number: int
+    created_at: int
+    updated_at: int
+    financial: str
+    fulfillment: str
+    lines: list[OrderLine]
+    currency: str
+    cancelled_at: int | None = None
+    cancel_reason: str | None = None
+    closed_at: int | None = None
+    tracking_number: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"#{self.number}"
+
+    @property
+    def total(self) -> Decimal:
+        return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0"))
+
+
+class _Refusal(Exception):
+    """A mutation refused as a whole, reported as its `userErrors`."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors[0]["message"] if errors else "refused")
+        self.errors = errors
+
+
+class ShopifyEmulator(Emulator):
+    """One Shopify shop on 127.0.0.1.
+
+    `items`, `seed`, `pos_skus` and `mix` generate the catalog (see `generate_shop`); the tokens
+    and the app's client keys derive from `seed`. `credentials` is what an adapter needs.
+    `bucket_size` and `restore_rate` are the leaky bucket's points and points per second.
+    """
+
+    name = "shopify"
+
+    def __init__(
+        self,
+        *,
+        items: int = 0,
+        seed: int = 1,
+        pos_skus: Sequence[str] = (),
+        mix: ShopMix | None = None,
+        shop: str = "omni-emulated",
+        currency: str = "USD",
+        bucket_size: float = 2000.0,
+        restore_rate: float = 1000.0,
+        throttle_style: Literal["http", "body", "mixed"] = "mixed",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: Faults | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(host=host, port=port, seed=seed, faults=faults, clock=clock)
+        self.shop = shop
+        self.currency = currency
+        self.throttle_style = throttle_style
+        self.bucket_size = float(bucket_size)
+        self.restore_rate = float(restore_rate)
+        self.location_gid = f"gid://shopify/Location/{LOCATION_ID}"
+        self.products: dict[int, Product] = {}
+        self.orders: dict[int, Order] = {}
+        self.throttled = 0  # calls refused by the leaky bucket (not by injected faults)
+        self._calls: Counter[str] = Counter()  # mutations that changed something, by name
+        self._inventory: dict[int, tuple[int, int]] = {}  # inventory item -> (product, variant)
+        self._variant_owner: dict[int, int] = {}  # variant -> product
+        self._idempotent: dict[str, dict[str, Any]] = {}  # key -> first payload
+        self._bucket = self.bucket_size
+        self._bucket_at = time.monotonic()
+        self._next = Counter(
+            {
+                "product": FIRST_PRODUCT_ID,
+                "variant": FIRST_VARIANT_ID,
+                "inventory": FIRST_INVENTORY_ITEM_ID,
+                "order": FIRST_ORDER_ID,
+                "line": FIRST_LINE_ID,
+                "number": FIRST_ORDER_NUMBER,
+            }
+        )
+        secrets = random.Random(f"shopify-secrets-{seed}")
+        self.client_id = secrets.randbytes(16).hex()
+        self.client_secret = "shpss_" + secrets.randbytes(16).hex()
+        self._secrets = secrets
+        self._access_tokens: dict[str, float] = {}  # token -> wall-clock expiry
+        self._access_token = self._issue_access_token()
+        self._refresh_token = "shprt_" + secrets.randbytes(16).hex()
+        for shop_item in generate_shop(items, seed, pos_skus, mix=mix, now=clock()):
+            self.put_item(shop_item)
+
+    # -- the helpers every emulator offers (docs/adapters.md) ------------------------------
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        """The current access and refresh tokens, the location and the app's client keys."""
+        with self.lock:
+            return {
+                "access_token": self._access_token,
+                "location_id": self.location_gid,
+                "client_secret": self.client_secret,
+                "client_id": self.client_id,
+                "refresh_token": self._refresh_token,
+            }
+
+    def wrong_credentials(self) -> dict[str, Any]:
+        """A wrong access token and a wrong client secret (so a refresh cannot rescue it)."""
+        return {
+            **self.credentials,
+            "access_token": "shpat_" + "0" * 32,
+            "client_secret": "shpss_" + "0" * 32,
+        }
+
+    def put_item(self, shop_item: ShopItem) -> str:
+        """Add a generated (or hand-made) item as a product; its id."""
+        with self.lock:
+            names = shop_item.option_names if shop_item.has_variants else (DEFAULT_OPTION[0],)
+            product = Product(
+                product_id=self._new_id("product"),
+                title=shop_item.name,
+                description_html=f"<p>{escape(shop_item.description)}</p>",
+                vendor=shop_item.brand,
+                product_type=shop_item.category,
+                status="ACTIVE" if shop_item.status == "live" else "DRAFT",
+                created_at=shop_item.created_at,
+                updated_at=shop_item.updated_at,
+                options=[(name, []) for name in names],
+            )
+            for shop_variant in shop_item.variants:
+                options = (
+                    {name: shop_variant.options[name] for name in names}
+                    if shop_item.has_variants
+                    else {DEFAULT_OPTION[0]: DEFAULT_OPTION[1]}
+                )
+                self._add_variant(
+                    product,
+                    options=options,
+                    sku=shop_variant.sku,
+                    price=shop_variant.price,
+                    quantity=shop_variant.quantity,
+                    weight_kg=shop_item.weight_kg,
+                )
+            self.products[product.product_id] = product
+            return str(product.product_id)
+
+    def touch_item(self, item_id: str, *, name: str) -> None:
+        """Rename a product as the merchant would; its updatedAt moves."""
+        with self.lock:
+            product = self.products[int(item_id)]
+            product.title = name
+            self._touch(product)
+
+    def remove_item(self, item_id: str) -> None:
+        """Delete a product as the merchant would (Shopify deletes outright)."""
+        with self.lock:
+            self._delete(self.products[int(item_id)])
+
+    def listing_quantities(self) -> dict[tuple[str, str], int]:
+        return self._per_listing(lambda variant: variant.quantity)
+
+    def listing_prices(self) -> dict[tuple[str, str], Decimal]:
+        return self._per_listing(lambda variant: variant.price)
+
+    def update_calls(self, what: str) -> int:
+        """Successful stock (inventorySetQuantities) or price (productVariantsBulkUpdate) calls."""
+        mutation = {"stock": "inventorySetQuantities", "price": "productVariantsBulkUpdate"}
+        with self.lock:
+            return self._calls[mutation[what]]
+
+    def create_order(
+        self,
+        lines: Sequence[tuple[str, str, int]],
+        *,
+        state: str = "unpaid",
+        at: float | None = None,
+    ) -> str:
+        """A customer's order of `[(item_id, variant_id, qty)]` (variant "" for a product without
+        options) in the statuses standing for omni's `state`; `at` (Unix seconds) backdates it.
+        Stock is not touched. Its name, e.g. "#1001"."""
+        if not lines:
+            raise ValueError("an order needs at least one line")
+        statuses = _state_statuses(state)
+        now = int(self.now() if at is None else at)
+        with self.lock:
+            order = Order(
+                order_id=self._new_id("order"),
+                number=self._new_id("number"),
+                created_at=now,
+                updated_at=now,
+                financial="PENDING",
+                fulfillment="UNFULFILLED",
+                lines=[self._order_line(*line) for line in lines],
+                currency=self.currency,
+            )
+            self.orders[order.order_id] = order
+            self._set_order_statuses(order, statuses, now)
+            order.updated_at = now
+            return order.name
+
+    def move_order(self, order_number: str, state: str, *, at: float | None = None) -> None:
+        """Move an order to the statuses standing for `state`; its updatedAt moves forward."""
+        statuses = _state_statuses(state)
+        with self.lock:
+            order = self._order_named(order_number)
+            now = int(self.now() if at is None else at)
+            self._set_order_statuses(order, statuses, now)
+            order.updated_at = max(now, order.updated_at + 1)
+
+    def signed_webhook(self, order_number: str, url: str) -> tuple[dict[str, str], bytes]:
+        """An `orders/updated` (or `orders/cancelled`) delivery of the order as it stands, with
+        its REST-shaped JSON body and headers, signed as Shopify signs webhooks: base64
+        HMAC-SHA256 of the raw body with the app's client secret (`url` is not signed). Each
+        call is a new delivery with its own `X-Shopify-Webhook-Id`."""
+        with self.lock:
+            order = self._order_named(order_number)
+            body = json.dumps(self._webhook_payload(order), separators=(",", ":")).encode()
+            topic = "orders/cancelled" if order.cancelled_at else "orders/updated"
+            secret = self.client_secret
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": topic,
+            "X-Shopify-Hmac-SHA256": base64.b64encode(digest).decode(),
+            "X-Shopify-Shop-Domain": f"{self.shop}.myshopify.com",
+            "X-Shopify-API-Version": API_VERSION,
+            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
+            "X-Shopify-Event-Id": str(uuid.uuid4()),
+            "X-Shopify-Triggered-At": _iso(int(self.now())),
+        }
+        return headers, body
+
+    # -- more test helpers ---------------------------------------------------------------------
+
+    def expire_access_tokens(self) -> None:
+        """Make every access token issued so far invalid, as if an hour had passed."""
+        with self.lock:
+            self._access_tokens = dict.fromkeys(self._access_tokens, 0.0)
+
+    def spend(self, points: float) -> None:
+        """Another caller of the same app and shop spends `points` of the shared bucket."""
+        with self.lock:
+            self._refill()
+            self._bucket = max(0.0, self._bucket - points)
+
+    def set_quantity(self, item_id: str, variant_id: str, quantity: int) -> None:
+        """Change a listing's stock as the merchant would in the Shopify admin."""
+        with self.lock:
+            self._listing_variant(item_id, variant_id).quantity = quantity
+
+    def unstock(self, item_id: str, variant_id: str = "") -> None:
+        """Take a listing's inventory item off the location: setting its quantity is refused."""
+        with self.lock:
+            self._listing_variant(item_id, variant_id).stocked = False
+
+    def item(self, item_id: str) -> dict[str, Any]:
+        """A product as a plain dict, for assertions."""
+        with self.lock:
+            product = self.products[int(item_id)]
+            return {
+                "title": product.title,
+                "status": product.status,
+                "vendor": product.vendor,
+                "productType": product.product_type,
+                "descriptionHtml": product.description_html,
+                "images": list(product.images),
+                "options": [(name, list(values)) for name, values in product.options],
+                "updated_at": product.updated_at,
+                "variants": [
+                    {
+                        "id": str(v.variant_id),
+                        "sku": v.sku,
+                        "price": v.price,
+                        "quantity": v.quantity,
+                        "barcode": v.barcode,
+                        "weight_kg": v.weight_kg,
+                        "options": dict(v.options),
+                    }
+                    for v in product.variants.values()
+                ],
+            }
+
+    def item_ids(self) -> list[str]:
+        with self.lock:
+            return [str(product_id) for product_id in self.products]
+
+    def order_status(self, order_number: str) -> tuple[str, str, bool, bool]:
+        """(financial, fulfillment, cancelled, closed) of an order."""
+        with self.lock:
+            order = self._order_named(order_number)
+            return (
+                order.financial,
+                order.fulfillment,
+                order.cancelled_at is not None,
+                order.closed_at is not None,
+            )
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def handle(self, request: Request) -> Reply:
+        if request.path == TOKEN_PATH:
+            return self._token_endpoint(request)
+        match = GRAPHQL_PATH.fullmatch(request.path)
+        if match is None or match.group(1) != API_VERSION:
+            return Reply.json({"errors": "Not Found"}, status=404)
+        if request.method != "POST":
+            return Reply.json({"errors": "Method Not Allowed"}, status=405)
+        if not self._token_valid(request.headers.get("x-shopify-access-token", "")):
+            return Reply.json({"errors": INVALID_TOKEN}, status=401)
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("query"), str)
+            or not isinstance(body.get("variables") or {}, dict)
+        ):
+            return Reply.json(
+                {"errors": {"query": "Required parameter missing or invalid"}}, status=400
+            )
+        return self._graphql(body["query"], body.get("variables") or {})
+
+    def throttle_reply(self, request: Request, retry_after: float) -> Reply:
+        in_body = GRAPHQL_PATH.fullmatch(request.path) is not None and (
+            self.throttle_style == "body"
+            or (self.throttle_style == "mixed" and self.random_fault() < 0.5)
+        )
+        if not in_body:
+            return Reply.json(
+                {
+                    "errors": "Exceeded 2 calls per second for api client. Reduce request rates to "
+                    "resume uninterrupted service."
+                },
+                status=429,
+                headers=(("Retry-After", f"{retry_after:g}"),),
+            )
+        # Cost figures that make the documented wait come out at `retry_after` seconds.
+        available = 0
+        requested = max(1, round(retry_after * self.restore_rate))
+        return self._errors(
+            [GraphQLError("Throttled", code="THROTTLED")],
+            cost=self._cost_extension(requested, None, available=available),
+        )
+
+    def _graphql(self, query: str, variables: dict[str, Any]) -> Reply:
+        try:
+            operation = parse(query)
+            check_variables(operation, variables)
+            requested = query_cost(operation, variables)
+        except GraphQLError as error:
+            return self._errors([error])
+        if requested > MAX_QUERY_COST:
+            error = GraphQLError(
+                f"Query cost is {requested}, which exceeds the single query max cost limit "
+                f"({MAX_QUERY_COST}).",
+                code="MAX_COST_EXCEEDED",
+            )
+            return self._errors([error], cost=self._cost_extension(requested, None))
+        with self.lock:
+            self._refill()
+            if requested > self._bucket:
+                self.throttled += 1
+                error = GraphQLError("Throttled", code="THROTTLED")
+                return self._errors([error], cost=self._cost_extension(requested, None))
+            self._bucket -= requested
+            try:
+                data = self._select(self._root(operation), operation.selection, variables)
+            except GraphQLError as error:
+                self._bucket = min(self.bucket_size, self._bucket + requested - 1)
+                return self._errors([error], cost=self._cost_extension(requested, 1))
+            actual = query_cost(operation, variables, data)
+            self._bucket = min(self.bucket_size, self._bucket + requested - actual)
+            cost = self._cost_extension(requested, actual)
+        return Reply.json(
+            {"data": data, "extensions": {"cost": cost}},
+            headers=(("X-Shopify-API-Version", API_VERSION),),
+        )
+
+    def _errors(self, errors: list[GraphQLError], *, cost: dict[str, Any] | None = None) -> Reply:
+        body: dict[str, Any] = {"errors": [error.as_json() for error in errors]}
+        if cost is not None:
+            body["extensions"] = {"cost": cost}
+        return Reply.json(body, headers=(("X-Shopify-API-Version", API_VERSION),))
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        elapsed, self._bucket_at = now - self._bucket_at, now
+        self._bucket = min(self.bucket_size, self._bucket + elapsed * self.restore_rate)
+
+    def _cost_extension(
+        self, requested: int, actual: int | None, *, available: float | None = None
+    ) -> dict[str, Any]:
+        return {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": {
+                "maximumAvailable": self.bucket_size,
+                "currentlyAvailable": int(self._bucket if available is None else available),
+                "restoreRate": self.restore_rate,
+            },
+        }
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def _token_endpoint(self, request: Request) -> Reply:
+        if request.method != "POST":
+            return Reply.json({"errors": "Method Not Allowed"}, status=405)
+        params = _form_or_json(request)
+        with self.lock:
+            if params.get("client_id") != self.client_id or not hmac.compare_digest(
+                str(params.get("client_secret") or ""), self.client_secret
+            ):
+                return Reply.json(
+                    {
+                        "error": "invalid_client",
+                        "error_description": "Client authentication failed due to unknown "
+                        "client, no client authentication included, or unsupported method.",
+                    },
+                    status=401,
+                )
+            if params.get("grant_type") != "refresh_token":
+                return Reply.json({"error": "unsupported_grant_type"}, status=400)
+            if not params.get("refresh_token") or params["refresh_token"] != self._refresh_token:
+                return Reply.json(
+                    {
+                        "error": "invalid_grant",
+                        "error_description": "The provided refresh token is invalid, expired or "
+                        "revoked.",
+                    },
+                    status=400,
+                )
+            self._access_token = self._issue_access_token()
+            self._refresh_token = "shprt_" + self._secrets.randbytes(16).hex()  # single use
+            return Reply.json(
+                {
+                    "access_token": self._access_token,
+                    "expires_in": ACCESS_TOKEN_TTL,
+                    "refresh_token": self._refresh_token,
+                    "refresh_token_expires_in": REFRESH_TOKEN_TTL,
+                    "scope": SCOPES,
+                }
+            )
+
+    def _issue_access_token(self) -> str:
+        token = "shpat_" + self._secrets.randbytes(16).hex()
+        self._access_tokens[token] = time.time() + ACCESS_TOKEN_TTL
+        return token
+
+    def _token_valid(self, token: str) -> bool:
+        with self.lock:
+            return self._access_tokens.get(token, 0.0) > time.time()
+
+    # -- execution -------------------------------------------------------------------------
+
+    def _root(self, operation: Operation) -> dict[str, Any]:
+        if operation.kind == "mutation":
+            return {
+                "__typename": "Mutation",
+                "productSet": self._product_set,
+                "productUpdate": self._product_update,
+                "productVariantsBulkCreate": self._variants_bulk_create,
+                "productVariantsBulkUpdate": self._variants_bulk_update,
+                "productDelete": self._product_delete,
+                "inventorySetQuantities": self._inventory_set_quantities,
+            }
+        return {
+            "__typename": "QueryRoot",
+            "shop": lambda args, _: self._shop_node(),
+            "location": lambda args, _: (
+                self._location_node() if args.get("id") in (None, self.location_gid) else None
+            ),
+            "products": lambda args, _: self._products_connection(args),
+            "product": lambda args, _: self._node_of(args.get("id"), "Product"),
+            "nodes": lambda args, _: self._nodes(args.get("ids")),
+            "orders": lambda args, _: self._orders_connection(args),
+            "order": lambda args, _: self._node_of(args.get("id"), "Order"),
+        }
+
+    def _select(
+        self,
+        obj: Mapping[str, Any],
+        selection: list[Field | InlineFragment],
+        variables: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """The fields of `obj` that `selection` asks for; lazy fields (callables) are called
+        with their arguments and directives."""
+        out: dict[str, Any] = {}
+        for item in selection:
+            if isinstance(item, InlineFragment):
+                if obj.get("__typename") == item.type_name:
+                    out.update(self._select(obj, item.selection, variables))
+                continue
+            if item.name == "__typename":
+                out[item.key] = obj.get("__typename")
+                continue
+            if item.name not in obj:
+                raise GraphQLError(
+                    f"Field '{item.name}' doesn't exist on type '{obj.get('__typename')}'",
+                    code="undefinedField",
+                )
+            value = obj[item.name]
+            if callable(value):
+                value = value(resolve(item.args, variables), resolve(item.directives, variables))
+            out[item.key] = self._complete(value, item, variables)
+        return out
+
+    def _complete(self, value: Any, item: Field, variables: Mapping[str, Any]) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return [self._complete(v, item, variables) for v in value]
+        if item.selection is None:
+            if isinstance(value, dict):
+                raise GraphQLError(
+                    f"Field must have selections (field '{item.name}' returns "
+                    f"{value.get('__typename')} but has no selections)",
+                    code="selectionMismatch",
+                )
+            return value
+        if not isinstance(value, dict):
+            raise GraphQLError(
+                f"Selections can't be made on scalars (field '{item.name}')",
+                code="selectionMismatch",
+            )
+        return self._select(value, item.selection, variables)
+
+    # -- query resolvers -------------------------------------------------------------------
+
+    def _shop_node(self) -> dict[str, Any]:
+        return {
+            "__typename": "Shop",
+            "name": f"Emulated {self.shop}",
+            "myshopifyDomain": f"{self.shop}.myshopify.com",
+            "currencyCode": self.currency,
+        }
+
+    def _location_node(self) -> dict[str, Any]:
+        return {
+            "__typename": "Location",
+            "id": self.location_gid,
+            "name": "Main warehouse",
+            "isActive": True,
+        }
+
+    def _products_connection(self, args: dict[str, Any]) -> dict[str, Any]:
+        matches = _search(args.get("query"), {"updated_at", "created_at", "status"})
+        products = [p for p in self.products.values() if matches(_product_facts(p))]
+        return _connection(products, args, lambda p: p.product_id, self._product_node, "Product")
+
+    def _orders_connection(self, args: dict[str, Any]) -> dict[str, Any]:
+        matches = _search(args.get("query"), {"updated_at", "created_at", "name"})
+        orders = [o for o in self.orders.values() if matches(_order_facts(o))]
+        return _connection(orders, args, lambda o: o.order_id, self._order_node, "Order")
+
+    def _nodes(self, ids: Any) -> list[dict[str, Any] | None]:
+        if not isinstance(ids, list):
+            raise GraphQLError(
+                "Argument 'ids' on Field 'nodes' is required", code="missingRequiredArguments"
+            )
+        if len(ids) > MAX_PAGE:
+            raise GraphQLError(
+                f"The input array size of {len(ids)} is greater than the maximum allowed of "
+                f"{MAX_PAGE}.",
+                code="MAX_INPUT_SIZE_EXCEEDED",
+            )
+        return [self._node_of(gid, None) for gid in ids]
+
+    def _node_of(self, gid: Any, expected: str | None) -> dict[str, Any] | None:
+        kind, number = _parse_gid(gid)
+        if not kind or (expected is not None and kind != expected):
+            raise GraphQLError(f"Invalid global id '{gid}'", code="argumentLiteralsIncompatible")
+        if kind == "Product" and number in self.products:
+            return self._product_node(self.products[number])
+        if kind == "ProductVariant":
+            found = self._variant_by_id(number)
+            return self._variant_node(*found) if found else None
+        if kind == "Order" and number in self.orders:
+            return self._order_node(self.orders[number])
+        if kind == "Location" and gid == self.location_gid:
+            return self._location_node()
+        return None
+
+    def _product_node(self, product: Product) -> dict[str, Any]:
+        return {
+            "__typename": "Product",
+            "id": f"gid://shopify/Product/{product.product_id}",
+            "legacyResourceId": str(product.product_id),
+            "title": product.title,
+            "descriptionHtml": product.description_html,
+            "vendor": product.vendor,
+            "productType": product.product_type,
+            "status": product.status,
+            "createdAt": _iso(product.created_at),
+            "updatedAt": _iso(product.updated_at),
+            "hasOnlyDefaultVariant": product.only_default,
+            "totalInventory": sum(v.quantity for v in product.variants.values()),
+            "options": [
+                {"__typename": "ProductOption", "name": name, "position": n, "values": list(values)}
+                for n, (name, values) in enumerate(product.options, start=1)
+            ],
+            "variants": lambda args, _: _connection(
+                list(product.variants.values()),
+                args,
+                lambda v: v.variant_id,
+                lambda v: self._variant_node(product, v),
+                "ProductVariant",
+            ),
+        }
+
+    def _variant_node(self, product: Product, variant: Variant) -> dict[str, Any]:
+        weight = None
+        if variant.weight_kg is not None:
+            weight = {
+                "__typename": "Weight",
+                "value": float(variant.weight_kg),
+                "unit": "KILOGRAMS",
+            }
+        return {
+            "__typename": "ProductVariant",
+            "id": f"gid://shopify/ProductVariant/{variant.variant_id}",
+            "legacyResourceId": str(variant.variant_id),
+            "title": variant.title,
+            "sku": variant.sku,
+            "price": _money_text(variant.price),
+            "compareAtPrice": None,
+            "barcode": variant.barcode or None,
+            "inventoryQuantity": variant.quantity,
+            "selectedOptions": [
+                {"__typename": "SelectedOption", "name": name, "value": value}
+                for name, value in variant.options.items()
+            ],
+            "inventoryItem": {
+                "__typename": "InventoryItem",
+                "id": f"gid://shopify/InventoryItem/{variant.inventory_item_id}",
+                "sku": variant.sku,
+                "tracked": True,
+                "measurement": {"__typename": "InventoryItemMeasurement", "weight": weight},
+            },
+            "product": lambda args, _: self._product_node(product),
+        }
+
+    def _order_node(self, order: Order) -> dict[str, Any]:
+        shipped = order.fulfillment in ("FULFILLED", "PARTIALLY_FULFILLED")
+        fulfillments = []
+        if shipped:
+            tracking = {
+                "__typename": "FulfillmentTrackingInfo",
+                "company": "DHL Express",
+                "number": order.tracking_number,
+                "url": f"https://www.dhl.com/track?id={order.tracking_number}",
+            }
+            fulfillments.append(
+                {
+                    "__typename": "Fulfillment",
+                    "id": f"gid://shopify/Fulfillment/{order.order_id}",
+                    "status": "SUCCESS",
+                    "trackingInfo": lambda args, _: [tracking][: _limit(args)],
+                }
+            )
+        return {
+            "__typename": "Order",
+            "id": f"gid://shopify/Order/{order.order_id}",
+            "legacyResourceId": str(order.order_id),
+            "name": order.name,
+            "createdAt": _iso(order.created_at),
+            "updatedAt": _iso(order.updated_at),
+            "processedAt": _iso(order.created_at),
+            "cancelledAt": _iso(order.cancelled_at) if order.cancelled_at else None,
+            "cancelReason": order.cancel_reason,
+            "closed": order.closed_at is not None,
+            "closedAt": _iso(order.closed_at) if order.closed_at else None,
+            "displayFinancialStatus": order.financial,
+            "displayFulfillmentStatus": order.fulfillment,
+            "currencyCode": order.currency,
+            "paymentGatewayNames": ["shopify_payments"],
+            "totalPriceSet": self._money_bag(order.total, order.currency),
+            "fulfillments": lambda args, _: fulfillments[: _limit(args)],
+            "lineItems": lambda args, _: _connection(
+                order.lines,
+                args,
+                lambda line: line.line_id,
+                lambda line: self._line_node(line, order.currency),
+                "LineItem",
+            ),
+        }
+
+    def _line_node(self, line: OrderLine, currency: str) -> dict[str, Any]:
+        product = self.products.get(line.product_id)
+        variant = product.variants.get(line.variant_id) if product else None
+        name = f"{line.title} - {line.variant_title}" if line.variant_title else line.title
+        return {
+            "__typename": "LineItem",
+            "id": f"gid://shopify/LineItem/{line.line_id}",
+            "sku": line.sku or None,
+            "name": name,
+            "title": line.title,
+            "variantTitle": line.variant_title or None,
+            "quantity": line.quantity,
+            "product": (lambda args, _: self._product_node(product)) if product else None,
+            "variant": (
+                (lambda args, _: self._variant_node(product, variant))
+                if product and variant
+                else None
+            ),
+            "originalUnitPriceSet": self._money_bag(line.unit_price, currency),
+            "discountedUnitPriceAfterAllDiscountsSet": self._money_bag(line.unit_price, currency),
+        }
+
+    @staticmethod
+    def _money_bag(amount: Decimal, currency: str) -> dict[str, Any]:
+        money = {"__typename": "MoneyV2", "amount": _money_text(amount), "currencyCode": currency}
+        return {"__typename": "MoneyBag", "shopMoney": money, "presentmentMoney": dict(money)}
+
+    # -- mutations -------------------------------------------------------------------------
+
+    def _product_set(self, args: dict[str, Any], directives: dict[str, Any]) -> dict[str, Any]:
+        product_input = _input(args.get("input"), "ProductSetInput", "input")
+        if args.get("identifier") is not None or product_input.get("id"):
+            raise GraphQLError(
+                "This emulator's productSet only creates products", code="BAD_REQUEST"
+            )
+        try:
+            product = self._product_from_set_input(product_input)
+        except _Refusal as refusal:
+            return {
+                "__typename": "ProductSetPayload",
+                "product": None,
+                "userErrors": refusal.errors,
+            }
+        self.products[product.product_id] = product
+        self._calls["productSet"] += 1
+        return {
+            "__typename": "ProductSetPayload",
+            "product": self._product_node(product),
+            "productSetOperation": None,
+            "userErrors": [],
+        }
+
+    def _product_update(self, args: dict[str, Any], directives: dict[str, Any]) -> dict[str, Any]:
+        fields = _input(args.get("product"), "ProductUpdateInput", "product")
+        payload: dict[str, Any] = {"__typename": "ProductUpdatePayload", "product": None}
+        product = self._product_by_gid(fields.get("id"))
+        if product is None:
+            payload["userErrors"] = [_user_error(["id"], "Product does not exist")]
+            return payload
+        errors = []
+        if "title" in fields and not str(fields["title"] or "").strip():
+            errors.append(_user_error(["title"], "Title can't be blank"))
+        if "status" in fields and fields["status"] not in PRODUCT_STATUSES:
+            errors.append(_user_error(["status"], f"Status {fields['status']} is not valid"))
+        if errors:
+            payload["userErrors"] = errors
+            return payload
+        for name, attribute in (
+            ("title", "title"),
+            ("descriptionHtml", "description_html"),
+            ("vendor", "vendor"),
+            ("productType", "product_type"),
+            ("status", "status"),
+        ):
+            if name in fields:
+                setattr(product, attribute, str(fields[name] or ""))
+        self._touch(product)
+        self._calls["productUpdate"] += 1
+        return {**payload, "product": self._product_node(product), "userErrors": []}
+
+    def _variants_bulk_update(
+        self, args: dict[str, Any], directives: dict[str, Any]
+    ) -> dict[str, Any]:
+        rows = _input_list(args.get("variants"), "ProductVariantsBulkInput", "variants")
+        payload: dict[str, Any] = {
+            "__typename": "ProductVariantsBulkUpdatePayload",
+            "product": None,
+            "productVariants": None,
+        }
+        product = self._product_by_gid(args.get("productId"))
+        if product is None:
+            payload["userErrors"] = [
+                _user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
+            ]
+            return payload
+        planned, errors = [], []
+        for n, row in enumerate(rows):
+            _, number = _parse_gid(row.get("id"))
+            variant = product.variants.get(number) if number is not None else None
+            if variant is None:
+                errors.append(
+                    _user_error(
+                        ["variants", str(n), "id"],
+                        "Product variant does not exist",
+                        "PRODUCT_VARIANT_DOES_NOT_EXIST",
+                    )
+                )
+                continue
+            try:
+                planned.append((variant, _variant_changes(row, ["variants", str(n)])))
+            except _Refusal as refusal:
+                errors.extend(refusal.errors)
+        if errors and not args.get("allowPartialUpdates"):
+            planned = []
+        for variant, changes in planned:
+            for attribute, value in changes.items():
+                setattr(variant, attribute, value)
+        if planned:
+            self._touch(product)
+            self._calls["productVariantsBulkUpdate"] += 1
+        return {
+            **payload,
+            "product": self._product_node(product),
+            "productVariants": [self._variant_node(product, v) for v, _ in planned],
+            "userErrors": errors,
+        }
+
+    def _variants_bulk_create(
+        self, args: dict[str, Any], directives: dict[str, Any]
+    ) -> dict[str, Any]:
+        rows = _input_list(args.get("variants"), "ProductVariantsBulkInput", "variants")
+        payload: dict[str, Any] = {
+            "__typename": "ProductVariantsBulkCreatePayload",
+            "product": None,
+            "productVariants": None,
+        }
+        product = self._product_by_gid(args.get("productId"))
+        if product is None:
+            payload["userErrors"] = [
+                _user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
+            ]
+            return payload
+        try:
+            planned = self._plan_new_variants(product, rows)
+        except _Refusal as refusal:
+            payload["userErrors"] = refusal.errors
+            return payload
+        created = []
+        for options, changes, quantity in planned:
+            variant = self._add_variant(
+                product, options=options, sku="", price=Decimal("0"), quantity=quantity
+            )
+            for attribute, value in changes.items():
+                setattr(variant, attribute, value)
+            created.append(variant)
+        self._touch(product)
+        self._calls["productVariantsBulkCreate"] += 1
+        return {
+            **payload,
+            "product": self._product_node(product),
+            "productVariants": [self._variant_node(product, v) for v in created],
+            "userErrors": [],
+        }
+
+    def _product_delete(self, args: dict[str, Any], directives: dict[str, Any]) -> dict[str, Any]:
+        fields = _input(args.get("input"), "ProductDeleteInput", "input")
+        product = self._product_by_gid(fields.get("id"))
+        if product is None:
+            return {
+                "__typename": "ProductDeletePayload",
+                "deletedProductId": None,
+                "userErrors": [_user_error(["id"], "Product does not exist")],
+            }
+        self._delete(product)
+        self._calls["productDelete"] += 1
+        return {
+            "__typename": "ProductDeletePayload",
+            "deletedProductId": f"gid://shopify/Product/{product.product_id}",
+            "userErrors": [],
+        }
+
+    def _inventory_set_quantities(
+        self, args: dict[str, Any], directives: dict[str, Any]
+    ) -> dict[str, Any]:
+        key = (directives.get("idempotent") or {}).get("key")
+        if not key:
+            raise GraphQLError(
+                "The @idempotent directive is required for this mutation but was not provided.",
+                code="BAD_REQUEST",
+            )
+        fields = _input(args.get("input"), "InventorySetQuantitiesInput", "input")
+        rows = _input_list(fields.get("quantities"), "InventoryQuantityInput", "input.quantities")
+        for row in rows:
+            if "changeFromQuantity" not in row:
+                raise GraphQLError(
+                    "InventoryQuantityInput must include the following argument: "
+                    "changeFromQuantity",
+                    code="INVALID_FIELD_ARGUMENTS",
+                )
+        if str(key) in self._idempotent:  # a retry of a change already made: its first reply
+            return self._idempotent[str(key)]
+        errors, planned = self._plan_quantities(fields, rows)
+        if errors:
+            return {
+                "__typename": "InventorySetQuantitiesPayload",
+                "inventoryAdjustmentGroup": None,
+                "userErrors": errors,
+            }
+        changes = []
+        for variant, quantity in planned:
+            changes.append(
+                {
+                    "__typename": "InventoryChange",
+                    "name": fields["name"],
+                    "delta": quantity - variant.quantity,
+                    "quantityAfterChange": quantity,
+                }
+            )
+            variant.quantity = quantity
+        self._calls["inventorySetQuantities"] += 1
+        payload = {
+            "__typename": "InventorySetQuantitiesPayload",
+            "inventoryAdjustmentGroup": {
+                "__typename": "InventoryAdjustmentGroup",
+                "createdAt": _iso(int(self.now())),
+                "reason": fields["reason"],
+                "referenceDocumentUri": fields.get("referenceDocumentUri"),
+                "changes": changes,
+            },
+            "userErrors": [],
+        }
+        self._idempotent[str(key)] = payload
+        return payload
+
+    # -- mutation helpers -----------------------------------------------------------------
+
+    def _product_from_set_input(self, fields: dict[str, Any]) -> Product:
+        """A new product from a productSet input, or _Refusal with every userError found."""
+        errors: list[dict[str, Any]] = []
+        title = str(fields.get("title") or "").strip()
+        if not title:
+            errors.append(_user_error(["input", "title"], "Title can't be blank", "BLANK"))
+        status = fields.get("status", "ACTIVE")
+        if status not in PRODUCT_STATUSES:
+            errors.append(_user_error(["input", "status"], "Status is not valid", "INVALID"))
+        options = self._set_options(
+            _input_list(fields.get("productOptions"), "OptionSetInput", "input.productOptions"),
+            errors,
+        )
+        rows = _input_list(fields.get("variants"), "ProductVariantSetInput", "input.variants")
+        if not rows or len(rows) > MAX_VARIANTS:
+            errors.append(
+                _user_error(
+                    ["input", "variants"],
+                    f"A product needs 1 to {MAX_VARIANTS} variants",
+                    "VARIANTS_OVER_LIMIT" if rows else "INVALID_VARIANT",
+                )
+            )
+        images = []
+        for n, file in enumerate(_input_list(fields.get("files"), "FileSetInput", "input.files")):
+            source = str(file.get("originalSource") or "")
+            if not source.startswith(("https://", "http://")):
+                errors.append(
+                    _user_error(["input", "files", str(n)], "Image URL is invalid", "INVALID")
+                )
+            images.append(source)
+        now = int(self.now())
+        product = Product(
+            product_id=0,
+            title=title,
+            description_html=str(fields.get("descriptionHtml") or ""),
+            vendor=str(fields.get("vendor") or ""),
+            product_type=str(fields.get("productType") or ""),
+            status=str(status),
+            created_at=now,
+            updated_at=now,
+            options=[(name, []) for name in options],
+            images=images,
+        )
+        planned = []
+        seen: set[tuple[str, ...]] = set()
+        for n, row in enumerate(rows):
+            path = ["input", "variants", str(n)]
+            try:
+                chosen = _chosen_options(
+                    row.get("optionValues"), options, path, "VariantOptionValueInput"
+                )
+                changes = _variant_changes(
+                    {
+                        **row,
+                        "inventoryItem": {
+                            **(row.get("inventoryItem") or {}),
+                            "sku": row.get("sku", ""),
+                        },
+                    },
+                    path,
+                    item_type="InventoryItemInput",
+                )
+                quantity = self._set_quantity(row.get("inventoryQuantities"), path)
+            except _Refusal as refusal:
+                errors.extend(refusal.errors)
+                continue
+            combo = tuple(chosen.values())
+            if combo in seen:
+                errors.append(
+                    _user_error(
+                        path,
+                        f"The variant '{' / '.join(combo)}' already exists.",
+                        "INVALID_VARIANT",
+                    )
+                )
+            seen.add(combo)
+            planned.append((chosen, changes, quantity))
+        if errors:
+            raise _Refusal(errors)
+        product.product_id = self._new_id("product")
+        for chosen, changes, quantity in planned:
+            variant = self._add_variant(
+                product, options=chosen, sku="", price=Decimal("0"), quantity=quantity
+            )
+            for attribute, value in changes.items():
+                setattr(variant, attribute, value)
+        for name, values in product.options:  # keep the option value order the caller gave
+            declared = options[name]
+            values.sort(key=lambda v: declared.index(v) if v in declared else len(declared))
+        return product
+
+    @staticmethod
+    def _set_options(
+        rows: list[dict[str, Any]], errors: list[dict[str, Any]]
+    ) -> dict[str, list[str]]:
+        if not rows or len(rows) > MAX_OPTIONS:
+            errors.append(
+                _user_error(
+                    ["input", "productOptions"],
+                    f"A product needs 1 to {MAX_OPTIONS} options",
+                    "OPTIONS_OVER_LIMIT" if rows else "PRODUCT_OPTIONS_INPUT_MISSING",
+                )
+            )
+        options: dict[str, list[str]] = {}
+        for n, row in enumerate(rows):
+            name = str(row.get("name") or "").strip()
+            values = [
+                str(v.get("name") or "").strip()
+                for v in _input_list(
+                    row.get("values"), "OptionValueSetInput", "input.productOptions.values"
+                )
+            ]
+            if not name or name in options or not values or not all(values):
+                errors.append(
+                    _user_error(
+                        ["input", "productOptions", str(n)],
+                        "Each option needs a distinct name and at least one value",
+                        "INVALID_PRODUCT_OPTIONS",
+                    )
+                )
+                continue
+            options[name] = values
+        return options
+
+    def _set_quantity(self, rows: Any, path: list[str]) -> int:
+        quantity = 0
+        for m, row in enumerate(
+            _input_list(rows, "ProductSetInventoryInput", "inventoryQuantities")
+        ):
+            here = [*path, "inventoryQuantities", str(m)]
+            if row.get("locationId") != self.location_gid:
+                raise _Refusal(
+                    [_user_error(here, "The location does not exist", "INVALID_LOCATION")]
+                )
+            if row.get("name") not in ("available", "on_hand"):
+                raise _Refusal(
+                    [_user_error(here, "The quantity name is not valid", "INVALID_NAME")]
+                )
+            value = row.get("quantity")
+            if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= MAX_QUANTITY:
+                raise _Refusal([_user_error(here, "The quantity is not valid", "INVALID_QUANTITY")])
+            quantity = value
+        return quantity
+
+    def _plan_new_variants(
+        self, product: Product, rows: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, str], dict[str, Any], int]]:
+        errors: list[dict[str, Any]] = []
+        names = dict(product.options)
+        existing = {tuple(v.options.values()) for v in product.variants.values()}
+        planned = []
+        for n, row in enumerate(rows):
+            path = ["variants", str(n)]
+            try:
+                chosen = _chosen_options(
+                    row.get("optionValues"), names, path, "VariantOptionValueInput", new_values=True
+                )
+                changes = _variant_changes(row, path)
+                quantity = self._bulk_quantity(row.get("inventoryQuantities"), path)
+            except _Refusal as refusal:
+                errors.extend(refusal.errors)
+                continue
+            combo = tuple(chosen.values())
+            if combo in existing:
+                errors.append(
+                    _user_error(
+                        path,
+                        f"The variant '{' / '.join(combo)}' already exists.",
+                        "VARIANT_ALREADY_EXISTS",
+                    )
+                )
+            existing.add(combo)
+            planned.append((chosen, changes, quantity))
+        if len(product.variants) + len(planned) > MAX_VARIANTS:
+            errors.append(_user_error(["variants"], "Too many variants", "TOO_MANY_VARIANTS"))
+        if errors:
+            raise _Refusal(errors)
+        return planned
+
+    def _bulk_quantity(self, rows: Any, path: list[str]) -> int:
+        quantity = 0
+        for m, row in enumerate(_input_list(rows, "InventoryLevelInput", "inventoryQuantities")):
+            here = [*path, "inventoryQuantities", str(m)]
+            if row.get("locationId") != self.location_gid:
+                raise _Refusal(
+                    [_user_error(here, "The location does not exist", "INVALID_LOCATION")]
+                )
+            value = row.get("availableQuantity")
+            if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= MAX_QUANTITY:
+                raise _Refusal([_user_error(here, "The quantity is not valid", "INVALID_QUANTITY")])
+            quantity = value
+        return quantity
+
+    def _plan_quantities(
+        self, fields: dict[str, Any], rows: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[tuple[Variant, int]]]:
+        errors: list[dict[str, Any]] = []
+        if fields.get("name") not in ("available", "on_hand"):
+            errors.append(
+                _user_error(["input", "name"], "The quantity name is not valid", "INVALID_NAME")
+            )
+        if fields.get("reason") not in INVENTORY_REASONS:
+            errors.append(
+                _user_error(["input", "reason"], "The reason is not valid", "INVALID_REASON")
+            )
+        if not rows:
+            errors.append(
+                _user_error(["input", "quantities"], "Quantities can't be blank", "INVALID")
+            )
+        if len(rows) > MAX_INPUT:
+            raise GraphQLError(
+                f"The input array size of {len(rows)} is greater than the maximum allowed of "
+                f"{MAX_INPUT}.",
+                code="MAX_INPUT_SIZE_EXCEEDED",
+            )
+        planned = []
+        for n, row in enumerate(rows):
+            path = ["input", "quantities", str(n)]
+            _, item_number = _parse_gid(row.get("inventoryItemId"))
+            owner = self._inventory.get(item_number or -1)
+            found = self._variant_by_id(owner[1]) if owner else None
+            variant = found[1] if found else None
+            quantity, change_from = row.get("quantity"), row.get("changeFromQuantity")
+            if variant is None:
+                errors.append(
+                    _user_error(
+                        [*path, "inventoryItemId"],
+                        "The specified inventory item could not be found.",
+                        "INVALID_INVENTORY_ITEM",
+                    )
+                )
+            elif row.get("locationId") != self.location_gid:
+                errors.append(
+                    _user_error(
+                        [*path, "locationId"],
+                        "The specified location could not be found.",
+                        "INVALID_LOCATION",
+                    )
+                )
+            elif not variant.stocked:
+                errors.append(
+                    _user_error(
+                        [*path, "locationId"],
+                        "The inventory item is not stocked at the location.",
+                        "ITEM_NOT_STOCKED_AT_LOCATION",
+                    )
+                )
+            elif isinstance(quantity, bool) or not isinstance(quantity, int):
+                raise GraphQLError(
+                    "Variable $input of type InventorySetQuantitiesInput! was provided invalid "
+                    f"value for quantities.{n}.quantity (Could not coerce value to Int)",
+                    code="INVALID_VARIABLE",
+                )
+            elif abs(quantity) >= MAX_QUANTITY:
+                errors.append(
+                    _user_error(
+                        [*path, "quantity"],
+                        "The quantity is too high.",
+                        "INVALID_QUANTITY_TOO_HIGH",
+                    )
+                )
+            elif change_from is not None and change_from != variant.quantity:
+                errors.append(
+                    _user_error(
+                        [*path, "changeFromQuantity"],
+                        "The specified compare quantity does not match the current quantity.",
+                        "CHANGE_FROM_QUANTITY_STALE",
+                    )
+                )
+            else:
+                planned.append((variant, quantity))
+        return errors, planned
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _add_variant(
+        self,
+        product: Product,
+        *,
+        options: dict[str, str],
+        sku: str,
+        price: Decimal,
+        quantity: int,
+        weight_kg: Decimal | None = None,
+    ) -> Variant:
+        for name, value in options.items():
+            values = dict(product.options)[name]
+            if value not in values:
+                values.append(value)
+        variant = Variant(
+            variant_id=self._new_id("variant"),
+            inventory_item_id=self._new_id("inventory"),
+            options=dict(options),
+            sku=sku,
+            price=price,
+            quantity=quantity,
+            weight_kg=weight_kg,
+            created_at=int(self.now()),
+        )
+        product.variants[variant.variant_id] = variant
+        self._inventory[variant.inventory_item_id] = (product.product_id, variant.variant_id)
+        self._variant_owner[variant.variant_id] = product.product_id
+        return variant
+
+    def _delete(self, product: Product) -> None:
+        for variant in product.variants.values():
+            self._inventory.pop(variant.inventory_item_id, None)
+            self._variant_owner.pop(variant.variant_id, None)
+        del self.products[product.product_id]
+
+    def _touch(self, product: Product) -> None:
+        # Strictly later than before, even when the clock has not moved a whole second.
+        product.updated_at = max(int(self.now()), product.updated_at + 1)
+
+    def _new_id(self, kind: str) -> int:
+        value = self._next[kind]
+        self._next[kind] += 1
+        return value
+
+    def _product_by_gid(self, gid: Any) -> Product | None:
+        kind, number = _parse_gid(gid)
+        return self.products.get(number) if kind == "Product" and number is not None else None
+
+    def _variant_by_id(self, variant_id: int | None) -> tuple[Product, Variant] | None:
+        product = self.products.get(self._variant_owner.get(variant_id or -1, -1))
+        if product is None or variant_id not in product.variants:
+            return None
+        return product, product.variants[variant_id]
+
+    def _listing_variant(self, item_id: str, variant_id: str) -> Variant:
+        product = self.products[int(item_id)]
+        if variant_id:
+            return product.variants[int(variant_id)]
+        if not product.only_default:
+            raise KeyError(f"product {item_id} has variants: name one")
+        return next(iter(product.variants.values()))
+
+    def _per_listing(self, value: Callable[[Variant], Any]) -> dict[tuple[str, str], Any]:
+        with self.lock:
+            result: dict[tuple[str, str], Any] = {}
+            for product in self.products.values():
+                for variant in product.variants.values():
+                    ref = "" if product.only_default else str(variant.variant_id)
+                    result[(str(product.product_id), ref)] = value(variant)
+            return result
+
+    def _order_line(self, item_id: str, variant_id: str, quantity: int) -> OrderLine:
+        if quantity <= 0:
+            raise ValueError("an order line needs a positive quantity")
+        product = self.products[int(item_id)]
+        variant = self._listing_variant(item_id, variant_id)
+        return OrderLine(
+            line_id=self._new_id("line"),
+            product_id=product.product_id,
+            variant_id=variant.variant_id,
+            sku=variant.sku,
+            title=product.title,
+            variant_title="" if product.only_default else variant.title,
+            quantity=quantity,
+            unit_price=variant.price,
+        )
+
+    def _order_named(self, order_number: str) -> Order:
+        wanted = order_number.strip().lstrip("#")
+        for order in self.orders.values():
+            if str(order.number) == wanted:
+                return order
+        raise KeyError(f"no order {order_number}")
+
+    def _set_order_statuses(
+        self, order: Order, statuses: tuple[str, str, bool, bool], now: int
+    ) -> None:
+        financial, fulfillment, cancelled, closed = statuses
+        order.financial, order.fulfillment = financial, fulfillment
+        order.cancelled_at = (order.cancelled_at or now) if cancelled else None
+        order.cancel_reason = "CUSTOMER" if cancelled else None
+        order.closed_at = (order.closed_at or now) if closed else None
+        if fulfillment in ("FULFILLED", "PARTIALLY_FULFILLED") and not order.tracking_number:
+            order.tracking_number = f"JD{order.order_id % 10**10:010d}"
+
+    def _webhook_payload(self, order: Order) -> dict[str, Any]:
+        """The order as an `orders/*` webhook carries it: the REST representation."""
+        fulfillment = {"FULFILLED": "fulfilled", "PARTIALLY_FULFILLED": "partial"}
+        return {
+            "id": order.order_id,
+            "admin_graphql_api_id": f"gid://shopify/Order/{order.order_id}",
+            "name": order.name,
+            "order_number": order.number,
+            "created_at": _iso(order.created_at),
+            "updated_at": _iso(order.updated_at),
+            "cancelled_at": _iso(order.cancelled_at) if order.cancelled_at else None,
+            "cancel_reason": order.cancel_reason.lower() if order.cancel_reason else None,
+            "closed_at": _iso(order.closed_at) if order.closed_at else None,
+            "financial_status": order.financial.lower(),
+            "fulfillment_status": fulfillment.get(order.fulfillment),
+            "currency": order.currency,
+            "total_price": _money_text(order.total),
+            "line_items": [
+                {
+                    "id": line.line_id,
+                    "product_id": line.product_id,
+                    "variant_id": line.variant_id,
+                    "sku": line.sku,
+                    "name": line.title,
+                    "quantity": line.quantity,
+                    "price": _money_text(line.unit_price),
+                }
+                for line in order.lines
+            ],
+        }
+
+
+# -- pure helpers ----------------------------------------------------------------------------------
+
+
+def _connection(
+    items: Sequence[Any],
+    args: Mapping[str, Any],
+    key: Callable[[Any], int],
+    node: Callable[[Any], dict[str, Any]],
+    type_name: str,
+) -> dict[str, Any]:
+    """A page of `items` (in id order) as a Relay connection: `first` (≤ 250) after the
+    `after` cursor. Cursors are base64 JSON `{"last_id": …}`, as Shopify's look."""
+    first = args.get("first")
+    if args.get("last") is not None or args.get("before") is not None:
+        raise GraphQLError("This emulator pages forwards only (first/after)", code="BAD_REQUEST")
+    if first is None:
+        raise GraphQLError("you must provide one of first or last", code="BAD_REQUEST")
+    if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+        raise GraphQLError("first must be a whole number", code="INVALID_VARIABLE")
+    if first > MAX_PAGE:
+        raise GraphQLError(
+            f"The first argument on {type_name}Connection may not exceed {MAX_PAGE}",
+            code="BAD_REQUEST",
+        )
+    ordered = sorted(items, key=key)
+    keys = [key(item) for item in ordered]
+    start = 0
+    if args.get("after"):
+        start = bisect.bisect_right(keys, _cursor_id(str(args["after"])))
+    page = ordered[start : start + first]
+    cursors = [_cursor(key(item)) for item in page]
+    return {
+        "__typename": f"{type_name}Connection",
+        "nodes": [node(item) for item in page],
+        "edges": lambda edge_args, _: [
+            {"__typename": f"{type_name}Edge", "cursor": c, "node": node(item)}
+            for c, item in zip(cursors, page, strict=True)
+        ],
+        "pageInfo": {
+            "__typename": "PageInfo",
+            "hasNextPage": start + first < len(ordered),
+            "hasPreviousPage": start > 0,
+            "startCursor": cursors[0] if cursors else None,
+            "endCursor": cursors[-1] if cursors else None,
+        },
+    }
+
+
+def _cursor(last_id: int) -> str:
+    return base64.b64encode(json.dumps({"last_id": last_id}).encode()).decode()
+
+
+def _cursor_id(cursor: str) -> int:
+    try:
+        value = json.loads(base64.b64decode(cursor, validate=True))["last_id"]
+        return int(value)
+    except (ValueError, KeyError, TypeError):
+        raise GraphQLError(
+            "Invalid cursor for current pagination sort.", code="BAD_REQUEST"
+        ) from None
+
+
+_TERM = re.compile(r"""^(?P<field>\w+):(?P<op>>=|<=|>|<|)(?P<value>'[^']*'|"[^"]*"|\S+)$""")
+
+
+def _search(query: Any, fields: set[str]) -> Callable[[Mapping[str, Any]], bool]:
+    """A predicate for Shopify's search syntax, in the subset omni sends: `field:value` terms
+    (`>=`, `<=`, `>`, `<` for times) joined all by AND or all by OR."""
+    text = str(query or "").strip()
+    if not text:
+        return lambda facts: True
+    if " AND " in text and " OR " in text:
+        raise GraphQLError("This emulator's search takes AND or OR, not both", code="BAD_REQUEST")
+    joiner = " OR " if " OR " in text else " AND "
+    terms = []
+    for part in text.split(joiner):
+        match = _TERM.match(part.strip())
+        if match is None or match.group("field") not in fields:
+            raise GraphQLError(
+                f"This emulator's search does not support {part.strip()!r}", code="BAD_REQUEST"
+            )
+        value = match.group("value").strip("'\"")
+        terms.append((match.group("field"), match.group("op"), value))
+
+    def test(facts: Mapping[str, Any], field_name: str, op: str, value: str) -> bool:
+        actual = facts[field_name]
+        if field_name.endswith("_at"):
+            wanted = _parse_search_time(value)
+            return {
+                ">=": actual >= wanted,
+                "<=": actual <= wanted,
+                ">": actual > wanted,
+                "<": actual < wanted,
+                "": actual == wanted,
+            }[op]
+        if op:
+            raise GraphQLError(f"{field_name} takes no comparison", code="BAD_REQUEST")
+        return str(actual).lower().lstrip("#") == value.lower().lstrip("#")
+
+    combine = any if joiner == " OR " else all
+    return lambda facts: combine(test(facts, *term) for term in terms)
+
+
+def _parse_search_time(value: str) -> int:
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        raise GraphQLError(f"Invalid date in search: {value!r}", code="BAD_REQUEST") from None
+
+
+def _product_facts(product: Product) -> dict[str, Any]:
+    return {
+        "updated_at": product.updated_at,
+        "created_at": product.created_at,
+        "status": product.status,
+    }
+
+
+def _order_facts(order: Order) -> dict[str, Any]:
+    return {"updated_at": order.updated_at, "created_at": order.created_at, "name": order.name}
+
+
+def _input(value: Any, type_name: str, where: str) -> dict[str, Any]:
+    """An input object, checked against the fields its type has; GraphQLError if it is not."""
+    if not isinstance(value, dict):
+        raise GraphQLError(
+            f"Variable ${where.split('.')[0]} of type {type_name}! was provided invalid value "
+            f"for {where} (Expected value to be an object)",
+            code="INVALID_VARIABLE",
+        )
+    unknown = sorted(set(value) - INPUT_TYPES[type_name])
+    if unknown:
+        raise GraphQLError(
+            f"Variable ${where.split('.')[0]} of type {type_name}! was provided invalid value for "
+            f"{where}.{unknown[0]} (Field is not defined on {type_name})",
+            code="INVALID_VARIABLE",
+        )
+    return value
+
+
+def _input_list(value: Any, type_name: str, where: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise GraphQLError(
+            f"Variable was provided invalid value for {where} (Expected a list of {type_name})",
+            code="INVALID_VARIABLE",
+        )
+    return [_input(item, type_name, f"{where}.{n}") for n, item in enumerate(value)]
+
+
+def _chosen_options(
+    raw: Any,
+    options: Mapping[str, list[str]],
+    path: list[str],
+    type_name: str,
+    *,
+    new_values: bool = False,
+) -> dict[str, str]:
+    """{option name: value} of a variant input, in the product's option order. New values are
+    allowed for productVariantsBulkCreate (Shopify adds them), not for productSet."""
+    given = {
+        str(row.get("optionName") or ""): str(row.get("name") or "").strip()
+        for row in _input_list(raw, type_name, "optionValues")
+    }
+    unknown = sorted(set(given) - set(options))
+    if unknown:
+        raise _Refusal(
+            [
+                _user_error(
+                    [*path, "optionValues"],
+                    f"Option does not exist: {unknown[0]}",
+                    "OPTION_DOES_NOT_EXIST",
+                )
+            ]
+        )
+    chosen = {}
+    for name, values in options.items():
+        value = given.get(name, "")
+        if not value:
+            raise _Refusal(
+                [
+                    _user_error(
+                        [*path, "optionValues"],
+                        f"Option value for {name} is missing",
+                        "MUST_SPECIFY_ALL_OPTION_VALUES",
+                    )
+                ]
+            )
+        if value not in values and not new_values:
+            raise _Refusal(
+                [
+                    _user_error(
+                        [*path, "optionValues"],
+                        f"Option value {value} is not in {name}",
+                        "OPTION_VALUE_DOES_NOT_EXIST",
+                    )
+                ]
+            )
+        chosen[name] = value
+    return chosen
+
+
+def _variant_changes(
+    row: Mapping[str, Any], path: list[str], *, item_type: str = "InventoryItemInput"
+) -> dict[str, Any]:
+    """Variant attributes set by a ProductVariantsBulkInput / ProductVariantSetInput row."""
+    changes: dict[str, Any] = {}
+    if "price" in row:
+        changes["price"] = _price(row["price"], [*path, "price"])
+    if "barcode" in row:
+        changes["barcode"] = str(row["barcode"] or "")
+    item = _input(row.get("inventoryItem") or {}, item_type, "inventoryItem")
+    if "sku" in item:
+        changes["sku"] = str(item["sku"] or "")
+    measurement = _input(
+        item.get("measurement") or {}, "InventoryItemMeasurementInput", "measurement"
+    )
+    if measurement.get("weight") is not None:
+        weight = _input(measurement["weight"], "WeightInput", "weight")
+        unit = WEIGHT_UNITS.get(str(weight.get("unit")))
+        try:
+            value = Decimal(str(weight.get("value")))
+        except InvalidOperation:
+            value = Decimal("-1")
+        if unit is None or not value.is_finite() or value < 0:
+            raise _Refusal(
+                [
+                    _user_error(
+                        [*path, "inventoryItem", "measurement"],
+                        "Weight is not valid",
+                        "INVALID_INPUT",
+                    )
+                ]
+            )
+        changes["weight_kg"] = (value * unit).normalize()
+    return changes
+
+
+def _price(raw: Any, path: list[str]) -> Decimal:
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise GraphQLError(f"Could not coerce value {raw!r} to Money", code="INVALID_VARIABLE")
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        raise GraphQLError(
+            f"Could not coerce value {raw!r} to Money", code="INVALID_VARIABLE"
+        ) from None
+    if not value.is_finite() or value < 0:
+        raise _Refusal(
+            [
+                _user_error(
+                    path, "Price must be greater than or equal to 0", "GREATER_THAN_OR_EQUAL_TO"
+                )
+            ]
+        )
+    return value
+
+
+def _user_error(field_path: list[str], message: str, code: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"__typename": "UserError", "field": field_path, "message": message}
+    if code is not None:
+        error["code"] = code
+    return error
+
+
+def _parse_gid(gid: Any) -> tuple[str, int | None]:
+    match = re.fullmatch(r"gid://shopify/(\w+)/(\d+)", str(gid or ""))
+    if match is None:
+        return "", None
+    return match.group(1), int(match.group(2))
+
+
+def _limit(args: Mapping[str, Any]) -> int | None:
+    first = args.get("first")
+    return first if isinstance(first, int) and not isinstance(first, bool) else None
+
+
+def _state_statuses(state: str) -> tuple[str, str, bool, bool]:
+    try:
+        return STATE_STATUSES[str(state)]
+    except KeyError:
+        raise ValueError(
+            f"unknown order state {state!r} (known: {', '.join(STATE_STATUSES)})"
+        ) from None
+
+
+def _iso(timestamp: int | float) -> str:
+    return datetime.fromtimestamp(int(timestamp), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _money_text(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+def _form_or_json(request: Request) -> dict[str, Any]:
+    if request.content_type == "application/x-www-form-urlencoded":
+        return {k: v[0] for k, v in parse_qs(request.body.decode(errors="replace")).items()}
+    try:
+        body = request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
