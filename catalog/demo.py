@@ -26,58 +26,40 @@ BRANDS = [
     "Voltra",
 ]
 
-# category → (product nouns, option axes, price range)
+# category → (product nouns, option axes, price range). The category names are the
+# marketplaces' own leaf categories, so demo products upload to every channel as they are.
 RANGE = {
-    "Apparel": (
-        [
-            "Cotton Tee",
-            "Linen Shirt",
-            "Batik Shirt",
-            "Chino Pants",
-            "Hoodie",
-            "Polo Shirt",
-            "Denim Jacket",
-            "Jogger Pants",
-            "Oversized Tee",
-            "Kebaya Blouse",
-        ],
+    "T-Shirts": (
+        ["Cotton Tee", "Oversized Tee", "Pocket Tee", "Graphic Tee", "Batik Print Tee"],
         {"Color": ["Black", "White", "Navy", "Olive", "Maroon"], "Size": ["S", "M", "L", "XL"]},
-        (89_000, 459_000),
+        (89_000, 259_000),
     ),
-    "Footwear": (
-        ["Canvas Sneakers", "Leather Loafers", "Slip-on Sandals", "Running Shoes", "Trail Boots"],
+    "Hoodies": (
+        ["Zip Hoodie", "Fleece Hoodie", "Cropped Hoodie"],
+        {"Color": ["Black", "Grey", "Navy"], "Size": ["S", "M", "L", "XL"]},
+        (199_000, 459_000),
+    ),
+    "Sneakers": (
+        ["Canvas Sneakers", "Running Shoes", "Slip-on Sneakers"],
         {"Color": ["Black", "White", "Tan"], "Size": ["39", "40", "41", "42", "43"]},
-        (149_000, 899_000),
+        (249_000, 899_000),
     ),
-    "Home & Kitchen": (
-        [
-            "Bamboo Cup",
-            "Ceramic Mug",
-            "Teak Cutting Board",
-            "Rattan Basket",
-            "Glass Jar Set",
-            "Enamel Pot",
-            "Linen Napkins",
-            "Stoneware Bowl",
-        ],
+    "Mugs": (
+        ["Ceramic Mug", "Enamel Mug", "Bamboo Cup", "Travel Mug"],
         {"Color": ["Natural", "Green", "Terracotta"]},
-        (35_000, 325_000),
+        (35_000, 149_000),
     ),
-    "Bags": (
-        ["Canvas Tote", "Leather Backpack", "Sling Bag", "Weekender Duffel", "Laptop Sleeve"],
-        {"Color": ["Black", "Natural", "Brown"]},
-        (99_000, 749_000),
+    "Storage Boxes": (
+        ["Rattan Basket", "Stackable Box", "Teak Storage Box"],
+        {"Size": ["Small", "Medium", "Large"]},
+        (59_000, 325_000),
     ),
-    "Electronics": (
-        [
-            "Wireless Earbuds",
-            "Power Bank 10000mAh",
-            "USB-C Charger 30W",
-            "Bluetooth Speaker",
-            "Smart LED Bulb",
-        ],
-        {},
-        (79_000, 999_000),
+    "Earbuds": (["Wireless Earbuds", "Sport Earbuds"], {}, (149_000, 999_000)),
+    "Power Banks": (["Power Bank 10000mAh", "Power Bank 20000mAh"], {}, (129_000, 459_000)),
+    "Water Bottles": (
+        ["Insulated Bottle", "Glass Bottle"],
+        {"Color": ["Black", "Sage", "Sand"]},
+        (79_000, 249_000),
     ),
 }
 ADJECTIVES = ["Classic", "Everyday", "Premium", "Essential", "Heritage", "Studio", "Travel", "Eco"]
@@ -90,7 +72,13 @@ class DemoSummary:
     outlets: int
 
 
-def demo_catalog_load(*, products: int = 300, seed: int = 7) -> DemoSummary:
+# Served by the demo's own web server, so marketplaces (emulated) can download it on upload.
+DEMO_IMAGE = "http://127.0.0.1:8000/static/omni/demo-product.png"
+
+
+def demo_catalog_load(
+    *, products: int = 300, seed: int = 7, image_url: str = DEMO_IMAGE
+) -> DemoSummary:
     """Create the demo catalog if the catalog is empty; a no-op otherwise (safe to re-run)."""
     if Product.objects.exists():
         return DemoSummary(Product.objects.count(), Variant.objects.count(), Outlet.objects.count())
@@ -102,13 +90,13 @@ def demo_catalog_load(*, products: int = 300, seed: int = 7) -> DemoSummary:
         ]
         brands = [Brand.objects.get_or_create(name=b)[0] for b in BRANDS]
         categories = {c: Category.objects.get_or_create(name=c, parent=None)[0] for c in RANGE}
-        variants = _create_products(rng, products, brands, categories)
+        variants = _create_products(rng, products, brands, categories, image_url)
         levels = [(v.pk, o.pk, _demo_quantity(rng, o)) for v in variants for o in outlets]
         stock_import_levels(levels=levels, reference="demo catalog", actor=Actor(label="demo"))
     return DemoSummary(products, len(variants), len(outlets))
 
 
-def _create_products(rng, count, brands, categories) -> list[Variant]:
+def _create_products(rng, count, brands, categories, image_url: str) -> list[Variant]:
     product_rows: list[Product] = []
     plans: list[tuple[str, dict[str, list[str]], tuple[int, int]]] = []
     for index in range(count):
@@ -124,6 +112,9 @@ def _create_products(rng, count, brands, categories) -> list[Variant]:
                 brand=brand,
                 category=categories[category],
                 weight_kg=Decimal(rng.randint(80, 2500)) / 1000,
+                length_cm=Decimal(rng.randint(10, 40)),
+                width_cm=Decimal(rng.randint(5, 30)),
+                height_cm=Decimal(rng.randint(2, 20)),
                 supplier=f"{brand.name} Supply",
                 supplier_code=f"SUP-{index + 1:04d}",
                 tax_rate=Decimal("11.00"),
@@ -149,7 +140,7 @@ def _create_products(rng, count, brands, categories) -> list[Variant]:
                 )
             )
         images.append(
-            ProductImage(product=product, url=f"https://img.example.com/p/{product.handle}.jpg")
+            ProductImage(product=product, url=image_url)
         )
     Variant.objects.bulk_create(variants)
     ProductImage.objects.bulk_create(images)

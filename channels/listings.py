@@ -54,45 +54,65 @@ def upload_product(product: Product, variants: list[Variant], quantities: dict[i
 
 
 def listings_upload(*, channel: Channel, variant_ids: Iterable[int]) -> ActionReport:
-    """Create the chosen variants' products on the channel, and record their listings.
+    """Put the chosen variants on the channel, and record their listings.
 
-    A product is uploaded with those of its active variants the channel does not list yet;
-    products already listed there are skipped with a reason (their new variants reach the
-    channel through catalog sync).
+    A product not on the channel yet is created there with the chosen variants. A product the
+    channel already lists gets the chosen variants it lacks added to its item, so one product
+    never becomes two items. Variants already listed, or inactive in the POS, are skipped
+    with the reason. One product's failure never stops the others.
     """
     report = ActionReport()
     by_product = _unlisted_by_product(channel, variant_ids, report)
     adapter = adapter_for(channel)
-    quantities = channel_quantities(
-        channel=channel, variant_ids=[v.pk for vs in by_product.values() for v in vs]
-    )
+    items = _listed_items(channel, list(by_product))
+    everything = [v for p in by_product for v in p.variants.all()]
+    quantities = channel_quantities(channel=channel, variant_ids=[v.pk for v in everything])
     for product, variants in by_product.items():
         try:
-            remote = adapter.create_product(upload_product(product, variants, quantities))
+            if product.pk in items:
+                whole = upload_product(product, list(product.variants.all()), quantities)
+                new = [
+                    uv for uv in whole.variants if sku_key(uv.sku) in {v.sku_key for v in variants}
+                ]
+                remote = adapter.add_variants(items[product.pk], whole, new)
+            else:
+                remote = adapter.create_product(upload_product(product, variants, quantities))
         except AdapterError as exc:
             report.failed.append(f"{product.name}: {exc}")
             continue
         _record_uploaded(channel, variants, remote)
-        report.done.append(f"{product.name} ({len(variants)} variant(s))")
+        verb = "added to its item" if product.pk in items else "created"
+        report.done.append(f"{product.name} ({len(variants)} variant(s) {verb})")
     return report
+
+
+def _listed_items(channel: Channel, products: list[Product]) -> dict[int, str]:
+    """{product id: the channel item that already lists it} for the products listed there."""
+    rows = (
+        Listing.objects.filter(channel=channel, variant__product__in=products)
+        .present()
+        .order_by("item_id")
+        .values_list("variant__product_id", "item_id")
+    )
+    return dict(reversed(list(rows)))
 
 
 def _unlisted_by_product(channel, variant_ids, report) -> dict[Product, list[Variant]]:
     variants = (
         Variant.objects.filter(pk__in=list(variant_ids))
         .select_related("product__brand", "product__category")
-        .prefetch_related("product__images")
+        .prefetch_related("product__images", "product__variants")
     )
     listed = set(
         Listing.objects.filter(channel=channel, variant__in=variants)
         .present()
-        .values_list("variant__product_id", flat=True)
+        .values_list("variant_id", flat=True)
     )
     grouped: dict[Product, list[Variant]] = defaultdict(list)
     for variant in variants:
         product = variant.product
-        if product.pk in listed:
-            report.skipped.append(f"{variant.sku}: {product.name} is already listed on {channel}")
+        if variant.pk in listed:
+            report.skipped.append(f"{variant.sku}: already listed on {channel}")
         elif not (variant.is_active and product.is_active):
             report.skipped.append(f"{variant.sku}: inactive in the POS")
         else:

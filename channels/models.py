@@ -200,6 +200,7 @@ class Scan(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life.")
     since = models.DateTimeField(
         null=True, blank=True, help_text="Scan Updated Products: changes since this time."
     )

@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 # on the marketplace while the last scan was running, or under clock skew, is not missed.
 WATERMARK_OVERLAP = timedelta(minutes=5)
 
+# An open scan with no sign of life for this long is taken as abandoned by a dead worker.
+STALE_AFTER = timedelta(hours=1)
+OPEN = [Scan.Status.QUEUED, Scan.Status.RUNNING]
+
 # A scan writes in batches of about this many listings (several marketplace pages).
 WRITE_BATCH = 1000
 
@@ -32,17 +36,38 @@ def scan_request(
 ) -> Scan:
     """Record a queued scan and, unless told not to, enqueue it once the transaction commits.
 
-    Raises ScanAlreadyRunning if the channel already has a queued or running scan.
+    Raises ScanAlreadyRunning if the channel already has a queued or running scan. A scan that
+    has shown no progress for STALE_AFTER (its worker died) is marked failed and replaced.
     """
-    try:
-        with transaction.atomic():
-            scan = Scan.objects.create(channel=channel, kind=kind, requested_by=requested_by[:120])
-    except IntegrityError:
-        running = Scan.objects.filter(channel=channel, status__in=["queued", "running"]).first()
-        raise ScanAlreadyRunning(channel, running) from None
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                scan = Scan.objects.create(
+                    channel=channel, kind=kind, requested_by=requested_by[:120]
+                )
+            break
+        except IntegrityError:
+            running = Scan.objects.filter(channel=channel, status__in=OPEN).first()
+            if running is None or not _abandon_if_stale(running):
+                raise ScanAlreadyRunning(channel, running) from None
+    else:  # pragma: no cover - a second race lost to another request
+        raise ScanAlreadyRunning(channel, None)
     if enqueue:
         transaction.on_commit(lambda: _enqueue(scan.pk))
     return scan
+
+
+def _abandon_if_stale(scan: Scan) -> bool:
+    last_sign_of_life = scan.progress_at or scan.started_at or scan.created_at
+    if timezone.now() - last_sign_of_life < STALE_AFTER:
+        return False
+    return bool(
+        Scan.objects.filter(pk=scan.pk, status__in=OPEN).update(
+            status=Scan.Status.FAILED,
+            finished_at=timezone.now(),
+            error="Abandoned: no progress for over an hour (was the worker stopped?).",
+        )
+    )
 
 
 def _enqueue(scan_id: int) -> None:
@@ -193,6 +218,7 @@ def _mark_removed(channel: Channel, started) -> int:
 def _save_progress(scan: Scan, counts: _Counts, stats, waited: float) -> None:
     scan.pages_done, scan.listings_done = counts.pages, counts.seen
     Scan.objects.filter(pk=scan.pk).update(
+        progress_at=timezone.now(),
         pages_done=counts.pages,
         listings_done=counts.seen,
         http_calls=stats.calls,

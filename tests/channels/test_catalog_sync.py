@@ -170,3 +170,18 @@ def test_a_refused_push_is_recorded_and_the_rest_still_go(
     assert shop.item(item_id)["item_name"] == "Linen Shirt II"
     push = CatalogPush.objects.get()
     assert "promotion" in push.error
+
+
+def test_uploading_a_missing_variant_adds_it_to_the_existing_item(shop, listed):
+    # given: a variant created in the POS that the channel does not list yet
+    product, channel, item_id = listed
+    new = VariantFactory(product=product, sku="LIN-RED", options={"Color": "Red"})
+    items_before = shop.item_ids()
+    # when: staff upload it from Not in Channel
+    report = listings_upload(channel=channel, variant_ids=[new.pk])
+    # then: the same item gained a model; no second item was created
+    assert report.failed == []
+    assert "added to its item" in report.done[0]
+    assert shop.item_ids() == items_before
+    assert "LIN-RED" in {m["model_sku"] for m in shop.item(item_id)["models"]["model"]}
+    assert Listing.objects.get(channel=channel, sku="LIN-RED").item_id == str(item_id)

@@ -1,12 +1,14 @@
 """Scans and the six tabs, over real HTTP against the Shopee emulator."""
 
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from catalog.models import Product, ProductImage, Variant
 from channels import selectors
@@ -331,3 +333,18 @@ def test_tab_pages_show_the_tab_bar_and_the_rows(pos, shop, admin_client):
     assert stats.status_code == 302  # picks the first channel
     stats = admin_client.get(stats.url)
     assert "Scan Updated" in stats.content.decode()
+
+
+def test_a_scan_abandoned_by_a_dead_worker_does_not_block_the_channel_forever(pos, shop):
+    channel = make_channel(shop)
+    stuck = scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False)
+    Scan.objects.filter(pk=stuck.pk).update(
+        status=Scan.Status.RUNNING, started_at=timezone.now() - timedelta(hours=2)
+    )
+    # when
+    fresh = scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False)
+    # then
+    stuck.refresh_from_db()
+    assert stuck.status == Scan.Status.FAILED
+    assert "Abandoned" in stuck.error
+    assert scan_run(scan_id=fresh.pk).status == Scan.Status.SUCCEEDED
