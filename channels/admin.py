@@ -621,7 +621,6 @@ class ChannelStatisticAdmin(TabAdmin):
     tab_slug = "channelstatistic"
     list_display = [
         "name",
-        "kind",
         "live_product",
         "sold_in_channel",
         "not_in_pos",

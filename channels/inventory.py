@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -24,6 +24,7 @@ from channels.models import Channel, InventorySync, Listing, PendingPush
 from channels.selectors import duplicated_sku_keys
 from channels.services import adapter_for
 from channels.stock import channel_quantities
+from omni.bulk import bulk_set
 
 logger = logging.getLogger(__name__)
 
@@ -100,26 +101,54 @@ def push_request(*, channel: Channel, listings, reason: str) -> tuple[int, list[
             channel.pk,
             len(skipped),
         )
+    _outbox_upsert(channel.pk, [row.pk for row in rows], reason)
+    if rows:
+        transaction.on_commit(lambda: flush_request(channel_id=channel.pk))
+    return len(rows), skipped
+
+
+_OUTBOX_UPSERT = """
+INSERT INTO {table} (listing_id, channel_id, reason, requested_at, attempts, next_attempt_at,
+    last_error, failed)
+SELECT id, %(channel)s, %(reason)s, %(now)s, 0, %(now)s, '', false
+FROM unnest(%(ids)s::bigint[]) AS id
+ON CONFLICT (listing_id) DO UPDATE SET reason = EXCLUDED.reason,
+    requested_at = EXCLUDED.requested_at, next_attempt_at = EXCLUDED.next_attempt_at,
+    attempts = 0, failed = false
+"""
+
+
+def _outbox_upsert(channel_id: int, listing_ids: list[int], reason: str) -> None:
+    """One outbox row per listing: a new request resets attempts and bumps requested_at.
+
+    PostgreSQL gets one statement with one array parameter; other databases Django's upsert.
+    """
+    if not listing_ids:
+        return
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _OUTBOX_UPSERT.format(table=PendingPush._meta.db_table),
+                {"channel": channel_id, "reason": reason, "now": now, "ids": listing_ids},
+            )
+        return
     PendingPush.objects.bulk_create(
         [
             PendingPush(
-                listing_id=row.pk,
-                channel=channel,
+                listing_id=pk,
+                channel_id=channel_id,
                 reason=reason,
                 requested_at=now,
                 next_attempt_at=now,
             )
-            for row in rows
+            for pk in listing_ids
         ],
         update_conflicts=True,
         unique_fields=["listing"],
         update_fields=["reason", "requested_at", "next_attempt_at", "attempts", "failed"],
         batch_size=1000,
     )
-    if rows:
-        transaction.on_commit(lambda: flush_request(channel_id=channel.pk))
-    return len(rows), skipped
 
 
 def _apply_duplicate_policy(channel: Channel, rows: list[Listing]):
@@ -250,15 +279,13 @@ def _record(batch, updates, by_ref, result: FlushResult) -> None:
         result.retrying += not push.failed
     with transaction.atomic():
         _delete_unless_requested_again([push for _, push in done_listings])
-        Listing.objects.bulk_update(
+        bulk_set(
+            Listing,
             [lst for lst, _ in done_listings],
             ["pushed_quantity", "quantity", "pushed_at", "push_error"],
-            batch_size=1000,
         )
-        Listing.objects.bulk_update(failed_listings, ["push_error"], batch_size=1000)
-        PendingPush.objects.bulk_update(
-            retry_rows, ["attempts", "last_error", "failed", "next_attempt_at"], batch_size=1000
-        )
+        bulk_set(Listing, failed_listings, ["push_error"])
+        bulk_set(PendingPush, retry_rows, ["attempts", "last_error", "failed", "next_attempt_at"])
     result.pushed += len(done_listings)
 
 

@@ -1,18 +1,18 @@
 """`bench inventory`: 10,000 stock movements, three real-time channels, until all agree.
 
-A worker thread flushes the channels' outboxes while the movements are applied, as the
-django-q2 worker does; the clock stops when every channel's emulator holds exactly the
-quantities the POS says it should.
+A worker process flushes the channels' outboxes while the movements are applied, as the
+django-q2 worker does, and the marketplaces (Shopee emulators) run in a process of their own;
+the clock stops when every channel's shop holds exactly the quantities the POS says it should.
 """
 
 import argparse
+import multiprocessing
 import random
-import threading
 import time
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import override_settings
 
 from catalog.models import Outlet, Product, StockMovement, Variant
@@ -43,27 +43,55 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
 
 def run(options: dict[str, Any], report: Report) -> None:
     rng = random.Random(options["seed"])
+    _clean()
     outlet, variants = _catalog(options["variants"])
-    emulators = [ShopeeEmulator(items=0, seed=n).start() for n in range(options["channels"])]
-    channels = []
+    skus = [v.sku for v in variants]
+    connections.close_all()  # children must not share the parent's database connection
+    shops, shops_end = multiprocessing.Pipe()
+    server = _fork(_serve_shops, options["channels"], skus, shops_end)
+    channels: list[Channel] = []
     try:
         with report.phase("set up channels and scan", counted=False):
-            channels = [
-                _connect(emulator, variants, outlet, n) for n, emulator in enumerate(emulators)
-            ]
-        with override_settings(OMNI_FLUSH_ON_COMMIT=False):  # the thread below is the worker
-            _measure(options, report, rng, outlet, variants, channels, emulators)
+            for n, (base_url, credentials) in enumerate(shops.recv()):
+                channels.append(_connect(base_url, credentials, outlet, n))
+            shops.send(("clear",))
+        with override_settings(OMNI_FLUSH_ON_COMMIT=False):  # the worker process flushes
+            _measure(options, report, rng, outlet, variants, channels, shops)
     finally:
-        for emulator in emulators:
-            emulator.stop()
-        _clean(channels)
+        shops.send(("stop",))
+        server.join(10)
+        _clean()
 
 
-def _measure(options, report, rng, outlet, variants, channels, emulators) -> None:
-    stop = threading.Event()
-    worker = threading.Thread(target=_worker, args=(channels, stop), daemon=True)
+def _fork(target, *args) -> multiprocessing.Process:
+    process = multiprocessing.get_context("fork").Process(target=target, args=args, daemon=True)
+    process.start()
+    return process
+
+
+def _serve_shops(count: int, skus: list[str], conn) -> None:
+    """The marketplaces, in their own process: one Shopee shop per channel listing every SKU."""
+    emulators = [ShopeeEmulator(items=0, seed=n) for n in range(count)]
+    for emulator in emulators:
+        for start in range(0, len(skus), MODELS_PER_ITEM):
+            emulator.put_item(_item(f"Bench item {start}", skus[start : start + MODELS_PER_ITEM]))
+        emulator.start()
+    conn.send([(e.base_url, e.credentials) for e in emulators])
+    while (message := conn.recv())[0] != "stop":
+        if message[0] == "clear":
+            for emulator in emulators:
+                emulator.log.clear()
+        elif message[0] == "state":
+            conn.send([(e.listing_quantities(), e.update_calls("stock")) for e in emulators])
+    for emulator in emulators:
+        emulator.stop()
+
+
+def _measure(options, report, rng, outlet, variants, channels, shops) -> None:
+    stop = multiprocessing.get_context("fork").Event()
+    connections.close_all()
+    worker = _fork(_worker, [c.pk for c in channels], stop)
     start = time.perf_counter()
-    worker.start()
     movements = _apply(options, rng, outlet, variants)
     applied = time.perf_counter() - start
     stop.set()
@@ -71,8 +99,10 @@ def _measure(options, report, rng, outlet, variants, channels, emulators) -> Non
     for channel in channels:
         _drain(channel)
     agreed = time.perf_counter() - start
-    _check(channels, emulators, variants)
-    calls = sum(e.update_calls("stock") for e in emulators)
+    shops.send(("state",))
+    state = shops.recv()
+    _check(channels, [quantities for quantities, _ in state], variants)
+    calls = sum(calls for _, calls in state)
     report.line(
         f"{movements:,} movements over {len(variants):,} variants, {len(channels)} channels"
     )
@@ -98,15 +128,12 @@ def _catalog(count: int) -> tuple[Outlet, list[Variant]]:
     return outlet, variants
 
 
-def _connect(emulator: ShopeeEmulator, variants, outlet, n: int) -> Channel:
-    for start in range(0, len(variants), MODELS_PER_ITEM):
-        chunk = variants[start : start + MODELS_PER_ITEM]
-        emulator.put_item(_item(f"Bench item {start}", [v.sku for v in chunk]))
+def _connect(base_url: str, credentials: dict, outlet, n: int) -> Channel:
     channel = Channel.objects.create(
         kind="shopee",
         name=f"{PREFIX}{n}-{int(time.time())}",
-        api_base_url=emulator.base_url,
-        credentials=emulator.credentials,
+        api_base_url=base_url,
+        credentials=credentials,
         order_outlet=outlet,
         inventory_sync_mode=Channel.SyncMode.REALTIME,
     )
@@ -115,9 +142,8 @@ def _connect(emulator: ShopeeEmulator, variants, outlet, n: int) -> Channel:
         raise RuntimeError(f"scan failed: {scan.error}")
     # A newly connected channel starts from a full sync, so it agrees before the clock starts.
     inventory_sync_run(channel=channel, trigger=SALES_CHANNEL_MANUAL, requested_by="bench")
-    with override_settings(OMNI_FLUSH_ON_COMMIT=True):
+    with override_settings(OMNI_FLUSH_ON_COMMIT=False):
         _drain(channel)
-    emulator.log.clear()
     return channel
 
 
@@ -156,11 +182,12 @@ def _apply(options, rng, outlet, variants) -> int:
     return done
 
 
-def _worker(channels, stop: threading.Event) -> None:
+def _worker(channel_ids: list[int], stop) -> None:
+    """The django-q2 worker's part, in its own process: flush whatever is pending."""
     try:
         while not stop.is_set():
-            for channel in channels:
-                inventory_flush(channel_id=channel.pk)
+            for channel_id in channel_ids:
+                inventory_flush(channel_id=channel_id)
             time.sleep(0.05)
     finally:
         connection.close()
@@ -174,22 +201,21 @@ def _drain(channel: Channel) -> None:
     raise RuntimeError(f"the outbox of {channel} did not drain")
 
 
-def _check(channels, emulators, variants) -> None:
-    for channel, emulator in zip(channels, emulators, strict=True):
+def _check(channels, quantities, variants) -> None:
+    for channel, on_channel in zip(channels, quantities, strict=True):
         expected = channel_quantities(channel=channel, variant_ids=[v.pk for v in variants])
         by_sku = {v.sku: expected[v.pk] for v in variants}
-        on_channel = emulator.listing_quantities()
-        wrong = 0
-        for listing in channel.listings.all():
-            if on_channel[(listing.item_id, listing.variant_ref)] != by_sku[listing.sku]:
-                wrong += 1
+        wrong = sum(
+            on_channel[(listing.item_id, listing.variant_ref)] != by_sku[listing.sku]
+            for listing in channel.listings.all()
+        )
         if wrong:
             raise RuntimeError(f"{channel}: {wrong} listing(s) disagree with the POS")
 
 
-def _clean(channels) -> None:
-    for channel in channels:
-        channel.delete()
+def _clean(channels=()) -> None:
+    """Remove what a run created (this one's channels, or any left by an interrupted run)."""
+    Channel.objects.filter(name__startswith=PREFIX).delete()
     Variant.objects.filter(sku__startswith=PREFIX).delete()
     Product.objects.filter(handle__startswith=PREFIX).delete()
     Outlet.objects.filter(code=f"{PREFIX}outlet").delete()
