@@ -4,8 +4,10 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef, Sum
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 
+from catalog.admin_views import catalog_import_view, stock_import_view
 from catalog.exceptions import StockError
 from catalog.models import (
     Brand,
@@ -175,6 +177,14 @@ class ProductAdmin(admin.ModelAdmin):
             created_variant_ids=sorted(created) if change else (),
         )
 
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_view)
+        # Before the defaults, whose <path:object_id>/ route would catch "import/".
+        return [path("import/", view, name="catalog_product_import"), *super().get_urls()]
+
+    def import_view(self, request):
+        return catalog_import_view(request, self)
+
     def delete_model(self, request, obj: Product) -> None:
         product_delete(product=obj)
 
@@ -318,6 +328,13 @@ class StockAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change) -> None:
         """Nothing related to save: the adjustment went through the stock service."""
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.import_view)
+        return [path("import/", view, name="catalog_stock_import"), *super().get_urls()]
+
+    def import_view(self, request):
+        return stock_import_view(request, self)
 
 
 @admin.register(StockMovement)

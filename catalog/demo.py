@@ -139,9 +139,7 @@ def _create_products(rng, count, brands, categories, image_url: str) -> list[Var
                     position=position,
                 )
             )
-        images.append(
-            ProductImage(product=product, url=image_url)
-        )
+        images.append(ProductImage(product=product, url=image_url))
     Variant.objects.bulk_create(variants)
     ProductImage.objects.bulk_create(images)
     return variants

@@ -35,11 +35,10 @@ from catalog.models import (
     Product,
     ProductImage,
     Stock,
-    StockMovement,
     Variant,
     sku_key,
 )
-from catalog.services import Actor, product_saved, stock_import_levels
+from catalog.services import Actor, MovementRecord, product_saved, stock_import_levels
 
 # Keys looked up and rows written per query. Well under PostgreSQL's and SQLite's limits on
 # query parameters, large enough that 100,000 rows take a few dozen round trips.
@@ -93,7 +92,7 @@ class Column:
 def text_stream(binary: IO[bytes]) -> TextIO:
     """Wrap an uploaded or opened binary file for the imports: UTF-8, with or without a BOM.
 
-    Decoding errors surface from the import as an ImportFileError naming the line.
+    Bytes that are not UTF-8 surface from the import as an ImportFileError.
     """
     return io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")  # type: ignore[arg-type]
 
@@ -172,9 +171,10 @@ def _read_csv(
         names = _check_header(header, columns, aliases)
         records = list(_records(reader, names, skipped, progress))
     except UnicodeDecodeError as exc:
+        where = f" after line {reader.line_num + skipped}" if reader is not None else ""
         raise ImportFileError(
-            "The file is not UTF-8 text. Save it as “CSV UTF-8” and try again "
-            f"(unreadable byte {exc.object[exc.start : exc.start + 1]!r})."
+            f"The file is not UTF-8 text (an unreadable byte{where}, "
+            f"{exc.object[exc.start : exc.start + 1]!r}). Save it as “CSV UTF-8” and try again."
         ) from None
     except csv.Error as exc:
         where = f"near line {reader.line_num + skipped}" if reader is not None else "at the start"
@@ -424,14 +424,15 @@ _VARIANT_PARSERS: dict[str, Parser] = {
 _REQUIRED = frozenset(c.name for c in CATALOG_COLUMNS if c.required)
 _CASELESS = frozenset({"brand", "category", "option1_name", "option2_name", "option3_name"})
 _OPTIONS = (1, 2, 3)
+_OPTION_NAMES = tuple(f"option{i}_name" for i in _OPTIONS)
 _OPTION_VALUES = tuple(f"option{i}_value" for i in _OPTIONS)
 
-# Product columns written to a Product field: column -> (field name, value when the cell is blank).
+# Product columns written to a Product field: column -> (attname, value when the cell is blank).
 _PRODUCT_FIELDS: dict[str, tuple[str, Any]] = {
     "name": ("name", ""),
     "description": ("description", ""),
-    "brand": ("brand", None),
-    "category": ("category", None),
+    "brand": ("brand_id", None),
+    "category": ("category_id", None),
     "weight_kg": ("weight_kg", None),
     "length_cm": ("length_cm", None),
     "width_cm": ("width_cm", None),
@@ -486,7 +487,7 @@ class _Group:
         return any(row.product_error for row in self.rows)
 
     def option_names(self) -> list[str | None]:
-        return [self.values.get(f"option{i}_name") for i in _OPTIONS]
+        return [self.values.get(name) for name in _OPTION_NAMES]
 
 
 def _parse_catalog_rows(table: _Table, progress: _Progress) -> list[_Row]:
@@ -759,11 +760,7 @@ class _Categories:
 
 
 def _product_attnames(present: frozenset[str]) -> list[str]:
-    return [
-        Product._meta.get_field(_PRODUCT_FIELDS[c][0]).attname
-        for c in _PRODUCT_FIELDS
-        if c in present
-    ]
+    return [attname for column, (attname, _blank) in _PRODUCT_FIELDS.items() if column in present]
 
 
 def _load_products(groups: list[_Group], present: frozenset[str]) -> None:
@@ -888,10 +885,9 @@ class _Plan:
 def _product_values(group: _Group, present: frozenset[str]) -> dict[str, Any]:
     """The product's fields as the file sets them (by attname), for the columns it has."""
     values: dict[str, Any] = {}
-    for column, (name, blank) in _PRODUCT_FIELDS.items():
+    for column, (attname, blank) in _PRODUCT_FIELDS.items():
         if column not in present:
             continue
-        attname = Product._meta.get_field(name).attname
         value = group.values.get(column, blank)
         if column == "brand":
             value = group.brand
@@ -1191,7 +1187,7 @@ def _announce(plan: _Plan, created_variant_pks: list[int]) -> None:
     for (group, _values), pk in zip(plan.new_variants, created_variant_pks, strict=True):
         if group.existing is not None:
             created[group.product_id].append(pk)  # type: ignore[index]
-    for product_id in plan.product_changes.keys() | created.keys():
+    for product_id in sorted(plan.product_changes.keys() | created.keys()):
         product_saved(
             product=Product(pk=product_id),
             changed=sorted(set(plan.product_changes.get(product_id, []))),
@@ -1349,9 +1345,10 @@ def _find_variants(rows: list[_StockRow]) -> None:
 
 
 def _check_duplicate_stock_rows(rows: list[_StockRow]) -> None:
-    lines: dict[tuple[str, int | None], list[int]] = defaultdict(list)
+    """Refuse every row whose SKU (normalised) appears on another row for the same outlet."""
+    lines: dict[tuple[str, int], list[int]] = defaultdict(list)
     for row in rows:
-        if row.sku:
+        if row.sku and row.outlet_id is not None:
             lines[(sku_key(row.sku), row.outlet_id)].append(row.line)
     by_line = {row.line: row for row in rows}
     for same in lines.values():
@@ -1434,12 +1431,12 @@ def stock_csv_import(
 
 def _write_levels(
     levels: list[tuple[int, int, int]], *, reference: str, actor: Actor, progress: _Progress
-) -> list[StockMovement]:
+) -> list[MovementRecord]:
     """Every level (changed or not: stock_apply locks each row and decides under the lock), in
     one transaction, STOCK_CHUNK rows per call in (variant, outlet) order, so the lock order is
     the one every stock writer uses."""
     tick = progress.ticker("writing", len(levels))
-    movements: list[StockMovement] = []
+    movements: list[MovementRecord] = []
     with transaction.atomic():
         for chunk in _chunks(levels, STOCK_CHUNK):
             movements += stock_import_levels(levels=chunk, reference=reference, actor=actor)

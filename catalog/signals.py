@@ -4,7 +4,8 @@ The catalog does not know about channels (dependencies point catalog ← channel
 what changed and the channels app listens:
 
 - `stock_changed` is sent by `catalog.services.stock_apply` *inside* the transaction that wrote the
-  stock rows and their ledger rows, with `movements` (the StockMovement rows just written). The
+  stock rows and their ledger rows, with `movements`: one `catalog.services.MovementRecord` per
+  ledger row just written (the same attribute names as StockMovement). The
   inventory-sync engine listens to it to write its outbox of pending pushes in the same
   transaction, so a push is queued exactly when the stock change commits.
 - `product_changed` is sent when a product's synced fields, variants or active flag change, with

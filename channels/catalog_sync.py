@@ -15,6 +15,7 @@ from django.db.models import Prefetch
 
 from catalog.models import Product, Variant
 from channels.adapters.base import AdapterError
+from channels.listing_store import listings_mark_duplicates
 from channels.listings import _record_uploaded, upload_product
 from channels.models import CatalogPush, Channel, Listing
 from channels.services import adapter_for
@@ -154,5 +155,6 @@ def catalog_delete(*, product_id: int, items: Iterable[Sequence]) -> list[Catalo
             Listing.objects.filter(channel=channel, item_id=str(item_id)).update(
                 status=Listing.Status.REMOVED
             )
+            listings_mark_duplicates(channel_id=channel.pk)
         records.append(record)
     return records

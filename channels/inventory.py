@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import StockMovement
+from catalog.services import MovementRecord
 from channels.adapters.base import AdapterError, PushResult, QuantityUpdate
 from channels.models import Channel, InventorySync, Listing, PendingPush
 from channels.selectors import duplicated_sku_keys
@@ -71,7 +72,7 @@ def sends(trigger: str, mode: str, *, own_order: bool = False) -> bool:
 # --- the outbox ----------------------------------------------------------------------------
 
 
-def on_stock_changed(sender, movements: Sequence[StockMovement], trigger: str, **kwargs) -> None:
+def on_stock_changed(sender, movements: Sequence[MovementRecord], trigger: str, **kwargs) -> None:
     """Listener of catalog.signals.stock_changed: queue pushes in the stock change's transaction.
 
     Cost: one query for the channels, then per channel that is sent anything, one query for

@@ -6,13 +6,15 @@ UPDATE`: three parameters for any number of rows, so Python binds no value one b
 """
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import Count, Q
 
+from catalog.models import Variant
 from channels.models import Listing
 
 
@@ -37,10 +39,10 @@ SCANNED = ListingRow._fields[2:]  # what a scan may change on an existing listin
 # the json module's C code and decoded by PostgreSQL, instead of thousands of bound values.
 _UPSERT = """
 INSERT INTO {table} (channel_id, item_id, variant_ref, sku, sku_key, title, price, quantity,
-    status, channel_updated_at, variant_id, is_manual_link, push_error, last_seen_at,
-    created_at, updated_at)
+    status, channel_updated_at, variant_id, is_manual_link, duplicate_sku, push_error,
+    last_seen_at, created_at, updated_at)
 SELECT %(channel)s, r.item_id, r.variant_ref, r.sku, r.sku_key, r.title, r.price, r.quantity,
-    r.status, r.channel_updated_at, r.variant_id, false, '', %(now)s, %(now)s, %(now)s
+    r.status, r.channel_updated_at, r.variant_id, false, false, '', %(now)s, %(now)s, %(now)s
 FROM jsonb_to_recordset(%(rows)s::jsonb) AS r(item_id text, variant_ref text, sku text,
     sku_key text, title text, price numeric, quantity int, status text,
     channel_updated_at timestamptz, variant_id bigint)
@@ -97,3 +99,83 @@ def listings_seen(*, ids: Sequence[int], now: datetime) -> None:
     """Record that a scan saw these unchanged listings (the full scan's removal test uses it)."""
     if ids:
         Listing.objects.filter(pk__in=list(ids)).update(last_seen_at=now)
+
+
+# The reads a scan makes per batch. The keys travel as one JSON array and rows come back as
+# plain tuples: no per-value binding and no model instances for thousands of rows. The keys are
+# joined rather than tested with `IN`/`ANY`, so no plan can compare every row with every key.
+_COLUMNS = ("id", "item_id", "variant_ref", *SCANNED, "is_manual_link")
+
+
+def listings_of_items(*, channel_id: int, item_ids: Collection[str]) -> list[tuple]:
+    """(id, item_id, variant_ref, *SCANNED, is_manual_link) of the channel's listings of
+    these items."""
+    if not item_ids:
+        return []
+    if connection.vendor != "postgresql":  # SQLite returns text dates: let Django convert
+        rows = Listing.objects.filter(channel_id=channel_id, item_id__in=list(item_ids))
+        return list(rows.values_list(*_COLUMNS))
+    table = connection.ops.quote_name(Listing._meta.db_table)
+    columns = ", ".join(f"l.{name}" for name in _COLUMNS)
+    sql = (
+        f"SELECT {columns} FROM jsonb_array_elements_text(%s::jsonb) AS k(item_id) "
+        f"JOIN {table} AS l ON l.item_id = k.item_id WHERE l.channel_id = %s"
+    )
+    return _by_index(sql, [json.dumps(sorted(item_ids)), channel_id])
+
+
+def variants_by_sku_key(keys: Collection[str]) -> dict[str, int]:
+    """{normalised SKU: POS variant id} for the keys the POS knows."""
+    if not keys:
+        return {}
+    table = connection.ops.quote_name(Variant._meta.db_table)
+    if connection.vendor == "postgresql":
+        sql = (
+            f"SELECT v.sku_key, v.id FROM jsonb_array_elements_text(%s::jsonb) AS k(sku_key) "
+            f"JOIN {table} AS v ON v.sku_key = k.sku_key"
+        )
+        return dict(_by_index(sql, [json.dumps(sorted(keys))]))
+    sql = f"SELECT sku_key, id FROM {table} WHERE sku_key IN (SELECT value FROM json_each(%s))"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(sorted(keys))])
+        return dict(cursor.fetchall())
+
+
+def _by_index(sql: str, params: list) -> list[tuple]:
+    """Run a key lookup with sequential scans ruled out for this statement.
+
+    While a first scan fills a channel, the planner's statistics still describe an empty
+    table and it would happily scan all of it for each batch; the index on the keys is always
+    the right plan here.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+        finally:
+            # Releasing the savepoint would not undo SET LOCAL: restore it for the rest of
+            # the caller's transaction.
+            cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
+
+
+def listings_mark_duplicates(*, channel_id: int) -> int:
+    """Flag the channel's present listings that share a normalised SKU; how many are flagged.
+
+    Called after anything that adds, removes or re-SKUs listings (scans, uploads, catalog
+    deletes), so the Multiple Listed SKU tab is an indexed filter instead of a GROUP BY over
+    the whole channel on every page view. Two updates: clear the stale flags, set the new.
+    """
+    present = Listing.objects.filter(channel_id=channel_id).present()
+    shared = (
+        present.exclude(sku_key="")
+        .values("sku_key")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+        .values("sku_key")
+    )
+    Listing.objects.filter(channel_id=channel_id, duplicate_sku=True).exclude(
+        Q(sku_key__in=shared) & ~Q(status=Listing.Status.REMOVED)
+    ).update(duplicate_sku=False)
+    present.filter(sku_key__in=shared, duplicate_sku=False).update(duplicate_sku=True)
+    return present.filter(duplicate_sku=True).count()

@@ -12,6 +12,7 @@ from django.utils import timezone
 from catalog.models import Product, Variant, sku_key
 from catalog.services import variant_sku_check
 from channels.adapters.base import AdapterError, UploadProduct, UploadVariant
+from channels.listing_store import listings_mark_duplicates
 from channels.models import Channel, Listing
 from channels.services import adapter_for
 from channels.stock import channel_quantities
@@ -146,6 +147,7 @@ def _record_uploaded(channel: Channel, variants: list[Variant], remote) -> None:
         unique_fields=["channel", "item_id", "variant_ref"],
         update_fields=["sku", "sku_key", "title", "price", "quantity", "status", "variant"],
     )
+    listings_mark_duplicates(channel_id=channel.pk)
 
 
 @transaction.atomic

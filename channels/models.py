@@ -121,7 +121,8 @@ class Listing(TimeStampedModel):
         INACTIVE = "inactive", "Inactive"
         REMOVED = "removed", "Removed"
 
-    channel = models.ForeignKey(Channel, models.CASCADE, related_name="listings")
+    # No single-column index: every query by channel is served by a composite index below.
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="listings", db_index=False)
     item_id = models.CharField(max_length=64)
     variant_ref = models.CharField(
         "variant/model id",
@@ -143,11 +144,18 @@ class Listing(TimeStampedModel):
         blank=True,
         related_name="channel_listings",
         verbose_name="POS variant",
+        db_index=False,  # served by the (variant, channel) index below
     )
     is_manual_link = models.BooleanField(
         default=False, help_text="Linked by hand; scans keep the link even if the SKUs differ."
     )
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    duplicate_sku = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="Shares its SKU with another listing of the channel; kept up to date by scans "
+        "and uploads, for the Multiple Listed SKU tab.",
+    )
     pushed_quantity = models.IntegerField(null=True, blank=True, editable=False)
     pushed_at = models.DateTimeField(null=True, blank=True, editable=False)
     push_error = models.CharField(max_length=500, blank=True, editable=False)
@@ -166,6 +174,12 @@ class Listing(TimeStampedModel):
             models.Index(fields=["channel", "sku_key"], name="channels_listing_sku"),
             # Sold in Channel / Not in POS tabs and the statistic: by channel, status, mapping.
             models.Index(fields=["channel", "status", "variant"], name="channels_listing_tab"),
+            # Multiple Listed SKU: the channel's duplicates in SKU order.
+            models.Index(
+                fields=["channel", "sku_key"],
+                condition=models.Q(duplicate_sku=True),
+                name="channels_listing_duplicates",
+            ),
             # The listing tabs' default order (first screen without sorting the whole channel).
             models.Index(fields=["channel", "title", "id"], name="channels_listing_title"),
             # Not in Channel / In POS: listings of a variant.

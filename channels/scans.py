@@ -7,13 +7,20 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from catalog.models import Variant, sku_key
+from catalog.models import sku_key
 from channels.adapters.base import AdapterError, RemoteListing
 from channels.exceptions import ScanAlreadyRunning
-from channels.listing_store import SCANNED, ListingRow, listings_seen, listings_upsert
+from channels.listing_store import (
+    ListingRow,
+    listings_mark_duplicates,
+    listings_of_items,
+    listings_seen,
+    listings_upsert,
+    variants_by_sku_key,
+)
 from channels.models import Channel, Listing, Scan
 from channels.services import adapter_for
 
@@ -166,12 +173,9 @@ def _upsert_page(channel: Channel, page: Sequence[RemoteListing], now, counts: _
     refs = {(r.item_id, r.variant_id): r for r in page}
     existing = {
         (row[1], row[2]): row
-        for row in Listing.objects.filter(
-            channel=channel, item_id__in=list({r.item_id for r in page})
-        ).values_list("pk", "item_id", "variant_ref", *SCANNED, "is_manual_link")
+        for row in listings_of_items(channel_id=channel.pk, item_ids={r.item_id for r in page})
     }
-    keys = list({sku_key(r.sku) for r in page} - {""})
-    variants = dict(Variant.objects.filter(sku_key__in=keys).values_list("sku_key", "pk"))
+    variants = variants_by_sku_key({sku_key(r.sku) for r in page} - {""})
     writes: list[ListingRow] = []
     unchanged: list[int] = []
     for ref, remote in refs.items():
@@ -230,16 +234,12 @@ def _finish(
     scan: Scan, counts: _Counts, stats, waited: float, *, removed: int = 0, error: str = ""
 ) -> Scan:
     channel = scan.channel
-    present = Listing.objects.filter(channel=channel).present()
-    duplicates = (
-        present.exclude(sku_key="").values("sku_key").annotate(n=Count("pk")).filter(n__gt=1)
-    )
     scan.status = Scan.Status.FAILED if error else Scan.Status.SUCCEEDED
     scan.finished_at = timezone.now()
     scan.pages_done, scan.listings_done, scan.seen = counts.pages, counts.seen, counts.seen
     scan.new, scan.changed, scan.matched = counts.new, counts.changed, counts.matched
     scan.not_in_pos = max(0, counts.seen - counts.matched)
-    scan.duplicates = sum(row["n"] for row in duplicates)
+    scan.duplicates = listings_mark_duplicates(channel_id=channel.pk)
     scan.removed = removed
     scan.http_calls, scan.http_seconds = stats.calls, round(waited, 3)
     scan.error = error

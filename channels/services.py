@@ -5,6 +5,7 @@ from typing import Any
 from django.db import transaction
 from pydantic import ValidationError as PydanticValidationError
 
+from catalog.models import Outlet
 from channels.adapters import build_adapter, credentials_schema
 from channels.adapters.base import Adapter, AdapterError
 from channels.exceptions import InvalidCredentials
@@ -81,3 +82,40 @@ def channel_apply_duplicate_policy(*, channel: Channel) -> str:
         return ""
     channel.inventory_sync_mode = Channel.SyncMode.FULFILLMENT
     return OVERSELL_WARNING
+
+
+def channel_save(*, channel: Channel, data: dict[str, Any]) -> str:
+    """Apply `data` to `channel`, validate everything, then save; the policy warning or "".
+
+    `data` holds model fields, plus `outlets` (codes), `order_outlet` (a code) and
+    `credentials` (validated for the kind, then stored; never echoed).
+
+    Outlets are named by code; unknown codes are a 404. Nothing is written unless all of it is
+    valid.
+    """
+    outlet_codes = data.pop("outlets", None)
+    order_code = data.pop("order_outlet", None)
+    credentials = data.pop("credentials", None)
+    for name, value in data.items():
+        if name == "api_base_url":
+            channel.api_base_url = value or ""  # null or "" → the marketplace's own host
+        elif value is not None:  # null leaves a required setting as it is
+            setattr(channel, name, value)
+    codes = set(outlet_codes or []) | ({order_code} if order_code else set())
+    outlets = {o.code: o for o in Outlet.objects.filter(code__in=codes)}
+    missing = sorted(codes - outlets.keys())
+    if missing:
+        raise Outlet.DoesNotExist(f"No outlet has the code(s) {', '.join(missing)}.")
+    if order_code:
+        channel.order_outlet = outlets[order_code]
+    if credentials is not None:
+        channel.credentials = credentials_validate(kind=channel.kind, credentials=credentials)
+    elif not channel.credentials:
+        raise InvalidCredentials("A channel needs its credentials.")
+    warning = channel_apply_duplicate_policy(channel=channel)
+    channel.full_clean(exclude=["credentials"])
+    with transaction.atomic():
+        channel.save()
+        if outlet_codes is not None:
+            channel.outlets.set([outlets[code] for code in outlet_codes])
+    return warning

@@ -166,3 +166,23 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
     CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", True)
+
+# --- the JSON API (omni/api.py) -------------------------------------------------------------
+# The cache holds the API's per-token rate-limit counters: in-process LocMem by default (each
+# server process counts on its own), Redis when REDIS_URL is set (one count for all processes).
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Requests per minute per API token (fixed window); 0 turns the limit off.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 1200)
+# Larger /api/ bodies are refused with 413 before they are read; POST /api/stock/bulk takes up
+# to 10,000 rows, so it has its own, larger limit.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+API_BULK_MAX_BODY_BYTES = env_int("API_BULK_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
+MIDDLEWARE = ["omni.api_limits.ApiEdgeMiddleware", *MIDDLEWARE]
+# urllib3 logs every request URL at DEBUG, and some marketplaces (Shopee) sign with the access
+# token in the query string: keep it quiet even when LOG_LEVEL=DEBUG.
+LOGGING["loggers"]["urllib3"] = {"level": "WARNING"}

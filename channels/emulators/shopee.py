@@ -16,7 +16,10 @@ so the order endpoints can be added next to the product ones.
 
 import hashlib
 import hmac
+import json
+import logging
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -328,6 +331,7 @@ class ShopeeEmulator(Emulator):
         self.register(
             "/api/v2/auth/access_token/get", "POST", self._refresh, scope="public", flat=True
         )
+        self._register_order_endpoints()
 
     def handle(self, request: Request) -> Reply:
         endpoint = self.endpoints.get(request.path)
@@ -938,6 +942,270 @@ class ShopeeEmulator(Emulator):
                     result[(item.item_id, model.model_id)] = value(model)
             return result
 
+    # -- orders (get_order_list, get_order_detail, get_tracking_number, pushes) ------------
+
+    def _register_order_endpoints(self) -> None:
+        self.register("/api/v2/order/get_order_list", "GET", self._get_order_list)
+        self.register("/api/v2/order/get_order_detail", "GET", self._get_order_detail)
+        self.register("/api/v2/logistics/get_tracking_number", "GET", self._get_tracking_number)
+
+    def create_order(
+        self,
+        lines: Sequence[tuple[str, str, int]],
+        *,
+        state: str = "unpaid",
+        at: float | None = None,
+    ) -> str:
+        """A buyer's order of `[(item_id, variant_id, qty)]` (variant "" for an item without
+        models), put in the Shopee status standing for omni's `state` ("unpaid", "paid",
+        "shipped", "delivered", "cancelled", "returned") or in a Shopee status given as is.
+        `at` (Unix seconds) backdates it. Seller stock is not touched. Its order_sn."""
+        if not lines:
+            raise ValueError("an order needs at least one line")
+        now = int(self.now() if at is None else at)
+        with self.lock:
+            item_list = [
+                self._order_item(item_id, variant_id, qty) for item_id, variant_id, qty in lines
+            ]
+            number = self._next_order_sn(now)
+            total = sum(
+                (
+                    row["model_discounted_price"] * row["model_quantity_purchased"]
+                    for row in item_list
+                ),
+                Decimal("0"),
+            )
+            self.state.orders[number] = {
+                "order_sn": number,
+                "region": self.region,
+                "currency": _CURRENCIES.get(self.region, "SGD"),
+                "cod": False,
+                "order_status": "UNPAID",
+                "create_time": now,
+                "update_time": now,
+                "pay_time": None,
+                "payment_method": "ShopeePay",
+                "shipping_carrier": "",
+                "tracking_number": "",
+                "cancel_by": "",
+                "cancel_reason": "",
+                "buyer_cancel_reason": "",
+                "total_amount": total,
+                "item_list": item_list,
+            }
+            if _order_status(state) != "UNPAID":
+                self._set_order_status(number, _order_status(state), now, bump=False)
+            return number
+
+    def move_order(self, order_number: str, state: str, *, at: float | None = None) -> None:
+        """Move an order to the status standing for `state` (or a Shopee status given as is);
+        its update_time moves forward, pay time, courier and tracking number appear as Shopee
+        fills them in. KeyError for an unknown order."""
+        with self.lock:
+            if order_number not in self.state.orders:
+                raise KeyError(f"no order {order_number}")
+            self._set_order_status(
+                order_number, _order_status(state), int(self.now() if at is None else at)
+            )
+
+    def order_status(self, order_number: str) -> str:
+        with self.lock:
+            return str(self.state.orders[order_number]["order_status"])
+
+    def order_numbers(self) -> list[str]:
+        with self.lock:
+            return list(self.state.orders)
+
+    def signed_webhook(self, order_number: str, url: str) -> tuple[dict[str, str], bytes]:
+        """An order status push (code 3) for the order's current status, signed as Shopee
+        signs pushes to `url`: (headers, raw body)."""
+        with self.lock:
+            order = self.state.orders[order_number]
+            envelope = {
+                "shop_id": self.shop_id,
+                "code": 3,
+                "timestamp": int(self.now()),
+                "data": {
+                    "ordersn": order_number,
+                    "status": order["order_status"],
+                    "update_time": order["update_time"],
+                },
+            }
+        body = json.dumps(envelope, separators=(",", ":")).encode()
+        signature = hmac.new(
+            self.partner_key.encode(), url.encode() + b"|" + body, hashlib.sha256
+        ).hexdigest()
+        return {"Authorization": signature, "Content-Type": "application/json"}, body
+
+    def start_order_stream(self, rate_per_minute: float = 30.0, seed: int = 1) -> None:
+        """Buyers at work, for the demo: about `rate_per_minute` events a minute, each either a
+        new order of 1–3 live listings or an open order moving on (unpaid → ready to ship →
+        shipped → completed, with some cancellations and returns). Seeded, so a run is
+        repeatable apart from timing. Runs on a daemon thread until `stop_order_stream()` or
+        `stop()`."""
+        if rate_per_minute <= 0:
+            raise ValueError("rate_per_minute must be positive")
+        self.stop_order_stream()
+        stop = threading.Event()
+        rng = random.Random(f"shopee-stream-{seed}")
+        thread = threading.Thread(
+            target=self._order_stream,
+            args=(60.0 / rate_per_minute, rng, stop),
+            name="shopee-order-stream",
+            daemon=True,
+        )
+        self._stream = (stop, thread)
+        thread.start()
+
+    def stop_order_stream(self) -> None:
+        stream = getattr(self, "_stream", None)
+        if stream is None:
+            return
+        stop, thread = stream
+        stop.set()
+        thread.join(timeout=5)
+        self._stream = None
+
+    def stop(self) -> None:
+        self.stop_order_stream()
+        super().stop()
+
+    def order_stream_step(self, rng: random.Random) -> str | None:
+        """One stream event; the order_sn it touched, or None when the shop has nothing live."""
+        with self.lock:
+            open_orders = [
+                sn for sn, o in self.state.orders.items() if o["order_status"] in _STREAM_NEXT
+            ]
+            if open_orders and rng.random() < 0.6:
+                number = rng.choice(open_orders)
+                current = self.state.orders[number]["order_status"]
+                self.move_order(number, _stream_next(current, rng))
+                return number
+            listings = list(self._per_listing(lambda target: target.stock))
+        if not listings:
+            return None
+        picked = rng.sample(listings, k=min(len(listings), rng.randint(1, 3)))
+        lines = [(str(i), str(m) if m else "", rng.randint(1, 2)) for i, m in picked]
+        return self.create_order(lines)
+
+    def _order_stream(self, interval: float, rng: random.Random, stop: threading.Event) -> None:
+        while not stop.wait(interval * rng.uniform(0.5, 1.5)):
+            try:
+                self.order_stream_step(rng)
+            except Exception:  # noqa: BLE001 - a demo generator must outlive one bad draw
+                logger.exception("shopee order stream: one event failed")
+
+    def _order_item(self, item_id: str, variant_id: str, qty: int) -> dict[str, Any]:
+        if qty < 1:
+            raise ValueError(f"quantity must be at least 1, got {qty}")
+        item = self.state.items.get(int(item_id))
+        if item is None or item.status in DELETED:
+            raise ValueError(f"no item {item_id}")
+        model = item.models.get(int(variant_id)) if variant_id else None
+        if variant_id and model is None:
+            raise ValueError(f"item {item_id} has no model {variant_id}")
+        if model is None and item.has_model:
+            raise ValueError(f"item {item_id} has models: name one")
+        values = [
+            tier["option_list"][index]["option"]
+            for tier, index in zip(
+                item.tier_variation, model.tier_index if model else [], strict=False
+            )
+        ]
+        price = model.price if model else item.price
+        return {
+            "item_id": item.item_id,
+            "item_name": item.name,
+            "item_sku": item.sku,
+            "model_id": model.model_id if model else 0,
+            "model_name": ",".join(values),
+            "model_sku": model.sku if model else "",
+            "model_quantity_purchased": qty,
+            "model_original_price": price,
+            "model_discounted_price": price,
+        }
+
+    def _next_order_sn(self, now: int) -> str:
+        rng = getattr(self, "_order_rng", None)
+        if rng is None:
+            rng = self._order_rng = random.Random(f"shopee-orders-{self.partner_key}")
+        while True:
+            day = time.strftime("%y%m%d", time.gmtime(now))
+            number = day + "".join(rng.choices("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789", k=8))
+            if number not in self.state.orders:
+                return number
+
+    def _set_order_status(self, number: str, status: str, now: int, *, bump: bool = True) -> None:
+        order = self.state.orders[number]
+        order["order_status"] = status
+        # Strictly later than before, so an incremental download always sees the change; an
+        # order created straight into a status keeps its creation time.
+        order["update_time"] = max(now, order["update_time"] + 1) if bump else now
+        if status in _PAID_STATUSES and order["pay_time"] is None:
+            order["pay_time"] = order["update_time"]
+        if status in _SHIPPED_STATUSES and not order["tracking_number"]:
+            order["shipping_carrier"] = "Shopee Express"
+            order["tracking_number"] = "SPXID" + number[-8:]
+        if status == "CANCELLED" and not order["cancel_reason"]:
+            order["cancel_by"] = "buyer"
+            order["cancel_reason"] = "Change of mind"
+            order["buyer_cancel_reason"] = "Change of mind"
+
+    def _get_order_list(self, params: Params, request: Request) -> dict[str, Any]:
+        field_name = params.get("time_range_field")
+        if field_name not in ("create_time", "update_time"):
+            raise _param_error("time_range_field should be create_time or update_time.")
+        time_from = _int_param(params, "time_from", required=True, minimum=0)
+        time_to = _int_param(params, "time_to", required=True, minimum=0)
+        assert time_from is not None
+        assert time_to is not None
+        if time_from > time_to or time_to - time_from > ORDER_WINDOW_DAYS * 86400:
+            raise ShopeeFault(
+                "order.order_list_invalid_time",
+                "time_from should be earlier than time_to, and the range at most "
+                f"{ORDER_WINDOW_DAYS} days.",
+            )
+        page_size = _int_param(params, "page_size", required=True, minimum=1)
+        assert page_size is not None
+        if page_size > MAX_PAGE_SIZE:
+            raise _param_error(f"page_size should be between 1 and {MAX_PAGE_SIZE}.")
+        cursor = str(params.get("cursor") or "0")
+        if not cursor.isdigit():
+            raise _param_error("cursor is invalid.")
+        wanted_status = params.get("order_status")
+        matching = sorted(
+            (o[field_name], sn, o["order_status"])
+            for sn, o in self.state.orders.items()
+            if time_from <= o[field_name] <= time_to
+            and (not wanted_status or o["order_status"] == wanted_status)
+        )
+        offset = int(cursor)
+        page = matching[offset : offset + page_size]
+        with_status = "order_status" in _list_param(params, "response_optional_fields")
+        more = offset + page_size < len(matching)
+        return {
+            "more": more,
+            "next_cursor": str(offset + len(page)) if more else "",
+            "order_list": [
+                {"order_sn": sn, **({"order_status": status} if with_status else {})}
+                for _, sn, status in page
+            ],
+        }
+
+    def _get_order_detail(self, params: Params, request: Request) -> dict[str, Any]:
+        numbers = _list_param(params, "order_sn_list")
+        if not numbers or len(numbers) > MAX_IDS:
+            raise _param_error(f"order_sn_list should have 1 to {MAX_IDS} order_sn.")
+        optional = set(_list_param(params, "response_optional_fields"))
+        found = [self.state.orders[sn] for sn in numbers if sn in self.state.orders]
+        return {"order_list": [_order_detail(order, optional) for order in found]}
+
+    def _get_tracking_number(self, params: Params, request: Request) -> dict[str, Any]:
+        order = self.state.orders.get(str(params.get("order_sn") or ""))
+        if order is None:
+            raise _param_error("order_sn is invalid.")
+        return {"tracking_number": order["tracking_number"], "hint": ""}
+
 
 # -- parameter parsing (raise ShopeeFault("error_param") on bad input) -------------------------
 
@@ -1117,3 +1385,120 @@ def _ref(key: tuple[int, int]) -> tuple[str, str]:
     """(item_id, model_id) as RemoteListing ids: model 0 (no models) is the empty string."""
     item_id, model_id = key
     return str(item_id), str(model_id) if model_id else ""
+
+
+# -- orders --------------------------------------------------------------------------------------
+
+logger = logging.getLogger(__name__)
+
+ORDER_WINDOW_DAYS = 15  # get_order_list refuses a wider time range
+_CURRENCIES = {"SG": "SGD", "MY": "MYR", "ID": "IDR", "TH": "THB", "PH": "PHP", "VN": "VND"}
+# omni's order states (channels.adapters.base.OrderState values) -> the Shopee status used.
+_STATE_STATUS = {
+    "unpaid": "UNPAID",
+    "paid": "READY_TO_SHIP",
+    "shipped": "SHIPPED",
+    "delivered": "COMPLETED",
+    "cancelled": "CANCELLED",
+    "returned": "TO_RETURN",
+}
+_ORDER_STATUSES = frozenset(
+    {
+        "UNPAID",
+        "PENDING",
+        "READY_TO_SHIP",
+        "PROCESSED",
+        "RETRY_SHIP",
+        "INVOICE_PENDING",
+        "IN_CANCEL",
+        "SHIPPED",
+        "TO_CONFIRM_RECEIVE",
+        "COMPLETED",
+        "CANCELLED",
+        "TO_RETURN",
+    }
+)
+_PAID_STATUSES = _ORDER_STATUSES - {"UNPAID", "PENDING", "CANCELLED"}
+_SHIPPED_STATUSES = frozenset({"SHIPPED", "TO_CONFIRM_RECEIVE", "COMPLETED", "TO_RETURN"})
+# The demo stream's buyers: status -> [(next status, weight)].
+_STREAM_NEXT: dict[str, list[tuple[str, int]]] = {
+    "UNPAID": [("READY_TO_SHIP", 85), ("CANCELLED", 15)],
+    "READY_TO_SHIP": [("SHIPPED", 92), ("CANCELLED", 8)],
+    "SHIPPED": [("COMPLETED", 92), ("TO_RETURN", 8)],
+}
+
+
+def _order_status(state: str) -> str:
+    status = _STATE_STATUS.get(str(state), str(state))
+    if status not in _ORDER_STATUSES:
+        raise ValueError(f"unknown order state or Shopee status {state!r}")
+    return status
+
+
+def _stream_next(status: str, rng: random.Random) -> str:
+    choices = _STREAM_NEXT[status]
+    return rng.choices([s for s, _ in choices], weights=[w for _, w in choices])[0]
+
+
+def _order_detail(order: dict[str, Any], optional: set[str]) -> dict[str, Any]:
+    """An order as get_order_detail answers: the base fields, plus only the optional ones
+    asked for (Shopee leaves the rest out)."""
+    detail = {
+        key: order[key]
+        for key in (
+            "order_sn",
+            "region",
+            "currency",
+            "cod",
+            "order_status",
+            "create_time",
+            "update_time",
+        )
+    }
+    detail["days_to_ship"] = 3
+    detail["message_to_seller"] = ""
+    for key in (
+        "total_amount",
+        "payment_method",
+        "shipping_carrier",
+        "cancel_by",
+        "cancel_reason",
+        "buyer_cancel_reason",
+    ):
+        if key in optional:
+            detail[key] = order[key]
+    if "pay_time" in optional and order["pay_time"] is not None:
+        detail["pay_time"] = order["pay_time"]
+    if "item_list" in optional:
+        detail["item_list"] = [dict(row) for row in order["item_list"]]
+    if "package_list" in optional:
+        detail["package_list"] = [
+            {
+                "package_number": "OFG" + order["order_sn"],
+                "logistics_status": _logistics_status(order["order_status"]),
+                "shipping_carrier": order["shipping_carrier"],
+                "item_list": [
+                    {
+                        "item_id": row["item_id"],
+                        "model_id": row["model_id"],
+                        "model_quantity": row["model_quantity_purchased"],
+                    }
+                    for row in order["item_list"]
+                ],
+            }
+        ]
+    return detail
+
+
+def _logistics_status(status: str) -> str:
+    if status == "CANCELLED":
+        return "LOGISTICS_INVALID"
+    if status in _SHIPPED_STATUSES:
+        return (
+            "LOGISTICS_DELIVERY_DONE"
+            if status in ("COMPLETED", "TO_CONFIRM_RECEIVE")
+            else "LOGISTICS_PICKUP_DONE"
+        )
+    if status in _PAID_STATUSES:
+        return "LOGISTICS_REQUEST_CREATED"
+    return "LOGISTICS_NOT_START"

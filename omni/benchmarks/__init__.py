@@ -44,12 +44,17 @@ def positive_int(raw: str) -> int:
 class Phase:
     name: str
     rows: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall clock
+    cpu: float = 0.0  # this process's CPU time: steadier than the wall clock on a busy machine
     counted: bool = True
 
 
 class Report:
-    """Times phases and prints one line per phase, then the total of the counted phases."""
+    """Times phases and prints one line per phase, then the total of the counted phases.
+
+    Each line has the wall-clock seconds, this process's CPU seconds (the database server's
+    work is not in them), the rows and the rows per wall-clock second.
+    """
 
     def __init__(self, write: Callable[[str], None]) -> None:
         self.write = write
@@ -66,24 +71,31 @@ class Report:
     def phase(self, name: str, *, rows: int = 0, counted: bool = True) -> Iterator[Phase]:
         """Time the block; the caller may set `phase.rows` inside it."""
         phase = Phase(name, rows, counted=counted)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         try:
             yield phase
         finally:
             phase.seconds = time.perf_counter() - start
+            phase.cpu = time.process_time() - start_cpu
         self.phases.append(phase)
-        suffix = "" if counted else "  (not in the total)"
-        self.write(f"{name:<32} {self._figures(phase.seconds, phase.rows)}{suffix}")
+        suffix = "  (not in the total)" if not counted else ""
+        self.write(f"{name:<30} {self._figures(phase)}{suffix}")
 
     def total(self) -> float:
+        """Print and return the wall-clock seconds of the counted phases."""
         counted = [p for p in self.phases if p.counted]
-        seconds = sum(p.seconds for p in counted)
-        rows = sum(p.rows for p in counted)
-        self.write(f"{'total':<32} {self._figures(seconds, rows)}")
-        return seconds
+        total = Phase(
+            "total",
+            rows=sum(p.rows for p in counted),
+            seconds=sum(p.seconds for p in counted),
+            cpu=sum(p.cpu for p in counted),
+        )
+        self.write(f"{'total':<30} {self._figures(total)}")
+        return total.seconds
 
     @staticmethod
-    def _figures(seconds: float, rows: int) -> str:
-        rate = f"{rows / seconds:>10,.0f} rows/s" if rows and seconds else ""
-        count = f"{rows:>9,} rows" if rows else ""
-        return f"{seconds:>8.2f} s  {count}  {rate}".rstrip()
+    def _figures(phase: Phase) -> str:
+        rate = f"{phase.rows / phase.seconds:>9,.0f} rows/s" if phase.rows and phase.seconds else ""
+        count = f"{phase.rows:>9,} rows" if phase.rows else ""
+        cpu = f"(cpu {phase.cpu:6.2f} s)"
+        return f"{phase.seconds:>7.2f} s {cpu}  {count}  {rate}".rstrip()

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import CommandError
-from django.db import models, transaction
+from django.db import connection, models, transaction
 
 from catalog.imports import ImportResult, catalog_csv_import, stock_csv_import
 from catalog.models import (
@@ -30,8 +30,10 @@ from catalog.models import (
 from catalog.services import Actor
 from omni.benchmarks import Report, positive_int
 
-HANDLE_PREFIX = "omni-bench-"
+HANDLE_PREFIX = "omni-bench-import-"
 OUTLET_PREFIX = "bench-"
+# Exactly bench-1, bench-2…: other benchmarks' outlets must never match.
+OUTLET_CODES = r"^bench-[0-9]+$"
 
 ADJECTIVES = (
     "Classic", "Everyday", "Relaxed", "Slim", "Heritage", "Coastal", "Urban", "Essential",
@@ -92,11 +94,13 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
 def run(options: dict[str, Any], report: Report) -> None:
     if options["clean"]:
         with report.phase("clean up", counted=False):
-            _cleanup(brands_after=None, categories_after=None)
+            _cleanup(created_after=None)
         return
     _refuse_leftovers()
-    brands_after = Brand.objects.aggregate(m=models.Max("pk"))["m"] or 0
-    categories_after = Category.objects.aggregate(m=models.Max("pk"))["m"] or 0
+    created_after = (
+        Brand.objects.aggregate(m=models.Max("pk"))["m"] or 0,
+        Category.objects.aggregate(m=models.Max("pk"))["m"] or 0,
+    )
     codes = [f"{OUTLET_PREFIX}{n}" for n in range(1, options["outlets"] + 1)]
     Outlet.objects.bulk_create([Outlet(code=code, name=f"Bench {code}") for code in codes])
     try:
@@ -104,7 +108,7 @@ def run(options: dict[str, Any], report: Report) -> None:
     finally:
         if not options["keep"]:
             with report.phase("clean up", counted=False):
-                _cleanup(brands_after=brands_after, categories_after=categories_after)
+                _cleanup(created_after=created_after)
 
 
 def _measure(options: dict[str, Any], report: Report, codes: list[str]) -> None:
@@ -206,7 +210,7 @@ def _stock_csv(skus: list[str], rng: random.Random) -> str:
 
 def _refuse_leftovers() -> None:
     if (
-        Outlet.objects.filter(code__startswith=OUTLET_PREFIX).exists()
+        Outlet.objects.filter(code__regex=OUTLET_CODES).exists()
         or Product.objects.filter(handle__startswith=HANDLE_PREFIX).exists()
     ):
         raise CommandError(
@@ -216,14 +220,15 @@ def _refuse_leftovers() -> None:
 
 
 @transaction.atomic
-def _cleanup(*, brands_after: int | None, categories_after: int | None) -> None:
+def _cleanup(*, created_after: tuple[int, int] | None) -> None:
     """Remove the run's rows with plain DELETEs, children first; no rows are loaded.
 
-    Brands and categories are removed only when created after the given pks and unused
-    (with --clean, when unused and named as this benchmark names them).
+    Brands and categories go only when named as this benchmark names them, unused, and newer
+    than `created_after` (the highest brand and category pks before the run); with None (the
+    --clean of an earlier run) they stay, since they might be someone's own.
     Rows of other apps that point at the removed rows are handled by their on_delete rule.
     """
-    outlets = Outlet.objects.filter(code__startswith=OUTLET_PREFIX)
+    outlets = Outlet.objects.filter(code__regex=OUTLET_CODES)
     products = Product.objects.filter(handle__startswith=HANDLE_PREFIX)
     variants = Variant.objects.filter(product__in=products)
     movements = StockMovement.objects.filter(
@@ -231,43 +236,43 @@ def _cleanup(*, brands_after: int | None, categories_after: int | None) -> None:
     )
     stocks = Stock.objects.filter(models.Q(outlet__in=outlets) | models.Q(variant__in=variants))
     images = ProductImage.objects.filter(product__in=products)
+    tables = set(connection.introspection.table_names())
     for queryset in (movements, stocks, images, variants, products, outlets):
-        _release_references(queryset)
+        _release_references(queryset, tables)
         queryset._raw_delete(queryset.db)
-    brands = Brand.objects.filter(name__in=BRANDS, products__isnull=True)
-    if brands_after is not None:
-        brands = brands.filter(pk__gt=brands_after)
-    brands.delete()
-    _delete_unused_categories(categories_after)
+    if created_after is not None:
+        brands_after, categories_after = created_after
+        Brand.objects.filter(name__in=BRANDS, products__isnull=True, pk__gt=brands_after).delete()
+        _delete_unused_categories(categories_after)
 
 
-def _release_references(queryset: models.QuerySet[Any]) -> None:
-    """Apply on_delete for rows of models outside the catalog that point at `queryset`'s rows."""
+def _release_references(queryset: models.QuerySet[Any], tables: set[str]) -> None:
+    """Apply on_delete for rows of models outside the catalog that point at `queryset`'s rows.
+
+    Models whose table does not exist (an app not migrated yet) hold no such rows.
+    """
     catalog = {Outlet, Product, ProductImage, Variant, Stock, StockMovement}
     for relation in queryset.model._meta.related_objects:
-        if relation.related_model in catalog or not relation.field.concrete:
+        model = relation.related_model
+        if model in catalog or model._meta.db_table not in tables or not relation.field.concrete:
             continue
-        pointing = relation.related_model._base_manager.filter(
-            **{f"{relation.field.name}__in": queryset}
-        )
+        pointing = model._base_manager.filter(**{f"{relation.field.name}__in": queryset})
         if relation.on_delete is models.CASCADE:
             pointing.delete()
         elif relation.on_delete is models.SET_NULL:
             pointing.update(**{relation.field.name: None})
         elif pointing.exists():
             raise CommandError(
-                f"{relation.related_model._meta.label} rows point at benchmark data and block "
-                "its removal; remove them first."
+                f"{model._meta.label} rows point at benchmark data and block its removal; "
+                "remove them first."
             )
 
 
-def _delete_unused_categories(after: int | None) -> None:
+def _delete_unused_categories(after: int) -> None:
+    """Leaves first, until none of the benchmark's unused categories newer than `after` is left."""
     names = {part.strip() for _item, path in ITEMS for part in path.split(">")}
-    while True:
-        unused = Category.objects.filter(
-            name__in=names, products__isnull=True, children__isnull=True
-        )
-        if after is not None:
-            unused = unused.filter(pk__gt=after)
-        if not unused.delete()[0]:
-            return
+    unused = Category.objects.filter(
+        name__in=names, pk__gt=after, products__isnull=True, children__isnull=True
+    )
+    while unused.delete()[0]:
+        pass

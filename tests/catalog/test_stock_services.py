@@ -4,9 +4,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, close_old_connections, connection, transaction
 
+from catalog import services as catalog_services
 from catalog.exceptions import StockError
 from catalog.models import Stock, StockMovement, Variant
 from catalog.services import (
+    MAX_STORABLE,
     Actor,
     StockChange,
     stock_adjust,
@@ -16,6 +18,7 @@ from catalog.services import (
     variant_sku_check,
 )
 from catalog.signals import stock_changed
+from omni import bulk as omni_bulk
 from tests.factories import OutletFactory, VariantFactory
 
 pytestmark = pytest.mark.django_db
@@ -209,3 +212,234 @@ def test_concurrent_adjustments_of_one_row_lose_no_update():
         running += delta
         assert after == running
     assert running == stock.on_hand
+
+
+# --- the bulk path: many rows per call, as the CSV import and the API bulk update send them ----
+
+LEDGER_FIELDS = (
+    "id",
+    "stock_id",
+    "variant_id",
+    "outlet_id",
+    "trigger",
+    "on_hand_delta",
+    "reserved_delta",
+    "on_hand_after",
+    "reserved_after",
+    "reference",
+    "actor",
+    "user_id",
+    "source_channel_id",
+    "created_at",
+)
+
+
+def _ledger() -> list[tuple]:
+    return list(
+        StockMovement.objects.order_by("variant_id", "outlet_id").values_list(*LEDGER_FIELDS)
+    )
+
+
+def _levels() -> dict[tuple[int, int], tuple[int, int]]:
+    return {
+        (v, o): (on_hand, reserved)
+        for v, o, on_hand, reserved in Stock.objects.values_list(
+            "variant_id", "outlet_id", "on_hand", "reserved"
+        )
+    }
+
+
+@pytest.fixture
+def small_batches(monkeypatch):
+    """Lock, write and send a few rows at a time, so a handful of rows crosses batch bounds."""
+    monkeypatch.setattr(catalog_services, "CHUNK", 2)
+    monkeypatch.setattr(catalog_services, "PG_LOCK_CHUNK", 2)
+    monkeypatch.setattr(omni_bulk, "ARRAY_BATCH", 2)
+
+
+@pytest.mark.parametrize("batches", ["one batch", "small batches"])
+def test_one_call_creates_changes_and_skips_rows_and_returns_exactly_its_ledger_rows(
+    request, batches, admin_user
+):
+    # given: two outlets; some rows exist, some do not
+    if batches == "small batches":
+        request.getfixturevalue("small_batches")
+    shop, store = OutletFactory(), OutletFactory()
+    a, b, c, d = VariantFactory.create_batch(4)
+    stock_import_levels(levels=[(a.pk, shop.pk, 5), (b.pk, shop.pk, 7), (b.pk, store.pk, 1)])
+    before = _ledger()
+    # when: given out of order, with one change that leaves its row as it is
+    records = stock_apply(
+        changes=[
+            StockChange(d.pk, store.pk, set_on_hand=4),  # new row
+            StockChange(b.pk, shop.pk, on_hand_delta=-2, reserved_delta=3),  # existing row
+            StockChange(a.pk, shop.pk, set_on_hand=5),  # unchanged: no ledger row
+            StockChange(c.pk, shop.pk, reserved_delta=0),  # nothing at all
+            StockChange(b.pk, store.pk, set_on_hand=0),  # down to zero
+        ],
+        trigger=Trigger.RECEIPT,
+        reference="PO-77",
+        actor=Actor.of_user(admin_user),
+        source_channel_id=9,
+    )
+    # then: the levels a person would read in the admin
+    assert _levels() == {
+        (a.pk, shop.pk): (5, 0),
+        (b.pk, shop.pk): (5, 3),
+        (b.pk, store.pk): (0, 0),
+        (d.pk, store.pk): (4, 0),
+    }
+    # exactly one ledger row per changed stock row, and the records are those rows, in
+    # (variant, outlet) order
+    written = [row for row in _ledger() if row not in before]
+    assert [tuple(r) for r in records] == sorted(written, key=lambda r: (r[2], r[3]))
+    assert [(r.variant_id, r.outlet_id, r.on_hand_delta, r.on_hand_after) for r in records] == [
+        (b.pk, shop.pk, -2, 5),
+        (b.pk, store.pk, -1, 0),
+        (d.pk, store.pk, 4, 4),
+    ]
+    assert {(r.trigger, r.reference, r.actor, r.user_id, r.source_channel_id) for r in records} == {
+        (Trigger.RECEIPT, "PO-77", "user:admin", admin_user.pk, 9)
+    }
+    stocks = dict(Stock.objects.values_list("pk", "on_hand"))
+    assert all(stocks[r.stock_id] == r.on_hand_after for r in records)
+    assert records[0].pk == records[0].id
+
+
+def test_every_row_that_would_go_negative_is_named_and_nothing_is_written(small_batches):
+    # given: rows spread over several lock batches
+    outlet = OutletFactory()
+    variants = VariantFactory.create_batch(6)
+    stock_import_levels(levels=[(v.pk, outlet.pk, 3) for v in variants])
+    before_levels, before_ledger = _levels(), _ledger()
+    # when: good changes first, bad ones in the first and the last batch
+    with pytest.raises(StockError) as excinfo:
+        stock_apply(
+            changes=[
+                StockChange(variants[0].pk, outlet.pk, reserved_delta=-1),
+                *(StockChange(v.pk, outlet.pk, on_hand_delta=1) for v in variants[1:5]),
+                StockChange(variants[5].pk, outlet.pk, on_hand_delta=-4),
+            ],
+            trigger=Trigger.MANUAL,
+        )
+    # then
+    assert len(excinfo.value.problems) == 2
+    assert f"variant {variants[0].pk} at outlet {outlet.pk}" in excinfo.value.problems[0]
+    assert "reserved -1" in excinfo.value.problems[0]
+    assert f"variant {variants[5].pk} at outlet {outlet.pk}" in excinfo.value.problems[1]
+    assert "on hand -1" in excinfo.value.problems[1]
+    assert (_levels(), _ledger()) == (before_levels, before_ledger)
+
+
+def test_a_count_too_large_to_store_is_a_stock_error_not_a_database_error():
+    variant, outlet = VariantFactory(), OutletFactory()
+    stock_adjust(variant_id=variant.pk, outlet_id=outlet.pk, delta=5)
+    with pytest.raises(StockError, match="cannot be stored"):
+        stock_apply(
+            changes=[StockChange(variant.pk, outlet.pk, on_hand_delta=MAX_STORABLE)],
+            trigger=Trigger.MANUAL,
+        )
+    assert Stock.objects.get().on_hand == 5
+    assert StockMovement.objects.count() == 1
+
+
+def test_the_same_row_twice_in_one_call_is_refused():
+    variant, outlet = VariantFactory(), OutletFactory()
+    with pytest.raises(StockError, match="appears twice"):
+        stock_apply(
+            changes=[
+                StockChange(variant.pk, outlet.pk, on_hand_delta=1),
+                StockChange(variant.pk, outlet.pk, on_hand_delta=2),
+            ],
+            trigger=Trigger.MANUAL,
+        )
+    assert not Stock.objects.exists()
+
+
+def test_single_row_services_return_the_row_as_the_change_left_it():
+    variant, outlet = VariantFactory(), OutletFactory()
+    added = stock_adjust(variant_id=variant.pk, outlet_id=outlet.pk, delta=6)
+    same = stock_set(variant_id=variant.pk, outlet_id=outlet.pk, quantity=6)
+    counted = stock_set(variant_id=variant.pk, outlet_id=outlet.pk, quantity=2)
+    row = Stock.objects.get()
+    assert [(s.pk, s.on_hand) for s in (added, same, counted)] == [
+        (row.pk, 6),
+        (row.pk, 6),
+        (row.pk, 2),
+    ]
+    # counting zero of something never stocked still gives a row to show, with no ledger row
+    other = VariantFactory()
+    zero = stock_set(variant_id=other.pk, outlet_id=outlet.pk, quantity=0)
+    assert (zero.variant_id, zero.on_hand) == (other.pk, 0)
+    assert StockMovement.objects.filter(variant=other).count() == 0
+
+
+def test_the_signal_carries_the_returned_records():
+    outlet = OutletFactory()
+    variants = VariantFactory.create_batch(3)
+    received = []
+
+    def listener(sender, movements, trigger, **kwargs):
+        received.append(list(movements))
+
+    stock_changed.connect(listener)
+    try:
+        records = stock_import_levels(levels=[(v.pk, outlet.pk, 2) for v in variants])
+    finally:
+        stock_changed.disconnect(listener)
+    assert received == [records]
+    assert [(m.variant_id, m.outlet_id, m.source_channel_id) for m in received[0]] == [
+        (v.pk, outlet.pk, None) for v in variants
+    ]
+
+
+def test_bulk_helpers_send_only_whole_numbers():
+    with pytest.raises(ValueError, match="invalid literal"):
+        omni_bulk.int_array(["1}", "2"])
+    assert omni_bulk.int_array([3, -1, 0]) == "{3,-1,0}"
+    with pytest.raises(TypeError, match="not a whole-number column"):
+        omni_bulk.insert_rows(StockMovement, {"trigger": [1]})
+    with pytest.raises(ValueError, match="at least one column"):
+        omni_bulk.insert_rows(Stock, {})
+    with pytest.raises(ValueError, match="different lengths"):
+        list(omni_bulk._column_batches({"a": [1, 2], "b": [1]}))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_bulk_calls_over_the_same_rows_neither_deadlock_nor_lose_updates():
+    # given: 40 rows; two writers send changes to all of them, listed in opposite orders
+    outlet = OutletFactory()
+    variants = VariantFactory.create_batch(40)
+    stock_import_levels(levels=[(v.pk, outlet.pk, 100) for v in variants])
+    errors: list[BaseException] = []
+
+    def worker(order: list, sign: int) -> None:
+        try:
+            for _ in range(10):
+                stock_apply(
+                    changes=[StockChange(v.pk, outlet.pk, on_hand_delta=sign) for v in order],
+                    trigger=Trigger.API_BULK,
+                )
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=worker, args=(variants, 2)),
+        threading.Thread(target=worker, args=(variants[::-1], -1)),
+    ]
+    # when
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then: every row moved by 10 × 2 − 10 × 1, and its ledger replays to it
+    assert errors == []
+    assert set(Stock.objects.values_list("on_hand", flat=True)) == {110}
+    for variant in variants:
+        deltas = StockMovement.objects.filter(variant=variant).values_list(
+            "on_hand_delta", flat=True
+        )
+        assert sum(deltas) == 110

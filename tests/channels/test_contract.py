@@ -1,5 +1,8 @@
 """One contract, six marketplaces: the same scenarios against each adapter and its emulator.
 
+Scans into the six tabs, upload, pushes within per-call limits, throttling, refused
+credentials, orders through the pipeline, webhook signatures.
+
 Every scenario runs over real HTTP against the marketplace's emulator, through omni's own
 services where a user would go through them (scans, tabs, upload) and through the adapter where
 the contract is the adapter's (pushes within per-call limits, throttling, credentials, orders,
@@ -14,7 +17,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from catalog.models import ProductImage
+from catalog.models import ProductImage, Stock, StockMovement
+from catalog.services import stock_adjust
 from channels import selectors
 from channels.adapters import adapter_class
 from channels.adapters.base import (
@@ -29,6 +33,8 @@ from channels.emulators.shop import ShopItem, ShopVariant
 from channels.listings import listings_upload
 from channels.models import Channel, Listing, Scan
 from channels.scans import scan_request, scan_run
+from synclogs.models import SalesOrder, SyncLog
+from synclogs.services import order_manual_download
 from tests.channels.conftest import FAST_RETRY
 from tests.factories import OutletFactory, ProductFactory, VariantFactory
 
@@ -260,3 +266,42 @@ def test_webhook_signatures_are_accepted_and_refused(kind, emulator):
     }
     with pytest.raises(WebhookRejected):
         client.verify_webhook(url=url, headers=unsigned, body=body)
+
+
+@pytest.mark.django_db
+def test_orders_are_downloaded_and_taken_through_the_pipeline(kind, emulator):
+    # given: a POS variant with stock at the channel's order outlet, listed on the channel
+    action = SyncLog.Action
+    variant = VariantFactory(sku="TEE-BLK-M")
+    emulator.put_item(shop_item("Black Tee", ["TEE-BLK-M"]))
+    channel = connect(kind, emulator)
+    stock_adjust(variant_id=variant.pk, outlet_id=channel.order_outlet_id, delta=10)
+    scan(channel)
+    listing = Listing.objects.get(channel=channel, sku="TEE-BLK-M")
+    number = emulator.create_order(
+        [(listing.item_id, listing.variant_ref, 2)], state=OrderState.UNPAID
+    )
+
+    def download() -> list[tuple[str, int]]:
+        rows = order_manual_download(channel=channel, order_numbers=[number])
+        return [(row.action, row.status) for row in rows]
+
+    def stock() -> tuple[int, int]:
+        row = Stock.objects.get(variant=variant, outlet=channel.order_outlet)
+        return row.on_hand, row.reserved
+
+    # when / then: each status does exactly its steps, and doing one twice writes nothing
+    assert download() == [(action.CREATE_ORDER, 200)]
+    assert stock() == (10, 2)
+    emulator.move_order(number, OrderState.PAID)
+    assert download() == [(action.CONVERT_ORDER_TO_INVOICE, 200), (action.ADD_PAYMENT, 200)]
+    assert stock() == (8, 0)
+    emulator.move_order(number, OrderState.SHIPPED)
+    assert (action.CREATE_OUTBOUND_LOGISTIC, 200) in download()
+    movements = StockMovement.objects.count()
+    assert {status for _, status in download()} == {409}
+    assert StockMovement.objects.count() == movements
+    emulator.move_order(number, OrderState.RETURNED)
+    assert download() == [(action.VOID_INVOICE, 200)]
+    assert stock() == (10, 0)
+    assert SalesOrder.objects.get(channel=channel).order_number == number

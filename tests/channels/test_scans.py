@@ -348,3 +348,10 @@ def test_a_scan_abandoned_by_a_dead_worker_does_not_block_the_channel_forever(po
     assert stuck.status == Scan.Status.FAILED
     assert "Abandoned" in stuck.error
     assert scan_run(scan_id=fresh.pk).status == Scan.Status.SUCCEEDED
+
+
+def test_a_second_full_scan_of_an_unchanged_shop_changes_nothing(pos, shop):
+    channel = make_channel(shop)
+    run_scan(channel)
+    again = run_scan(channel)
+    assert (again.seen, again.new, again.changed, again.removed) == (8, 0, 0, 0)

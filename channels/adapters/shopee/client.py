@@ -359,6 +359,46 @@ class ShopeeClient:
     def _can_refresh(self) -> bool:
         return bool(self._credentials.refresh_token.get_secret_value())
 
+    # -- orders ----------------------------------------------------------------------------
+
+    def get_order_list(
+        self,
+        *,
+        time_from: int,
+        time_to: int,
+        page_size: int,
+        cursor: str = "",
+        time_range_field: str = "update_time",
+    ) -> Payload:
+        """One page of `order_list[] {order_sn, order_status}` with `more` and `next_cursor`.
+
+        Shopee refuses a window wider than 15 days (`order.order_list_invalid_time`): callers
+        split longer ranges. Both ends are Unix seconds and inclusive.
+        """
+        params: dict[str, Any] = {
+            "time_range_field": time_range_field,
+            "time_from": time_from,
+            "time_to": time_to,
+            "page_size": page_size,
+            "response_optional_fields": "order_status",
+        }
+        if cursor:
+            params["cursor"] = cursor
+        return _response(self._shop_call("GET", ORDER_LIST, params=params))
+
+    def get_order_detail(self, order_sns: Sequence[str], *, fields: Sequence[str]) -> Payload:
+        """`order_list[]` for 1–50 orders, with the optional `fields` Shopee must add."""
+        params = {
+            "order_sn_list": ",".join(order_sns),
+            "response_optional_fields": ",".join(fields),
+        }
+        return _response(self._shop_call("GET", ORDER_DETAIL, params=params))
+
+    def get_tracking_number(self, order_sn: str) -> Payload:
+        """`tracking_number` of an order's parcel ("" until the courier has issued one)."""
+        params = {"order_sn": order_sn}
+        return _response(self._shop_call("GET", TRACKING_NUMBER, params=params))
+
 
 def _decoded(response: requests.Response, path: str) -> Payload:
     """The JSON object Shopee answered, prices as Decimal; AdapterError if there is none."""
@@ -457,3 +497,8 @@ def _response(payload: Payload) -> Payload:
 
 def _endpoint(path: str) -> str:
     return path.removeprefix("/api/v2/")
+
+
+ORDER_LIST = "/api/v2/order/get_order_list"
+ORDER_DETAIL = "/api/v2/order/get_order_detail"
+TRACKING_NUMBER = "/api/v2/logistics/get_tracking_number"

@@ -13,12 +13,15 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from catalog.demo import demo_catalog_load
+from channels.demo import demo_channels_start
+from synclogs.demo import demo_orders_start
 
 
 class Command(BaseCommand):
     help = (
-        "Load the demo catalog (once), create or reset the admin login and print it, then run the "
-        "web server and the django-q2 worker together until Ctrl-C stops both."
+        "Load the demo catalog (once), start an emulated shop for each marketplace and connect "
+        "it as a channel, create or reset the admin login and print it, then run the web server "
+        "and the django-q2 worker together until Ctrl-C stops both."
     )
 
     def add_arguments(self, parser) -> None:
@@ -31,6 +34,9 @@ class Command(BaseCommand):
             action="store_true",
             help="Load data and print the login; serve nothing.",
         )
+        parser.add_argument(
+            "--no-channels", action="store_true", help="Skip the emulated marketplace shops."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         summary = demo_catalog_load(products=options["products"])
@@ -38,16 +44,36 @@ class Command(BaseCommand):
             f"Demo catalog: {summary.products} products, {summary.variants} variants, "
             f"{summary.outlets} outlets."
         )
-        if _has_command("setup_schedules"):
-            call_command("setup_schedules", verbosity=0)
+        call_command("setup_schedules", verbosity=0)
+        shops = [] if options["no_channels"] else self._start_channels()
         password = self._reset_admin()
         url = f"http://{options['addr']}/admin/"
         self.stdout.write(
             self.style.SUCCESS(f"\nAdmin: {url}\n  username: admin\n  password: {password}\n")
         )
-        if options["setup_only"]:
-            return
-        self._serve(options["addr"])
+        try:
+            if not options["setup_only"]:
+                self._serve(options["addr"])
+        finally:
+            for stop in reversed(shops):
+                stop()
+
+    def _start_channels(self) -> list:
+        """Start the emulated shops in this process; the callables that stop them."""
+        stops = []
+        for demo in demo_channels_start():
+            scan = demo.scan
+            self.stdout.write(
+                f"{demo.channel.name}: {demo.emulator.base_url} — {scan.seen} listings, "
+                f"{scan.matched} matched, {scan.not_in_pos} not in POS, "
+                f"{scan.duplicates} duplicates"
+            )
+            stops.append(demo.emulator.stop)
+            if demo.channel.kind == "shopee":
+                orders = demo_orders_start(demo.emulator, demo.channel)
+                self.stdout.write(f"  streaming orders; {orders.backfilled} past orders loaded")
+                stops.append(orders.stop)
+        return stops
 
     def _reset_admin(self) -> str:
         password = os.environ.get("DEMO_PASSWORD") or secrets.token_urlsafe(9)
@@ -66,6 +92,10 @@ class Command(BaseCommand):
             subprocess.Popen([*manage, "qcluster"]),
         ]
         self.stdout.write("Web server and worker running. Ctrl-C stops both.")
+        # Ctrl-C, or a TERM from a process manager, ends the demo cleanly (also when started in
+        # the background, where SIGINT arrives ignored).
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _interrupt)
         try:
             while all(p.poll() is None for p in processes):
                 time.sleep(0.5)
@@ -74,7 +104,7 @@ class Command(BaseCommand):
         finally:
             for process in processes:
                 if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
+                    process.terminate()  # both stop cleanly on TERM
             for process in processes:
                 try:
                     process.wait(timeout=10)
@@ -83,7 +113,5 @@ class Command(BaseCommand):
         self.stdout.write("Stopped.")
 
 
-def _has_command(name: str) -> bool:
-    from django.core.management import get_commands
-
-    return name in get_commands()
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -19,6 +19,24 @@ SCHEDULES: list[dict[str, Any]] = [
         "schedule_type": Schedule.MINUTES,
         "minutes": 1,
     },
+    # Orders (synclogs): incremental download by update time, the missing-order check, and
+    # retention of the sync logs.
+    {
+        "name": "orders: download orders updated on every channel",
+        "func": "synclogs.tasks.orders_download_all",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 5,
+    },
+    {
+        "name": "orders: log orders of the last 7 days missing from the POS",
+        "func": "synclogs.tasks.orders_reconcile_all",
+        "schedule_type": Schedule.HOURLY,
+    },
+    {
+        "name": "sync logs: delete rows older than 90 days",
+        "func": "synclogs.tasks.synclogs_prune",
+        "schedule_type": Schedule.DAILY,
+    },
 ]
 
 # Names this command created in earlier versions and no longer wants.

@@ -1,0 +1,234 @@
+"""The channels' API shapes. Credentials go in and never come out: responses carry only
+`credentials_set`."""
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from ninja import Field, Schema
+from pydantic import AfterValidator
+
+from catalog.schemas import Count, Slug
+from channels.models import Channel, Scan
+from omni.api_base import Text, Url, clean_text
+
+TABS = ("sold_in_channel", "not_in_pos", "not_in_channel", "in_pos", "multiple_listed_sku")
+Tab = Literal["sold_in_channel", "not_in_pos", "not_in_channel", "in_pos", "multiple_listed_sku"]
+MAX_CREDENTIALS_BYTES = 8192
+
+
+def _storable_json(value: Any, depth: int = 0) -> None:
+    if depth > 4:
+        raise ValueError("is nested too deeply")
+    if isinstance(value, str):
+        clean_text(value)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            clean_text(key)
+            _storable_json(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _storable_json(item, depth + 1)
+
+
+def _credentials(value: dict[str, Any]) -> dict[str, Any]:
+    """Only what any database can store, and small: the kind's own schema checks the rest."""
+    _storable_json(value)
+    if len(json.dumps(value)) > MAX_CREDENTIALS_BYTES:
+        raise ValueError(f"must be at most {MAX_CREDENTIALS_BYTES} bytes of JSON")
+    return value
+
+
+Credentials = Annotated[
+    dict[str, Any],
+    AfterValidator(_credentials),
+    Field(
+        description="The marketplace keys and tokens, as that kind expects them (write-only: "
+        "never returned). Shopee: partner_id, partner_key, shop_id, access_token, "
+        "refresh_token."
+    ),
+]
+Minutes = Annotated[int, Field(ge=5, le=10_080)]  # up to a week
+
+
+class ChannelIn(Schema):
+    kind: Channel.Kind
+    name: Text(100, min_length=1)
+    api_base_url: Url | Literal[""] = Field(
+        "", description="Blank for the marketplace's production host."
+    )
+    credentials: Credentials
+    inventory_sync_mode: Channel.SyncMode = Channel.SyncMode.REALTIME
+    duplicate_sku_policy: Channel.DuplicatePolicy = Field(
+        Channel.DuplicatePolicy.SKIP,
+        description="`update_all` also switches inventory_sync_mode to `fulfillment`.",
+    )
+    outlets: Annotated[list[Slug], Field(max_length=100)] = Field(
+        default_factory=list, description="Codes of the outlets whose stock this channel sells."
+    )
+    order_outlet: Slug = Field(description="Code of the outlet where its orders take stock.")
+    buffer: Count = 0
+    fulfillment_sync_minutes: Minutes = 60
+    is_active: bool = True
+
+
+class ChannelPatch(Schema):
+    """Only the fields sent change. `credentials` replaces the stored ones whole."""
+
+    name: Text(100, min_length=1) | None = None
+    api_base_url: Url | Literal[""] | None = None
+    credentials: Credentials | None = None
+    inventory_sync_mode: Channel.SyncMode | None = None
+    duplicate_sku_policy: Channel.DuplicatePolicy | None = None
+    outlets: Annotated[list[Slug], Field(max_length=100)] | None = None
+    order_outlet: Slug | None = None
+    buffer: Count | None = None
+    fulfillment_sync_minutes: Minutes | None = None
+    is_active: bool | None = None
+
+
+class ChannelOut(Schema):
+    id: int
+    kind: str
+    name: str
+    api_base_url: str
+    credentials_set: bool = Field(description="Whether credentials are stored; never shown.")
+    inventory_sync_mode: str
+    duplicate_sku_policy: str
+    outlets: list[str]
+    order_outlet: str
+    buffer: int
+    fulfillment_sync_minutes: int
+    is_active: bool
+    last_scan_at: datetime | None
+    last_inventory_sync_at: datetime | None
+    last_error: str
+    created_at: datetime
+    updated_at: datetime
+
+    @staticmethod
+    def resolve_credentials_set(obj: Channel) -> bool:
+        return bool(obj.credentials)
+
+    @staticmethod
+    def resolve_outlets(obj: Channel) -> list[str]:
+        return sorted(o.code for o in obj.outlets.all())
+
+    @staticmethod
+    def resolve_order_outlet(obj: Channel) -> str:
+        return obj.order_outlet.code
+
+
+class ChannelWriteOut(ChannelOut):
+    warning: str = Field("", description="Set when the change may oversell (update_all).")
+
+
+class ChannelFilterIn(Schema):
+    kind: Channel.Kind | None = None
+    is_active: bool | None = None
+    q: Text(100) | None = Field(None, description="Part of the name.")
+
+
+class StatisticOut(Schema):
+    channel_id: int
+    live_product: int
+    sold_in_channel: int
+    not_in_pos: int
+    last_scan_at: datetime | None
+
+
+class ListingRefOut(Schema):
+    listing_id: int
+    item_id: str
+    variant_ref: str
+
+
+class TabRowOut(Schema):
+    """A row of a product tab. Listing tabs (sold_in_channel, not_in_pos, multiple_listed_sku)
+    fill the listing fields; POS tabs (not_in_channel, in_pos) fill the variant fields, and
+    in_pos lists where the variant is listed on this channel."""
+
+    sku: str
+    title: str
+    listing_id: int | None = None
+    item_id: str | None = None
+    variant_ref: str | None = Field(None, description="Blank for an item without variants.")
+    status: str | None = Field(None, description="The listing's status on the channel.")
+    price: Decimal | None = Field(None, description="Channel price, or the POS retail price.")
+    quantity: int | None = Field(None, description="Quantity on the channel, as last seen.")
+    variant_id: int | None = None
+    product_id: int | None = None
+    listed: list[ListingRefOut] | None = None
+
+
+class TabFilterIn(Schema):
+    tab: Tab = "sold_in_channel"
+    sku: Text(120) | None = Field(None, description="Matched trimmed, ignoring letter case.")
+    q: Text(120) | None = Field(None, description="Part of the title or product name.")
+
+
+class ScanIn(Schema):
+    kind: Scan.Kind = Scan.Kind.FULL
+
+
+class ScanOut(Schema):
+    id: int
+    channel_id: int
+    kind: str
+    status: str
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    pages_done: int
+    listings_done: int
+    seen: int
+    new: int
+    changed: int
+    matched: int
+    not_in_pos: int
+    duplicates: int
+    removed: int
+    error: str
+
+
+class InventorySyncQueuedOut(Schema):
+    channel_id: int
+    task: str = Field(description="The background task's name.")
+    status: Literal["queued"] = "queued"
+    results: str = Field(description="Where the finished sync's record appears.")
+
+
+class InventorySyncOut(Schema):
+    id: int
+    channel_id: int
+    trigger: str
+    requested_by: str
+    created_at: datetime
+    finished_at: datetime | None
+    considered: int
+    drift: int
+    queued: int
+    skipped_duplicates: int
+    message: str
+
+
+class UploadIn(Schema):
+    variant_ids: Annotated[
+        list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(min_length=1, max_length=200)
+    ] = Field(description="POS variants to create on the channel (Not in Channel rows), up to 200.")
+
+
+class DownloadIn(Schema):
+    listing_ids: Annotated[
+        list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(min_length=1, max_length=1000)
+    ] = Field(description="Not in POS listings to create as POS products, up to 1,000.")
+
+
+class ActionOut(Schema):
+    """What an action did, one line per product: done, skipped (with the reason), failed."""
+
+    done: list[str]
+    skipped: list[str]
+    failed: list[str]

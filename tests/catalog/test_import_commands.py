@@ -1,0 +1,194 @@
+"""The doors to the imports: the two management commands, the admin pages, the benchmark."""
+
+import io
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+from django.urls import reverse
+
+from catalog.models import Outlet, Product, Stock, StockMovement, Variant
+from omni.benchmarks.import_bench import HANDLE_PREFIX
+from tests.catalog.conftest import catalog_csv, tee_rows
+from tests.factories import OutletFactory, VariantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["import_catalog", "import_stock", "bench"])
+def test_command_help_works(command, capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        call_command(command, "--help")
+    assert excinfo.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_import_catalog_refuses_a_file_with_a_bad_row_and_lists_it(write_csv):
+    # given
+    path = write_csv("catalog.csv", [catalog_csv(*tee_rows()).strip(), "cap,Cap,C-1,x,,,,,,,,,"])
+    out = io.StringIO()
+    # when / then
+    with pytest.raises(CommandError, match="Nothing was written: 1 bad row"):
+        call_command("import_catalog", str(path), stdout=out, stderr=io.StringIO())
+    assert "line 4: retail_price must be a number like 12.50, not 'x'" in out.getvalue()
+    assert not Product.objects.exists()
+
+
+def test_import_catalog_partial_writes_the_good_rows(write_csv):
+    path = write_csv("catalog.csv", [catalog_csv(*tee_rows()).strip(), "cap,Cap,C-1,x,,,,,,,,,"])
+    # when
+    output = run("import_catalog", str(path), "--partial", "--no-progress")
+    # then
+    assert "Read 3 row(s): 2 created, 0 updated, 0 unchanged, 1 bad." in output
+    assert "line 4: retail_price" in output
+    assert Variant.objects.count() == 2
+
+
+def test_import_catalog_dry_run_writes_nothing(write_csv):
+    path = write_csv("catalog.csv", [catalog_csv(*tee_rows()).strip()])
+    output = run("import_catalog", str(path), "--dry-run")
+    assert "2 created" in output
+    assert "Dry run: nothing was written." in output
+    assert not Product.objects.exists()
+
+
+def test_import_catalog_reports_a_file_it_cannot_read(tmp_path, write_csv):
+    with pytest.raises(CommandError, match="Cannot open"):
+        run("import_catalog", str(tmp_path / "missing.csv"))
+    path = write_csv("catalog.csv", ["sku,colour", "T-1,red"])
+    with pytest.raises(CommandError, match="unknown column"):
+        run("import_catalog", str(path))
+
+
+def test_import_stock_sets_levels_with_the_file_name_as_reference(write_csv):
+    # given
+    outlet = OutletFactory(code="main")
+    variant = VariantFactory(sku="T-1")
+    path = write_csv("count-june.csv", ["sku,on_hand", "t-1,7"])
+    # when
+    output = run("import_stock", str(path), "--outlet", "main")
+    # then
+    assert "1 created" in output
+    movement = StockMovement.objects.get()
+    assert (movement.variant_id, movement.outlet_id, movement.on_hand_after) == (
+        variant.pk,
+        outlet.pk,
+        7,
+    )
+    assert (movement.trigger, movement.reference, movement.actor) == (
+        StockMovement.Trigger.IMPORT,
+        "count-june.csv",
+        "command:import_stock",
+    )
+
+
+def test_import_stock_fails_on_bad_rows_and_unknown_outlets(write_csv):
+    OutletFactory(code="main")
+    path = write_csv("levels.csv", ["sku,quantity", "NOPE,1"])
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="Nothing was written"):
+        call_command("import_stock", str(path), "--outlet", "main", stdout=out)
+    assert "line 2: no variant has the SKU 'NOPE'" in out.getvalue()
+    with pytest.raises(CommandError, match="No outlet has the code 'elsewhere'"):
+        run("import_stock", str(path), "--outlet", "elsewhere")
+    assert not Stock.objects.exists()
+
+
+# --- admin pages -----------------------------------------------------------------------------
+
+
+def upload(name: str, text: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, text.encode("utf-8-sig"), content_type="text/csv")
+
+
+def test_catalog_import_page_renders_with_its_columns_and_example(admin_client):
+    response = admin_client.get(reverse("admin:catalog_product_import"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Import products" in page
+    assert "<code>retail_price</code>" in page
+    assert 'href="?example=1"' in page
+    example = admin_client.get(reverse("admin:catalog_product_import"), {"example": "1"})
+    assert example["Content-Type"].startswith("text/csv")
+    assert example.content.decode().startswith("handle,name,sku")
+
+
+@override_settings(FILE_UPLOAD_MAX_MEMORY_SIZE=10)  # the upload goes to a temporary file
+def test_catalog_import_page_imports_a_file(admin_client):
+    response = admin_client.post(
+        reverse("admin:catalog_product_import"),
+        {"file": upload("catalog.csv", catalog_csv(*tee_rows()))},
+    )
+    assert response.status_code == 200
+    assert response.context["result"].created == 2
+    assert "Imported" in response.content.decode()
+    assert Variant.objects.count() == 2
+
+
+def test_catalog_import_page_lists_bad_rows_and_writes_nothing(admin_client):
+    text = catalog_csv(*tee_rows(), "cap,Cap,C-1,-1,,,,,,,,,")
+    response = admin_client.post(
+        reverse("admin:catalog_product_import"), {"file": upload("catalog.csv", text)}
+    )
+    page = response.content.decode()
+    assert "<td>4</td><td>retail_price must not be negative (-1)</td>" in page
+    assert "Nothing was written" in page
+    assert not Product.objects.exists()
+
+
+def test_catalog_import_page_shows_a_file_level_error_on_the_form(admin_client):
+    response = admin_client.post(
+        reverse("admin:catalog_product_import"), {"file": upload("catalog.csv", "colour\nred\n")}
+    )
+    assert "unknown column(s): &#x27;colour&#x27;" in response.content.decode()
+    assert response.context["result"] is None
+
+
+def test_stock_import_page_sets_levels_for_the_chosen_outlet(admin_client, admin_user):
+    outlet = OutletFactory(code="main")
+    VariantFactory(sku="T-1")
+    # when
+    response = admin_client.post(
+        reverse("admin:catalog_stock_import"),
+        {"file": upload("levels.csv", "sku,quantity\nT-1,3\n"), "outlet": outlet.pk},
+    )
+    # then
+    assert response.status_code == 200
+    assert response.context["result"].created == 1
+    movement = StockMovement.objects.get()
+    assert (movement.reference, movement.user_id) == ("levels.csv", admin_user.pk)
+    assert movement.actor == f"user:{admin_user.get_username()}"
+
+
+def test_import_pages_need_permissions(client, django_user_model):
+    # given: a staff user who may only view products
+    user = django_user_model.objects.create_user("clerk", password="pw", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="view_product"))
+    client.force_login(user)
+    # when / then
+    assert client.get(reverse("admin:catalog_product_import")).status_code == 403
+    assert client.get(reverse("admin:catalog_stock_import")).status_code == 403
+
+
+# --- benchmark -------------------------------------------------------------------------------
+
+
+def test_bench_import_runs_and_removes_what_it_created():
+    output = run("bench", "import", "--variants", "30", "--outlets", "2", "--reimport")
+    assert "import catalog" in output
+    assert "import stock bench-2" in output
+    assert "total" in output
+    assert not Product.objects.filter(handle__startswith=HANDLE_PREFIX).exists()
+    assert not Outlet.objects.exists()
+    assert not StockMovement.objects.exists()

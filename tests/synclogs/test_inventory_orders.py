@@ -1,0 +1,55 @@
+"""An order allocation updates the other channels in real-time mode, never its own."""
+
+import pytest
+
+from channels.emulators.shopee import ShopeeEmulator
+from channels.inventory import inventory_flush
+from channels.models import Channel, PendingPush, Scan
+from channels.scans import scan_request, scan_run
+from tests.synclogs.conftest import make_shop, stock_up
+
+pytestmark = pytest.mark.django_db
+UPDATE_STOCK = "/api/v2/product/update_stock"
+
+
+def scanned(shop):
+    scan = scan_request(channel=shop.channel, kind=Scan.Kind.FULL, enqueue=False)
+    assert scan_run(scan_id=scan.pk).status == Scan.Status.SUCCEEDED
+    return shop
+
+
+def pushed(emulator) -> dict[tuple[int, int], int]:
+    """(item_id, model_id) -> quantity of every update_stock the channel received."""
+    return {
+        (call.body["item_id"], row["model_id"]): row["seller_stock"][0]["stock"]
+        for call in emulator.log.writes_to(UPDATE_STOCK)
+        for row in call.body["stock_list"]
+    }
+
+
+def test_an_order_allocation_reaches_the_other_channel_but_not_its_own():
+    with ShopeeEmulator(seed=21) as sg_shop, ShopeeEmulator(seed=22, shop_id=7_654_321) as my_shop:
+        # given: two real-time channels selling the same POS stock
+        sg = scanned(make_shop(sg_shop, name="Shopee SG", inventory_sync_mode="realtime"))
+        my = scanned(
+            make_shop(my_shop, name="Shopee MY", outlet=sg.outlet, inventory_sync_mode="realtime")
+        )
+        stock_up(sg)
+        for channel in (sg.channel, my.channel):
+            inventory_flush(channel_id=channel.pk)
+        sg_shop.log.clear()
+        my_shop.log.clear()
+
+        # when: a buyer on Shopee SG orders 3 black M tees and the order is downloaded
+        sg.order(("TEE-BLK-M", 3))
+        sg.download()
+        assert sg.stock("TEE-BLK-M") == (10, 3)
+        for channel in (sg.channel, my.channel):
+            inventory_flush(channel_id=channel.pk)
+
+        # then: Shopee MY is told the 7 left; Shopee SG, which sold them, is told nothing
+        item_id, model_id = my.refs["TEE-BLK-M"]
+        assert pushed(my_shop) == {(int(item_id), int(model_id)): 7}
+        assert pushed(sg_shop) == {}
+        assert not PendingPush.objects.exists()
+        assert Channel.objects.count() == 2

@@ -1,0 +1,109 @@
+"""The webhook service: verify, keep once, queue the download; and 404s for missed orders."""
+
+import pytest
+
+from synclogs.models import SalesOrder, SyncLog, WebhookEvent
+from synclogs.services import order_manual_download
+from synclogs.webhooks import webhook_receive
+from tests.synclogs.conftest import rows_of
+
+pytestmark = pytest.mark.django_db
+A = SyncLog.Action
+URL = "https://omni.example.com/api/webhooks/shopee/1"
+
+
+def receive(shop, headers, body, capture):
+    with capture(execute=True):
+        return webhook_receive(channel=shop.channel, url=URL, headers=headers, body=body)
+
+
+def test_a_signed_push_is_kept_once_and_downloads_its_order(
+    shop, django_capture_on_commit_callbacks
+):
+    # given: a new order and Shopee's push about it
+    number = shop.order(("MUG-RED", 1))
+    headers, body = shop.emulator.signed_webhook(number, URL)
+
+    # when: the push arrives, then Shopee delivers it again
+    first = receive(shop, headers, body, django_capture_on_commit_callbacks)
+    replay = receive(shop, headers, body, django_capture_on_commit_callbacks)
+
+    # then: answered 2xx with an empty body both times; processed once
+    assert (first.status, first.body, first.duplicate) == (200, b"", False)
+    assert (replay.status, replay.body, replay.duplicate) == (200, b"", True)
+    assert WebhookEvent.objects.count() == 1
+    event = WebhookEvent.objects.get()
+    assert (event.topic, event.order_number) == ("order_status", number)
+    assert event.processed_at is not None
+    assert rows_of(SyncLog.objects.order_by("pk")) == [(A.CREATE_ORDER, 200)]
+    assert SyncLog.objects.get().origin == SyncLog.Origin.WEBHOOK
+
+
+def test_a_wrongly_signed_push_is_refused_and_nothing_is_kept(
+    shop, django_capture_on_commit_callbacks
+):
+    number = shop.order(("MUG-RED", 1))
+    headers, body = shop.emulator.signed_webhook(number, URL)
+
+    receipts = [
+        receive(
+            shop, {**headers, "Authorization": "0" * 64}, body, django_capture_on_commit_callbacks
+        ),
+        receive(shop, {}, body, django_capture_on_commit_callbacks),
+        # a body changed on the way
+        receive(
+            shop,
+            headers,
+            body.replace(b'"code":3', b'"code":3 '),
+            django_capture_on_commit_callbacks,
+        ),
+    ]
+
+    # signed for another URL: Shopee signs the exact callback URL it was given
+    with django_capture_on_commit_callbacks(execute=True):
+        receipts.append(
+            webhook_receive(channel=shop.channel, url=URL + "/", headers=headers, body=body)
+        )
+
+    assert [r.status for r in receipts] == [401, 401, 401, 401]
+    assert b"signature" in receipts[0].body or b"Authorization" in receipts[0].body
+    assert shop.emulator.partner_key.encode() not in receipts[0].body
+    assert WebhookEvent.objects.count() == 0
+    assert SyncLog.objects.count() == 0
+
+
+def test_a_malformed_body_with_a_good_signature_is_400(shop, django_capture_on_commit_callbacks):
+    from channels.adapters.shopee.orders import push_signature
+
+    for body in (b"not json", b'{"data": {}}', b"[1, 2]"):
+        signature = push_signature(partner_key=shop.emulator.partner_key, url=URL, body=body)
+        receipt = receive(
+            shop, {"Authorization": signature}, body, django_capture_on_commit_callbacks
+        )
+        assert receipt.status == 400, body
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_a_payment_push_for_an_order_never_downloaded_is_404_until_downloaded_by_hand(
+    shop, django_capture_on_commit_callbacks
+):
+    # given: an order the POS never saw, now paid; Shopee pushes the status change
+    number = shop.order(("TEE-BLK-M", 1), state="paid")
+    headers, body = shop.emulator.signed_webhook(number, URL)
+
+    # when
+    receive(shop, headers, body, django_capture_on_commit_callbacks)
+
+    # then: the payment could not be added: the order is missing, nothing was created
+    [row] = SyncLog.objects.all()
+    assert (row.action, row.status) == (A.ADD_PAYMENT, 404)
+    assert "Manual Download Order" in row.message
+    assert SalesOrder.objects.count() == 0
+
+    # when: staff download it by hand
+    logs = order_manual_download(channel=shop.channel, order_numbers=[number], actor="user:ana")
+
+    # then: it is created, invoiced and paid
+    assert rows_of(logs) == [(A.CREATE_INVOICE, 200), (A.ADD_PAYMENT, 200)]
+    assert {row.actor for row in logs} == {"user:ana"}
+    assert SalesOrder.objects.get().payment.amount == 25
