@@ -280,3 +280,28 @@ class HttpCaller:
         # A create that may have reached the server must not be repeated blindly.
         message += "; the change may or may not have been made, check before trying again"
         return AdapterError(message, retryable=False, code="connection")
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadedImage:
+    filename: str
+    content: bytes
+    content_type: str
+
+
+def download_image(caller: "HttpCaller", url: str) -> DownloadedImage:
+    """Fetch a product image a marketplace must receive as bytes (it cannot fetch our URLs).
+
+    AdapterError (retryable on 5xx) when the URL does not answer with an image.
+    """
+    response = caller.send(lambda: OutgoingRequest("GET", url))
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    if response.status_code != 200 or not content_type.startswith("image/"):
+        raise AdapterError(
+            f"Could not download the image {url} (HTTP {response.status_code}, "
+            f"{content_type or 'no content type'})",
+            retryable=response.status_code >= 500,
+            code="image",
+        )
+    filename = urlsplit(url).path.rsplit("/", 1)[-1] or "image"
+    return DownloadedImage(filename, response.content, content_type)

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import urlsplit
 
 import requests
 from pydantic import ValidationError
@@ -36,7 +35,7 @@ from channels.adapters.base import (
     UploadVariant,
     WebhookEvent,
 )
-from channels.adapters.http import HttpCaller, OutgoingRequest, RetryPolicy
+from channels.adapters.http import HttpCaller, RetryPolicy, download_image
 from channels.adapters.shopee import orders as shopee_orders
 from channels.adapters.shopee.client import SERVICE, ShopeeClient, classify_reply
 from channels.adapters.shopee.credentials import ShopeeCredentials
@@ -476,18 +475,9 @@ class ShopeeAdapter:
         return [self._upload_image(url) for url in urls]
 
     def _upload_image(self, url: str) -> str:
-        response = self._caller.send(lambda: OutgoingRequest("GET", url))
-        content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-        if response.status_code != 200 or not content_type.startswith("image/"):
-            raise AdapterError(
-                f"Could not download the image {url} (HTTP {response.status_code}, "
-                f"{content_type or 'no content type'})",
-                retryable=response.status_code >= 500,
-                code="image",
-            )
-        filename = urlsplit(url).path.rsplit("/", 1)[-1] or "image"
+        image = download_image(self._caller, url)
         answer = self._client.upload_image(
-            filename=filename, content=response.content, content_type=content_type
+            filename=image.filename, content=image.content, content_type=image.content_type
         )
         return _image_id(answer)
 
