@@ -159,20 +159,40 @@ def _by_index(sql: str, params: list) -> list[tuple]:
             cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
 
 
+_MARK_DUPLICATES = """
+WITH shared AS MATERIALIZED (
+    SELECT sku_key FROM {table}
+    WHERE channel_id = %(channel)s AND status <> 'removed' AND sku_key <> ''
+    GROUP BY sku_key HAVING count(*) > 1
+)
+UPDATE {table} AS l
+SET duplicate_sku = (l.status <> 'removed' AND l.sku_key IN (SELECT sku_key FROM shared))
+WHERE l.channel_id = %(channel)s
+  AND l.duplicate_sku <> (l.status <> 'removed' AND l.sku_key IN (SELECT sku_key FROM shared))
+"""
+
+
 def listings_mark_duplicates(*, channel_id: int) -> int:
     """Flag the channel's present listings that share a normalised SKU; how many are flagged.
 
     Called after anything that adds, removes or re-SKUs listings (scans, uploads, catalog
     deletes), so the Multiple Listed SKU tab is an indexed filter instead of a GROUP BY over
-    the whole channel on every page view. Two updates: clear the stale flags, set the new.
+    the whole channel on every page view. On PostgreSQL one statement whose shared-SKU set is
+    computed once and probed as a hash, so its cost stays linear in the channel's listings
+    whatever the planner believes about the table; elsewhere two ORM updates.
     """
     present = Listing.objects.filter(channel_id=channel_id).present()
-    shared = (
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            table = connection.ops.quote_name(Listing._meta.db_table)
+            cursor.execute(_MARK_DUPLICATES.format(table=table), {"channel": channel_id})
+        return present.filter(duplicate_sku=True).count()
+    shared = list(
         present.exclude(sku_key="")
         .values("sku_key")
         .annotate(n=Count("pk"))
         .filter(n__gt=1)
-        .values("sku_key")
+        .values_list("sku_key", flat=True)
     )
     Listing.objects.filter(channel_id=channel_id, duplicate_sku=True).exclude(
         Q(sku_key__in=shared) & ~Q(status=Listing.Status.REMOVED)
