@@ -159,16 +159,21 @@ def _by_index(sql: str, params: list) -> list[tuple]:
             cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
 
 
+# Joins only, so the plan stays linear in the channel's listings whatever the planner believes
+# about the table (an `IN (subquery)` per row can be evaluated without a hash, row by row).
 _MARK_DUPLICATES = """
 WITH shared AS MATERIALIZED (
     SELECT sku_key FROM {table}
     WHERE channel_id = %(channel)s AND status <> 'removed' AND sku_key <> ''
     GROUP BY sku_key HAVING count(*) > 1
+), wanted AS MATERIALIZED (
+    SELECT l.id, (l.status <> 'removed' AND s.sku_key IS NOT NULL) AS flag
+    FROM {table} AS l LEFT JOIN shared AS s ON s.sku_key = l.sku_key
+    WHERE l.channel_id = %(channel)s
 )
-UPDATE {table} AS l
-SET duplicate_sku = (l.status <> 'removed' AND l.sku_key IN (SELECT sku_key FROM shared))
-WHERE l.channel_id = %(channel)s
-  AND l.duplicate_sku <> (l.status <> 'removed' AND l.sku_key IN (SELECT sku_key FROM shared))
+UPDATE {table} AS t SET duplicate_sku = w.flag
+FROM wanted AS w
+WHERE t.id = w.id AND t.duplicate_sku <> w.flag
 """
 
 
