@@ -16,6 +16,7 @@ from django.db.models import Count, Q
 
 from catalog.models import Variant
 from channels.models import Listing
+from omni.bulk import json_value
 
 
 class ListingRow(NamedTuple):
@@ -62,7 +63,7 @@ def listings_upsert(*, channel_id: int, rows: Sequence[ListingRow], now: datetim
     if not rows:
         return
     if connection.vendor == "postgresql":
-        document = json.dumps([row._asdict() for row in rows], default=_json_value)
+        document = json.dumps([row._asdict() for row in rows], default=json_value)
         with connection.cursor() as cursor:
             cursor.execute(
                 _UPSERT.format(table=Listing._meta.db_table),
@@ -85,14 +86,6 @@ def listings_upsert(*, channel_id: int, rows: Sequence[ListingRow], now: datetim
         update_fields=[*SCANNED, "last_seen_at", "updated_at"],
         batch_size=500,
     )
-
-
-def _json_value(value: object) -> str:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot encode {type(value).__name__}")
 
 
 def listings_seen(*, ids: Sequence[int], now: datetime) -> None:

@@ -46,10 +46,11 @@ def bulk_set(
                 {pk.column: obj.pk, **{f.column: getattr(obj, f.attname) for f in columns}}
                 for obj in batch
             ]
-            cursor.execute(sql, [json.dumps(rows, default=_json_value)])
+            cursor.execute(sql, [json.dumps(rows, default=json_value)])
 
 
-def _json_value(value: Any) -> str:
+def json_value(value: Any) -> str:
+    """`json.dumps` default for bulk rows: decimals and dates as the text PostgreSQL parses."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime | date):
