@@ -38,14 +38,16 @@ from catalog.models import (
     Variant,
     sku_key,
 )
+from catalog.selectors import variant_ids_by_sku_key
 from catalog.services import Actor, MovementRecord, product_saved, stock_import_levels
+from omni.bulk import collector_paused
 
 # Keys looked up and rows written per query. Well under PostgreSQL's and SQLite's limits on
 # query parameters, large enough that 100,000 rows take a few dozen round trips.
 CHUNK = 5000
 # Rows per stock_import_levels call: each call is one savepoint, one ledger insert and one
 # stock_changed signal for those rows.
-STOCK_CHUNK = 10_000
+STOCK_CHUNK = 50_000
 # The largest value of an IntegerField on every supported database.
 MAX_INT = 2_147_483_647
 
@@ -236,8 +238,10 @@ def _records(
             continue
         if len(cells) < width:
             cells += [""] * (width - len(cells))
-        record = _Record(line, [cell.strip() for cell in pick(cells)])
-        if "".join(cells[width:]).strip() or any(cells[i].strip() for i in unnamed):
+        record = _Record(line, list(map(str.strip, pick(cells))))
+        if (len(cells) > width and "".join(cells[width:]).strip()) or (
+            unnamed and any(cells[i].strip() for i in unnamed)
+        ):
             record.problem = "has a value in a column that has no name in the header row"
         yield record
         count += 1
@@ -455,14 +459,11 @@ class _Row:
     line: int
     handle: str
     sku: str
+    key: str  # the SKU normalised (catalog.models.sku_key)
     product: dict[str, Any]  # non-blank product columns, parsed
     variant: dict[str, Any]  # non-blank variant columns, parsed
     errors: list[str] = field(default_factory=list)
     product_error: bool = False
-
-    @property
-    def key(self) -> str:
-        return sku_key(self.sku)
 
     def refuse(self, reason: str, *, product: bool = False) -> None:
         self.errors.append(reason)
@@ -508,7 +509,8 @@ def _parse_catalog_rows(table: _Table, progress: _Progress) -> list[_Row]:
     rows = []
     for count, record in enumerate(table.records, 1):
         values = record.values
-        row = _Row(record.line, values[handle_at], values[sku_at], {}, {})
+        sku = values[sku_at]  # cells are stripped already: its key is its lower case
+        row = _Row(record.line, values[handle_at], sku, sku.lower(), {}, {})
         if record.problem:
             row.refuse(record.problem)
         for name, i in required_at:
@@ -910,18 +912,15 @@ def _variant_attnames(present: frozenset[str]) -> list[str]:
 
 
 def _variant_values(
-    row: _Row, attnames: list[str], option_names: list[str | None]
+    row: _Row, attnames: list[str], options: list[tuple[str, str]]
 ) -> dict[str, Any]:
+    """`options`: (option name, value column) of the product's named options."""
     variant = row.variant
     values: dict[str, Any] = {"sku": row.sku, "retail_price": variant["retail_price"]}
     if "upc" in attnames:
         values["upc"] = variant.get("upc", "")
     if "options" in attnames:
-        values["options"] = {
-            name: variant[column]
-            for name, column in zip(option_names, _OPTION_VALUES, strict=True)
-            if name and column in variant
-        }
+        values["options"] = {name: variant[column] for name, column in options if column in variant}
     return values
 
 
@@ -943,9 +942,13 @@ def _plan(
     )
     for group in groups:
         product_changed = _plan_product(plan, group, images, present)
-        option_names = group.option_names()
+        options = [
+            (name, column)
+            for name, column in zip(group.option_names(), _OPTION_VALUES, strict=True)
+            if name
+        ]
         for position, row in enumerate(group.rows):
-            values = _variant_values(row, plan.variant_fields, option_names)
+            values = _variant_values(row, plan.variant_fields, options)
             found = variants.get(row.key)
             if found is None:
                 values["position"] = position
@@ -1004,13 +1007,17 @@ def _copy_value(field_: "models.Field[Any, Any]") -> Callable[[Any], Any]:
 
 
 def _insert(
-    model: type[models.Model], rows: list[dict[str, Any]], tick: Callable[[int], None]
+    model: type[models.Model],
+    rows: list[dict[str, Any]],
+    tick: Callable[[int], None],
+    *,
+    keys: bool = True,
 ) -> list[int]:
-    """Insert rows given as {attname: value}; the new primary keys, in order.
+    """Insert rows given as {attname: value}; with `keys`, the new primary keys, in order.
 
-    Fields a row leaves out take their model default. On PostgreSQL: one query reserves the
-    keys, then one COPY per CHUNK rows. Elsewhere: bulk_create, which needs a database that
-    returns inserted keys (SQLite 3.35+).
+    Fields a row leaves out take their model default. On PostgreSQL: one COPY per CHUNK rows,
+    after one query reserving the keys when they are wanted. Elsewhere: bulk_create, which
+    needs a database that returns inserted keys (SQLite 3.35+).
     """
     if not rows:
         return []
@@ -1019,31 +1026,39 @@ def _insert(
         for chunk in _chunks(objs):
             model.objects.bulk_create(chunk)
             tick(len(chunk))
-        return [obj.pk for obj in objs]
-    return _copy_insert(model, rows, tick)
+        return [obj.pk for obj in objs] if keys else []
+    return _copy_insert(model, rows, tick, keys=keys)
 
 
 def _copy_insert(
-    model: type[models.Model], rows: list[dict[str, Any]], tick: Callable[[int], None]
+    model: type[models.Model],
+    rows: list[dict[str, Any]],
+    tick: Callable[[int], None],
+    *,
+    keys: bool,
 ) -> list[int]:
     meta = model._meta
-    columns = _insert_columns(model)
+    pk_name = meta.pk.attname
+    columns = [f for f in _insert_columns(model) if keys or not f.primary_key]
     defaults = {f.attname: f.get_default() for f in columns if not f.primary_key}
     values_of = operator.itemgetter(*(f.attname for f in columns))
     json_at = [i for i, f in enumerate(columns) if isinstance(f, models.JSONField)]
     quote = connection.ops.quote_name
     names = ", ".join(quote(f.column) for f in columns)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(rows)],
-        )
-        pks = [pk for (pk,) in cursor.fetchall()]
+        pks: list[int] = []
+        if keys:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [meta.db_table, meta.pk.column, len(rows)],
+            )
+            pks = [pk for (pk,) in cursor.fetchall()]
+            rows = [{**row, pk_name: pk} for row, pk in zip(rows, pks, strict=True)]
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
             with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({names}) FROM STDIN") as copy:
-                for pk, row in zip(pks[start : start + CHUNK], chunk, strict=True):
-                    values = list(values_of({**defaults, **row, meta.pk.attname: pk}))
+                for row in chunk:
+                    values = list(values_of({**defaults, **row}))
                     for i in json_at:
                         values[i] = None if values[i] is None else json.dumps(values[i])
                     copy.write_row(values)
@@ -1146,13 +1161,22 @@ def _write_products(plan: _Plan, now: datetime, tick: Callable[[int], None]) -> 
     _update(Product, plan.product_fields, plan.changed_products, tick)
 
 
-def _write_variants(plan: _Plan, now: datetime, tick: Callable[[int], None]) -> list[int]:
-    """Insert the new variants, update the changed ones; the new variants' pks, in plan order."""
+def _write_variants(
+    plan: _Plan, now: datetime, tick: Callable[[int], None]
+) -> dict[int, list[int]]:
+    """Insert the new variants, update the changed ones. The pks of the new variants of
+    products that existed before, by product (the ones product_saved announces): read back by
+    SKU, since a new product's variants need no keys at all."""
     for group, values in plan.new_variants:
         values["product_id"] = group.product_id
         values["created_at"] = values["updated_at"] = now
-    created = _insert(Variant, [values for _group, values in plan.new_variants], tick)
+    _insert(Variant, [values for _group, values in plan.new_variants], tick, keys=False)
     _update(Variant, plan.variant_fields, plan.changed_variants, tick)
+    added = [(g.product_id, sku_key(v["sku"])) for g, v in plan.new_variants if g.existing]
+    pks = variant_ids_by_sku_key({key for _product, key in added})
+    created: dict[int, list[int]] = defaultdict(list)
+    for product_id, key in added:
+        created[product_id].append(pks[key])  # type: ignore[index]
     return created
 
 
@@ -1177,16 +1201,13 @@ def _write_images(plan: _Plan, now: datetime, tick: Callable[[int], None]) -> No
         for group, urls in plan.images
         for position, url in enumerate(urls)
     ]
-    _insert(ProductImage, rows, tick)
+    _insert(ProductImage, rows, tick, keys=False)
 
 
-def _announce(plan: _Plan, created_variant_pks: list[int]) -> None:
-    """product_saved for products that existed before and changed; new ones are not listed
-    anywhere yet, so they are skipped. Cost: one call per changed existing product."""
-    created: dict[int, list[int]] = defaultdict(list)
-    for (group, _values), pk in zip(plan.new_variants, created_variant_pks, strict=True):
-        if group.existing is not None:
-            created[group.product_id].append(pk)  # type: ignore[index]
+def _announce(plan: _Plan, created: Mapping[int, list[int]]) -> None:
+    """product_saved for products that existed before and changed (`created`: their new
+    variants' pks); new products are not listed anywhere yet, so they are skipped.
+    Cost: one call per changed existing product."""
     for product_id in sorted(plan.product_changes.keys() | created.keys()):
         product_saved(
             product=Product(pk=product_id),
@@ -1195,6 +1216,7 @@ def _announce(plan: _Plan, created_variant_pks: list[int]) -> None:
         )
 
 
+@collector_paused()  # builds several objects per row: see omni.bulk
 def catalog_csv_import(
     *,
     stream: TextIO,
@@ -1275,6 +1297,7 @@ STOCK_COLUMNS: tuple[Column, ...] = (
 class _StockRow:
     line: int
     sku: str
+    key: str  # the SKU normalised (catalog.models.sku_key)
     quantity: int | None
     outlet_id: int | None
     variant_id: int | None = None
@@ -1298,29 +1321,39 @@ def _stock_outlets(outlet_code: str | None, columns: tuple[str, ...]) -> dict[st
     return dict(Outlet.objects.values_list("code", "pk"))
 
 
-def _parse_stock_row(
-    record: _Record, index: Mapping[str, int], outlets: Mapping[str, int]
-) -> _StockRow:
-    values = record.values
-    row = _StockRow(record.line, values[index["sku"]], None, outlets.get(""))
-    if record.problem:
-        row.errors.append(record.problem)
-    if not row.sku:
-        row.errors.append("sku is required")
-    quantity = values[index["quantity"]]
-    if not quantity:
-        row.errors.append("quantity is required")
-    else:
-        try:
-            row.quantity = _whole("quantity", quantity)
-        except _Bad as exc:
-            row.errors.append(str(exc))
-    if row.outlet_id is None:
-        code = values[index["outlet"]]
-        row.outlet_id = outlets.get(code) if code else None
-        if row.outlet_id is None:
-            row.errors.append(_outlet_problem(code, outlets))
-    return row
+def _parse_stock_rows(
+    records: list[_Record], index: Mapping[str, int], outlets: Mapping[str, int]
+) -> list[_StockRow]:
+    """Each record as a row with its problems. Cost: one pass; a plain count of up to nine
+    digits (nearly every cell) is read without the general number parser."""
+    sku_at, quantity_at = index["sku"], index["quantity"]
+    outlet_at = index.get("outlet")
+    fixed_outlet = outlets.get("")
+    rows = []
+    for record in records:
+        values = record.values
+        sku, quantity = values[sku_at], values[quantity_at]
+        row = _StockRow(record.line, sku, sku.lower(), None, fixed_outlet)
+        if record.problem:
+            row.errors.append(record.problem)
+        if not sku:
+            row.errors.append("sku is required")
+        if quantity.isdigit() and quantity.isascii() and len(quantity) < 10:
+            row.quantity = int(quantity)
+        elif not quantity:
+            row.errors.append("quantity is required")
+        else:
+            try:
+                row.quantity = _whole("quantity", quantity)
+            except _Bad as exc:
+                row.errors.append(str(exc))
+        if outlet_at is not None:
+            code = values[outlet_at]
+            row.outlet_id = outlets.get(code) if code else None
+            if row.outlet_id is None:
+                row.errors.append(_outlet_problem(code, outlets))
+        rows.append(row)
+    return rows
 
 
 def _outlet_problem(code: str, outlets: Mapping[str, int]) -> str:
@@ -1332,30 +1365,31 @@ def _outlet_problem(code: str, outlets: Mapping[str, int]) -> str:
 
 
 def _find_variants(rows: list[_StockRow]) -> None:
-    """Attach variant pks by normalised SKU. One query per chunk of SKUs (see _matching)."""
-    keys = sorted({sku_key(row.sku) for row in rows if row.sku})
-    pks: dict[str, int] = {}
-    for chunk in _matching(Variant.objects.values_list("sku_key", "pk"), "sku_key", keys):
-        pks.update(chunk)
+    """Attach variant pks by normalised SKU. One query (catalog.selectors)."""
+    pks = variant_ids_by_sku_key({row.key for row in rows})
     for row in rows:
         if row.sku:
-            row.variant_id = pks.get(sku_key(row.sku))
+            row.variant_id = pks.get(row.key)
             if row.variant_id is None:
                 row.errors.append(f"no variant has the SKU {row.sku!r}")
 
 
 def _check_duplicate_stock_rows(rows: list[_StockRow]) -> None:
     """Refuse every row whose SKU (normalised) appears on another row for the same outlet."""
-    lines: dict[tuple[str, int], list[int]] = defaultdict(list)
+    first: dict[tuple[str, int | None], _StockRow] = {}
+    repeated: dict[tuple[str, int | None], list[_StockRow]] = {}
     for row in rows:
-        if row.sku and row.outlet_id is not None:
-            lines[(sku_key(row.sku), row.outlet_id)].append(row.line)
-    by_line = {row.line: row for row in rows}
-    for same in lines.values():
-        for line in same if len(same) > 1 else ():
-            others = ", ".join(str(n) for n in same if n != line)
-            by_line[line].errors.append(
-                f"the SKU {by_line[line].sku!r} is also on line {others} for the same outlet "
+        if not row.sku or row.outlet_id is None:
+            continue
+        pair = (row.key, row.outlet_id)
+        seen = first.setdefault(pair, row)
+        if seen is not row:
+            repeated.setdefault(pair, [seen]).append(row)
+    for same in repeated.values():
+        for row in same:
+            others = ", ".join(str(other.line) for other in same if other is not row)
+            row.errors.append(
+                f"the SKU {row.sku!r} is also on line {others} for the same outlet "
                 "(SKUs are compared ignoring letter case and surrounding spaces)"
             )
 
@@ -1374,6 +1408,7 @@ def _current_levels(levels: list[tuple[int, int, int]]) -> dict[tuple[int, int],
     return found
 
 
+@collector_paused()  # builds several objects per row: see omni.bulk
 def stock_csv_import(
     *,
     stream: TextIO,
@@ -1393,8 +1428,8 @@ def stock_csv_import(
     row), in one transaction, so rows whose count is unchanged write no ledger row.
     `created` counts stock rows created, `updated` counts rows whose count changed.
     Raises ImportFileError for an unreadable file, UnknownOutlet for an unknown `outlet_code`.
-    Cost: one query per CHUNK rows to look up SKUs and current counts, then
-    stock_import_levels' own (a few queries per 2,000 rows).
+    Cost: one query to look up the SKUs, then stock_import_levels' own (a few statements per
+    STOCK_CHUNK rows); a dry run reads the current counts instead, one query per CHUNK rows.
     """
     progress = _Progress(on_progress)
     table = _read_csv(
@@ -1403,7 +1438,7 @@ def stock_csv_import(
     outlets = _stock_outlets(outlet_code, table.columns)
     tick = progress.ticker("checking", len(table.records))
     index = table.index()
-    rows = [_parse_stock_row(record, index, outlets) for record in table.records]
+    rows = _parse_stock_rows(table.records, index, outlets)
     _check_duplicate_stock_rows(rows)
     _find_variants(rows)
     tick(len(rows))
@@ -1416,14 +1451,15 @@ def stock_csv_import(
         for row in rows
         if not row.errors
     )
-    current = _current_levels(levels)
     if dry_run:
+        current = _current_levels(levels)
         changed = [level[:2] for level in levels if current.get(level[:2], 0) != level[2]]
+        result.created = sum(1 for pair in changed if pair not in current)
     else:
         movements = _write_levels(levels, reference=reference, actor=actor, progress=progress)
-        changed = [(m.variant_id, m.outlet_id) for m in movements]
+        changed = movements
+        result.created = sum(m.stock_created for m in movements)
         result.written = True
-    result.created = sum(1 for pair in changed if pair not in current)
     result.updated = len(changed) - result.created
     result.unchanged = len(levels) - len(changed)
     return result

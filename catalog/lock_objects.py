@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from django.db import connection
 
 from catalog.models import Stock
-from omni.bulk import int_array
+from omni.bulk import int_array, keyed_lookup
 
 # (stock id, on hand, reserved) of one locked row.
 Level = tuple[int, int, int]
@@ -23,13 +23,21 @@ def stocks_locked(variant_ids: Sequence[int], outlet_ids: Sequence[int]) -> list
     )
 
 
+# Up to this many pairs the planner's own choice, the unique (variant, outlet) index, stands:
+# an order or an adjustment locks a handful of rows and should cost one round trip.
+FEW_PAIRS = 1000
+
 # The pairs arrive as two arrays zipped by unnest(); rows are locked as they leave the sort,
-# so in (variant, outlet) order. The unique (variant, outlet) index serves the join.
+# so in (variant, outlet) order. The unique (variant, outlet) index serves the join of a few
+# pairs; a large batch is hashed against the stock of its outlets only (the third parameter,
+# the batch's distinct outlets, through the outlet index), so importing into a new outlet
+# reads no stock rows at all.
 _LOCK_LEVELS = """
 SELECT s.id, s.variant_id, s.outlet_id, s.on_hand, s.reserved
 FROM {table} AS s
 JOIN unnest(%s::bigint[], %s::bigint[]) AS p(variant_id, outlet_id)
   ON s.variant_id = p.variant_id AND s.outlet_id = p.outlet_id
+WHERE s.outlet_id = ANY(%s::bigint[])
 ORDER BY s.variant_id, s.outlet_id
 FOR UPDATE OF s
 """
@@ -43,18 +51,29 @@ def stock_levels_locked(pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int
     several calls pass the pairs sorted and chunk them in that order, so the whole lock order
     stays the (variant, outlet) order every stock writer uses.
 
-    Cost: one query. On PostgreSQL the pairs travel as two array parameters, so any number
-    fits; elsewhere they become IN lists (variants × outlets, narrowed here), so keep a call to
-    a few thousand pairs, and select_for_update is a no-op on SQLite (see stocks_locked).
+    Cost: one query (for more than FEW_PAIRS pairs on PostgreSQL, a few more round trips to
+    choose its plan: see omni.bulk.keyed_lookup). On PostgreSQL the pairs travel as two array
+    parameters, so any number fits; elsewhere they become IN lists (variants × outlets,
+    narrowed here), so keep a call to a few thousand pairs, and select_for_update is a no-op on
+    SQLite (see stocks_locked).
     """
     if not pairs:
         return {}
     if connection.vendor == "postgresql":
-        sql = _LOCK_LEVELS.format(table=connection.ops.quote_name(Stock._meta.db_table))
+        table = Stock._meta.db_table
+        sql = _LOCK_LEVELS.format(table=connection.ops.quote_name(table))
+        outlets = [o for _, o in pairs]
+        params = [int_array(v for v, _ in pairs), int_array(outlets), int_array(set(outlets))]
         with connection.cursor() as cursor:
-            cursor.execute(sql, [int_array(v for v, _ in pairs), int_array(o for _, o in pairs)])
-            # The join matched the pairs exactly.
-            return {(v, o): (pk, on_hand, reserved) for pk, v, o, on_hand, reserved in cursor}
+            if len(pairs) > FEW_PAIRS:
+                with keyed_lookup(cursor, table, len(pairs)):
+                    cursor.execute(sql, params)
+                    rows = cursor.fetchall()
+            else:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()
+        # The join matched the pairs exactly.
+        return {(v, o): (pk, on_hand, reserved) for pk, v, o, on_hand, reserved in rows}
     rows = (
         Stock.objects.filter(
             variant_id__in={v for v, _ in pairs}, outlet_id__in={o for _, o in pairs}

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower, Trim
+from django.utils import timezone
 
 from omni.models import TimeStampedModel
 
@@ -151,8 +152,15 @@ class Product(TimeStampedModel):
         return self.name
 
 
+def _created_at_unindexed() -> models.DateTimeField:
+    """TimeStampedModel's created_at without its index, for the tables bulk imports fill:
+    nothing lists or filters these rows by creation time, and each index costs every insert."""
+    return models.DateTimeField(default=timezone.now, editable=False)
+
+
 class ProductImage(TimeStampedModel):
     product = models.ForeignKey(Product, models.CASCADE, related_name="images")
+    created_at = _created_at_unindexed()
     url = models.URLField(max_length=500)
     position = models.PositiveSmallIntegerField(default=0)
 
@@ -194,6 +202,7 @@ class Variant(TimeStampedModel):
     )
     is_active = models.BooleanField("active", default=True)
     position = models.PositiveSmallIntegerField(default=0)
+    created_at = _created_at_unindexed()
 
     objects = VariantQuerySet.as_manager()
 
@@ -246,6 +255,7 @@ class Stock(TimeStampedModel):
     outlet = models.ForeignKey(Outlet, models.PROTECT, related_name="stocks")
     on_hand = models.IntegerField(default=0)
     reserved = models.IntegerField(default=0)
+    created_at = _created_at_unindexed()
 
     objects = StockQuerySet.as_manager()
 
@@ -285,11 +295,17 @@ class StockMovement(models.Model):
         API_SINGLE = "api_single", "API single row update"
         API_BULK = "api_bulk", "API bulk update"
 
-    stock = models.ForeignKey(Stock, models.CASCADE, related_name="movements")
-    # Denormalised from the stock row so the ledger filters without a join. The stock row's own
-    # foreign keys already guarantee them, so the ledger does not check them again on every
-    # insert (bulk imports write hundreds of thousands of rows); (variant, created_at) below
-    # serves lookups by variant.
+    # The ledger is history: its keys to the stock row, variant and outlet are not checked by
+    # the database on every insert (a bulk import appends hundreds of thousands of rows, and
+    # each checked key costs a lookup and a row lock at commit). stock_apply writes each ledger
+    # row in the transaction that locked or created its stock row, and copies the stock row's
+    # variant and outlet, which the stock row's own checked keys guarantee. Stock rows are never
+    # deleted on their own (neither the admin nor the services can); a variant's ledger goes
+    # with the variant, and an outlet with a ledger cannot be deleted.
+    stock = models.ForeignKey(
+        Stock, models.DO_NOTHING, related_name="movements", db_index=False, db_constraint=False
+    )
+    # (variant, created_at) below serves lookups by variant.
     variant = models.ForeignKey(
         Variant, models.CASCADE, related_name="movements", db_index=False, db_constraint=False
     )
@@ -305,8 +321,14 @@ class StockMovement(models.Model):
     actor = models.CharField(
         max_length=120, blank=True, help_text="Who or what caused it: a user, a command, a token."
     )
+    # Indexed only where set (see Meta): most movements come from imports, orders and tasks.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     # The sales channel whose order caused this movement, if any. Kept as a bare id because the
     # catalog does not know about channels; inventory sync uses it never to echo a channel's own
@@ -321,6 +343,12 @@ class StockMovement(models.Model):
             models.Index(fields=["variant", "-created_at"], name="catalog_movement_variant"),
             # The ledger admin's trigger filter.
             models.Index(fields=["trigger", "-created_at"], name="catalog_movement_trigger"),
+            # Deleting a user clears their movements' user; most movements have none.
+            models.Index(
+                fields=["user"],
+                name="catalog_movement_user",
+                condition=models.Q(user__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,7 +3,9 @@
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from itertools import islice, repeat
+from operator import is_, itemgetter
 from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
@@ -23,6 +25,7 @@ from catalog.models import (
     Variant,
     sku_key,
 )
+from catalog.selectors import storable, variant_ids_by_sku_key
 from catalog.signals import product_changed, product_deleted, stock_changed
 from omni.bulk import bulk_set, insert_rows, update_rows
 
@@ -32,15 +35,19 @@ Trigger = StockMovement.Trigger
 # SQLite's variable limit are never reached.
 CHUNK = 2000
 # Rows locked per query on PostgreSQL, where the pairs travel as two array parameters: the
-# bound is only there to keep one result set to a few megabytes.
-PG_LOCK_CHUNK = 20_000
+# bound is only there to keep one result set to a few megabytes. A large batch is hashed
+# against one read of the stock table (omni.bulk.keyed_lookup), so fewer, larger queries
+# cost less.
+PG_LOCK_CHUNK = 100_000
 # The largest count a stock or ledger column (a 32-bit integer) can hold.
 MAX_STORABLE = 2_147_483_647
 
 
-@dataclass(frozen=True, slots=True)
-class StockChange:
-    """One change of one stock row: either deltas, or an absolute on-hand count."""
+class StockChange(NamedTuple):
+    """One change of one stock row: either deltas, or an absolute on-hand count.
+
+    A named tuple rather than a dataclass: imports build 100,000 at a time.
+    """
 
     variant_id: int
     outlet_id: int
@@ -64,7 +71,8 @@ class Actor:
 
 
 class MovementRecord(NamedTuple):
-    """One ledger row as `stock_apply` wrote it, with StockMovement's attribute names.
+    """One ledger row as `stock_apply` wrote it, with StockMovement's attribute names, and
+    whether the same call created the stock row (`stock_created`).
 
     What `stock_apply` returns and what `stock_changed` carries. Not a model instance: a bulk
     import writes 100,000 of them per file, and building that many StockMovement instances
@@ -85,6 +93,7 @@ class MovementRecord(NamedTuple):
     user_id: int | None
     source_channel_id: int | None
     created_at: datetime
+    stock_created: bool
 
     @property
     def pk(self) -> int:
@@ -148,7 +157,7 @@ def stock_apply(
     omni.bulk); no model instances. Elsewhere: the same plan, written with the ORM in
     statements of CHUNK rows.
     """
-    ordered = sorted(changes, key=lambda c: (c.variant_id, c.outlet_id))
+    ordered = sorted(changes, key=_PAIR)
     _refuse_duplicates(ordered)
     planned: list[_Planned] = []
     problems: list[str] = []
@@ -174,6 +183,9 @@ def stock_apply(
         records = _write_with_orm(planned, entry)
     stock_changed.send(sender=StockMovement, movements=records, trigger=trigger)
     return records
+
+
+_PAIR = itemgetter(0, 1)  # a StockChange's (variant_id, outlet_id)
 
 
 def _refuse_duplicates(ordered: Sequence[StockChange]) -> None:
@@ -337,12 +349,16 @@ def _write_with_orm(planned: list[_Planned], entry: _Entry) -> list[MovementReco
     return _records([m.pk for m in movements], [m.stock_id for m in movements], planned, entry)
 
 
+# MovementRecord._make without its Python frame per row.
+_new_record = partial(tuple.__new__, MovementRecord)
+
+
 def _records(
     movement_ids: Sequence[int], stock_ids: Sequence[int], planned: list[_Planned], entry: _Entry
 ) -> list[MovementRecord]:
     """The records of the written ledger rows, in `planned` order. Built column by column
     through zip, so no Python function runs per row."""
-    _s, variants, outlets, on_hand_deltas, reserved_deltas, on_hands, reserveds = zip(
+    known, variants, outlets, on_hand_deltas, reserved_deltas, on_hands, reserveds = zip(
         *planned, strict=True
     )
     columns = zip(
@@ -360,8 +376,9 @@ def _records(
         repeat(entry.user_id),
         repeat(entry.source_channel_id),
         repeat(entry.created_at),
+        map(is_, known, repeat(None)),  # no stock row before: this call created it
     )
-    return list(map(MovementRecord._make, columns))
+    return list(map(_new_record, columns))
 
 
 def stock_adjust(
@@ -413,7 +430,8 @@ def stock_import_levels(
     actor: Actor = Actor(),
 ) -> list[MovementRecord]:
     """Set on-hand counts in bulk from (variant_id, outlet_id, quantity) rows."""
-    changes = [StockChange(v, o, set_on_hand=q) for v, o, q in levels]
+    variants, outlets, quantities = zip(*levels, strict=True) if levels else ((), (), ())
+    changes = list(map(StockChange._make, zip(variants, outlets, repeat(0), repeat(0), quantities)))
     return stock_apply(changes=changes, trigger=trigger, reference=reference, actor=actor)
 
 
@@ -747,7 +765,7 @@ def stock_bulk_set(
     Cost: per 2,000 rows two lookups, then stock_apply's, then one read of the new levels.
     """
     results = [BulkStockResult(i, row.sku, row.outlet) for i, row in enumerate(rows)]
-    variants = _variant_ids_by_key({sku_key(row.sku) for row in rows if _storable(row.sku)})
+    variants = variant_ids_by_sku_key({sku_key(row.sku) for row in rows if _storable(row.sku)})
     outlets = dict(
         Outlet.objects.filter(
             code__in={row.outlet.strip() for row in rows if _storable(row.outlet)}
@@ -780,20 +798,7 @@ def stock_bulk_set(
 
 def _storable(text: str) -> bool:
     """Whether `text` can be sent to the database as a lookup value at all."""
-    if len(text) > 200 or "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _variant_ids_by_key(keys: set[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for batch in _chunks(sorted(keys - {""}), CHUNK):
-        found.update(Variant.objects.filter(sku_key__in=batch).values_list("sku_key", "pk"))
-    return found
+    return len(text) <= 200 and storable(text)
 
 
 def _bulk_row_error(row: BulkStockRow, variants: Mapping[str, int], outlets: Mapping) -> str:

@@ -14,7 +14,6 @@ from typing import NamedTuple
 from django.db import connection, transaction
 from django.db.models import Count, Q
 
-from catalog.models import Variant
 from channels.models import Listing
 from omni.bulk import json_value
 
@@ -115,23 +114,6 @@ def listings_of_items(*, channel_id: int, item_ids: Collection[str]) -> list[tup
         f"JOIN {table} AS l ON l.item_id = k.item_id WHERE l.channel_id = %s"
     )
     return _by_index(sql, [json.dumps(sorted(item_ids)), channel_id])
-
-
-def variants_by_sku_key(keys: Collection[str]) -> dict[str, int]:
-    """{normalised SKU: POS variant id} for the keys the POS knows."""
-    if not keys:
-        return {}
-    table = connection.ops.quote_name(Variant._meta.db_table)
-    if connection.vendor == "postgresql":
-        sql = (
-            f"SELECT v.sku_key, v.id FROM jsonb_array_elements_text(%s::jsonb) AS k(sku_key) "
-            f"JOIN {table} AS v ON v.sku_key = k.sku_key"
-        )
-        return dict(_by_index(sql, [json.dumps(sorted(keys))]))
-    sql = f"SELECT sku_key, id FROM {table} WHERE sku_key IN (SELECT value FROM json_each(%s))"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [json.dumps(sorted(keys))])
-        return dict(cursor.fetchall())
 
 
 def _by_index(sql: str, params: list) -> list[tuple]:

@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import sku_key
+from catalog.selectors import variant_ids_by_sku_key
 from channels.adapters.base import AdapterError, RemoteListing
 from channels.exceptions import ScanAlreadyRunning
 from channels.listing_store import (
@@ -19,7 +20,6 @@ from channels.listing_store import (
     listings_of_items,
     listings_seen,
     listings_upsert,
-    variants_by_sku_key,
 )
 from channels.models import Channel, Listing, Scan
 from channels.services import adapter_for
@@ -175,7 +175,7 @@ def _upsert_page(channel: Channel, page: Sequence[RemoteListing], now, counts: _
         (row[1], row[2]): row
         for row in listings_of_items(channel_id=channel.pk, item_ids={r.item_id for r in page})
     }
-    variants = variants_by_sku_key({sku_key(r.sku) for r in page} - {""})
+    variants = variant_ids_by_sku_key({sku_key(r.sku) for r in page})
     writes: list[ListingRow] = []
     unchanged: list[int] = []
     for ref, remote in refs.items():

@@ -7,14 +7,16 @@ joins it in a single `UPDATE … FROM jsonb_to_recordset(…)`; elsewhere it fal
 columns: one array parameter per column, no model instances at all.
 """
 
+import gc
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from itertools import islice
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 BATCH = 5000
 
@@ -201,3 +203,57 @@ _WHOLE_NUMBER_TYPES = frozenset(
         "PositiveSmallIntegerField",
     }
 )
+
+
+# --- PostgreSQL: choosing how a batch of keys meets a table ------------------------------------
+#
+# A batch of keys joined to a large table is answered either by one index lookup per key, or by
+# one sequential read of the table hashed against the keys. The planner weighs the two with its
+# statistics, which describe the table as it was at the last ANALYZE: during and after a bulk
+# import they are far off, and it then reads a million rows to find twenty, or probes an index
+# a hundred thousand times for a table it could read in a twentieth of that. `keyed_lookup`
+# makes the choice from the table's size on disk, which is always current.
+
+# A sequential read costs about as much per 8 kB page as five index lookups cost per key
+# (PostgreSQL 15, 100,000 variants: 0.05 s to read the table, 0.4 s to look up every key).
+KEYS_PER_PAGE = 5
+
+
+@contextmanager
+def keyed_lookup(cursor: Any, table: str, keys: int) -> Iterator[None]:
+    """Within the block, statements on `cursor` join `keys` keys to `table` (a table name)
+    by the cheaper of the two plans: hashing when there are more than KEYS_PER_PAGE keys per
+    page of the table, index lookups otherwise. PostgreSQL only; a savepoint scopes the setting.
+    Cost: a few round trips (a savepoint, the table's size, the setting).
+    """
+    with transaction.atomic():
+        cursor.execute("SELECT pg_relation_size(%s::regclass) / 8192", [table])
+        (pages,) = cursor.fetchone()
+        avoided = "enable_nestloop" if keys > KEYS_PER_PAGE * pages else "enable_seqscan"
+        cursor.execute(f"SET LOCAL {avoided} = off")
+        try:
+            yield
+        finally:
+            # Releasing the savepoint would not undo SET LOCAL: restore it for the rest of the
+            # caller's transaction.
+            cursor.execute(f"SET LOCAL {avoided} TO DEFAULT")
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a block that builds hundreds of thousands of
+    objects at once (a CSV import).
+
+    Every full collection walks every live object, and building that many objects sets off
+    dozens of them: 5.5 of the 20 seconds of `bench import` went to collections that freed
+    nothing. Reference counting still frees whatever the block drops; only reference cycles
+    made meanwhile wait for the first collection after it. The block that disabled the
+    collector enables it again, so nested blocks leave it to the outermost.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

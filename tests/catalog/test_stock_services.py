@@ -292,11 +292,14 @@ def test_one_call_creates_changes_and_skips_rows_and_returns_exactly_its_ledger_
     # exactly one ledger row per changed stock row, and the records are those rows, in
     # (variant, outlet) order
     written = [row for row in _ledger() if row not in before]
-    assert [tuple(r) for r in records] == sorted(written, key=lambda r: (r[2], r[3]))
-    assert [(r.variant_id, r.outlet_id, r.on_hand_delta, r.on_hand_after) for r in records] == [
-        (b.pk, shop.pk, -2, 5),
-        (b.pk, store.pk, -1, 0),
-        (d.pk, store.pk, 4, 4),
+    assert [tuple(r)[:-1] for r in records] == sorted(written, key=lambda r: (r[2], r[3]))
+    assert [
+        (r.variant_id, r.outlet_id, r.on_hand_delta, r.on_hand_after, r.stock_created)
+        for r in records
+    ] == [
+        (b.pk, shop.pk, -2, 5, False),
+        (b.pk, store.pk, -1, 0, False),
+        (d.pk, store.pk, 4, 4, True),
     ]
     assert {(r.trigger, r.reference, r.actor, r.user_id, r.source_channel_id) for r in records} == {
         (Trigger.RECEIPT, "PO-77", "user:admin", admin_user.pk, 9)
