@@ -40,11 +40,15 @@ def duplicated_sku_keys(channel: Channel) -> QuerySet:
 
 
 def multiple_listed_sku(channel: Channel, base: QuerySet | None = None) -> QuerySet[Listing]:
-    """Listings of this channel sharing one SKU with another of its listings, grouped by SKU."""
+    """Listings of this channel sharing one SKU with another of its listings, grouped by SKU.
+
+    Reads the `duplicate_sku` flag that scans, uploads and catalog deletes keep
+    (channels.listing_store.listings_mark_duplicates), through its partial index: no grouping
+    of the whole channel per page view.
+    """
     return (
         _listings(channel, base)
-        .present()
-        .filter(sku_key__in=duplicated_sku_keys(channel))
+        .filter(duplicate_sku=True)
         .order_by("sku_key", "item_id", "variant_ref")
     )
 

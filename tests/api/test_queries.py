@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Outlet, ProductImage, Stock
+from channels.listing_store import listings_mark_duplicates
 from channels.models import Channel, InventorySync, Listing, Scan
 from synclogs.models import SyncLog
 from tests.factories import OutletFactory, VariantFactory
@@ -57,6 +58,7 @@ def grow(n: int, state: dict) -> None:
                 ),
             ]
         )
+        listings_mark_duplicates(channel_id=channel.pk)  # as the scan that found them would
         Scan.objects.create(channel=channel, kind="full", status="succeeded")
         SyncLog.objects.create(
             channel=channel,
