@@ -604,10 +604,16 @@ def _check_options(group: _Group, present: frozenset[str]) -> None:
     folded = [n.casefold() for n in names if n]
     if len(folded) != len(set(folded)):
         group.rows[0].refuse("two options of this product have the same name", product=True)
+    # Only options the product names or the file has a value column for can be checked.
+    options = [
+        (i, name, column)
+        for i, name, column in zip(_OPTIONS, names, _OPTION_VALUES, strict=True)
+        if name or column in present
+    ]
     seen: dict[tuple[str, ...], int] = {}
     for row in group.rows:
-        for i, name, column in zip(_OPTIONS, names, _OPTION_VALUES, strict=True):
-            value = row.variant.get(column)
+        values = [row.variant.get(column, "") for _i, _name, column in options]
+        for (i, name, column), value in zip(options, values, strict=True):
             if value and not name:
                 row.refuse(f"{column} {value!r} has no option{i}_name (e.g. Color)")
             elif name and not value:
@@ -616,7 +622,7 @@ def _check_options(group: _Group, present: frozenset[str]) -> None:
                     if column in present
                     else f"option{i}_name {name!r} is given but the file has no {column}"
                 )
-        combo = tuple(row.variant.get(column, "").casefold() for column in _OPTION_VALUES)
+        combo = tuple(value.casefold() for value in values)
         if any(combo) and combo in seen:
             row.refuse(
                 f"same options as line {seen[combo]}; each variant of a product needs its own "
