@@ -37,6 +37,7 @@ from catalog.services import (
     stock_change_by_sku,
 )
 from omni.api_base import Id, Page, actor_of, filtered, responses
+from omni.idempotency import idempotent
 
 router = Router(tags=["catalog"])
 
@@ -153,10 +154,16 @@ def variant_list(request: HttpRequest, filters: Query[VariantFilterIn]) -> Query
     response=responses({200: StockOut}, 404, 409),
     summary="Adjust or set one SKU's stock at one outlet",
 )
+@idempotent
 def stock_adjust_api(request: HttpRequest, payload: StockAdjustIn) -> StockOut:
     """`delta` adds to on hand; `quantity` sets it (safe to repeat). Recorded in the ledger as
     an API single row update, which real-time channels receive. Unknown SKU or outlet → 404;
-    a result below zero → 409, nothing written."""
+    a result below zero → 409, nothing written.
+
+    To retry a `delta` safely, send an `Idempotency-Key` header (e.g. a UUID per adjustment):
+    a repeat with the same key and body is answered again, with `Idempotent-Replayed: true`,
+    without being applied twice; the same key with another body → 422. Keys are kept 24 hours.
+    """
     stock = stock_change_by_sku(
         sku=payload.sku,
         outlet_code=payload.outlet,

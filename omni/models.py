@@ -49,3 +49,28 @@ class ApiToken(TimeStampedModel):
 
     def allows(self, scope: str) -> bool:
         return scope in (self.scopes or [])
+
+
+class IdempotentRequest(models.Model):
+    """A write sent with an `Idempotency-Key` header, and the answer it got (omni.idempotency).
+
+    A retry with the same key and the same request is answered again from here instead of being
+    applied twice; keys belong to one token and are forgotten after KEEP_HOURS.
+    """
+
+    token = models.ForeignKey(ApiToken, models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # sha256 of the method, path and body: the same key with another request is refused.
+    fingerprint = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["token", "key"], name="omni_idempotency_key_once")
+        ]
+        indexes = [models.Index(fields=["token", "created_at"], name="omni_idempotency_age")]
+
+    def __str__(self) -> str:
+        return self.key
