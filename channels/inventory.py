@@ -9,7 +9,9 @@ marketplace's per-call limits.
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -75,12 +77,12 @@ def sends(trigger: str, mode: str, *, own_order: bool = False) -> bool:
 def on_stock_changed(sender, movements: Sequence[MovementRecord], trigger: str, **kwargs) -> None:
     """Listener of catalog.signals.stock_changed: queue pushes in the stock change's transaction.
 
-    Cost: one query for the channels, then per channel that is sent anything, one query for
-    its listings of the changed variants (two with the duplicate-SKU check) and one upsert.
+    Cost: two queries for the channels and their outlets (none inside `channels_read_once`
+    after the first call), then per channel that is sent anything, one query for its listings
+    of the changed variants (two with the duplicate-SKU check) and one upsert.
     """
     sources = {m.source_channel_id for m in movements}
-    channels = Channel.objects.filter(is_active=True).prefetch_related("outlets")
-    for channel in channels:
+    for channel in _active_channels():
         own = channel.pk in sources
         if not sends(trigger, channel.inventory_sync_mode, own_order=own):
             continue
@@ -89,6 +91,43 @@ def on_stock_changed(sender, movements: Sequence[MovementRecord], trigger: str, 
         if variant_ids:
             listings = Listing.objects.filter(channel=channel, variant_id__in=variant_ids).present()
             push_request(channel=channel, listings=listings, reason=trigger)
+
+
+class _ChannelsRead:
+    """The active channels as read by the first listener call of a `channels_read_once` block."""
+
+    __slots__ = ("channels",)
+
+    def __init__(self) -> None:
+        self.channels: list[Channel] | None = None
+
+
+_channels_read: ContextVar[_ChannelsRead | None] = ContextVar("channels_read", default=None)
+
+
+@contextmanager
+def channels_read_once() -> Iterator[None]:
+    """Within the block, `on_stock_changed` reads the active channels and their outlets at its
+    first call and reuses them, instead of reading them again on every stock change.
+
+    For a caller making many stock changes in one transaction (a page of orders:
+    synclogs.pipeline). A channel edited meanwhile is seen from the next block on.
+    """
+    token = _channels_read.set(_ChannelsRead())
+    try:
+        yield
+    finally:
+        _channels_read.reset(token)
+
+
+def _active_channels() -> list[Channel]:
+    read = _channels_read.get()
+    if read is not None and read.channels is not None:
+        return read.channels
+    channels = list(Channel.objects.filter(is_active=True).prefetch_related("outlets"))
+    if read is not None:
+        read.channels = channels
+    return channels
 
 
 def push_request(*, channel: Channel, listings, reason: str) -> tuple[int, list[Listing]]:

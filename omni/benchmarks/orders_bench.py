@@ -5,7 +5,8 @@ measured), `--lines` lines each over a pool of POS variants, in a mix of states 
 download meets them: 40% unpaid (Create Order), 40% paid (Create Invoice + Add Payment), 20%
 shipped (Create Invoice + Create Outbound Logistic + Add Payment). They go through
 `orders_process` a page of 100 at a time, as a download does. A second pass downloads them all
-again (every step 409: the idempotence checks' cost).
+again (every step 409: the idempotence checks' cost). Each pass prints the statements it sent
+per order, savepoints included.
 
 Then `--log-rows` sync log rows are bulk-inserted, spread evenly over `--log-days` days (90 is
 the retention), and `sync_report(days=7)` is timed.
@@ -85,7 +86,8 @@ def run(options: dict[str, Any], report: Report) -> None:
 
 def _pipeline(report: Report, channel: Channel, orders: list[RemoteOrder], name: str) -> None:
     rows = 0
-    with report.phase(name, rows=len(orders)) as phase:
+    queries = _QueryCount()
+    with report.phase(name, rows=len(orders)) as phase, connection.execute_wrapper(queries):
         for start in range(0, len(orders), PAGE):
             rows += len(
                 orders_process(
@@ -93,7 +95,22 @@ def _pipeline(report: Report, channel: Channel, orders: list[RemoteOrder], name:
                 )
             )
         phase.rows = len(orders)
-    report.line(f"  {len(orders) / phase.seconds:,.0f} orders/s, {rows:,} log rows written")
+    report.line(
+        f"  {len(orders) / phase.seconds:,.0f} orders/s, {rows:,} log rows written, "
+        f"{queries.count / len(orders):.1f} statements per order (savepoints included)"
+    )
+
+
+class _QueryCount:
+    """An execute wrapper counting the statements sent (transaction commits are not: Django
+    sends those outside `execute`)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        self.count += 1
+        return execute(sql, params, many, context)
 
 
 def _report(report: Report, channel: Channel, count: int, days: int) -> None:
