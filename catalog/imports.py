@@ -36,7 +36,6 @@ from catalog.models import (
     ProductImage,
     Stock,
     Variant,
-    sku_key,
 )
 from catalog.selectors import variant_ids_by_sku_key
 from catalog.services import Actor, MovementRecord, product_saved, stock_import_levels
@@ -1172,17 +1171,20 @@ def _write_variants(
 ) -> dict[int, list[int]]:
     """Insert the new variants, update the changed ones. The pks of the new variants of
     products that existed before, by product (the ones product_saved announces): read back by
-    SKU, since a new product's variants need no keys at all."""
+    product and SKU, since a new product's variants need no keys at all."""
     for group, values in plan.new_variants:
         values["product_id"] = group.product_id
         values["created_at"] = values["updated_at"] = now
     _insert(Variant, [values for _group, values in plan.new_variants], tick, keys=False)
     _update(Variant, plan.variant_fields, plan.changed_variants, tick)
-    added = [(g.product_id, sku_key(v["sku"])) for g, v in plan.new_variants if g.existing]
-    pks = variant_ids_by_sku_key({key for _product, key in added})
+    added = {(g.product_id, v["sku"]) for g, v in plan.new_variants if g.existing}
     created: dict[int, list[int]] = defaultdict(list)
-    for product_id, key in added:
-        created[product_id].append(pks[key])  # type: ignore[index]
+    products = sorted({product_id for product_id, _sku in added})
+    queryset = Variant.objects.order_by("pk").values_list("product_id", "sku", "pk")
+    for chunk in _matching(queryset, "product_id", products):
+        for product_id, sku, pk in chunk:
+            if (product_id, sku) in added:
+                created[product_id].append(pk)
     return created
 
 
