@@ -13,9 +13,10 @@ def variant_ids_by_sku_key(keys: Collection[str]) -> dict[str, int]:
     """{normalised SKU: variant id} for those of `keys` the POS knows (see catalog.models.sku_key).
 
     Blank keys, and keys no database column could hold (a NUL, unpaired surrogates), match
-    nothing. Cost: one query, whatever the number of keys. On PostgreSQL the keys travel as one
-    JSON array, joined to the variants by index lookups or by hashing, whichever is cheaper for
-    this many keys (omni.bulk.keyed_lookup).
+    nothing. Cost: one query whatever the number of keys (on PostgreSQL a few round trips more,
+    to choose its plan). On PostgreSQL the keys travel as one JSON array, joined to the variants
+    by index lookups or by hashing, whichever is cheaper for this many keys
+    (omni.bulk.keyed_lookup).
     """
     wanted = sorted({key for key in keys if key and storable(key)})
     if not wanted:
