@@ -1,6 +1,7 @@
 """Row locks for stock. Every caller locks in (variant, outlet) order, so none can deadlock."""
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 from django.db import connection
 
@@ -65,11 +66,10 @@ def stock_levels_locked(pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int
         outlets = [o for _, o in pairs]
         params = [int_array(v for v, _ in pairs), int_array(outlets), int_array(set(outlets))]
         with connection.cursor() as cursor:
-            if len(pairs) > FEW_PAIRS:
-                with keyed_lookup(cursor, table, len(pairs)):
-                    cursor.execute(sql, params)
-                    rows = cursor.fetchall()
-            else:
+            plan = (
+                keyed_lookup(cursor, table, len(pairs)) if len(pairs) > FEW_PAIRS else nullcontext()
+            )
+            with plan:
                 cursor.execute(sql, params)
                 rows = cursor.fetchall()
         # The join matched the pairs exactly.

@@ -11,11 +11,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Q
 
 from channels.models import Listing
-from omni.bulk import json_value
+from omni.bulk import json_value, plan_without
 
 
 class ListingRow(NamedTuple):
@@ -123,15 +123,9 @@ def _by_index(sql: str, params: list) -> list[tuple]:
     table and it would happily scan all of it for each batch; the index on the keys is always
     the right plan here.
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        try:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-        finally:
-            # Releasing the savepoint would not undo SET LOCAL: restore it for the rest of
-            # the caller's transaction.
-            cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
+    with connection.cursor() as cursor, plan_without(cursor, "enable_seqscan"):
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 # Joins only, so the plan stays linear in the channel's listings whatever the planner believes
@@ -164,17 +158,13 @@ def listings_mark_duplicates(*, channel_id: int) -> int:
     """
     present = Listing.objects.filter(channel_id=channel_id).present()
     if connection.vendor == "postgresql":
-        with transaction.atomic(), connection.cursor() as cursor:
-            # Right after a channel's first scan the planner's statistics still describe an
-            # empty channel; it then probes the shared-SKU set once per listing (a nested loop:
-            # 12 s at 100,000 listings). Every join here covers the whole channel, so hashing
-            # is always the right plan.
-            cursor.execute("SET LOCAL enable_nestloop = off")
-            try:
-                table = connection.ops.quote_name(Listing._meta.db_table)
-                cursor.execute(_MARK_DUPLICATES.format(table=table), {"channel": channel_id})
-            finally:
-                cursor.execute("SET LOCAL enable_nestloop TO DEFAULT")
+        # Right after a channel's first scan the planner's statistics still describe an empty
+        # channel; it then probes the shared-SKU set once per listing (a nested loop: 12 s at
+        # 100,000 listings). Every join here covers the whole channel, so hashing is always the
+        # right plan.
+        with connection.cursor() as cursor, plan_without(cursor, "enable_nestloop"):
+            table = connection.ops.quote_name(Listing._meta.db_table)
+            cursor.execute(_MARK_DUPLICATES.format(table=table), {"channel": channel_id})
         return present.filter(duplicate_sku=True).count()
     shared = list(
         present.exclude(sku_key="")

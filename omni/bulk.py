@@ -220,23 +220,33 @@ KEYS_PER_PAGE = 5
 
 
 @contextmanager
-def keyed_lookup(cursor: Any, table: str, keys: int) -> Iterator[None]:
-    """Within the block, statements on `cursor` join `keys` keys to `table` (a table name)
-    by the cheaper of the two plans: hashing when there are more than KEYS_PER_PAGE keys per
-    page of the table, index lookups otherwise. PostgreSQL only; a savepoint scopes the setting.
-    Cost: a few round trips (a savepoint, the table's size, the setting).
+def plan_without(cursor: Any, setting: str) -> Iterator[None]:
+    """Within the block, the planner may not use one kind of plan for statements on `cursor`:
+    `setting` is a planner switch such as "enable_seqscan" or "enable_nestloop". PostgreSQL
+    only; a savepoint scopes the setting. Cost: a few round trips (savepoint, set, reset).
     """
     with transaction.atomic():
-        cursor.execute("SELECT pg_relation_size(%s::regclass) / 8192", [table])
-        (pages,) = cursor.fetchone()
-        avoided = "enable_nestloop" if keys > KEYS_PER_PAGE * pages else "enable_seqscan"
-        cursor.execute(f"SET LOCAL {avoided} = off")
+        cursor.execute(f"SET LOCAL {setting} = off")
         try:
             yield
         finally:
             # Releasing the savepoint would not undo SET LOCAL: restore it for the rest of the
             # caller's transaction.
-            cursor.execute(f"SET LOCAL {avoided} TO DEFAULT")
+            cursor.execute(f"SET LOCAL {setting} TO DEFAULT")
+
+
+@contextmanager
+def keyed_lookup(cursor: Any, table: str, keys: int) -> Iterator[None]:
+    """Within the block, statements on `cursor` join `keys` keys to `table` (a table name)
+    by the cheaper of the two plans: hashing when there are more than KEYS_PER_PAGE keys per
+    page of the table, index lookups otherwise (see plan_without). PostgreSQL only.
+    Cost: one query for the table's size, then plan_without's round trips.
+    """
+    cursor.execute("SELECT pg_relation_size(%s::regclass) / 8192", [table])
+    (pages,) = cursor.fetchone()
+    avoided = "enable_nestloop" if keys > KEYS_PER_PAGE * pages else "enable_seqscan"
+    with plan_without(cursor, avoided):
+        yield
 
 
 @contextmanager
