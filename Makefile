@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format install bench clean
+.PHONY: demo test lint format install bench clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,15 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The admin's browser tests drive Debian's chromium; installed here when root can (CI), else
+# those tests are skipped with the reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+		>/dev/null; } || echo "chromium is not installed: the browser tests will be skipped"
+
 # Uses DATABASE_URL when set; otherwise PostgreSQL on 127.0.0.1:5432 when it answers; otherwise SQLite.
-test: lint
+test: lint browser
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run > /dev/null
 	DATABASE_URL="$$($(BIN)/python tests/select_database.py)" $(BIN)/pytest
 

@@ -14,7 +14,9 @@ from catalog.imports import (
     CATALOG_COLUMNS,
     STOCK_COLUMNS,
     Column,
+    ImportFileError,
     ImportResult,
+    RowError,
     catalog_csv_import,
     stock_csv_import,
     text_stream,
@@ -76,16 +78,16 @@ def catalog_import_view(request: HttpRequest, model_admin: "admin.ModelAdmin[Any
     if request.GET.get("example"):
         return _example(CATALOG_EXAMPLE, "catalog-example.csv")
     form = CatalogImportForm(request.POST or None, request.FILES or None)
-    result = None
+    result, bad_rows = None, []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        result = _run(
+        result, bad_rows = _run(
             form,
             lambda stream: catalog_csv_import(
                 stream=stream, partial=data["partial"], dry_run=data["dry_run"]
             ),
         )
-    return _render(request, model_admin, form, result, "Import products", CATALOG_COLUMNS)
+    return _render(request, model_admin, form, result, bad_rows, "Import products", CATALOG_COLUMNS)
 
 
 def stock_import_view(request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> HttpResponse:
@@ -96,10 +98,10 @@ def stock_import_view(request: HttpRequest, model_admin: "admin.ModelAdmin[Any]"
     if request.GET.get("example"):
         return _example(STOCK_EXAMPLE, "stock-example.csv")
     form = StockImportForm(request.POST or None, request.FILES or None)
-    result = None
+    result, bad_rows = None, []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        result = _run(
+        result, bad_rows = _run(
             form,
             lambda stream: stock_csv_import(
                 stream=stream,
@@ -110,16 +112,20 @@ def stock_import_view(request: HttpRequest, model_admin: "admin.ModelAdmin[Any]"
                 dry_run=data["dry_run"],
             ),
         )
-    return _render(request, model_admin, form, result, "Import stock levels", STOCK_COLUMNS)
+    return _render(
+        request, model_admin, form, result, bad_rows, "Import stock levels", STOCK_COLUMNS
+    )
 
 
-def _run(form: forms.Form, run: Any) -> ImportResult | None:
-    """The import's result, or None with the file-level refusal shown on the file field."""
+def _run(form: forms.Form, run: Any) -> tuple[ImportResult | None, list[RowError]]:
+    """The import's result and its bad rows; or no result, with the file-level refusal shown
+    on the file field, and the bad rows it lists when the file could be checked row by row."""
     try:
-        return run(text_stream(form.cleaned_data["file"].file))  # type: ignore[no-any-return]
+        result: ImportResult = run(text_stream(form.cleaned_data["file"].file))
     except CatalogError as exc:
         form.add_error("file", str(exc))
-        return None
+        return None, exc.errors if isinstance(exc, ImportFileError) else []
+    return result, result.errors
 
 
 def _example(text: str, filename: str) -> HttpResponse:
@@ -133,6 +139,7 @@ def _render(
     model_admin: "admin.ModelAdmin[Any]",
     form: forms.Form,
     result: ImportResult | None,
+    bad_rows: list[RowError],
     title: str,
     columns: tuple[Column, ...],
 ) -> HttpResponse:
@@ -144,8 +151,8 @@ def _render(
         "title": title,
         "form": form,
         "result": result,
-        "errors_shown": result.errors[:SHOWN_ERRORS] if result else [],
-        "errors_hidden": max(0, len(result.errors) - SHOWN_ERRORS) if result else 0,
+        "errors_shown": bad_rows[:SHOWN_ERRORS],
+        "errors_hidden": max(0, len(bad_rows) - SHOWN_ERRORS),
         "columns": columns,
     }
     return TemplateResponse(request, TEMPLATE, context)

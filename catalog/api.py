@@ -37,9 +37,23 @@ from catalog.services import (
     stock_change_by_sku,
 )
 from omni.api_base import Id, Page, actor_of, filtered, responses
-from omni.idempotency import idempotent
+from omni.idempotency import HEADER, MAX_KEY_LENGTH, idempotent
 
 router = Router(tags=["catalog"])
+
+IDEMPOTENCY_KEY = {
+    "in": "header",
+    "name": HEADER,
+    "required": False,
+    "description": "Makes a retried `delta` apply once: a new unique value (e.g. a UUID) per "
+    "adjustment, kept 24 hours.",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": r"^[\x20-\x7e]+$",
+    },
+}
 
 
 # --- outlets ---------------------------------------------------------------------------------
@@ -51,7 +65,7 @@ def outlet_list(request: HttpRequest, filters: Query[OutletFilterIn]) -> QuerySe
     return filtered(OutletFilter, filters, Outlet.objects.order_by("code"))
 
 
-@router.post("/outlets", response=responses({201: OutletOut}), summary="Create an outlet")
+@router.post("/outlets", response=responses({201: OutletOut}, 409), summary="Create an outlet")
 def outlet_create(request: HttpRequest, payload: OutletIn) -> Status:
     """Refused with 422 when the code is taken: creating the same outlet twice makes one."""
     outlet = Outlet(code=payload.code, name=payload.name, kind=payload.kind)
@@ -84,7 +98,7 @@ def product_list(request: HttpRequest, filters: Query[ProductFilterIn]) -> Query
     return filtered(ProductFilter, filters, _products().order_by("pk"))
 
 
-@router.post("/products", response=responses({201: ProductOut}), summary="Create a product")
+@router.post("/products", response=responses({201: ProductOut}, 409), summary="Create a product")
 def product_create_api(request: HttpRequest, payload: ProductIn) -> Status:
     """A product with its variants (at least one). SKUs must be unique once trimmed and
     ignoring letter case, in the payload and in the catalog: posting the same product twice
@@ -153,6 +167,7 @@ def variant_list(request: HttpRequest, filters: Query[VariantFilterIn]) -> Query
     "/stock/adjust",
     response=responses({200: StockOut}, 404, 409),
     summary="Adjust or set one SKU's stock at one outlet",
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY]},
 )
 @idempotent
 def stock_adjust_api(request: HttpRequest, payload: StockAdjustIn) -> StockOut:
@@ -183,7 +198,7 @@ def stock_adjust_api(request: HttpRequest, payload: StockAdjustIn) -> StockOut:
 
 @router.post(
     "/stock/bulk",
-    response=responses({200: StockBulkOut}),
+    response=responses({200: StockBulkOut}, 409),
     summary="Set counted stock for up to 10,000 rows",
 )
 def stock_bulk_api(request: HttpRequest, payload: StockBulkIn) -> StockBulkOut:

@@ -4,6 +4,9 @@ Both imports read a text stream (an upload, a file on disk, a StringIO), so the 
 management commands, the benchmark and the tests share one code path. Both check every row
 before writing anything and report bad rows by their line in the file. By default a file with a
 bad row writes nothing; with `partial=True` the good rows are written and the bad ones reported.
+A row that csv cannot read (a quote never closed) refuses the whole file even then, because the
+rows after it may belong to it; reading goes on from its next line, so the refusal still lists
+every other bad row.
 
 Writes are in bulk: a fixed number of queries per few thousand rows, never one per row. On
 PostgreSQL new rows go in through COPY and updates through a temporary table, because Django's
@@ -44,6 +47,9 @@ from omni.bulk import collector_paused
 # Keys looked up and rows written per query. Well under PostgreSQL's and SQLite's limits on
 # query parameters, large enough that 100,000 rows take a few dozen round trips.
 CHUNK = 5000
+# Rows csv cannot read before the rest of the file is no longer checked: past a few, the file
+# is not CSV of this shape, and each such row costs a read of the rest of the file.
+MAX_UNREADABLE = 20
 # Rows per stock_import_levels call: each call is one savepoint, one ledger insert and one
 # stock_changed signal for those rows.
 STOCK_CHUNK = 50_000
@@ -51,13 +57,22 @@ STOCK_CHUNK = 50_000
 MAX_INT = 2_147_483_647
 
 
-class ImportFileError(CatalogError):
-    """The file as a whole cannot be imported: not CSV, no header, unknown or missing columns."""
-
-
 class RowError(NamedTuple):
     line: int
     reason: str
+
+
+class ImportFileError(CatalogError):
+    """The file as a whole cannot be imported: not CSV, no header, unknown or missing columns.
+
+    `errors` lists, by line, the rows found bad when the file could still be checked row by
+    row (a row csv cannot read, such as a quote that is never closed, and the other bad rows),
+    so staff can fix everything at once; it is empty otherwise.
+    """
+
+    def __init__(self, message: str, *, errors: Sequence[RowError] = ()) -> None:
+        super().__init__(message)
+        self.errors = list(errors)
 
 
 ProgressCallback = Callable[[str, int, int], None]
@@ -112,9 +127,25 @@ class _Record:
 class _Table:
     columns: tuple[str, ...]  # the known columns the header names, in file order
     records: list[_Record]
+    unreadable: list[RowError] = field(default_factory=list)  # rows csv cannot read
 
     def index(self) -> dict[str, int]:
         return {name: i for i, name in enumerate(self.columns)}
+
+    def refuse_if_unreadable(self, errors: list[RowError]) -> None:
+        """Raise ImportFileError when some row could not be read as CSV, listing those rows
+        and `errors` (the other bad rows) by line: the rows after a broken quote may belong
+        to it, so nothing of such a file is written, even with `partial`."""
+        if not self.unreadable:
+            return
+        lines = [e.line for e in self.unreadable]
+        where = f"Line {lines[0]}" if len(lines) == 1 else f"Lines {', '.join(map(str, lines))}"
+        raise ImportFileError(
+            f"{where} cannot be read as CSV (is a closing quote missing?), so nothing was "
+            "written, not even the good rows: the lines after a broken quote may belong to it. "
+            f"The other lines were checked on their own: {len(errors)} bad row(s).",
+            errors=sorted([*self.unreadable, *errors]),
+        )
 
 
 class _Progress:
@@ -155,10 +186,12 @@ def _read_csv(
 
     Accepts a BOM, Windows line endings, blank lines, and `,`, `;` or tab as the delimiter
     (taken from the header line). Raises ImportFileError when the file is empty, is not text,
-    is not CSV, or its header names unknown columns or lacks required ones.
-    Cost: one pass over the file; every row is held in memory.
+    is not CSV, or its header names unknown columns or lacks required ones. A later row that
+    csv cannot read goes to the table's `unreadable`, and reading goes on from its next line.
+    Cost: one pass over the file (plus one over the rest of it per unreadable row); every row
+    is held in memory.
     """
-    reader = None
+    reading = None
     try:
         first, skipped = _first_line(stream)
         if "\0" in first:
@@ -167,22 +200,22 @@ def _read_csv(
                 "Save it as CSV and try again."
             )
         delimiter = max((",", ";", "\t"), key=first.count)
-        reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter, strict=True)
-        header = [_header_name(cell) for cell in next(reader)]
+        reading = _Reading(itertools.chain([first], stream), delimiter, offset=skipped)
+        header = [_header_name(cell) for cell in next(reading.reader)]
         names = _check_header(header, columns, aliases)
-        records = list(_records(reader, names, skipped, progress))
+        table = _Table(columns=tuple(n for n in names if n), records=[])
+        _read_rows(reading, names, table, progress)
     except UnicodeDecodeError as exc:
-        where = f" after line {reader.line_num + skipped}" if reader is not None else ""
+        where = f" after line {reading.line}" if reading is not None else ""
         raise ImportFileError(
             f"The file is not UTF-8 text (an unreadable byte{where}, "
             f"{exc.object[exc.start : exc.start + 1]!r}). Save it as “CSV UTF-8” and try again."
         ) from None
-    except csv.Error as exc:
-        where = f"near line {reader.line_num + skipped}" if reader is not None else "at the start"
+    except csv.Error as exc:  # in the header line: there are no columns to check rows by
         raise ImportFileError(
-            f"The file cannot be read as CSV {where}: {exc} (is a closing quote missing?)."
+            f"The file cannot be read as CSV at the start: {exc} (is a closing quote missing?)."
         ) from None
-    return _Table(columns=tuple(n for n in names if n), records=records)
+    return table
 
 
 def _first_line(stream: TextIO) -> tuple[str, int]:
@@ -220,32 +253,118 @@ def _check_header(
     return names
 
 
-def _records(
-    reader: Iterator[list[str]], names: list[str], skipped: int, progress: _Progress
-) -> Iterator[_Record]:
-    """Non-blank rows as their named cells, stripped, with the line each row starts on."""
+class _Reading:
+    """csv.reader over the file's lines, with the lines it read since the last `forget()` kept
+    (by itertools.tee, at no cost per line in Python), so that after a row csv cannot read,
+    reading can start again on that row's next line.
+
+    `offset` is the number of file lines before the reader's first line.
+    """
+
+    def __init__(self, lines: Iterator[str], delimiter: str, *, offset: int) -> None:
+        self.delimiter, self.offset = delimiter, offset
+        self._start(lines)
+
+    def _start(self, lines: Iterator[str]) -> None:
+        ahead, self.behind = itertools.tee(lines)
+        self.behind_at = 0  # the reader's lines that `behind` has passed
+        self.reader = csv.reader(ahead, delimiter=self.delimiter, strict=True)
+
+    @property
+    def line(self) -> int:
+        """The file's line number of the last line read."""
+        return self.reader.line_num + self.offset
+
+    def forget(self) -> None:
+        """Drop the lines kept so far: call between rows only."""
+        self._skip(self.reader.line_num - self.behind_at)
+
+    def restart_after(self, line: int) -> None:
+        """Read on from the file line after `line`."""
+        self._skip(line - self.offset - self.behind_at)
+        self.offset = line
+        self._start(self.behind)
+
+    def _skip(self, count: int) -> None:
+        next(itertools.islice(self.behind, count, count), None)
+        self.behind_at += count
+
+
+class _Unreadable(Exception):
+    """csv cannot read the row starting on file line `start`; it failed on line `at`."""
+
+    def __init__(self, start: int, at: int, error: csv.Error) -> None:
+        super().__init__(str(error))
+        self.start, self.at = start, at
+
+    @property
+    def reason(self) -> str:
+        message = str(self)
+        if "end of data" in message or "field limit" in message:
+            return (
+                "a quote opens in this row and is never closed, so the rest of the file would be "
+                'one cell: close it, or double a quote that belongs in the text ("")'
+            )
+        if self.at == self.start:
+            return (
+                f"cannot be read as CSV ({message}): a quote inside a quoted cell must be "
+                'doubled ("")'
+            )
+        return (
+            f"cannot be read as CSV: a quote opens in this row and closes only on line "
+            f"{self.at}, followed by more text ({message}); is a closing quote missing?"
+        )
+
+
+def _read_rows(reading: _Reading, names: list[str], table: _Table, progress: _Progress) -> None:
+    """Every row after the header into `table`: the rows csv reads as records, the rows it
+    cannot read (a quote never closed, text after a closing quote) as `unreadable`, reading
+    on from the line after each. Past MAX_UNREADABLE of those, the rest is not read."""
+    while True:
+        try:
+            table.records.extend(_records(reading, names, progress))
+            return
+        except _Unreadable as exc:
+            table.unreadable.append(RowError(exc.start, exc.reason))
+            start = exc.start
+        if len(table.unreadable) == MAX_UNREADABLE:
+            reason = "not checked, nor any line after it: too many rows cannot be read as CSV"
+            table.unreadable.append(RowError(start + 1, reason))
+            return
+        reading.restart_after(start)
+
+
+def _records(reading: _Reading, names: list[str], progress: _Progress) -> Iterator[_Record]:
+    """Non-blank rows as their named cells, stripped, with the line each row starts on.
+    Raises _Unreadable for a row csv cannot read."""
+    reader = reading.reader
     width = len(names)
     named = [i for i, name in enumerate(names) if name]
     unnamed = [i for i, name in enumerate(names) if not name]
     pick = operator.itemgetter(*named) if len(named) > 1 else lambda cells: (cells[named[0]],)
-    last_line = reader.line_num  # type: ignore[attr-defined]
+    offset = reading.offset
+    last_line = reader.line_num
     count = 0
-    for cells in reader:
-        line = last_line + 1 + skipped
-        last_line = reader.line_num  # type: ignore[attr-defined]
-        if not "".join(cells).strip():
-            continue
-        if len(cells) < width:
-            cells += [""] * (width - len(cells))
-        record = _Record(line, list(map(str.strip, pick(cells))))
-        if (len(cells) > width and "".join(cells[width:]).strip()) or (
-            unnamed and any(cells[i].strip() for i in unnamed)
-        ):
-            record.problem = "has a value in a column that has no name in the header row"
-        yield record
-        count += 1
-        if count % CHUNK == 0:
-            progress.report("reading", count, 0)
+    try:
+        for cells in reader:
+            line = last_line + 1 + offset
+            last_line = reader.line_num
+            if not "".join(cells).strip():
+                continue
+            if len(cells) < width:
+                cells += [""] * (width - len(cells))
+            record = _Record(line, list(map(str.strip, pick(cells))))
+            if (len(cells) > width and "".join(cells[width:]).strip()) or (
+                unnamed and any(cells[i].strip() for i in unnamed)
+            ):
+                record.problem = "has a value in a column that has no name in the header row"
+            yield record
+            count += 1
+            if count % CHUNK == 0:
+                reading.forget()
+                progress.report("reading", count, 0)
+    except csv.Error as exc:
+        raise _Unreadable(last_line + 1 + offset, reader.line_num + offset, exc) from None
 
 
 # --- cell parsers ----------------------------------------------------------------------------
@@ -1243,7 +1362,8 @@ def catalog_csv_import(
 
     Every row is checked first. With bad rows and not `partial`, nothing is written. With
     `dry_run`, nothing is written and the counts say what would be.
-    Raises ImportFileError when the file cannot be read as a catalog CSV at all.
+    Raises ImportFileError when the file cannot be read as a catalog CSV at all, or when some
+    row of it cannot be read as CSV (then listing that row and every other bad row).
     Cost: about one query per CHUNK rows to look up what exists, the same to write; the whole
     file is held in memory.
     """
@@ -1263,6 +1383,7 @@ def catalog_csv_import(
     _resolve_references(groups, brands, categories)
     result = ImportResult(rows=len(rows), dry_run=dry_run)
     result.errors = _collect_errors(rows, groups)
+    table.refuse_if_unreadable(result.errors)
     if result.errors and not partial:
         return result
     groups = _good_groups(groups)
@@ -1435,7 +1556,8 @@ def stock_csv_import(
     catalog.services.stock_import_levels (trigger IMPORT, `reference` and `actor` on each ledger
     row), in one transaction, so rows whose count is unchanged write no ledger row.
     `created` counts stock rows created, `updated` counts rows whose count changed.
-    Raises ImportFileError for an unreadable file, UnknownOutlet for an unknown `outlet_code`.
+    Raises ImportFileError for an unreadable file (listing, when some row cannot be read as
+    CSV, that row and every other bad row), UnknownOutlet for an unknown `outlet_code`.
     Cost: one query to look up the SKUs, then stock_import_levels' own (a few statements per
     STOCK_CHUNK rows); a dry run reads the current counts instead, one query per CHUNK rows.
     """
@@ -1452,6 +1574,7 @@ def stock_csv_import(
     tick(len(rows))
     result = ImportResult(rows=len(rows), dry_run=dry_run)
     result.errors = [RowError(row.line, "; ".join(row.errors)) for row in rows if row.errors]
+    table.refuse_if_unreadable(result.errors)
     if result.errors and not partial:
         return result
     levels = sorted(

@@ -5,34 +5,43 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from ninja import Field, Schema
-from pydantic import model_validator
+from pydantic import ConfigDict, model_validator
 
 from catalog.models import Outlet, Product, Variant
-from omni.api_base import MAX_QUANTITY, Id, Text, Url
+from omni.api_base import (
+    MAX_QUANTITY,
+    Amount,
+    BoundedDict,
+    Choice,
+    Id,
+    InSchema,
+    Text,
+    Url,
+    exactly_one_of,
+)
 
-Money = Annotated[
-    Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False, examples=["49.90"])
-]
-Weight = Annotated[Decimal, Field(ge=0, max_digits=8, decimal_places=3, allow_inf_nan=False)]
-Dimension = Annotated[Decimal, Field(ge=0, max_digits=8, decimal_places=2, allow_inf_nan=False)]
-TaxRate = Annotated[Decimal, Field(ge=0, max_digits=5, decimal_places=2, allow_inf_nan=False)]
+OutletKind = Choice(Outlet.Kind)
+Money = Amount(12, 2)
+Weight = Amount(8, 3)
+Dimension = Amount(8, 2)
+TaxRate = Amount(5, 2)
 Count = Annotated[int, Field(ge=0, le=2_147_483_647)]
 Slug = Annotated[str, Field(pattern=r"^[-a-zA-Z0-9_]+$", min_length=1, max_length=40)]
 Handle = Annotated[str, Field(pattern=r"^[-a-zA-Z0-9_]+$", min_length=1, max_length=120)]
 Sku = Text(64, min_length=1)
 Options = Annotated[
-    dict[Text(60, min_length=1), Text(120)],
-    Field(max_length=10, description='Option values, e.g. {"Color": "Red", "Size": "M"}.'),
+    BoundedDict(Text(60, min_length=1), Text(120), max_items=10),
+    Field(description='Option values, e.g. {"Color": "Red", "Size": "M"}.'),
 ]
 
 
 # --- outlets ---------------------------------------------------------------------------------
 
 
-class OutletIn(Schema):
+class OutletIn(InSchema):
     code: Slug = Field(description="Short code used in imports and the API, e.g. `jkt-01`.")
     name: Text(120, min_length=1)
-    kind: Outlet.Kind = Outlet.Kind.STORE
+    kind: OutletKind = Outlet.Kind.STORE
 
 
 class OutletOut(Schema):
@@ -44,7 +53,7 @@ class OutletOut(Schema):
 
 
 class OutletFilterIn(Schema):
-    kind: Outlet.Kind | None = None
+    kind: OutletKind | None = None
     is_active: bool | None = None
     q: Text(120) | None = Field(None, description="Part of the code or name.")
 
@@ -130,7 +139,7 @@ class ProductOut(Schema):
         return list(obj.variants.all())
 
 
-class VariantIn(Schema):
+class VariantIn(InSchema):
     sku: Sku = Field(description="Unique once trimmed and ignoring letter case.")
     upc: Text(32) = ""
     options: Options = Field(default_factory=dict)
@@ -138,7 +147,7 @@ class VariantIn(Schema):
     is_active: bool = True
 
 
-class VariantPatch(Schema):
+class VariantPatch(InSchema):
     """With `id`: that variant's fields to change. Without: a new variant (sku and
     retail_price required)."""
 
@@ -150,7 +159,7 @@ class VariantPatch(Schema):
     is_active: bool | None = None
 
 
-class _ProductFields(Schema):
+class _ProductFields(InSchema):
     description: Text(20_000, strip=False) | None = None
     brand: Text(120) | None = Field(None, description="Brand name; created if new.")
     category: Text(120) | None = Field(None, description="Category name; created if new.")
@@ -167,7 +176,7 @@ class _ProductFields(Schema):
     reorder_quantity: Count | None = None
     tax_rate: TaxRate | None = None
     tags: Text(255) | None = None
-    images: Annotated[list[Url], Field(max_length=20)] | None = Field(
+    images: Annotated[list[Url(500)], Field(max_length=20)] | None = Field(
         None, description="Image URLs, in order; replaces the list."
     )
 
@@ -206,7 +215,9 @@ class VariantFilterIn(Schema):
 # --- stock -----------------------------------------------------------------------------------
 
 
-class StockAdjustIn(Schema):
+class StockAdjustIn(InSchema):
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("delta", "quantity"))
+
     sku: Sku
     outlet: Text(40, min_length=1) = Field(description="The outlet's code.")
     delta: Annotated[int, Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)] | None = Field(
@@ -232,14 +243,14 @@ class StockOut(Schema):
     available: int
 
 
-class BulkRowIn(Schema):
+class BulkRowIn(InSchema):
     # Loosely typed on purpose: a bad row is reported in the answer, not refused with the body.
     sku: Annotated[str, Field(max_length=1000)]
     outlet: Annotated[str, Field(max_length=1000)]
     quantity: int
 
 
-class StockBulkIn(Schema):
+class StockBulkIn(InSchema):
     rows: Annotated[list[BulkRowIn], Field(min_length=1, max_length=10_000)]
     reference: Text(120) = ""
 

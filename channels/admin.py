@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from channels import selectors
+from channels.credentials_store import CredentialsUnreadable, credentials_of
 from channels.exceptions import ChannelError, InvalidCredentials
 from channels.inventory import SALES_CHANNEL_MANUAL, inventory_sync_run
 from channels.listings import (
@@ -35,7 +36,7 @@ from channels.models import (
     Scan,
     SoldInChannel,
 )
-from channels.scans import scan_request
+from channels.scans import RemovalNotHeld, scan_confirm_removal, scan_request
 from channels.services import channel_apply_duplicate_policy, credentials_validate
 
 # The tab bar, in the order of the seed's product menu.
@@ -121,7 +122,13 @@ class ChannelAdmin(admin.ModelAdmin):
     list_select_related = ["order_outlet"]
     search_fields = ["name"]
     actions = ["sync_inventory_now"]
-    readonly_fields = ["credentials_status", "last_scan_at", "last_error", "last_inventory_sync_at"]
+    readonly_fields = [
+        "credentials_status",
+        "last_scan_at",
+        "last_error",
+        "held_removal",
+        "last_inventory_sync_at",
+    ]
     fieldsets = [
         (None, {"fields": ["kind", "name", "is_active"]}),
         ("Connection", {"fields": ["api_base_url", "credentials_status", "new_credentials"]}),
@@ -141,14 +148,36 @@ class ChannelAdmin(admin.ModelAdmin):
                 "and switches the mode to “Synchronize with fulfillment channel”.",
             },
         ),
-        ("Scans", {"fields": ["last_scan_at", "last_error"]}),
+        ("Scans", {"fields": ["last_scan_at", "last_error", "held_removal"]}),
     ]
+
+    @admin.display(description="Removal awaiting confirmation")
+    def held_removal(self, obj: Channel) -> str:
+        held = obj.scans.filter(status=Scan.Status.TO_CONFIRM).first() if obj.pk else None
+        if held is None:
+            return "none"
+        return format_html("{} {}", held.note, confirm_removal_button(held))
 
     @admin.display(description="Stored credentials")
     def credentials_status(self, obj: Channel) -> str:
-        if not obj.credentials:
+        try:
+            stored = credentials_of(obj)
+        except CredentialsUnreadable as exc:
+            return str(exc)
+        if not stored:
             return "none"
-        return f"set ({len(obj.credentials)} fields, hidden)"
+        return f"set ({len(stored)} fields, encrypted, hidden)"
+
+    def changelist_view(self, request, extra_context=None):
+        """Warn about each listed channel whose credentials no configured key decrypts."""
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        for channel in changelist.result_list if changelist else []:
+            try:
+                credentials_of(channel)
+            except CredentialsUnreadable as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+        return response
 
     def save_model(self, request, obj: Channel, form, change) -> None:
         if "validated_credentials" in form.cleaned_data:
@@ -170,6 +199,21 @@ class ChannelAdmin(admin.ModelAdmin):
             self.message_user(request, f"{channel}: {record.message}", level)
 
 
+# Confirming a held removal marks listings removed: it takes the right to change listings.
+CONFIRM_REMOVAL_PERMISSION = "channels.change_listing"
+
+
+def confirm_removal_button(scan: Scan) -> str:
+    """The "Confirm removal of N listings" button of a scan holding a removal, else ""."""
+    if scan.status != Scan.Status.TO_CONFIRM:
+        return ""
+    return format_html(
+        '<a class="button" href="{}">Confirm removal of {} listings</a>',
+        reverse("admin:channels_scan_confirm_removal", args=[scan.pk]),
+        scan.removal_held,
+    )
+
+
 @admin.register(Scan)
 class ScanAdmin(admin.ModelAdmin):
     list_display = [
@@ -185,6 +229,7 @@ class ScanAdmin(admin.ModelAdmin):
         "not_in_pos",
         "duplicates",
         "removed",
+        "held_removal",
         "started_at",
         "finished_at",
         "short_error",
@@ -192,6 +237,7 @@ class ScanAdmin(admin.ModelAdmin):
     list_filter = ["status", "kind", "channel"]
     list_select_related = ["channel"]
     show_full_result_count = False
+    actions = ["confirm_removal"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -199,13 +245,63 @@ class ScanAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_confirm_removal_permission(self, request) -> bool:
+        return request.user.has_perm(CONFIRM_REMOVAL_PERMISSION)
+
     @admin.display(description="Progress")
     def progress(self, obj: Scan) -> str:
         return f"{obj.pages_done} pages, {obj.listings_done} listings"
 
-    @admin.display(description="Error")
+    @admin.display(description="Held removal")
+    def held_removal(self, obj: Scan) -> str:
+        return confirm_removal_button(obj) or (str(obj.removal_held) if obj.removal_held else "")
+
+    @admin.display(description="Error / note")
     def short_error(self, obj: Scan) -> str:
-        return obj.error[:120]
+        return (obj.error or obj.note)[:160]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.confirm_removal_view)
+        return [
+            path("<int:scan_id>/confirm-removal/", view, name="channels_scan_confirm_removal"),
+            *super().get_urls(),
+        ]
+
+    def confirm_removal_view(self, request, scan_id: int):
+        """GET shows what the scan holds and asks to confirm; POST marks the listings removed."""
+        scan = get_object_or_404(Scan.objects.select_related("channel"), pk=scan_id)
+        back = reverse("admin:channels_scan_changelist") + f"?channel__id__exact={scan.channel_id}"
+        if not self.has_confirm_removal_permission(request):
+            self.message_user(request, "You may not mark listings removed.", messages.ERROR)
+            return HttpResponseRedirect(back)
+        if request.method == "POST":
+            self._confirm(request, scan)
+            return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Confirm removal of {scan.removal_held} listings",
+            "scan": scan,
+            "back": back,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/channels/removal_confirm.html", context)
+
+    @admin.action(
+        description="Confirm the held removal of listings", permissions=["confirm_removal"]
+    )
+    def confirm_removal(self, request, queryset):
+        for scan in queryset.select_related("channel"):
+            self._confirm(request, scan)
+
+    def _confirm(self, request, scan: Scan) -> None:
+        try:
+            done = scan_confirm_removal(scan_id=scan.pk, confirmed_by=request.user.get_username())
+        except RemovalNotHeld as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return
+        self.message_user(
+            request, f"{done.removed} listings of {scan.channel} marked removed (scan #{scan.pk})."
+        )
 
 
 class PushStateFilter(admin.SimpleListFilter):

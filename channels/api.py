@@ -22,7 +22,7 @@ from channels import selectors
 from channels.filters import ChannelFilter, ListingTabFilter, VariantTabFilter
 from channels.listings import ActionReport, listings_download_to_pos, listings_upload
 from channels.models import Channel, InventorySync, Listing, Scan
-from channels.scans import scan_request
+from channels.scans import scan_confirm_removal, scan_request
 from channels.schemas import (
     ActionOut,
     ChannelFilterIn,
@@ -64,7 +64,7 @@ def channel_list(request: HttpRequest, filters: Query[ChannelFilterIn]) -> Query
 
 
 @router.post(
-    "/channels", response=responses({201: ChannelWriteOut}, 404), summary="Connect a channel"
+    "/channels", response=responses({201: ChannelWriteOut}, 404, 409), summary="Connect a channel"
 )
 def channel_create(request: HttpRequest, payload: ChannelIn) -> Status:
     """Credentials are checked against the kind's schema (422 naming the field, never its
@@ -85,7 +85,7 @@ def channel_get(request: HttpRequest, channel_id: Id) -> Channel:
 
 @router.patch(
     "/channels/{channel_id}",
-    response=responses({200: ChannelWriteOut}, 404),
+    response=responses({200: ChannelWriteOut}, 404, 409),
     summary="Change a channel",
 )
 def channel_patch(request: HttpRequest, channel_id: Id, payload: ChannelPatch) -> Any:
@@ -237,7 +237,7 @@ def _variant_rows(channel: Channel, variants: QuerySet[Variant], tab: str) -> li
 
 @router.post(
     "/channels/{channel_id}/upload",
-    response=responses({200: ActionOut}, 404),
+    response=responses({200: ActionOut}, 404, 409),
     summary="Upload POS variants to the channel",
 )
 def channel_upload(request: HttpRequest, channel_id: Id, payload: UploadIn) -> ActionReport:
@@ -250,7 +250,7 @@ def channel_upload(request: HttpRequest, channel_id: Id, payload: UploadIn) -> A
 
 @router.post(
     "/channels/{channel_id}/download-to-pos",
-    response=responses({200: ActionOut}, 404),
+    response=responses({200: ActionOut}, 404, 409),
     summary="Create POS products from Not in POS listings",
 )
 def channel_download(request: HttpRequest, channel_id: Id, payload: DownloadIn) -> ActionReport:
@@ -262,15 +262,18 @@ def channel_download(request: HttpRequest, channel_id: Id, payload: DownloadIn) 
 
 # --- scans -----------------------------------------------------------------------------------
 
+FULL_SCAN = ScanIn()
+
 
 @router.post(
     "/channels/{channel_id}/scans",
     response=responses({202: ScanOut}, 404, 409),
     summary="Scan a channel",
 )
-def scan_create(request: HttpRequest, channel_id: Id, payload: ScanIn) -> Status:
-    """`full` reads every listing; `updated` only those changed since the last scan. Runs in
-    the background: poll GET /api/scans/{id}. 409 while another scan of the channel runs."""
+def scan_create(request: HttpRequest, channel_id: Id, payload: ScanIn = FULL_SCAN) -> Status:
+    """`full` reads every listing; `updated` only those changed since the last scan. The body
+    is optional: none means a full scan. Runs in the background: poll GET /api/scans/{id}.
+    409 while another scan of the channel runs."""
     channel = _channel(channel_id)
     scan = scan_request(channel=channel, kind=payload.kind, requested_by=actor_of(request).label)
     return Status(202, scan)
@@ -288,8 +291,21 @@ def scan_list(request: HttpRequest, channel_id: Id) -> QuerySet[Scan]:
 
 @router.get("/scans/{scan_id}", response=responses({200: ScanOut}, 404), summary="Get a scan")
 def scan_get(request: HttpRequest, scan_id: Id) -> Scan:
-    """Status (queued, running, succeeded, failed), progress and counts."""
+    """Status (queued, running, succeeded, failed, to_confirm), progress and counts."""
     return get_object_or_404(Scan, pk=scan_id)
+
+
+@router.post(
+    "/scans/{scan_id}/confirm-removal",
+    response=responses({200: ScanOut}, 404, 409),
+    summary="Confirm a scan's held removal",
+)
+def scan_confirm_removal_api(request: HttpRequest, scan_id: Id) -> Scan:
+    """A full scan that would remove more than the safety valve's share of the channel's
+    listings ends `to_confirm` with `removal_held` listings: this marks them removed (those no
+    scan has seen since). 409 when the scan holds no removal."""
+    get_object_or_404(Scan, pk=scan_id)
+    return scan_confirm_removal(scan_id=scan_id, confirmed_by=actor_of(request).label)
 
 
 # --- inventory sync --------------------------------------------------------------------------

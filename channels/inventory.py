@@ -9,11 +9,11 @@ marketplace's per-call limits.
 
 import logging
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -28,6 +28,7 @@ from channels.selectors import duplicated_sku_keys
 from channels.services import adapter_for
 from channels.stock import channel_quantities
 from omni.bulk import bulk_set
+from omni.leases import Lease
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +39,14 @@ Trigger = StockMovement.Trigger
 FULFILLMENT_RECURRING = "fulfillment_recurring"
 FULFILLMENT_MANUAL = "fulfillment_manual"
 SALES_CHANNEL_MANUAL = "sales_channel_manual"
+# Not a trigger of the table: the repair of own_orders_seen.
+OWN_ORDER_RESYNC = "own_order_resync"
 
 # The trigger table of BRIEF §4: for each trigger, the modes in which a channel is sent
 # anything. This is the single place that decides it. Order triggers are split by whether the
-# channel is the one the order came from: a channel's own order is never echoed back to it.
+# channel is the one the order came from: a channel's own order is not echoed back to it (the
+# marketplace moved its stock itself), except to repair a push that overwrote that move
+# (own_orders_seen).
 TRIGGER_TABLE: dict[tuple[str, bool], frozenset[str]] = {
     (FULFILLMENT_RECURRING, False): frozenset({Mode.REALTIME, Mode.FULFILLMENT}),
     (FULFILLMENT_MANUAL, False): frozenset({Mode.REALTIME, Mode.FULFILLMENT}),
@@ -91,6 +96,51 @@ def on_stock_changed(sender, movements: Sequence[MovementRecord], trigger: str, 
         if variant_ids:
             listings = Listing.objects.filter(channel=channel, variant_id__in=variant_ids).present()
             push_request(channel=channel, listings=listings, reason=trigger)
+
+
+# How far before an order's placing (by the marketplace's clock) a push to its listing counts
+# as possibly sent after it: the two clocks may disagree by this much.
+CLOCK_SKEW = timedelta(minutes=2)
+
+
+def own_orders_seen(*, channel: Channel, orders: Iterable[tuple[datetime, Iterable[int]]]) -> int:
+    """Repair what a push may have overwritten on the channel an order came from.
+
+    `orders` are (placed at, POS variant ids) of the channel's orders that omni has just
+    recorded or seen change (placed, paid, cancelled…), in that transaction. The channel is not
+    sent its own orders' stock changes: the marketplace moved its stock itself. But a push to
+    one of the order's listings after the order was placed carried a quantity read before
+    omni knew of the order, and overwrote the marketplace's own deduction (or, for a
+    cancellation, its give-back). Such listings, and those with a push queued or in flight,
+    are queued again; the flush then sends the quantity that includes the order. Listings not
+    pushed since are left alone, so a quiet channel costs no calls.
+
+    Cost: one query for the listings, plus push_request's when any is queued. Returns the
+    number of listings queued.
+    """
+    since: dict[int, datetime] = {}
+    for placed_at, variant_ids in orders:
+        for variant_id in variant_ids:
+            since[variant_id] = min(since.get(variant_id, placed_at), placed_at)
+    if not since or not channel.is_active:
+        return 0
+    rows = (
+        Listing.objects.filter(channel=channel, variant_id__in=since)
+        .present()
+        .values_list("pk", "variant_id", "pushed_at", "pending_push")
+    )
+    again = [
+        pk
+        for pk, variant_id, pushed_at, pending in rows
+        if pending is not None
+        or (pushed_at is not None and pushed_at >= since[variant_id] - CLOCK_SKEW)
+    ]
+    if not again:
+        return 0
+    queued, _ = push_request(
+        channel=channel, listings=Listing.objects.filter(pk__in=again), reason=OWN_ORDER_RESYNC
+    )
+    return queued
 
 
 class _ChannelsRead:
@@ -206,10 +256,16 @@ def _apply_duplicate_policy(channel: Channel, rows: list[Listing]):
 
 
 def flush_request(*, channel_id: int) -> None:
-    """Queue one flush task for the channel unless one is already queued (debounce)."""
+    """Queue one flush task for the channel unless one is already queued (debounce).
+
+    A flag left set by a flusher that died (its lease lapsed) does not hold new work back.
+    """
     if not getattr(settings, "OMNI_FLUSH_ON_COMMIT", True):
         return
-    claimed = Channel.objects.filter(pk=channel_id, flush_queued=False).update(flush_queued=True)
+    lapsed = Q(flush_locked_until__lt=timezone.now())
+    claimed = Channel.objects.filter(Q(flush_queued=False) | lapsed, pk=channel_id).update(
+        flush_queued=True
+    )
     if claimed:
         from django_q.tasks import async_task
 
@@ -225,7 +281,8 @@ def flush_request(*, channel_id: int) -> None:
 
 FLUSH_BATCH = 2000
 MAX_ATTEMPTS = 8
-LOCK_SECONDS = 300
+# Rows out of fast retries (or refused outright) are tried again this often, for good.
+SLOW_RETRY_SECONDS = 3600.0
 
 
 @dataclass
@@ -235,42 +292,81 @@ class FlushResult:
     retrying: int = 0
     calls: int = 0
     locked_out: bool = False
+    lease_lost: bool = False
 
 
-def inventory_flush(*, channel_id: int, max_rounds: int = 1000) -> FlushResult:
+def inventory_flush(*, channel_id: int, max_rounds: int = 1000, wait: bool = True) -> FlushResult:
     """Push every due outbox row of the channel: current quantities, in batches within the
-    marketplace's limits, skip-and-continue per listing, retryable failures backed off.
+    marketplace's limits, skip-and-continue per listing, failures backed off and retried.
 
-    Only one flush per channel runs at a time (a lease on the channel row), so a value read
-    later is never sent before a value read earlier: no stale overwrite.
+    Only one flush per channel runs at a time (a lease on the channel row, renewed by a
+    heartbeat: omni.leases), so a value read later is never sent before a value read earlier:
+    no stale overwrite. With `wait`, a flush that finds the lease held by a flusher that died
+    waits for it to lapse (at most LEASE_SECONDS) and takes over; a live holder is left to
+    finish, and requeues any work that arrived meanwhile when it lets go.
     """
     result = FlushResult()
-    now = timezone.now()
-    leased = Channel.objects.filter(
-        Q(flush_locked_until__isnull=True) | Q(flush_locked_until__lt=now), pk=channel_id
-    ).update(flush_locked_until=now + timedelta(seconds=LOCK_SECONDS), flush_queued=False)
-    if not leased:
+    lease = _flush_lease(channel_id)
+    taken = lease.take_when_free(flush_queued=False) if wait else lease.take(flush_queued=False)
+    if not taken:
         result.locked_out = True
         return result
     try:
-        channel = Channel.objects.prefetch_related("outlets").get(pk=channel_id)
-        adapter = adapter_for(channel)
-        for _ in range(max_rounds):
-            batch = _due(channel)
-            if not batch:
-                break
-            _push_batch(channel, adapter, batch, result)
-        result.calls = adapter.stats.calls
+        with lease.heartbeat():
+            channel = Channel.objects.prefetch_related("outlets").get(pk=channel_id)
+            adapter = adapter_for(channel)
+            for _ in range(max_rounds):
+                batch = _due(channel)
+                if not batch:
+                    break
+                if not lease.renew():  # lapsed and taken over: the new holder goes on
+                    result.lease_lost = True
+                    break
+                _push_batch(channel, adapter, batch, result)
+            result.calls = adapter.stats.calls
     finally:
-        Channel.objects.filter(pk=channel_id).update(flush_locked_until=None)
+        released = lease.release(flush_queued=False)
+    if released and _due_exists(channel_id):
+        transaction.on_commit(lambda: flush_request(channel_id=channel_id))
     return result
+
+
+def inventory_flush_due() -> list[FlushResult]:
+    """Flush every active channel with outbox rows due, one after another; a channel that
+    cannot be flushed (unreadable credentials…) is logged and skipped. One query, then the
+    flushes."""
+    channel_ids = (
+        PendingPush.objects.filter(next_attempt_at__lte=timezone.now(), channel__is_active=True)
+        .order_by("channel_id")
+        .values_list("channel_id", flat=True)
+        .distinct()
+    )
+    results = []
+    for channel_id in list(channel_ids):
+        try:
+            results.append(inventory_flush(channel_id=channel_id))
+        except Exception:  # noqa: BLE001 - one broken channel must not hold up the others
+            logger.exception("flush of channel %s failed", channel_id)
+    return results
+
+
+def _flush_lease(channel_id: int) -> Lease:
+    return Lease(
+        Channel.objects.filter(pk=channel_id), until="flush_locked_until", token="flush_lease"
+    )
+
+
+def _due_exists(channel_id: int) -> bool:
+    return PendingPush.objects.filter(
+        channel_id=channel_id, next_attempt_at__lte=timezone.now()
+    ).exists()
 
 
 def _due(channel: Channel) -> list[PendingPush]:
     return list(
-        PendingPush.objects.filter(
-            channel=channel, failed=False, next_attempt_at__lte=timezone.now()
-        ).select_related("listing")[:FLUSH_BATCH]
+        PendingPush.objects.filter(channel=channel, next_attempt_at__lte=timezone.now())
+        .select_related("listing")
+        .order_by("next_attempt_at", "pk")[:FLUSH_BATCH]
     )
 
 
@@ -312,7 +408,7 @@ def _record(batch, updates, by_ref, result: FlushResult) -> None:
         push.last_error = listing.push_error = error[:500]
         retryable = outcome.retryable if outcome else True
         push.failed = not retryable or push.attempts >= MAX_ATTEMPTS
-        push.next_attempt_at = now + _backoff(push.attempts)
+        push.next_attempt_at = now + (_slow_retry() if push.failed else _backoff(push.attempts))
         retry_rows.append(push)
         failed_listings.append(listing)
         result.failed += push.failed
@@ -341,6 +437,11 @@ def _delete_unless_requested_again(pushes: Sequence[PendingPush]) -> None:
     )
     sent = [push.pk for push in pushes if current.get(push.pk) == push.requested_at]
     PendingPush.objects.filter(pk__in=sent).delete()
+
+
+def _slow_retry() -> timedelta:
+    seconds = getattr(settings, "OMNI_PUSH_SLOW_RETRY_SECONDS", SLOW_RETRY_SECONDS)
+    return timedelta(seconds=seconds * random.uniform(0.9, 1.1))  # noqa: S311 - jitter only
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from catalog.models import Outlet, Variant
+from channels.credentials_store import EncryptedJSONField
 from omni.models import TimeStampedModel
 
 
@@ -35,8 +36,9 @@ class Channel(TimeStampedModel):
         help_text="Leave blank for the marketplace's production host; set it for a sandbox, "
         "a regional host or an emulator.",
     )
-    # Write-only: validated per kind by the adapter's schema, never shown back anywhere.
-    credentials = models.JSONField(default=dict, blank=True, editable=False)
+    # Write-only: validated per kind by the adapter's schema, never shown back anywhere;
+    # encrypted at rest (channels/credentials_store.py).
+    credentials = EncryptedJSONField(default=dict, blank=True, editable=False)
     inventory_sync_mode = models.CharField(
         max_length=20, choices=SyncMode.choices, default=SyncMode.REALTIME
     )
@@ -80,10 +82,12 @@ class Channel(TimeStampedModel):
         "(real-time and fulfillment modes).",
     )
     last_inventory_sync_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # Debounce: set when a flush task is queued, cleared when the flush starts.
+    # Debounce: set when a flush task is queued, cleared when a flush starts or ends.
     flush_queued = models.BooleanField(default=False, editable=False)
-    # One flusher per channel at a time, so pushes leave in the order their values were read.
+    # One flusher per channel at a time, so pushes leave in the order their values were read:
+    # a short lease renewed by the flusher's heartbeat (omni.leases), and its holder's token.
     flush_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
+    flush_lease = models.CharField(max_length=32, blank=True, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -206,6 +210,9 @@ class Scan(models.Model):
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
+        # A full scan that read the whole catalog but would remove more listings than the
+        # safety valve allows: it removed nothing, and waits for staff to confirm.
+        TO_CONFIRM = "to_confirm", "Removal awaits confirmation"
 
     channel = models.ForeignKey(Channel, models.CASCADE, related_name="scans")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -230,6 +237,16 @@ class Scan(models.Model):
     http_calls = models.PositiveIntegerField(default=0)
     http_seconds = models.FloatField(default=0)
     error = models.TextField(blank=True)
+    removal_held = models.PositiveIntegerField(
+        default=0,
+        help_text="Listings this full scan did not see but did not mark removed, because they "
+        "were more than the safety valve allows without confirmation.",
+    )
+    note = models.TextField(
+        blank=True, help_text="Why the removal was held, and who confirmed it when."
+    )
+    removal_confirmed_by = models.CharField(max_length=120, blank=True)
+    removal_confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -269,15 +286,15 @@ class PendingPush(models.Model):
     last_error = models.CharField(max_length=500, blank=True)
     failed = models.BooleanField(
         default=False,
-        help_text="Refused by the marketplace or out of retries; waits for the "
-        "next full sync or a manual one.",
+        help_text="Refused by the marketplace or out of quick retries; tried again hourly, "
+        "and at once by the next stock change or full sync.",
     )
 
     class Meta:
         ordering = ["next_attempt_at", "pk"]
         indexes = [
             # inventory_flush: due rows of one channel.
-            models.Index(fields=["channel", "failed", "next_attempt_at"], name="channels_push_due"),
+            models.Index(fields=["channel", "next_attempt_at"], name="channels_push_due_at"),
         ]
 
     def __str__(self) -> str:

@@ -4,17 +4,21 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, TextField, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from catalog.models import sku_key
 from catalog.selectors import variant_ids_by_sku_key
 from channels.adapters.base import AdapterError, RemoteListing
-from channels.exceptions import ScanAlreadyRunning
+from channels.exceptions import ChannelError, ScanAlreadyRunning
+from channels.inventory import FULFILLMENT_RECURRING, push_request, sends
 from channels.listing_store import (
+    SCANNED,
     ListingRow,
     listings_mark_duplicates,
     listings_of_items,
@@ -36,6 +40,29 @@ OPEN = [Scan.Status.QUEUED, Scan.Status.RUNNING]
 
 # A scan writes in batches of about this many listings (several marketplace pages).
 WRITE_BATCH = 1000
+
+# The safety valve: a full scan that would mark more than this share of the channel's present
+# listings removed marks none and waits for staff to confirm. A project setting
+# (OMNI_SCAN_REMOVAL_CONFIRM_SHARE) overrides it.
+REMOVAL_CONFIRM_SHARE = 0.2
+
+# The outbox reason of a listing a scan finds back on the channel after it was marked removed.
+LISTING_RETURNED = "listing_returned"
+
+# Where the scanned status sits in a row of `listings_of_items`: (id, item_id, variant_ref,
+# *SCANNED, is_manual_link).
+_OLD_STATUS = 3 + SCANNED.index("status")
+
+
+class RemovalNotHeld(ChannelError):
+    """A removal confirmation for a scan that holds none."""
+
+    def __init__(self, scan: Scan) -> None:
+        self.scan = scan
+        super().__init__(
+            f"Scan #{scan.pk} holds no removal to confirm "
+            f"(it is {scan.get_status_display().lower()})."
+        )
 
 
 def scan_request(
@@ -92,11 +119,30 @@ class _Counts:
     pages: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class _Removals:
+    """What the end of a full scan did about the listings it did not see."""
+
+    removed: int = 0
+    held: int = 0
+    note: str = ""
+
+
+NOTHING_REMOVED = _Removals()
+
+
 def scan_run(*, scan_id: int, on_page: Callable[[Scan], None] | None = None) -> Scan:
     """Run a queued scan to the end. The channel's watermark moves only if it succeeds.
 
+    A full scan marks the listings it did not see removed only once the adapter has read the
+    whole catalog (an incomplete read is an AdapterError: the scan fails and removes nothing),
+    and only up to the safety valve's share (`removal_confirm_share`); past it the scan ends
+    as TO_CONFIRM, removing nothing until `scan_confirm_removal`. Listings found back on the
+    channel after being marked removed have their stock queued for a push.
+
     Cost: per page, three queries (existing listings, POS variants by SKU, the bulk write)
-    plus the marketplace's own calls; the end of a full scan adds one update for removals.
+    plus the marketplace's own calls, and two more on a page with returned listings; the end
+    of a full scan adds two counts and one update.
     """
     scan = Scan.objects.select_related("channel").get(pk=scan_id)
     channel = scan.channel
@@ -122,15 +168,26 @@ def scan_run(*, scan_id: int, on_page: Callable[[Scan], None] | None = None) -> 
                 _write(scan, channel, buffer, started, counts, adapter.stats, pages, on_page)
                 buffer = []
         _write(scan, channel, buffer, started, counts, adapter.stats, pages, on_page)
-        removed = _mark_removed(channel, started) if scan.kind == Scan.Kind.FULL else 0
+        removals = (
+            _end_of_full_scan(scan, channel) if scan.kind == Scan.Kind.FULL else NOTHING_REMOVED
+        )
     except AdapterError as exc:
-        return _finish(scan, counts, adapter.stats, pages.seconds, error=str(exc))
+        return _finish(scan, counts, adapter.stats, pages.seconds, error=_read_error(scan, exc))
     except Exception as exc:
         logger.exception("scan %s of channel %s failed", scan.pk, channel.pk)
         _finish(scan, counts, adapter.stats, pages.seconds, error=f"Unexpected error: {exc}")
         raise
     Channel.objects.filter(pk=channel.pk).update(last_scan_at=started, last_error="")
-    return _finish(scan, counts, adapter.stats, pages.seconds, removed=removed)
+    return _finish(scan, counts, adapter.stats, pages.seconds, removals=removals)
+
+
+def _read_error(scan: Scan, exc: AdapterError) -> str:
+    if scan.kind != Scan.Kind.FULL:
+        return str(exc)
+    return (
+        f"{str(exc).rstrip('.')}. The scan stopped before it had read the whole catalog, so "
+        "no listing was marked removed."
+    )
 
 
 def _write(scan, channel, buffer, started, counts, stats, pages, on_page) -> None:
@@ -178,6 +235,7 @@ def _upsert_page(channel: Channel, page: Sequence[RemoteListing], now, counts: _
     variants = variant_ids_by_sku_key({sku_key(r.sku) for r in page})
     writes: list[ListingRow] = []
     unchanged: list[int] = []
+    returned: list[int] = []
     for ref, remote in refs.items():
         key = sku_key(remote.sku)
         old = existing.get(ref)
@@ -200,23 +258,119 @@ def _upsert_page(channel: Channel, page: Sequence[RemoteListing], now, counts: _
         elif tuple(old[3:-1]) != tuple(row[2:]):
             counts.changed += 1
             writes.append(row)
+            if old[_OLD_STATUS] == Listing.Status.REMOVED and row.status != Listing.Status.REMOVED:
+                returned.append(old[0])
         else:
             unchanged.append(old[0])
         counts.matched += row.variant_id is not None
     with transaction.atomic():
         listings_upsert(channel_id=channel.pk, rows=writes, now=now)
         listings_seen(ids=unchanged, now=now)
+        _push_returned(channel, returned)
     counts.seen += len(refs)
 
 
-def _mark_removed(channel: Channel, started) -> int:
-    """A full scan saw every listing still on the channel; the rest were removed there."""
+def _push_returned(channel: Channel, listing_ids: list[int]) -> None:
+    """Queue the stock of listings back on the channel after being marked removed: the
+    marketplace has not been sent their quantity since. Pushed in the modes in which the
+    recurring full sync would send it, without waiting for that sync.
+
+    Cost: nothing without returned listings; else the outbox's read and upsert."""
+    if not listing_ids or not channel.is_active:
+        return
+    if not sends(FULFILLMENT_RECURRING, channel.inventory_sync_mode):
+        return
+    listings = Listing.objects.filter(pk__in=listing_ids).present().mapped()
+    push_request(channel=channel, listings=listings, reason=LISTING_RETURNED)
+
+
+def removal_confirm_share() -> float:
+    """The safety valve's share: OMNI_SCAN_REMOVAL_CONFIRM_SHARE or REMOVAL_CONFIRM_SHARE."""
+    return float(getattr(settings, "OMNI_SCAN_REMOVAL_CONFIRM_SHARE", REMOVAL_CONFIRM_SHARE))
+
+
+def _unseen(channel: Channel, started: datetime):
+    """The channel's present listings that no scan has seen since `started`."""
     unseen = Q(last_seen_at__lt=started) | Q(last_seen_at__isnull=True)
-    return (
-        Listing.objects.filter(unseen, channel=channel)
-        .present()
-        .update(status=Listing.Status.REMOVED, updated_at=timezone.now())
+    return Listing.objects.filter(unseen, channel=channel).present()
+
+
+def _mark_removed(listings) -> int:
+    return listings.update(status=Listing.Status.REMOVED, updated_at=timezone.now())
+
+
+def _end_of_full_scan(scan: Scan, channel: Channel) -> _Removals:
+    """Mark removed what a full scan, having read the whole catalog, did not see, unless that
+    is more than the safety valve's share of the channel's present listings: then hold it.
+
+    Cost: two counts and one update (none when nothing is unseen), and one update that ends
+    older scans' held removals.
+    """
+    _supersede_held(scan)
+    unseen = _unseen(channel, scan.started_at)
+    missing = unseen.count()
+    if not missing:
+        return NOTHING_REMOVED
+    present = Listing.objects.filter(channel=channel).present().count()
+    share = removal_confirm_share()
+    if missing <= share * present:
+        return _Removals(removed=_mark_removed(unseen))
+    note = (
+        f"This scan read the whole catalog but did not see {missing} of the channel's "
+        f"{present} listings ({missing / present:.0%}), more than the {share:.0%} a scan "
+        "removes on its own. None was marked removed: confirm the removal if they really "
+        "left the channel, or scan again."
     )
+    return _Removals(held=missing, note=note)
+
+
+def _supersede_held(scan: Scan) -> None:
+    """A newer full scan decides removals afresh: older held ones can no longer be confirmed."""
+    Scan.objects.filter(channel_id=scan.channel_id, status=Scan.Status.TO_CONFIRM).exclude(
+        pk=scan.pk
+    ).update(
+        status=Scan.Status.SUCCEEDED,
+        note=Concat(
+            "note",
+            Value(f" Superseded by scan #{scan.pk} before confirmation: none removed."),
+            output_field=TextField(),
+        ),
+    )
+
+
+def scan_confirm_removal(*, scan_id: int, confirmed_by: str) -> Scan:
+    """Apply a held removal: mark removed the channel's listings the scan did not see and no
+    scan has seen since. Once per scan; RemovalNotHeld when the scan holds none (never held,
+    already confirmed, or superseded by a newer full scan).
+
+    Cost: the scan's row lock, one update of the listings, the duplicate-SKU marking and one
+    save.
+    """
+    with transaction.atomic():
+        scan = Scan.objects.select_for_update().select_related("channel").get(pk=scan_id)
+        if scan.status != Scan.Status.TO_CONFIRM:
+            raise RemovalNotHeld(scan)
+        removed = _mark_removed(_unseen(scan.channel, scan.started_at))
+        now = timezone.now()
+        scan.status = Scan.Status.SUCCEEDED
+        scan.removed = removed
+        scan.removal_confirmed_by = confirmed_by[:120]
+        scan.removal_confirmed_at = now
+        scan.note = (
+            f"{scan.note} Confirmed by {confirmed_by or 'an unnamed user'}: {removed} removed."
+        )
+        scan.duplicates = listings_mark_duplicates(channel_id=scan.channel_id)
+        scan.save(
+            update_fields=[
+                "status",
+                "removed",
+                "removal_confirmed_by",
+                "removal_confirmed_at",
+                "note",
+                "duplicates",
+            ]
+        )
+    return scan
 
 
 def _save_progress(scan: Scan, counts: _Counts, stats, waited: float) -> None:
@@ -231,16 +385,27 @@ def _save_progress(scan: Scan, counts: _Counts, stats, waited: float) -> None:
 
 
 def _finish(
-    scan: Scan, counts: _Counts, stats, waited: float, *, removed: int = 0, error: str = ""
+    scan: Scan,
+    counts: _Counts,
+    stats,
+    waited: float,
+    *,
+    removals: _Removals = NOTHING_REMOVED,
+    error: str = "",
 ) -> Scan:
     channel = scan.channel
-    scan.status = Scan.Status.FAILED if error else Scan.Status.SUCCEEDED
+    if error:
+        scan.status = Scan.Status.FAILED
+    elif removals.held:
+        scan.status = Scan.Status.TO_CONFIRM
+    else:
+        scan.status = Scan.Status.SUCCEEDED
     scan.finished_at = timezone.now()
     scan.pages_done, scan.listings_done, scan.seen = counts.pages, counts.seen, counts.seen
     scan.new, scan.changed, scan.matched = counts.new, counts.changed, counts.matched
     scan.not_in_pos = max(0, counts.seen - counts.matched)
     scan.duplicates = listings_mark_duplicates(channel_id=channel.pk)
-    scan.removed = removed
+    scan.removed, scan.removal_held, scan.note = removals.removed, removals.held, removals.note
     scan.http_calls, scan.http_seconds = stats.calls, round(waited, 3)
     scan.error = error
     scan.save()

@@ -1,66 +1,75 @@
 """The channels' API shapes. Credentials go in and never come out: responses carry only
 `credentials_set`."""
 
-import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import AfterValidator
+from pydantic import ConfigDict
 
 from catalog.schemas import Count, Slug
+from channels.adapters import credentials_schema
+from channels.adapters.base import AdapterError
 from channels.models import Channel, Scan
-from omni.api_base import Text, Url, clean_text
+from omni.api_base import BoundedDict, Choice, Id, InSchema, Text, Url
 
 TABS = ("sold_in_channel", "not_in_pos", "not_in_channel", "in_pos", "multiple_listed_sku")
 Tab = Literal["sold_in_channel", "not_in_pos", "not_in_channel", "in_pos", "multiple_listed_sku"]
-MAX_CREDENTIALS_BYTES = 8192
+ChannelKind = Choice(Channel.Kind)
+SyncMode = Choice(Channel.SyncMode)
+DuplicatePolicy = Choice(Channel.DuplicatePolicy)
+ScanKind = Choice(Scan.Kind)
 
 
-def _storable_json(value: Any, depth: int = 0) -> None:
-    if depth > 4:
-        raise ValueError("is nested too deeply")
-    if isinstance(value, str):
-        clean_text(value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            clean_text(key)
-            _storable_json(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _storable_json(item, depth + 1)
-
-
-def _credentials(value: dict[str, Any]) -> dict[str, Any]:
-    """Only what any database can store, and small: the kind's own schema checks the rest."""
-    _storable_json(value)
-    if len(json.dumps(value)) > MAX_CREDENTIALS_BYTES:
-        raise ValueError(f"must be at most {MAX_CREDENTIALS_BYTES} bytes of JSON")
-    return value
-
-
+# Every marketplace's credentials are a flat set of keys, tokens and ids; these bounds keep any
+# set small and storable, and the kind's own schema (channels.adapters) checks its fields.
+CREDENTIALS_MAX_KEYS = 20
+CredentialValue = (
+    Text(4096, strip=False) | bool | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | None
+)
 Credentials = Annotated[
-    dict[str, Any],
-    AfterValidator(_credentials),
+    BoundedDict(
+        Text(64, min_length=1, strip=False), CredentialValue, max_items=CREDENTIALS_MAX_KEYS
+    ),
     Field(
         description="The marketplace keys and tokens, as that kind expects them (write-only: "
-        "never returned). Shopee: partner_id, partner_key, shop_id, access_token, "
-        "refresh_token."
+        "never returned). On connecting, the fields each kind takes are given by the one-of "
+        "rule on `kind`.",
     ),
 ]
+
+
+def _credentials_by_kind(schema: dict[str, Any]) -> None:
+    """ChannelIn's JSON Schema gains a one-of rule: for each kind omni can connect, the
+    credentials that kind's schema takes. A kind with no adapter yet has no branch."""
+    branches = []
+    for kind in Channel.Kind.values:
+        try:
+            fields = credentials_schema(kind).model_json_schema()
+        except AdapterError:
+            continue
+        fields.pop("title", None)
+        fields.pop("description", None)  # the model's docstring, written for developers
+        properties = {"kind": {"const": kind}, "credentials": fields}
+        branches.append({"properties": properties})
+    schema["oneOf"] = branches
+
+
 Minutes = Annotated[int, Field(ge=5, le=10_080)]  # up to a week
 
 
-class ChannelIn(Schema):
-    kind: Channel.Kind
+class ChannelIn(InSchema):
+    model_config = ConfigDict(json_schema_extra=_credentials_by_kind)
+
+    kind: ChannelKind
     name: Text(100, min_length=1)
-    api_base_url: Url | Literal[""] = Field(
+    api_base_url: Url(300) | Literal[""] = Field(
         "", description="Blank for the marketplace's production host."
     )
     credentials: Credentials
-    inventory_sync_mode: Channel.SyncMode = Channel.SyncMode.REALTIME
-    duplicate_sku_policy: Channel.DuplicatePolicy = Field(
+    inventory_sync_mode: SyncMode = Channel.SyncMode.REALTIME
+    duplicate_sku_policy: DuplicatePolicy = Field(
         Channel.DuplicatePolicy.SKIP,
         description="`update_all` also switches inventory_sync_mode to `fulfillment`.",
     )
@@ -73,14 +82,14 @@ class ChannelIn(Schema):
     is_active: bool = True
 
 
-class ChannelPatch(Schema):
+class ChannelPatch(InSchema):
     """Only the fields sent change. `credentials` replaces the stored ones whole."""
 
     name: Text(100, min_length=1) | None = None
-    api_base_url: Url | Literal[""] | None = None
+    api_base_url: Url(300) | Literal[""] | None = None
     credentials: Credentials | None = None
-    inventory_sync_mode: Channel.SyncMode | None = None
-    duplicate_sku_policy: Channel.DuplicatePolicy | None = None
+    inventory_sync_mode: SyncMode | None = None
+    duplicate_sku_policy: DuplicatePolicy | None = None
     outlets: Annotated[list[Slug], Field(max_length=100)] | None = None
     order_outlet: Slug | None = None
     buffer: Count | None = None
@@ -125,7 +134,7 @@ class ChannelWriteOut(ChannelOut):
 
 
 class ChannelFilterIn(Schema):
-    kind: Channel.Kind | None = None
+    kind: ChannelKind | None = None
     is_active: bool | None = None
     q: Text(100) | None = Field(None, description="Part of the name.")
 
@@ -168,8 +177,8 @@ class TabFilterIn(Schema):
     q: Text(120) | None = Field(None, description="Part of the title or product name.")
 
 
-class ScanIn(Schema):
-    kind: Scan.Kind = Scan.Kind.FULL
+class ScanIn(InSchema):
+    kind: ScanKind = Scan.Kind.FULL
 
 
 class ScanOut(Schema):
@@ -190,6 +199,11 @@ class ScanOut(Schema):
     not_in_pos: int
     duplicates: int
     removed: int
+    removal_held: int = Field(
+        description="Listings not seen by a full scan in status to_confirm, waiting for POST "
+        "/api/scans/{id}/confirm-removal."
+    )
+    note: str
     error: str
 
 
@@ -214,16 +228,16 @@ class InventorySyncOut(Schema):
     message: str
 
 
-class UploadIn(Schema):
-    variant_ids: Annotated[
-        list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(min_length=1, max_length=200)
-    ] = Field(description="POS variants to create on the channel (Not in Channel rows), up to 200.")
+class UploadIn(InSchema):
+    variant_ids: Annotated[list[Id], Field(min_length=1, max_length=200)] = Field(
+        description="POS variants to create on the channel (Not in Channel rows), up to 200."
+    )
 
 
-class DownloadIn(Schema):
-    listing_ids: Annotated[
-        list[Annotated[int, Field(ge=1, le=2**63 - 1)]], Field(min_length=1, max_length=1000)
-    ] = Field(description="Not in POS listings to create as POS products, up to 1,000.")
+class DownloadIn(InSchema):
+    listing_ids: Annotated[list[Id], Field(min_length=1, max_length=1000)] = Field(
+        description="Not in POS listings to create as POS products, up to 1,000."
+    )
 
 
 class ActionOut(Schema):

@@ -8,6 +8,7 @@ from pydantic import ValidationError as PydanticValidationError
 from catalog.models import Outlet
 from channels.adapters import build_adapter, credentials_schema
 from channels.adapters.base import Adapter, AdapterError
+from channels.credentials_store import credentials_of
 from channels.exceptions import InvalidCredentials
 from channels.models import Channel
 
@@ -51,17 +52,19 @@ def _saver(channel_id: int):
     def save(new_credentials: dict[str, Any]) -> None:
         with transaction.atomic():
             row = Channel.objects.select_for_update().get(pk=channel_id)
-            row.credentials = {**row.credentials, **_plain(new_credentials)}
+            row.credentials = {**credentials_of(row), **_plain(new_credentials)}
             row.save(update_fields=["credentials", "updated_at"])
 
     return save
 
 
 def adapter_for(channel: Channel) -> Adapter:
+    """The channel's adapter; `CredentialsUnreadable` if no configured key decrypts its
+    credentials."""
     return build_adapter(
         channel.kind,
         base_url=channel.base_url(),
-        credentials=channel.credentials,
+        credentials=credentials_of(channel),
         on_credentials_changed=_saver(channel.pk),
     )
 

@@ -21,17 +21,11 @@ def inventory_flush(channel_id: int) -> str:
 
 
 def inventory_flush_due() -> str:
-    """Safety net on a schedule: flush channels whose retries have come due."""
-    from channels.inventory import inventory_flush as flush
-    from channels.models import PendingPush
+    """Safety net on a schedule: flush channels whose retries have come due, those out of
+    quick retries included (hourly), and those whose flusher died mid-flush."""
+    from channels.inventory import inventory_flush_due as flush_due
 
-    channel_ids = set(
-        PendingPush.objects.filter(failed=False)
-        .order_by()
-        .values_list("channel_id", flat=True)
-        .distinct()
-    )
-    results = [flush(channel_id=cid) for cid in sorted(channel_ids)]
+    results = flush_due()
     return f"flushed {len(results)} channel(s), pushed={sum(r.pushed for r in results)}"
 
 

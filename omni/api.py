@@ -7,8 +7,12 @@ Error answers are JSON: `{"detail": "…"}`, or for 422 `{"detail": [{"loc", "ms
 naming each refused field. 400 malformed body, 401 no/unknown/revoked token, 403 missing
 scope, 404 unknown id, 409 refused by a domain rule (nothing written), 413 body too large,
 422 invalid value, 429 over the rate limit (with Retry-After).
+
+A body is JSON in UTF-8 (no NaN or Infinity) and must be an object: a body that is not JSON is
+a 400; one that is JSON but not an object, or a missing body where one is required, a 422.
 """
 
+import json
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
@@ -18,13 +22,55 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 
 from catalog.exceptions import CatalogError, UnknownOutlet, UnknownSku
 from channels.exceptions import ChannelError, InvalidCredentials
+from omni.api_base import ErrorOut
 from omni.auth import TokenAuth
 from synclogs.exceptions import InvalidOrderNumbers, OrderDownloadFailed
 
-api = NinjaAPI(
+# What each error status means in this API, shown in the OpenAPI document for every operation
+# that lists it (in place of the bare HTTP reason phrase).
+ERROR_MEANINGS = {
+    400: "The body is not JSON, or Content-Length is not a number.",
+    401: "No API token, or an unknown or revoked one.",
+    403: "The token lacks the scope: `read` for GET, `write` for anything else.",
+    404: "Nothing has this id (or a code named in the body is unknown).",
+    409: "Refused by a rule of the data (nothing written), or it conflicts with a concurrent "
+    "write: read again and retry.",
+    413: "The body is over this endpoint's size limit.",
+    422: "A value is refused: each entry names where (`loc`), why (`msg`) and a code (`type`).",
+    429: "Over the token's rate limit; retry after `Retry-After` seconds.",
+    502: "The marketplace could not be asked; nothing was written.",
+}
+
+
+class StrictJsonParser(Parser):
+    """Bodies are JSON as RFC 8259 defines it: UTF-8 text (Python would also take UTF-16 and
+    UTF-32), without NaN, Infinity and -Infinity (which Python's json module also takes)."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        return json.loads(request.body.decode("utf-8"), parse_constant=_not_json)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+class OmniApi(NinjaAPI):
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        """The generated document, with each error status described as ERROR_MEANINGS says."""
+        schema = super().get_openapi_schema(*args, **kwargs)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for status, answer in operation.get("responses", {}).items():
+                    if int(status) in ERROR_MEANINGS:
+                        answer["description"] = ERROR_MEANINGS[int(status)]
+        return schema
+
+
+api = OmniApi(
     title="omni",
     version="1",
     description=(
@@ -36,6 +82,7 @@ api = NinjaAPI(
     ),
     urls_namespace="api",
     auth=TokenAuth(),
+    parser=StrictJsonParser(),
 )
 
 api.add_router("/", "catalog.api.router")
@@ -43,7 +90,13 @@ api.add_router("/", "channels.api.router")
 api.add_router("/", "synclogs.api.router")
 
 
-@api.get("/health", tags=["meta"], summary="Liveness probe", auth=None)
+@api.get(
+    "/health",
+    tags=["meta"],
+    summary="Liveness probe",
+    auth=None,
+    response={200: dict[str, str], 400: ErrorOut, 413: ErrorOut},
+)
 def health(request: HttpRequest) -> dict[str, str]:
     return {"status": "ok"}
 
@@ -55,30 +108,47 @@ def _detail(request: HttpRequest, status: int, detail: Any) -> HttpResponse:
     return api.create_response(request, {"detail": detail}, status=status)
 
 
-def _field_errors(errors: dict[str, list[str]], source: str = "body") -> list[dict[str, Any]]:
-    """Django's {"variants.1.sku": [...]} → [{"loc": ["body", "variants", 1, "sku"], ...}]."""
-    out = []
-    for key, messages in errors.items():
-        path = [] if key == "__all__" else [int(p) if p.isdigit() else p for p in key.split(".")]
-        out.extend({"loc": [source, *path], "msg": m, "type": "invalid"} for m in messages)
-    return out
+def _field_errors(errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """{"order_numbers": [...]} → [{"loc": ["body", "order_numbers"], "type": "invalid"…}]."""
+    return [error for key, messages in errors.items() for error in _at(key, messages, "invalid")]
+
+
+def _django_errors(exc: DjangoValidationError) -> list[dict[str, Any]]:
+    """A Django ValidationError as field errors, each typed by its Django code (`unique`,
+    `max_length`…; `invalid` when it has none)."""
+    by_key = exc.error_dict if hasattr(exc, "error_dict") else {"__all__": exc.error_list}
+    return [
+        error
+        for key, errors in by_key.items()
+        for each in errors
+        for error in _at(key, each.messages, each.code or "invalid")
+    ]
+
+
+def _at(key: str, messages: list[str], kind: str) -> list[dict[str, Any]]:
+    """Django's key "variants.1.sku" → loc ["body", "variants", 1, "sku"]."""
+    path = [] if key == "__all__" else [int(p) if p.isdigit() else p for p in key.split(".")]
+    return [{"loc": ["body", *path], "msg": m, "type": kind} for m in messages]
 
 
 @api.exception_handler(NinjaValidationError)
 def _validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     # Only where and why: never the submitted value, which may be a secret.
-    errors = [
-        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": e.get("type", "")}
-        for e in exc.errors
-    ]
+    errors = [_field_error(e) for e in exc.errors]
     return _detail(request, 422, errors)
+
+
+def _field_error(error: dict[str, Any]) -> dict[str, Any]:
+    loc, kind = list(error.get("loc", ())), error.get("type", "")
+    msg = str(error.get("msg", ""))
+    if kind == "missing" and len(loc) == 2 and loc[0] == "body":
+        msg = "This request needs a JSON object body."  # loc is ["body", <view parameter>]
+    return {"loc": loc, "msg": msg, "type": kind}
 
 
 @api.exception_handler(DjangoValidationError)
 def _model_validation_error(request: HttpRequest, exc: DjangoValidationError) -> HttpResponse:
-    if hasattr(exc, "error_dict"):
-        return _detail(request, 422, _field_errors(exc.message_dict))
-    return _detail(request, 422, _field_errors({"__all__": exc.messages}))
+    return _detail(request, 422, _django_errors(exc))
 
 
 @api.exception_handler(InvalidCredentials)

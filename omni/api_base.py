@@ -6,18 +6,29 @@ cycle.
 
 import hashlib
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Annotated, Any
 
 import django_filters
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Schema
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.pagination import LimitOffsetPagination
-from pydantic import AfterValidator, StringConstraints
+from pydantic import (
+    AfterValidator,
+    ModelWrapValidatorHandler,
+    StringConstraints,
+    TypeAdapter,
+    ValidationInfo,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from catalog.services import Actor
 
@@ -26,6 +37,13 @@ from catalog.services import Actor
 MAX_ID = 2**63 - 1
 # Stock counts are 32-bit integer columns.
 MAX_QUANTITY = 1_000_000_000
+
+
+# What pydantic's `strip_whitespace` removes (Unicode White_Space), as a regex class body.
+WHITESPACE = r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# The OpenAPI patterns of Text: no NUL; with min_length=1, some character that is not stripped.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+HAS_TEXT_PATTERN = rf"^[^\x00]*[^\x00{WHITESPACE}][^\x00]*$"
 
 
 def clean_text(value: str) -> str:
@@ -40,11 +58,61 @@ def clean_text(value: str) -> str:
 
 
 def Text(max_length: int, *, min_length: int = 0, strip: bool = True) -> Any:  # noqa: N802
-    """A string type of bounded length that any database can store."""
+    """A string type of bounded length that any database can store.
+
+    Surrounding whitespace is stripped first (unless `strip=False`), so `min_length=1` means
+    "not blank"; the OpenAPI document states both rules as a pattern. Lone surrogates are
+    refused too, which a JSON Schema cannot say: they are not Unicode text.
+    """
+    if min_length > 1:
+        raise ValueError("Text states min_length 0 or 1 as a pattern; larger needs another rule")
+    pattern = HAS_TEXT_PATTERN if min_length and strip else NO_NUL_PATTERN
+    shown: dict[str, Any] = {"type": "string", "maxLength": max_length, "pattern": pattern}
+    if min_length:
+        shown["minLength"] = min_length
     return Annotated[
         str,
         StringConstraints(max_length=max_length, min_length=min_length, strip_whitespace=strip),
         AfterValidator(clean_text),
+        WithJsonSchema(shown),
+    ]
+
+
+def json_schema_of(annotation: Any) -> dict[str, Any]:
+    """The JSON Schema of a type built here (to state a container's rules by hand)."""
+    return TypeAdapter(annotation).json_schema()
+
+
+def BoundedDict(key: Any, value: Any, *, max_items: int) -> Any:  # noqa: N802
+    """A JSON object of at most `max_items` entries, its keys of type `key` (a Text) and its
+    values of type `value`, stated as such in the OpenAPI document."""
+    shown = {
+        "type": "object",
+        "maxProperties": max_items,
+        "propertyNames": json_schema_of(key),
+        "additionalProperties": json_schema_of(value),
+    }
+    return Annotated[dict[key, value], Field(max_length=max_items), WithJsonSchema(shown)]
+
+
+def Amount(max_digits: int, places: int) -> Any:  # noqa: N802
+    """A decimal of at least 0 with at most `max_digits` digits, `places` of them after the
+    point: a JSON number or a string such as "49.90". The OpenAPI document gives the bounds of
+    both forms (a number's places as `multipleOf`)."""
+    whole = max_digits - places
+    step = Decimal(1).scaleb(-places)
+    largest = Decimal(10) ** whole - step
+    shown = {
+        "anyOf": [
+            {"type": "number", "minimum": 0, "maximum": float(largest), "multipleOf": float(step)},
+            {"type": "string", "pattern": rf"^[0-9]{{1,{whole}}}(\.[0-9]{{1,{places}}})?$"},
+        ],
+        "examples": ["49.90"],
+    }
+    return Annotated[
+        Decimal,
+        Field(ge=0, max_digits=max_digits, decimal_places=places, allow_inf_nan=False),
+        WithJsonSchema(shown),
     ]
 
 
@@ -68,11 +136,74 @@ def _django_error(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return run
 
 
-Url = Annotated[
-    str,
-    StringConstraints(max_length=500, strip_whitespace=True),
-    AfterValidator(_django_error(_url)),
-]
+def Url(max_length: int) -> Any:  # noqa: N802
+    """An http(s) URL that Django's URLValidator accepts (a host name with a top-level
+    domain, localhost or an IP address), at most `max_length` characters."""
+    shown = {
+        "type": "string",
+        "format": "uri",
+        "maxLength": max_length,
+        "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+        "description": "An http or https URL with a domain name, localhost or an IP address.",
+    }
+    return Annotated[
+        str,
+        StringConstraints(max_length=max_length, strip_whitespace=True),
+        AfterValidator(_django_error(_url)),
+        WithJsonSchema(shown),
+    ]
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return type(value).__name__
+
+
+class InSchema(Schema):
+    """The base of every request body and of each object inside one: it must be a JSON object.
+
+    ninja's Schema also reads attributes off any Python object (to render models), so without
+    this a body of `[null, null]`, `"hello"`, `3` or `null` would pass as "no field sent" and
+    act on defaults. Refused with 422 `object_type`, naming where.
+    """
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _object_only(
+        cls, value: Any, handler: ModelWrapValidatorHandler[Any], info: ValidationInfo
+    ) -> Any:
+        if not isinstance(value, dict | cls):
+            raise PydanticCustomError(
+                "object_type", "Expected a JSON object, got {got}.", {"got": _json_kind(value)}
+            )
+        return handler(value)
+
+
+def Choice(choices: type[models.Choices]) -> Any:  # noqa: N802
+    """A field taking one of a model's choices, its values listed where the field is: enum
+    classes of one name (every `Kind`) would otherwise share one OpenAPI component."""
+    values = list(choices.values)
+    kind = "integer" if all(isinstance(v, int) for v in values) else "string"
+    return Annotated[choices, WithJsonSchema({"type": kind, "enum": values})]
+
+
+def exactly_one_of(*names: str) -> dict[str, Any]:
+    """JSON Schema for "exactly one of these fields is given and not null", for a model's
+    `json_schema_extra` next to the validator that enforces it."""
+    return {
+        "oneOf": [
+            {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in names
+        ]
+    }
 
 
 class ErrorOut(Schema):

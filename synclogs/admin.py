@@ -414,8 +414,16 @@ class SalesOrderAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(admin.ModelAdmin):
-    list_display = ["received_at", "channel", "topic", "order_number", "processed_at", "error"]
-    list_filter = ["topic", "channel"]
+    list_display = [
+        "received_at",
+        "channel",
+        "topic",
+        "order_number",
+        "held",
+        "processed_at",
+        "error",
+    ]
+    list_filter = ["topic", "held", "channel"]
     list_select_related = ["channel"]
     search_fields = ["=order_number", "=delivery_id"]
     show_full_result_count = False
@@ -426,6 +434,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "topic",
         "order_number",
         "received_at",
+        "held",
         "processed_at",
         "error",
         "payload_pretty",

@@ -7,7 +7,7 @@ adapter checks that signature against the exact URL it was delivered to.
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router
 from ninja.pagination import paginate
@@ -34,18 +34,24 @@ _PLAIN_TEXT = {"text/plain": {"schema": {"type": "string"}}}
 
 @router.post(
     "/channels/{channel_id}/orders/download",
-    response=responses({200: DownloadOrdersOut}, 404, 502),
+    response=responses({200: DownloadOrdersOut}, 404, 409, 502),
     summary="Manual Download Order",
 )
 def orders_download(request: HttpRequest, channel_id: Id, payload: DownloadOrdersIn) -> Any:
     """Download the named orders from the marketplace now and run each through the order
     pipeline; answers the sync log rows written (a step already done is logged 409 and writes
-    nothing twice) and the numbers the marketplace does not know. 502 when the marketplace
-    cannot be asked; nothing is written then."""
+    nothing twice) and the numbers the marketplace does not know.
+
+    404 naming the numbers when the marketplace knows none of them (or refuses them); 422
+    naming those that cannot be the marketplace's order numbers at all (characters its numbers
+    never contain), before the marketplace is asked; 502 only when the marketplace cannot be
+    asked or answers nonsense. Nothing is written in any of these cases."""
     channel = get_object_or_404(Channel, pk=channel_id)
     result = orders_download_by_number(
         channel=channel, order_numbers=payload.numbers, actor=actor_of(request).label
     )
+    if not result.found:
+        raise Http404(f"{channel.name} has no order numbered {', '.join(result.not_found[:20])}.")
     return {"logs": result.logs, "not_found": result.not_found}
 
 

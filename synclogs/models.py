@@ -217,8 +217,10 @@ class OrderDownload(models.Model):
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
     orders_seen = models.PositiveIntegerField(default=0, help_text="In the last run.")
-    # One download per channel at a time: a lease, so a crashed run does not block forever.
+    # One download per channel at a time: a short lease renewed by the run's heartbeat
+    # (omni.leases), so a crashed run holds nothing up for more than half a minute.
     locked_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
 
     class Meta:
         ordering = ["channel"]
@@ -228,7 +230,12 @@ class OrderDownload(models.Model):
 
 
 class WebhookEvent(models.Model):
-    """A verified marketplace push, kept once per delivery id."""
+    """A verified marketplace push, kept once per delivery id.
+
+    A push about an order is queued for processing, unless its channel is paused: then it is
+    `held`, answered like any other (so the marketplace does not retry it), and queued when
+    the channel is active again (synclogs.webhooks.webhooks_release).
+    """
 
     channel = models.ForeignKey(Channel, models.CASCADE, related_name="webhook_events")
     delivery_id = models.CharField(max_length=100)
@@ -237,6 +244,9 @@ class WebhookEvent(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
+    held = models.BooleanField(
+        default=False, help_text="Received while the channel was paused; processed on resume."
+    )
     payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
 
     class Meta:
@@ -249,6 +259,10 @@ class WebhookEvent(models.Model):
         indexes = [
             # prune_synclogs: events older than the cut-off.
             models.Index(fields=["received_at"], name="synclogs_webhook_received"),
+            # Resuming a channel: its held events, a handful among millions.
+            models.Index(
+                fields=["channel"], condition=models.Q(held=True), name="synclogs_webhook_held"
+            ),
         ]
 
     def __str__(self) -> str:

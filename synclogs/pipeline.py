@@ -62,7 +62,7 @@ from catalog.lock_objects import stock_levels_locked, stocks_locked
 from catalog.models import StockMovement, Variant, sku_key
 from catalog.services import Actor, StockChange, stock_apply
 from channels.adapters.base import OrderState, RemoteOrder, RemoteOrderLine
-from channels.inventory import channels_read_once
+from channels.inventory import channels_read_once, own_orders_seen
 from channels.models import Channel, Listing
 from omni.bulk import bulk_set
 from synclogs.models import (
@@ -367,7 +367,14 @@ def _run_distinct(page: Page, orders: Sequence[RemoteOrder]) -> list[SyncLog]:
     ]
     SyncLog.objects.bulk_create(rows)
     _note_remote_states(ctxs)
+    own_orders_seen(channel=page.channel, orders=[_placed(ctx) for ctx in ctxs])
     return rows
+
+
+def _placed(ctx: Context) -> tuple[datetime, list[int]]:
+    """When the order was placed, and the POS variants of its mapped lines."""
+    variants = (ctx.variants.get(_line_key(line)) for line in ctx.order.lines)
+    return ctx.order.created_at, [v for v in variants if v is not None]
 
 
 def _round(channel: Channel, items: Sequence[tuple[Context, str]]) -> None:

@@ -4,12 +4,14 @@ from datetime import date, datetime
 from typing import Annotated, Any
 
 from ninja import Field, Schema
-from pydantic import model_validator
+from pydantic import ConfigDict, model_validator
 
-from omni.api_base import Id, Text
+from omni.api_base import Choice, Id, InSchema, Text, exactly_one_of
 from synclogs.models import SyncLog
 
 OrderNumber = Text(64, min_length=1)
+Action = Choice(SyncLog.Action)
+LogStatus = Choice(SyncLog.Status)
 
 
 class SyncLogOut(Schema):
@@ -37,8 +39,8 @@ class SyncLogDetailOut(SyncLogOut):
 
 
 class SyncLogFilterIn(Schema):
-    action: SyncLog.Action | None = None
-    status: SyncLog.Status | None = None
+    action: Action | None = None
+    status: LogStatus | None = None
     channel: Id | None = Field(None, description="A channel id.")
     order_number: OrderNumber | None = None
     since: datetime | None = Field(None, description="Rows logged at or after this time.")
@@ -77,8 +79,10 @@ class ReportIn(Schema):
     days: Annotated[int, Field(ge=1, le=90)] = 7
 
 
-class DownloadOrdersIn(Schema):
+class DownloadOrdersIn(InSchema):
     """One order number, or a list of them (at most 200)."""
+
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("order_number", "order_numbers"))
 
     order_number: OrderNumber | None = None
     order_numbers: Annotated[list[OrderNumber], Field(min_length=1, max_length=200)] | None = None

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import Q
 from django.utils import timezone
 
-from channels.adapters.base import AdapterError, OrderState, RemoteOrder
+from channels.adapters.base import AdapterError, OrderNumbersMalformed, OrderState, RemoteOrder
 from channels.models import Channel
 from channels.services import adapter_for
+from omni.leases import Lease
 from synclogs.exceptions import InvalidOrderNumbers, OrderDownloadFailed
 from synclogs.models import OrderDownload, SalesOrder, SyncLog, WebhookEvent
 from synclogs.pipeline import OrdersFailed, order_json, orders_process
@@ -26,7 +26,6 @@ logger = logging.getLogger(__name__)
 OVERLAP = timedelta(minutes=10)
 # A channel's first download looks this far back (the Sync Logs report's span).
 FIRST_LOOKBACK = timedelta(days=7)
-LEASE = timedelta(minutes=15)
 MAX_MANUAL_NUMBERS = 200
 MISSING_LOOKBACK_DAYS = 7
 
@@ -53,10 +52,12 @@ class DownloadResult:
 
 @dataclass
 class ManualDownload:
-    """What Manual Download Order did: the rows logged, and numbers the marketplace lacks."""
+    """What Manual Download Order did: the rows logged, the numbers the marketplace has
+    (`found`) and those it does not know or refuses (`not_found`), as they were given."""
 
     logs: list[SyncLog]
     not_found: list[str]
+    found: list[str] = field(default_factory=list)
 
 
 # --- scheduled download -------------------------------------------------------------------------
@@ -74,21 +75,24 @@ def orders_download(*, channel: Channel, now: datetime | None = None) -> Downloa
     """
     now = now or timezone.now()
     result = DownloadResult(channel.pk)
-    if not _lease(channel, now):
+    OrderDownload.objects.get_or_create(channel=channel)
+    lease = Lease(OrderDownload.objects.filter(channel=channel))
+    if not lease.take():
         result.locked_out = True
         return result
     state = OrderDownload.objects.get(channel=channel)
     since = state.synced_until - OVERLAP if state.synced_until else now - FIRST_LOOKBACK
     try:
-        _download_range(channel, since, now, result)
+        with lease.heartbeat():
+            _download_range(channel, since, now, result)
     except (AdapterError, OrdersFailed) as exc:
         result.error = str(exc)[:500]
         logger.warning("order download of channel %s failed: %s", channel.pk, result.error)
-    finished = {"last_run_at": timezone.now(), "last_error": result.error, "locked_until": None}
+    finished = {"last_run_at": timezone.now(), "last_error": result.error}
     finished["orders_seen"] = result.orders
     if not result.error:
         finished["synced_until"] = result.synced_until = now
-    OrderDownload.objects.filter(pk=state.pk).update(**finished)
+    lease.release(**finished)
     return result
 
 
@@ -115,14 +119,6 @@ def _download_range(
         raise failures[0]
 
 
-def _lease(channel: Channel, now: datetime) -> bool:
-    OrderDownload.objects.get_or_create(channel=channel)
-    free = Q(locked_until__isnull=True) | Q(locked_until__lt=now)
-    return bool(
-        OrderDownload.objects.filter(free, channel=channel).update(locked_until=now + LEASE)
-    )
-
-
 def orders_download_all(*, now: datetime | None = None) -> list[DownloadResult]:
     """The schedule's entry point: a download for every active channel, one after another."""
     return [
@@ -141,8 +137,9 @@ def order_manual_download(
 
     Numbers the marketplace does not know are left out of the result (see
     `orders_download_by_number` to learn which). Raises InvalidOrderNumbers for an empty or
-    oversized list, OrderDownloadFailed when the marketplace cannot be asked; in both cases
-    nothing is written.
+    oversized list or a number the marketplace can never have (checked by the adapter before
+    any call), OrderDownloadFailed when the marketplace cannot be asked; in every case nothing
+    is written.
     """
     return orders_download_by_number(channel=channel, order_numbers=order_numbers, actor=actor).logs
 
@@ -154,8 +151,18 @@ def orders_download_by_number(
     numbers = parse_order_numbers(order_numbers)
     orders = _fetch(channel, numbers)
     logs = _process(channel, orders, origin=Origin.MANUAL, actor=actor)
-    found = {order.order_number for order in orders}
-    return ManualDownload(logs=logs, not_found=[n for n in numbers if n not in found])
+    found = {_number_key(order.order_number) for order in orders}
+    return ManualDownload(
+        logs=logs,
+        not_found=[n for n in numbers if _number_key(n) not in found],
+        found=[n for n in numbers if _number_key(n) in found],
+    )
+
+
+def _number_key(number: str) -> str:
+    """An order number as typed and as the marketplace spells it compare equal: "#1042" and
+    "1042" (Shopify names, WooCommerce numbers), letter case aside."""
+    return number.strip().lstrip("#").strip().lower()
 
 
 def parse_order_numbers(raw: Sequence[str] | str) -> list[str]:
@@ -178,6 +185,8 @@ def parse_order_numbers(raw: Sequence[str] | str) -> list[str]:
 def _fetch(channel: Channel, numbers: Sequence[str]) -> list[RemoteOrder]:
     try:
         return adapter_for(channel).get_orders(numbers)
+    except OrderNumbersMalformed as exc:  # a mistyped number: the request's fault
+        raise InvalidOrderNumbers(str(exc)) from exc
     except AdapterError as exc:
         raise OrderDownloadFailed(
             f"Could not download the orders from {channel.name}: {exc}", retryable=exc.retryable
@@ -302,13 +311,14 @@ def orders_download_missing(
     numbers = missing_order_numbers(channel=channel, days=days)
     if not numbers:
         return ManualDownload(logs=[], not_found=[])
-    logs, not_found = [], []
+    total = ManualDownload(logs=[], not_found=[])
     for start in range(0, len(numbers), MAX_MANUAL_NUMBERS):
         chunk = numbers[start : start + MAX_MANUAL_NUMBERS]
         done = orders_download_by_number(channel=channel, order_numbers=chunk, actor=actor)
-        logs += done.logs
-        not_found += done.not_found
-    return ManualDownload(logs=logs, not_found=not_found)
+        total.logs += done.logs
+        total.not_found += done.not_found
+        total.found += done.found
+    return total
 
 
 # --- webhook-driven ----------------------------------------------------------------------------

@@ -2,13 +2,11 @@
 
 from datetime import timedelta
 
-from django.db.models import Q
 from django.utils import timezone
 
 from channels.models import Channel
-from synclogs import services
+from synclogs import services, webhooks
 from synclogs.exceptions import OrderDownloadFailed
-from synclogs.models import WebhookEvent
 
 RETENTION_DAYS = 90
 
@@ -39,24 +37,9 @@ def orders_reconcile_all() -> str:
 
 
 def process_webhook_event(event_id: int) -> str:
-    """Download the order a push named. Claimed first, so a second delivery of the task does
-    nothing; a failed download releases the claim and raises, so django-q2 retries it."""
-    now = timezone.now()
-    claimed = WebhookEvent.objects.filter(Q(processed_at__isnull=True), pk=event_id).update(
-        processed_at=now
-    )
-    if not claimed:
-        return f"event {event_id}: already processed"
-    event = WebhookEvent.objects.select_related("channel").get(pk=event_id)
-    try:
-        rows = services.order_download_pushed(
-            channel=event.channel, order_number=event.order_number
-        )
-    except OrderDownloadFailed as exc:
-        WebhookEvent.objects.filter(pk=event_id).update(processed_at=None, error=str(exc)[:500])
-        raise
-    WebhookEvent.objects.filter(pk=event_id).update(error="")
-    return f"event {event_id}: order {event.order_number}, {len(rows)} row(s)"
+    """Download the order a push named (held instead while its channel is paused); a failed
+    download raises, so django-q2 retries it."""
+    return webhooks.webhook_event_process(event_id=event_id)
 
 
 def synclogs_prune(days: int = RETENTION_DAYS) -> str:

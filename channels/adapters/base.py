@@ -4,11 +4,12 @@ Adapters take and return the plain dataclasses below; no raw JSON and no vendor 
 this line. Every failure is an AdapterError that says whether trying again may help.
 """
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from re import Pattern
 from typing import Any, ClassVar, Protocol
 
 
@@ -26,6 +27,30 @@ class CredentialsError(AdapterError):
 
     def __init__(self, message: str, *, code: str = "") -> None:
         super().__init__(message, retryable=False, code=code)
+
+
+class OrderNumbersMalformed(AdapterError):
+    """Order numbers with characters the marketplace's numbers never contain, refused before
+    any call (`get_orders`): a mistyped number, not a marketplace failure. `numbers` names
+    them; `form` says what the marketplace's numbers look like."""
+
+    def __init__(self, numbers: Sequence[str], *, service: str, form: str) -> None:
+        shown = ", ".join(repr(n) for n in numbers[:10])
+        super().__init__(
+            f"Not {service} order number(s) ({form}): {shown}.",
+            retryable=False,
+            code="order_number",
+        )
+        self.numbers = list(numbers)
+
+    @classmethod
+    def check(
+        cls, numbers: Iterable[str], pattern: Pattern[str], *, service: str, form: str
+    ) -> None:
+        """Raise for the numbers `pattern` does not match in full."""
+        bad = [number for number in numbers if not pattern.fullmatch(number)]
+        if bad:
+            raise cls(bad, service=service, form=form)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +257,9 @@ class Adapter(Protocol):
         The adapter splits the range into the marketplace's allowed windows."""
 
     def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
-        """The named orders (Manual Download Order); unknown numbers are left out."""
+        """The named orders (Manual Download Order); numbers the marketplace does not know
+        (or refuses) are left out. OrderNumbersMalformed, before any call, for numbers with
+        characters the marketplace's numbers never contain."""
 
     def verify_webhook(self, *, url: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Check a push's signature exactly as the marketplace signs it; WebhookRejected if not."""

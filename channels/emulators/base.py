@@ -12,6 +12,9 @@ guarded by `emulator.lock`. The framework gives it:
   `Retry-After`), `retry_after` and `latency` seconds. Faults are drawn from a seeded random, so a
   run is repeatable, and are applied before `handle`, so a faulted write changes nothing and its
   retry has exactly one effect;
+- a page fault for the listing list (`set_page_fault`): one page of the product/item list
+  answered empty, short, or not at all (the connection dropped), every time or a set number
+  of times; each emulator's list endpoint passes its page through `listing_page`;
 - a clock (`emulator.clock`, real time by default) the subclass uses for update times;
 - static files (`serve_file`), e.g. product images an adapter downloads, outside the fault path.
 """
@@ -31,10 +34,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,35 @@ class Faults:
             raise ValueError("error_rate + throttle_rate cannot exceed 1")
         if self.retry_after < 0 or self.latency < 0:
             raise ValueError("retry_after and latency cannot be negative")
+
+
+PageFaultKind = Literal["empty", "short", "drop"]
+
+
+@dataclass(slots=True)
+class PageFault:
+    """One page of the listing list misbehaving, as marketplaces sometimes do mid-catalog.
+
+    "empty": the page comes back with no entries; "short": with the first half of them (none
+    of a one-entry page). Either way the paging signals (has-next flag, next offset or cursor,
+    totals) stay those of the whole page, as when the marketplace loses entries from one
+    answer. "drop": the server closes the connection without answering. `times` is how many
+    requests for the page misbehave (None: every one, so retries fail too).
+    """
+
+    kind: PageFaultKind
+    page: int  # 1 for the first page
+    times: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("empty", "short", "drop"):
+            raise ValueError(f"unknown page fault {self.kind!r}: empty, short or drop")
+        if self.page < 1 or (self.times is not None and self.times < 1):
+            raise ValueError("page and times start at 1")
+
+
+class HangUp(Exception):
+    """Raised while handling a call to close the connection without answering it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +263,7 @@ class Emulator(abc.ABC):
         self._faults = faults or Faults()
         self._fault_random = random.Random(seed)
         self._fault_lock = threading.Lock()
+        self._page_fault: PageFault | None = None
         self._files: dict[str, tuple[bytes, str]] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -290,6 +325,36 @@ class Emulator(abc.ABC):
     def set_faults(self, **changes: float) -> None:
         """Change fault knobs while running, e.g. `set_faults(error_rate=0.1, latency=0.02)`."""
         self._faults = replace(self._faults, **changes)
+
+    def set_page_fault(
+        self, kind: PageFaultKind | None, *, page: int = 1, times: int | None = None
+    ) -> None:
+        """Make page `page` (1 = first) of the listing list misbehave (see PageFault), every
+        time it is asked for or only the first `times` times; `kind=None` clears it."""
+        fault = None if kind is None else PageFault(kind, page, times)
+        with self._fault_lock:
+            self._page_fault = fault
+
+    def listing_page(self, page: int, entries: list[T]) -> list[T]:
+        """The entries to answer page `page` of the listing list with, under the page fault.
+
+        For the list endpoints: call it with the whole page once its paging signals are worked
+        out. Raises HangUp for a dropped connection.
+        """
+        with self._fault_lock:
+            fault = self._page_fault
+            if fault is None or fault.page != page:
+                return entries
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times == 0:
+                    self._page_fault = None
+        self.log._faulted(f"page_{fault.kind}")
+        if fault.kind == "drop":
+            raise HangUp(f"page {page} dropped")
+        if fault.kind == "short":
+            return entries[: len(entries) // 2]
+        return []
 
     def serve_file(self, path: str, content: bytes, content_type: str) -> str:
         """Serve `content` at `path` (no faults, not logged); the file's URL."""
@@ -399,6 +464,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
         try:
             reply = self.server.emulator.respond(request)
+        except HangUp:
+            self.close_connection = True
+            return
         except Exception:
             logger.exception(
                 "%s emulator failed on %s %s", self.server.emulator.name, self.command, parts.path

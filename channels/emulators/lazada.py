@@ -32,6 +32,7 @@ from urllib.parse import parse_qs
 
 from channels.adapters.base import OrderState
 from channels.emulators.base import Emulator, Faults, Reply, Request
+from channels.emulators.order_stock import OrderStock, floored
 from channels.emulators.shop import LEAVES, ShopItem, ShopMix, generate_shop
 
 TIMESTAMP_TOLERANCE = 7200  # seconds either way of now
@@ -198,6 +199,7 @@ class LazadaState:
 
     products: dict[int, Product] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
+    order_stock: OrderStock = field(default_factory=OrderStock)  # units order items hold
     next_item_id: int = FIRST_ITEM_ID
     next_sku_id: int = FIRST_SKU_ID
     next_order_id: int = FIRST_ORDER_ID
@@ -311,7 +313,14 @@ class LazadaEmulator(Emulator):
         self, lines: Sequence[tuple[str, str, int]], *, state: OrderState = OrderState.PAID
     ) -> str:
         """An order of `[(item_id, variant_id, qty)]` (one order item per unit) in the status
-        standing for `state`; its order number. Variant id "" names a single-SKU product."""
+        standing for `state`; its order number. Variant id "" names a single-SKU product.
+
+        As on Lazada, placing the order takes each item's unit off its SKU's quantity at once
+        (never below zero: Lazada sells no more than it shows, so an order beyond stock takes
+        what is left), and cancelling an item puts back what it took, once; an order created
+        cancelled leaves stock as it was. A return (returned, shipped back, ...) restocks
+        nothing: the seller decides what goes back on sale.
+        """
         with self.lock:
             now = self._now_ms()
             order = Order(order_id=self._next("order"), created_ms=now, updated_ms=now, items=[])
@@ -323,6 +332,10 @@ class LazadaEmulator(Emulator):
             if not order.items:
                 raise ValueError("an order needs at least one unit")
             self.state.orders[order.order_id] = order
+            for item in order.items:
+                self.state.order_stock.take(item.order_item_id, [(item, 1)], self._adjust_stock)
+                if item.status == "canceled":
+                    self.state.order_stock.give_back(item.order_item_id, self._adjust_stock)
             return str(order.order_id)
 
     def move_order(self, order_number: str, state: OrderState) -> None:
@@ -331,7 +344,8 @@ class LazadaEmulator(Emulator):
 
     def set_order_statuses(self, order_number: str, statuses: Sequence[str]) -> None:
         """Give the order's items these Lazada statuses, in item order (the last one repeats);
-        update times move. Statuses per item are how Lazada reports mixed orders."""
+        update times move. Statuses per item are how Lazada reports mixed orders. An item
+        cancelled gives its unit back, once."""
         unknown = set(statuses) - ORDER_STATUSES
         if unknown or not statuses:
             raise ValueError(f"unknown Lazada order item statuses {sorted(unknown)}")
@@ -345,10 +359,19 @@ class LazadaEmulator(Emulator):
                 if status == "canceled":
                     item.reason = "Change of mind"
                     item.cancel_initiator = "cancellation-customer"
+                    self.state.order_stock.give_back(item.order_item_id, self._adjust_stock)
                 if status in ("shipped", "delivered") and not item.tracking_code:
                     item.tracking_code = f"LZSG{item.order_item_id}"
                     item.shipment_provider = "LEX SG"
             order.updated_ms = now
+
+    def _adjust_stock(self, item: OrderItem, delta: int) -> int:
+        """Move the quantity of an order item's SKU by `delta`, never below zero; the change."""
+        sku = self.state.products[item.item_id].skus[item.sku_id]
+        applied = floored(sku.quantity, delta)
+        sku.quantity += applied
+        self.state.version += 1
+        return applied
 
     def signed_webhook(self, order_number: str, url: str) -> tuple[dict[str, str], bytes]:
         """A trade order push (message_type 0) for the order's current status, signed as
@@ -587,7 +610,7 @@ class LazadaEmulator(Emulator):
             for name in ("update_after", "update_before", "create_after", "create_before")
         )
         ids = self._listed_ids(product_filter, bounds)
-        page = ids[offset : offset + limit]
+        page = self.listing_page(offset // limit + 1, ids[offset : offset + limit])
         return {
             "total_products": len(ids),
             "products": [self._product_json(self.state.products[i]) for i in page],

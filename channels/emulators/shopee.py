@@ -28,6 +28,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from channels.emulators.base import Emulator, Faults, Reply, Request
+from channels.emulators.order_stock import OrderStock, floored
 from channels.emulators.shop import LEAVES, ShopItem, ShopMix, generate_shop
 
 TIMESTAMP_TOLERANCE = 300  # seconds: Shopee accepts a timestamp for 5 minutes
@@ -115,6 +116,7 @@ class ShopeeState:
     items: dict[int, Item] = field(default_factory=dict)
     # Orders by order_sn, for get_order_list / get_order_detail when they are emulated.
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
+    order_stock: OrderStock = field(default_factory=OrderStock)  # units orders hold
     images: dict[str, bytes] = field(default_factory=dict)
     next_item_id: int = FIRST_ITEM_ID
     next_model_id: int = FIRST_MODEL_ID
@@ -508,7 +510,7 @@ class ShopeeEmulator(Emulator):
         return {
             "item": [
                 {"item_id": i, "item_status": items[i].status, "update_time": items[i].update_time}
-                for i in page
+                for i in self.listing_page(offset // page_size + 1, page)
             ],
             "total_count": len(ids),
             "has_next_page": offset + page_size < len(ids),
@@ -959,7 +961,14 @@ class ShopeeEmulator(Emulator):
         """A buyer's order of `[(item_id, variant_id, qty)]` (variant "" for an item without
         models), put in the Shopee status standing for omni's `state` ("unpaid", "paid",
         "shipped", "delivered", "cancelled", "returned") or in a Shopee status given as is.
-        `at` (Unix seconds) backdates it. Seller stock is not touched. Its order_sn."""
+        `at` (Unix seconds) backdates it. Its order_sn.
+
+        As on Shopee, placing the order takes its units off the seller stock at once (never
+        below zero: Shopee sells no more than it shows, so an order beyond stock takes what is
+        left), and cancelling it puts back what was taken, once; an order created cancelled
+        leaves stock as it was. A return (TO_RETURN) restocks nothing: the seller decides what
+        comes back. The item's update_time does not move for either.
+        """
         if not lines:
             raise ValueError("an order needs at least one line")
         now = int(self.now() if at is None else at)
@@ -968,6 +977,11 @@ class ShopeeEmulator(Emulator):
                 self._order_item(item_id, variant_id, qty) for item_id, variant_id, qty in lines
             ]
             number = self._next_order_sn(now)
+            self.state.order_stock.take(
+                number,
+                [(self._stock_target(row), row["model_quantity_purchased"]) for row in item_list],
+                self._adjust_stock,
+            )
             total = sum(
                 (
                     row["model_discounted_price"] * row["model_quantity_purchased"]
@@ -1000,7 +1014,8 @@ class ShopeeEmulator(Emulator):
     def move_order(self, order_number: str, state: str, *, at: float | None = None) -> None:
         """Move an order to the status standing for `state` (or a Shopee status given as is);
         its update_time moves forward, pay time, courier and tracking number appear as Shopee
-        fills them in. KeyError for an unknown order."""
+        fills them in. Cancelling gives its units back to the seller stock, once. KeyError for
+        an unknown order."""
         with self.lock:
             if order_number not in self.state.orders:
                 raise KeyError(f"no order {order_number}")
@@ -1150,6 +1165,20 @@ class ShopeeEmulator(Emulator):
             order["cancel_by"] = "buyer"
             order["cancel_reason"] = "Change of mind"
             order["buyer_cancel_reason"] = "Change of mind"
+        if status == "CANCELLED":
+            self.state.order_stock.give_back(number, self._adjust_stock)
+
+    def _stock_target(self, row: dict[str, Any]) -> Item | Model:
+        """The item (no models) or model whose seller stock an order line draws on."""
+        item = self.state.items[row["item_id"]]
+        return item.models[row["model_id"]] if row["model_id"] else item
+
+    def _adjust_stock(self, target: Item | Model, delta: int) -> int:
+        """Move seller stock by `delta`, never below zero; the change made."""
+        applied = floored(target.stock, delta)
+        target.stock += applied
+        self.state.version += 1
+        return applied
 
     def _get_order_list(self, params: Params, request: Request) -> dict[str, Any]:
         field_name = params.get("time_range_field")
@@ -1193,9 +1222,14 @@ class ShopeeEmulator(Emulator):
         }
 
     def _get_order_detail(self, params: Params, request: Request) -> dict[str, Any]:
+        """The orders asked for that the shop has (others are left out); an order_sn that is
+        not letters and digits is refused as error_param, as Shopee refuses a malformed one."""
         numbers = _list_param(params, "order_sn_list")
         if not numbers or len(numbers) > MAX_IDS:
             raise _param_error(f"order_sn_list should have 1 to {MAX_IDS} order_sn.")
+        malformed = [sn for sn in numbers if not sn.isascii() or not sn.isalnum()]
+        if malformed:
+            raise _param_error(f"order_sn {malformed[0]} is invalid.")
         optional = set(_list_param(params, "response_optional_fields"))
         found = [self.state.orders[sn] for sn in numbers if sn in self.state.orders]
         return {"order_list": [_order_detail(order, optional) for order in found]}

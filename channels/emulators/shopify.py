@@ -15,6 +15,8 @@ It speaks the subset omni uses, with Shopify's rules (shared/reference/marketpla
   `restore_rate` per second) is charged the requested cost up front and refunded down to the
   actual cost; a call it cannot pay for gets `errors[{extensions:{code:"THROTTLED"}}]` with
   HTTP 200 and nothing happens. Every reply carries `extensions.cost`.
+- `productsCount(query:, limit:)` counts what the same search matches (10,000 at most unless
+  `limit` is null; AT_LEAST when capped).
 - Cursor pagination (`first` ≤ 250, `after`), id order; search strings for `products` and
   `orders` (`updated_at:>='…'`, `<`, `AND`; `name:'#1001'` joined by `OR`). Unsupported search
   syntax is an error here (Shopify would ignore it with a warning), so mistakes surface.
@@ -52,7 +54,8 @@ from html import escape
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
-from channels.emulators.base import Emulator, Faults, Reply, Request
+from channels.emulators.base import Emulator, Faults, HangUp, Reply, Request
+from channels.emulators.order_stock import OrderStock
 from channels.emulators.shop import ShopItem, ShopMix, generate_shop
 
 API_VERSION = "2026-04"
@@ -61,6 +64,7 @@ TOKEN_PATH = "/admin/oauth/access_token"
 MAX_QUERY_COST = 1000
 MUTATION_COST = 10
 MAX_PAGE = 250
+COUNT_LIMIT = 10_000  # what a count field counts up to unless `limit` says otherwise
 MAX_INPUT = 250  # input arrays, e.g. inventorySetQuantities quantities
 MAX_OPTIONS = 3
 MAX_VARIANTS = 2048
@@ -616,6 +620,7 @@ class ShopifyEmulator(Emulator):
         self.location_gid = f"gid://shopify/Location/{LOCATION_ID}"
         self.products: dict[int, Product] = {}
         self.orders: dict[int, Order] = {}
+        self.order_stock = OrderStock()  # units orders hold, under the lock
         self.throttled = 0  # calls refused by the leaky bucket (not by injected faults)
         self._calls: Counter[str] = Counter()  # mutations that changed something, by name
         self._inventory: dict[int, tuple[int, int]] = {}  # inventory item -> (product, variant)
@@ -730,7 +735,15 @@ class ShopifyEmulator(Emulator):
     ) -> str:
         """A customer's order of `[(item_id, variant_id, qty)]` (variant "" for a product without
         options) in the statuses standing for omni's `state`; `at` (Unix seconds) backdates it.
-        Stock is not touched. Its name, e.g. "#1001"."""
+        Its name, e.g. "#1001".
+
+        As on Shopify, placing the order takes its units off the variant's "available"
+        quantity at the location at once; an order beyond stock (a variant that continues
+        selling when out of stock) takes it below zero, as Shopify records it. Cancelling puts
+        the units back, once, as the admin's "Restock items" (on by default) does; an order
+        created cancelled leaves stock as it was. A return restocks nothing: on Shopify that is
+        a separate choice when the return is received.
+        """
         if not lines:
             raise ValueError("an order needs at least one line")
         statuses = _state_statuses(state)
@@ -747,12 +760,18 @@ class ShopifyEmulator(Emulator):
                 currency=self.currency,
             )
             self.orders[order.order_id] = order
+            self.order_stock.take(
+                order.order_id,
+                [(self._order_variant(line), line.quantity) for line in order.lines],
+                self._adjust_available,
+            )
             self._set_order_statuses(order, statuses, now)
             order.updated_at = now
             return order.name
 
     def move_order(self, order_number: str, state: str, *, at: float | None = None) -> None:
-        """Move an order to the statuses standing for `state`; its updatedAt moves forward."""
+        """Move an order to the statuses standing for `state`; its updatedAt moves forward.
+        Cancelling restocks the order's units, once."""
         statuses = _state_statuses(state)
         with self.lock:
             order = self._order_named(order_number)
@@ -922,6 +941,9 @@ class ShopifyEmulator(Emulator):
             except GraphQLError as error:
                 self._bucket = min(self.bucket_size, self._bucket + requested - 1)
                 return self._errors([error], cost=self._cost_extension(requested, 1))
+            except HangUp:  # a call never answered is not charged
+                self._bucket = min(self.bucket_size, self._bucket + requested)
+                raise
             actual = query_cost(operation, variables, data)
             self._bucket = min(self.bucket_size, self._bucket + requested - actual)
             cost = self._cost_extension(requested, actual)
@@ -1024,6 +1046,7 @@ class ShopifyEmulator(Emulator):
                 self._location_node() if args.get("id") in (None, self.location_gid) else None
             ),
             "products": lambda args, _: self._products_connection(args),
+            "productsCount": lambda args, _: self._products_count(args),
             "product": lambda args, _: self._node_of(args.get("id"), "Product"),
             "nodes": lambda args, _: self._nodes(args.get("ids")),
             "orders": lambda args, _: self._orders_connection(args),
@@ -1096,10 +1119,30 @@ class ShopifyEmulator(Emulator):
             "isActive": True,
         }
 
+    def _products_count(self, args: dict[str, Any]) -> dict[str, Any]:
+        """How many products the search matches, up to `limit` (10,000 unless given; null for
+        no limit), AT_LEAST when the limit was reached."""
+        limit = args.get("limit", COUNT_LIMIT)
+        matches = _search(args.get("query"), {"updated_at", "created_at", "status"})
+        count = sum(1 for p in self.products.values() if matches(_product_facts(p)))
+        capped = limit is not None and count >= limit
+        return {
+            "__typename": "Count",
+            "count": min(count, limit) if capped else count,
+            "precision": "AT_LEAST" if capped else "EXACT",
+        }
+
     def _products_connection(self, args: dict[str, Any]) -> dict[str, Any]:
         matches = _search(args.get("query"), {"updated_at", "created_at", "status"})
         products = [p for p in self.products.values() if matches(_product_facts(p))]
-        return _connection(products, args, lambda p: p.product_id, self._product_node, "Product")
+        return _connection(
+            products,
+            args,
+            lambda p: p.product_id,
+            self._product_node,
+            "Product",
+            shown=self.listing_page,
+        )
 
     def _orders_connection(self, args: dict[str, Any]) -> dict[str, Any]:
         matches = _search(args.get("query"), {"updated_at", "created_at", "name"})
@@ -1836,6 +1879,15 @@ class ShopifyEmulator(Emulator):
             unit_price=variant.price,
         )
 
+    def _order_variant(self, line: OrderLine) -> Variant:
+        return self.products[line.product_id].variants[line.variant_id]
+
+    @staticmethod
+    def _adjust_available(variant: Variant, delta: int) -> int:
+        """Move a variant's available quantity by `delta` (it may go below zero); the change."""
+        variant.quantity += delta
+        return delta
+
     def _order_named(self, order_number: str) -> Order:
         wanted = order_number.strip().lstrip("#")
         for order in self.orders.values():
@@ -1851,6 +1903,8 @@ class ShopifyEmulator(Emulator):
         order.cancelled_at = (order.cancelled_at or now) if cancelled else None
         order.cancel_reason = "CUSTOMER" if cancelled else None
         order.closed_at = (order.closed_at or now) if closed else None
+        if cancelled:
+            self.order_stock.give_back(order.order_id, self._adjust_available)
         if fulfillment in ("FULFILLED", "PARTIALLY_FULFILLED") and not order.tracking_number:
             order.tracking_number = f"JD{order.order_id % 10**10:010d}"
 
@@ -1895,9 +1949,14 @@ def _connection(
     key: Callable[[Any], int],
     node: Callable[[Any], dict[str, Any]],
     type_name: str,
+    *,
+    shown: Callable[[int, list[Any]], list[Any]] | None = None,
 ) -> dict[str, Any]:
     """A page of `items` (in id order) as a Relay connection: `first` (≤ 250) after the
-    `after` cursor. Cursors are base64 JSON `{"last_id": …}`, as Shopify's look."""
+    `after` cursor. Cursors are base64 JSON `{"last_id": …}`, as Shopify's look.
+
+    `shown(page_number, page)` picks the items answered (the emulator's page fault); the
+    page info stays that of the whole page."""
     first = args.get("first")
     if args.get("last") is not None or args.get("before") is not None:
         raise GraphQLError("This emulator pages forwards only (first/after)", code="BAD_REQUEST")
@@ -1917,12 +1976,13 @@ def _connection(
         start = bisect.bisect_right(keys, _cursor_id(str(args["after"])))
     page = ordered[start : start + first]
     cursors = [_cursor(key(item)) for item in page]
+    answered = page if shown is None else shown(start // max(first, 1) + 1, page)
     return {
         "__typename": f"{type_name}Connection",
-        "nodes": [node(item) for item in page],
+        "nodes": [node(item) for item in answered],
         "edges": lambda edge_args, _: [
-            {"__typename": f"{type_name}Edge", "cursor": c, "node": node(item)}
-            for c, item in zip(cursors, page, strict=True)
+            {"__typename": f"{type_name}Edge", "cursor": _cursor(key(item)), "node": node(item)}
+            for item in answered
         ],
         "pageInfo": {
             "__typename": "PageInfo",

@@ -24,7 +24,9 @@ the reference states):
   unknown paths and methods, 200 for business errors. Clients must decide on `code`.
 - A product search without `status` (or with `ALL`) returns every product but deleted ones;
   `status: DELETED` returns only those. Results come in product id order.
-- Order details leave unknown ids out instead of failing the call.
+- Order details refuse the whole call (21008111, "The order/package does not belong to the
+  current seller", as TikTok answers it) when one id is not this shop's, and refuse ids that
+  are not all digits as an invalid parameter (98001004).
 - Line items are one per unit, as in TikTok's samples (there is no quantity field).
 - The Tokopedia status of a product mirrors its TikTok status; Tokopedia orders carry
   `commerce_platform: "TOKOPEDIA"` (the platform name TikTok uses in
@@ -46,6 +48,7 @@ from typing import Any, Literal
 
 from channels.adapters.base import OrderState
 from channels.emulators.base import Emulator, Faults, Reply, Request
+from channels.emulators.order_stock import OrderStock, floored
 from channels.emulators.shop import BRANDS, LEAVES, ShopItem, ShopMix, generate_shop
 
 TIMESTAMP_PAST = 300  # seconds a timestamp may lag behind the server clock
@@ -109,6 +112,7 @@ FIRST_SKU_ID = 1_729_600_000_000_000_001
 FIRST_ORDER_ID = 576_461_413_038_000_001
 FIRST_LINE_ID = 577_086_512_123_000_001
 WEBHOOK_ORDER_STATUS = 1
+ORDER_NOT_SELLERS = 21008111  # Get Order Detail for an id that is not the shop's
 PRICE_ERRORS = {12052012: "Incorrect price format", 12052073: "The product price is invalid"}
 PRODUCT_MISSING = {
     12019150: "The product ID does not exist.",
@@ -196,6 +200,7 @@ class TikTokState:
 
     products: dict[str, Product] = field(default_factory=dict)  # in id order
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # TikTok's order shape
+    order_stock: OrderStock = field(default_factory=OrderStock)  # units orders hold
     images: set[str] = field(default_factory=set)
     next_product_id: int = FIRST_PRODUCT_ID
     next_sku_id: int = FIRST_SKU_ID
@@ -400,8 +405,15 @@ class TikTokShopEmulator(Emulator):
         """A buyer's order of `[(item_id, variant_id, quantity)]` (variant "" for a single-SKU
         product), in the TikTok status standing for omni's `state` ("unpaid", "paid", ...) or in
         a TikTok status given as is ("ON_HOLD", "COMPLETED", ...), placed on `platform`
-        (default: this shop's own). `at` (Unix seconds) backdates it. Stock is not touched.
-        Its order id, which is also the number staff search by."""
+        (default: this shop's own). `at` (Unix seconds) backdates it. Its order id, which is
+        also the number staff search by.
+
+        As on TikTok, placing the order takes its units off the SKU's stock in the order's
+        warehouse at once (never below zero: TikTok sells no more than it shows, so an order
+        beyond stock takes what is left), and cancelling it puts back what was taken, once; an
+        order created cancelled leaves stock as it was. A returned order (a parcel brought back
+        after collection) restocks nothing: the seller decides what goes back on sale.
+        """
         status, returned = _status_for(state)
         with self.lock:
             skus = [
@@ -444,6 +456,11 @@ class TikTokShopEmulator(Emulator):
                 "is_buyer_request_cancel": False,
             }
             self.state.orders[order_id] = order
+            self.state.order_stock.take(
+                order_id,
+                [(self._stock_target(sku), qty) for (_, sku), qty in skus if qty > 0],
+                self._adjust,
+            )
             self._move(order, status, returned=returned, now=now)
             return order_id
 
@@ -452,7 +469,8 @@ class TikTokShopEmulator(Emulator):
     ) -> None:
         """Move an order to the status standing for `state` (or a TikTok status given as is);
         its update time moves forward, and pay, collection and delivery times, courier and
-        tracking number appear as TikTok fills them in. KeyError for an unknown order."""
+        tracking number appear as TikTok fills them in. Cancelling gives the order's units
+        back, once (a return does not). KeyError for an unknown order."""
         status, returned = _status_for(state)
         with self.lock:
             order = self.state.orders[order_number]
@@ -844,8 +862,9 @@ class TikTokShopEmulator(Emulator):
         more = start + len(page) < len(ids) and returned + len(page) < MAX_SEARCH_RESULTS
         token = _page_token(page[-1], returned + len(page), filters) if more and page else ""
         products = self.state.products
+        shown = self.listing_page(returned // max(page_size, 1) + 1, page)
         return {
-            "products": [self._product_summary(products[i]) for i in page],
+            "products": [self._product_summary(products[i]) for i in shown],
             "total_count": len(ids),
             "next_page_token": token,
         }
@@ -1399,7 +1418,13 @@ class TikTokShopEmulator(Emulator):
             ids = [part.strip() for part in raw.split(",") if part.strip()]
         if not ids or len(ids) > MAX_ORDER_IDS:
             raise _invalid("ids", f"{len(ids)} ids given", f"1 to {MAX_ORDER_IDS} order ids")
-        orders = [self.state.orders[i] for i in ids if i in self.state.orders]
+        malformed = [i for i in ids if not (i.isascii() and i.isdigit())]
+        if malformed:
+            raise _invalid("ids", f"{malformed[0]!r} is not an order id", "order ids (digits)")
+        if any(i not in self.state.orders for i in ids):
+            message = "The order/package does not belong to the current seller"
+            raise TikTokFault(ORDER_NOT_SELLERS, f"{message}; detail:{message}")
+        orders = [self.state.orders[i] for i in ids]
         return {"orders": json.loads(json.dumps(orders))}
 
     def _order_sku(self, item_id: str, variant_id: str) -> tuple[Product, Sku]:
@@ -1468,6 +1493,25 @@ class TikTokShopEmulator(Emulator):
             if status == "CANCELLED":
                 item["cancel_user"] = order["cancellation_initiator"]
                 item["cancel_reason"] = order["cancel_reason"]
+        if status == "CANCELLED" and not returned:
+            self.state.order_stock.give_back(order["id"], self._adjust)
+
+    def _stock_target(self, sku: Sku) -> tuple[Sku, str]:
+        """The SKU and the warehouse an order's units come from: the order's (the shop's
+        default) warehouse, or the SKU's first one when it is not stocked there."""
+        if self.warehouse_id in sku.inventory or not sku.inventory:
+            return sku, self.warehouse_id
+        return sku, next(iter(sku.inventory))
+
+    def _adjust(self, target: tuple[Sku, str], delta: int) -> int:
+        """Move a SKU's stock in one warehouse by `delta`, never below zero; the change made."""
+        sku, warehouse = target
+        current = sku.inventory.get(warehouse, 0)
+        applied = floored(current, delta)
+        if applied:
+            sku.inventory[warehouse] = current + applied
+            self.state.version += 1
+        return applied
 
     # -- state -----------------------------------------------------------------------------
 

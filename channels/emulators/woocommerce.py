@@ -23,7 +23,8 @@ It speaks the subset omni uses, with WooCommerce's rules (shared/reference/marke
 The site clock runs `utc_offset_hours` ahead of UTC, so a client that reads local times instead
 of the `*_gmt` ones goes wrong here as it would on a real store. Throttled calls get the HTTP 429
 page a host puts in front of WordPress; server errors are WordPress's "critical error" JSON
-(HTTP 500) or a host's HTTP 503 page. Orders do not move stock here.
+(HTTP 500) or a host's HTTP 503 page. Orders move stock as WooCommerce core does
+(`REDUCES_STOCK`, `RESTORES_STOCK`).
 """
 
 import base64
@@ -45,6 +46,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from channels.adapters.base import OrderState
 from channels.emulators.base import Emulator, Faults, Reply, Request
+from channels.emulators.order_stock import OrderStock
 from channels.emulators.shop import LEAVES, ShopItem, ShopMix, generate_shop
 
 API = "/wp-json/wc/v3"
@@ -79,6 +81,13 @@ STATE_STATUS: dict[OrderState, str] = {
     OrderState.RETURNED: "refunded",
 }
 PAID_STATUSES = frozenset({"processing", "shipped", "completed", "refunded"})
+# Where WooCommerce moves stock (wc-stock-functions.php): it reduces stock when payment completes
+# or an order goes to processing, on-hold or completed, and restores what it reduced when the
+# order goes to cancelled, pending or failed (failed since woocommerce#66256). The plugin's
+# "shipped" and "refunded" stand for orders paid before, so an order created in them has
+# reduced stock; neither restores it (a refund restocks only when staff tick "Restock").
+REDUCES_STOCK = frozenset({"processing", "on-hold", "completed", "shipped", "refunded"})
+RESTORES_STOCK = frozenset({"cancelled", "pending", "failed"})
 DATE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 )
@@ -187,6 +196,7 @@ class WooState:
     categories: dict[int, dict[str, Any]] = field(default_factory=dict)
     images: dict[int, dict[str, Any]] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
+    order_stock: OrderStock = field(default_factory=OrderStock)  # units orders reduced
     next_post_id: int = FIRST_POST_ID
     next_order_id: int = FIRST_ORDER_ID
     next_term_id: int = FIRST_TERM_ID
@@ -385,7 +395,13 @@ class WooCommerceEmulator(Emulator):
         return count
 
     def create_order(self, lines: Sequence[tuple[str, str, int]], *, state: OrderState) -> str:
-        """An order of `[(item_id, variant_id, qty)]` in the status standing for `state`."""
+        """An order of `[(item_id, variant_id, qty)]` in the status standing for `state`.
+
+        Stock moves as WooCommerce moves it (REDUCES_STOCK, RESTORES_STOCK): an order in a
+        paid or on-hold status has taken its units off the stock of the product or variation
+        that manages stock (below zero when it sells more than there is, as backorders do),
+        a pending or cancelled one has not. Products that do not manage stock are left alone.
+        """
         with self.lock:
             now = int(self.now())
             order = Order(
@@ -406,13 +422,16 @@ class WooCommerceEmulator(Emulator):
             order.number = str(order.id)
             self._stamp(order, order.status)
             self.state.orders[order.id] = order
+            self._move_stock(order)
             return order.number
 
     def move_order(self, order_number: str, state: OrderState) -> None:
         self.set_order_status(order_number, STATE_STATUS[state])
 
     def set_order_status(self, order_number: str, status: str) -> None:
-        """Any WooCommerce status (or "trash"); the order's modified time moves."""
+        """Any WooCommerce status (or "trash"); the order's modified time moves. Stock is
+        reduced on the way into processing, on-hold or completed and restored on the way into
+        cancelled, pending or failed, each at most once in a row, as WooCommerce does."""
         if status not in ORDER_STATUSES | {"trash"}:
             raise ValueError(f"unknown WooCommerce order status {status!r}")
         with self.lock:
@@ -420,6 +439,7 @@ class WooCommerceEmulator(Emulator):
             order.status = status
             self._stamp(order, status)
             order.date_modified = max(int(self.now()), order.date_modified + 1)
+            self._move_stock(order)
 
     def signed_webhook(self, order_number: str, url: str) -> tuple[dict[str, str], bytes]:
         """An `order.updated` delivery as WooCommerce posts it to `url` (which it does not
@@ -645,7 +665,9 @@ class WooCommerceEmulator(Emulator):
             if len(self._list_cache) > 32:
                 self._list_cache.clear()
             self._list_cache[key] = (self.state.version, ids)
-        return self._paged(ids, params, lambda i: self._product_json(self.state.products[i]))
+        return self._paged(
+            ids, params, lambda i: self._product_json(self.state.products[i]), listing=True
+        )
 
     def _product_ids(
         self,
@@ -1227,6 +1249,36 @@ class WooCommerceEmulator(Emulator):
             "price": float(price),
         }
 
+    def _move_stock(self, order: Order) -> None:
+        """Reduce or restore the order's stock as its status asks (once each way)."""
+        held = self.state.order_stock
+        if order.status in RESTORES_STOCK:
+            held.give_back(order.id, self._adjust_stock)
+        elif order.status in REDUCES_STOCK:
+            rows = [(self._stock_row(line), int(line["quantity"])) for line in order.line_items]
+            held.take(
+                order.id, [(row, qty) for row, qty in rows if row is not None], self._adjust_stock
+            )
+
+    def _stock_row(self, line: dict[str, Any]) -> Product | Variation | None:
+        """The product or variation whose stock a line moves: the variation when it manages
+        its stock, else its product when that does (WooCommerce's "managed by parent")."""
+        product = self.state.products.get(line["product_id"])
+        variation = self.state.variations.get(line["variation_id"])
+        if variation is not None and variation.manage_stock:
+            return variation
+        return product if product is not None and product.manage_stock else None
+
+    def _adjust_stock(self, row: Product | Variation, delta: int) -> int:
+        """Move a stock quantity by `delta` (backorders may take it below zero), saving the
+        product as `wc_update_product_stock` does: its modified time moves."""
+        row.stock_quantity = (row.stock_quantity or 0) + delta
+        if isinstance(row, Variation):
+            row.date_modified = max(int(self.now()), row.date_modified + 1)
+            row = self.state.products[row.parent_id]
+        self._touch(row)
+        return delta
+
     def _stamp(self, order: Order, status: str) -> None:
         now = int(self.now())
         if status in PAID_STATUSES and order.date_paid is None:
@@ -1387,13 +1439,23 @@ class WooCommerceEmulator(Emulator):
     # -- plumbing --------------------------------------------------------------------------
 
     def _paged(
-        self, ids: Sequence[int], params: Params, render: Callable[[int], dict[str, Any]]
+        self,
+        ids: Sequence[int],
+        params: Params,
+        render: Callable[[int], dict[str, Any]],
+        *,
+        listing: bool = False,
     ) -> Reply:
+        """One page of `ids`, rendered, with WordPress's paging headers. `listing`: the page
+        is the product list's, subject to the page fault."""
         per_page = _int(params, "per_page", 10, 1, MAX_PER_PAGE)
         page = _int(params, "page", 1, 1, None)
         total = len(ids)
         pages = ceil(total / per_page)
-        rows = [render(i) for i in ids[(page - 1) * per_page : page * per_page]]
+        shown = list(ids[(page - 1) * per_page : page * per_page])
+        if listing:
+            shown = self.listing_page(page, shown)
+        rows = [render(i) for i in shown]
         headers = [("X-WP-Total", str(total)), ("X-WP-TotalPages", str(pages))]
         links = []
         base = {k: v for k, v in params.items() if not k.startswith("oauth_") and k != "page"}

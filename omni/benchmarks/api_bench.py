@@ -198,6 +198,7 @@ def _start_server(options: dict[str, Any], port: int) -> subprocess.Popen[bytes]
         **os.environ,
         "DEBUG": "false",
         "SECRET_KEY": settings.SECRET_KEY,
+        "OMNI_CREDENTIALS_KEYS": ",".join(settings.OMNI_CREDENTIALS_KEYS),
         "ALLOWED_HOSTS": "127.0.0.1",
         "API_RATE_LIMIT_PER_MINUTE": str(10**9),
         "LOG_LEVEL": "WARNING",

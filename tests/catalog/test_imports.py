@@ -2,7 +2,11 @@ import io
 from decimal import Decimal
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.urls import reverse
 
+from catalog import imports
 from catalog.exceptions import UnknownOutlet
 from catalog.imports import (
     ImportFileError,
@@ -313,6 +317,89 @@ def test_a_file_that_is_not_a_catalog_csv_is_refused_as_a_whole(text, message):
     assert message in str(excinfo.value)
 
 
+# A stray quote on line 3; line 2 and line 5 are bad for other reasons; line 4 is good.
+BROKEN_CATALOG = catalog_csv(
+    "cap,Cap,C-1,abc,,,,,,,,,",
+    'mug,"Mug 5,M-1,10,,,,,,,,,',
+    "tote,Tote,T-1,10,,,,,,,,,",
+    "bag,Bag,B-1,-2,,,,,,,,,",
+)
+
+
+def test_an_unclosed_quote_refuses_the_file_and_still_lists_every_other_bad_row():
+    # when: even with partial, since the lines after a broken quote may belong to it
+    with pytest.raises(ImportFileError) as excinfo:
+        import_catalog(BROKEN_CATALOG, partial=True)
+    # then
+    error = excinfo.value
+    assert str(error).startswith("Line 3 cannot be read as CSV (is a closing quote missing?)")
+    assert "2 bad row(s)" in str(error)
+    assert [line for line, _reason in error.errors] == [2, 3, 5]
+    reasons = dict(error.errors)
+    assert reasons[2] == "retail_price must be a number like 12.50, not 'abc'"
+    assert reasons[3].startswith("a quote opens in this row and is never closed")
+    assert reasons[5] == "retail_price must not be negative (-2)"
+    assert not Product.objects.exists()
+
+
+def test_text_after_a_closing_quote_is_reported_on_its_line_and_reading_goes_on():
+    text = catalog_csv(
+        'cap,"Cap" blue,C-1,10,,,,,,,,,',
+        "tote,Tote,T-1,10,,,,,,,,,",
+        "",
+        'bag,"Bag,B-1,-2,,,,,,,,,',
+        "box,Box,X-1,,,,,,,,,,",
+    )
+    # when
+    with pytest.raises(ImportFileError, match="^Lines 2, 5 cannot be read as CSV") as excinfo:
+        import_catalog(text)
+    # then: line 4 is blank; line 5's quote is never closed; line 6 lacks its price
+    reasons = dict(excinfo.value.errors)
+    assert sorted(reasons) == [2, 5, 6]
+    assert 'a quote inside a quoted cell must be doubled ("")' in reasons[2]
+    assert reasons[5].startswith("a quote opens in this row and is never closed")
+    assert reasons[6] == "retail_price is required"
+
+
+def test_a_quote_closing_on_a_later_line_names_both_lines():
+    text = catalog_csv('cap,"Cap,C-1,10,,,,,,,,,', 'tote,Tote,T-1,"10"x,,,,,,,,,')
+    with pytest.raises(ImportFileError) as excinfo:
+        import_catalog(text)
+    reasons = dict(excinfo.value.errors)
+    assert "a quote opens in this row and closes only on line 3" in reasons[2]
+    assert 'a quote inside a quoted cell must be doubled ("")' in reasons[3]
+
+
+def test_lines_are_counted_right_across_reading_chunks_and_quoted_line_breaks(monkeypatch):
+    # given: rows are read in chunks of 2 lines, and line 3's cell holds a line break
+    monkeypatch.setattr(imports, "CHUNK", 2)
+    rows = [f"p{i},P,S-{i},10,,,,,,,,," for i in range(6)]
+    rows[1] = 'p1,"P\nsecond line",S-1,10,,,,,,,,,'
+    rows += ['q,"Q,Q-1,10,,,,,,,,,', "r,R,R-1,x,,,,,,,,,"]
+    # when
+    with pytest.raises(ImportFileError) as excinfo:
+        import_catalog(catalog_csv(*rows))
+    # then: the quoted line break makes row 7 start on line 9
+    assert [line for line, _reason in excinfo.value.errors] == [9, 10]
+    assert excinfo.value.errors[1].reason == "retail_price must be a number like 12.50, not 'x'"
+
+
+def test_rows_past_too_many_unreadable_ones_are_not_checked():
+    rows = ['a,"b,c,1,,,,,,,,,' for _ in range(imports.MAX_UNREADABLE + 5)]
+    with pytest.raises(ImportFileError) as excinfo:
+        import_catalog(catalog_csv(*rows))
+    errors = excinfo.value.errors
+    assert len(errors) == imports.MAX_UNREADABLE + 1
+    assert errors[-1].reason.startswith("not checked, nor any line after it")
+
+
+def test_a_quoted_cell_with_line_breaks_and_doubled_quotes_still_imports():
+    text = catalog_csv('mug,"Mug ""XL""\nceramic",M-1,10,,,,,,,,,')
+    result = import_catalog(text)
+    assert (result.created, result.errors) == (1, [])
+    assert Product.objects.get().name == 'Mug "XL"\nceramic'
+
+
 def test_a_file_that_is_not_utf8_is_refused():
     data = "handle,name,sku,retail_price\ntee,Caf\u00e9,T-1,10\n".encode("cp1252")
     with pytest.raises(ImportFileError) as excinfo:
@@ -416,8 +503,69 @@ def test_stock_needs_exactly_one_way_of_naming_the_outlet(outlet):
         import_stock("sku,quantity\nT-1,5\n", "nowhere")
 
 
+def test_stock_import_with_an_unclosed_quote_lists_every_bad_row_and_writes_nothing(outlet):
+    VariantFactory(sku="T-1")
+    VariantFactory(sku="T-2")
+    text = 'sku,quantity\nNOPE,1\n"T-1,5\nT-2,3\nT-2,x\n'
+    # when
+    with pytest.raises(ImportFileError, match="^Line 3 cannot be read as CSV") as excinfo:
+        import_stock(text, "main", partial=True)
+    # then
+    reasons = dict(excinfo.value.errors)
+    assert sorted(reasons) == [2, 3, 4, 5]
+    assert reasons[2] == "no variant has the SKU 'NOPE'"
+    assert reasons[3].startswith("a quote opens in this row and is never closed")
+    assert "is also on line 5" in reasons[4]
+    assert not Stock.objects.exists()
+
+
 def test_stock_dry_run_counts_but_writes_nothing(outlet):
     VariantFactory(sku="T-1")
     result = import_stock("sku,quantity\nT-1,5\n", "main", dry_run=True)
     assert (result.created, result.written) == (1, False)
+    assert not Stock.objects.exists()
+
+
+# --- the doors show the whole report ---------------------------------------------------------
+
+
+def test_the_import_commands_list_every_bad_row_of_a_file_with_an_unclosed_quote(tmp_path):
+    OutletFactory(code="main")
+    catalog_file, stock_file = tmp_path / "catalog.csv", tmp_path / "levels.csv"
+    catalog_file.write_text(BROKEN_CATALOG, encoding="utf-8")
+    stock_file.write_text('sku,quantity\nNOPE,1\n"T-1,5\n', encoding="utf-8")
+    out = io.StringIO()
+    # when / then
+    with pytest.raises(CommandError, match="Line 3 cannot be read as CSV"):
+        call_command("import_catalog", str(catalog_file), "--partial", stdout=out)
+    printed = out.getvalue()
+    assert "line 2: retail_price must be a number like 12.50, not 'abc'" in printed
+    assert "line 3: a quote opens in this row and is never closed" in printed
+    assert "line 5: retail_price must not be negative (-2)" in printed
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="Line 3 cannot be read as CSV"):
+        call_command("import_stock", str(stock_file), "--outlet", "main", stdout=out)
+    assert "line 2: no variant has the SKU 'NOPE'" in out.getvalue()
+    assert not Product.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("page", "text"),
+    [
+        ("admin:catalog_product_import", BROKEN_CATALOG),
+        ("admin:catalog_stock_import", 'sku,quantity\nNOPE,1\n"T-1,5\n'),
+    ],
+)
+def test_the_import_pages_show_the_file_error_and_every_bad_row(admin_client, page, text):
+    outlet = OutletFactory(code="main")
+    upload = SimpleUploadedFile("f.csv", text.encode("utf-8"), content_type="text/csv")
+    data = {"file": upload, "outlet": outlet.pk}  # the catalog page has no outlet field
+    # when
+    response = admin_client.post(reverse(page), data)
+    # then
+    body = response.content.decode()
+    assert "Line 3 cannot be read as CSV" in body
+    assert "<td>2</td>" in body
+    assert "<td>3</td><td>a quote opens in this row and is never closed" in body
+    assert response.context["result"] is None
     assert not Stock.objects.exists()

@@ -30,8 +30,9 @@ from channels.adapters.base import (
 )
 from channels.emulators import emulator_class
 from channels.emulators.shop import ShopItem, ShopVariant
+from channels.inventory import inventory_flush
 from channels.listings import listings_upload
-from channels.models import Channel, Listing, Scan
+from channels.models import Channel, Listing, PendingPush, Scan
 from channels.scans import scan_request, scan_run
 from synclogs.models import SalesOrder, SyncLog
 from synclogs.services import order_manual_download
@@ -305,3 +306,61 @@ def test_orders_are_downloaded_and_taken_through_the_pipeline(kind, emulator):
     assert download() == [(action.VOID_INVOICE, 200)]
     assert stock() == (10, 0)
     assert SalesOrder.objects.get(channel=channel).order_number == number
+
+
+@pytest.mark.django_db
+def test_a_push_never_leaves_an_order_oversold(kind, emulator, settings):
+    # given: a real-time channel showing the POS's 10, a second one of another marketplace
+    settings.OMNI_FLUSH_ON_COMMIT = False  # the "worker" below drains the outbox
+    variant = VariantFactory(sku="TEE-BLK-M")
+    emulator.put_item(shop_item("Black Tee", ["TEE-BLK-M"]))
+    channel = connect(kind, emulator)
+    Channel.objects.filter(pk=channel.pk).update(inventory_sync_mode=Channel.SyncMode.REALTIME)
+    other_kind = "woocommerce" if kind == "shopee" else "shopee"
+    with emulator_class(other_kind)(items=0, seed=22) as other_emulator:
+        other_emulator.put_item(shop_item("Black Tee", ["TEE-BLK-M"]))
+        other = Channel.objects.create(
+            kind=other_kind, name="other shop", api_base_url=other_emulator.base_url,
+            credentials=other_emulator.credentials, order_outlet=channel.order_outlet,
+            inventory_sync_mode=Channel.SyncMode.REALTIME,
+        )  # fmt: skip
+        scan(channel)
+        scan(other)
+        outlet = channel.order_outlet_id
+        stock_adjust(variant_id=variant.pk, outlet_id=outlet, delta=10)
+        drain_all(channel, other)
+        listing = Listing.objects.get(channel=channel, sku="TEE-BLK-M")
+        ref = (listing.item_id, listing.variant_ref)
+        assert emulator.listing_quantities()[ref] == 10
+        # when: a buyer orders 2; the marketplace takes them off its stock at once
+        number = emulator.create_order([(*ref, 2)], state=OrderState.PAID)
+        assert emulator.listing_quantities()[ref] == 8
+        # and before omni downloads the order, a receipt of 1 is pushed as the absolute 11
+        stock_adjust(variant_id=variant.pk, outlet_id=outlet, delta=1)
+        drain_all(channel, other)
+        # then the order is downloaded, and the worker drains
+        order_manual_download(channel=channel, order_numbers=[number])
+        drain_all(channel, other)
+        # then: every channel shows exactly what the POS has
+        assert Stock.objects.get(variant=variant, outlet_id=outlet).on_hand == 9
+        assert emulator.listing_quantities()[ref] == 9
+        assert set(other_emulator.listing_quantities().values()) == {9}
+        # when: an order placed and cancelled before omni saw it, with a push in between
+        cancelled = emulator.create_order([(*ref, 3)], state=OrderState.UNPAID)
+        stock_adjust(variant_id=variant.pk, outlet_id=outlet, delta=1)
+        drain_all(channel, other)
+        emulator.move_order(cancelled, OrderState.CANCELLED)  # the marketplace puts the 3 back
+        order_manual_download(channel=channel, order_numbers=[cancelled])
+        drain_all(channel, other)
+        # then: the give-back is repaired too
+        assert emulator.listing_quantities()[ref] == 10
+        assert set(other_emulator.listing_quantities().values()) == {10}
+
+
+def drain_all(*channels: Channel) -> None:
+    for _ in range(20):
+        for channel in channels:
+            inventory_flush(channel_id=channel.pk)
+        if not PendingPush.objects.filter(next_attempt_at__lte=timezone.now()).exists():
+            return
+    raise AssertionError("the outbox did not drain")

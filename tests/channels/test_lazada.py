@@ -14,6 +14,7 @@ from channels.adapters import adapter_class, build_adapter, credentials_schema
 from channels.adapters.base import (
     AdapterError,
     CredentialsError,
+    OrderNumbersMalformed,
     OrderState,
     PriceUpdate,
     QuantityUpdate,
@@ -785,9 +786,13 @@ def test_get_orders_leaves_out_numbers_lazada_does_not_know(lazada):
     item_id, sku_id = next(iter(lazada.listing_quantities()))
     number = lazada.create_order([(item_id, sku_id, 1)])
 
-    orders = lazada_adapter(lazada).get_orders(["820999999999", number, "not-a-number", number])
+    orders = lazada_adapter(lazada).get_orders(["820999999999", number, number])
 
     assert [order.order_number for order in orders] == [number]
+    calls = sum(lazada.log.counts.values())
+    with pytest.raises(OrderNumbersMalformed, match="'not-a-number'"):
+        lazada_adapter(lazada).get_orders([number, "not-a-number"])
+    assert sum(lazada.log.counts.values()) == calls  # refused before asking Lazada
 
 
 def test_iter_orders_pages_by_100_and_keeps_to_the_window():

@@ -13,6 +13,7 @@ from channels.adapters import adapter_class, build_adapter, credentials_schema
 from channels.adapters.base import (
     AdapterError,
     CredentialsError,
+    OrderNumbersMalformed,
     OrderState,
     PriceUpdate,
     QuantityUpdate,
@@ -829,10 +830,16 @@ def test_get_orders_asks_fifty_at_a_time_and_leaves_unknown_numbers_out(shop):
     numbers = [shop.create_order([(item_id, variant_id, 1)]) for _ in range(55)]
     adapter = adapter_for(shop)
 
-    found = adapter.get_orders([*numbers, "576461413099999999", "SO-123", numbers[0]])
+    found = adapter.get_orders([*numbers, numbers[0]])
 
     assert [o.order_number for o in found] == numbers
     assert shop.log.count("/order/202309/orders") == 2
+    # an id that is not the seller's fails TikTok's whole call (21008111): asked in halves
+    found = adapter.get_orders([*numbers[:6], "576461413099999999"])
+    assert [o.order_number for o in found] == numbers[:6]
+    assert shop.log.count("/order/202309/orders") <= 2 + 7
+    with pytest.raises(OrderNumbersMalformed, match="'SO-123'"):
+        adapter.get_orders([numbers[0], "SO-123"])
 
 
 def test_parser_groups_units_and_leaves_out_units_cancelled_on_their_own():

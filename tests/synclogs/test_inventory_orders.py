@@ -1,10 +1,15 @@
-"""An order allocation updates the other channels in real-time mode, never its own."""
+"""An order allocation updates the other channels in real-time mode; its own only to repair a
+push that overwrote the marketplace's own deduction."""
+
+from datetime import timedelta
 
 import pytest
+from django.db.models import F
 
+from catalog.services import stock_adjust
 from channels.emulators.shopee import ShopeeEmulator
 from channels.inventory import inventory_flush
-from channels.models import Channel, PendingPush, Scan
+from channels.models import Channel, Listing, PendingPush, Scan
 from channels.scans import scan_request, scan_run
 from tests.synclogs.conftest import make_shop, stock_up
 
@@ -37,6 +42,8 @@ def test_an_order_allocation_reaches_the_other_channel_but_not_its_own():
         stock_up(sg)
         for channel in (sg.channel, my.channel):
             inventory_flush(channel_id=channel.pk)
+        # the last pushes went out well before the buyer's order
+        Listing.objects.update(pushed_at=F("pushed_at") - timedelta(minutes=30))
         sg_shop.log.clear()
         my_shop.log.clear()
 
@@ -53,3 +60,25 @@ def test_an_order_allocation_reaches_the_other_channel_but_not_its_own():
         assert pushed(sg_shop) == {}
         assert not PendingPush.objects.exists()
         assert Channel.objects.count() == 2
+
+
+def test_a_push_sent_before_an_order_reached_the_pos_is_repaired_when_it_does():
+    with ShopeeEmulator(seed=21) as shop_emulator:
+        # given: a real-time channel showing the POS's 10
+        shop = scanned(make_shop(shop_emulator, inventory_sync_mode="realtime"))
+        stock_up(shop)
+        inventory_flush(channel_id=shop.channel.pk)
+        item_id, model_id = (int(ref) for ref in shop.refs["TEE-BLK-M"])
+        # when: a buyer orders 2, the marketplace takes them off its stock at once; before omni
+        # downloads the order, a receipt of 1 is pushed as the absolute 11
+        shop.order(("TEE-BLK-M", 2))
+        assert shop_emulator.quantities()[(item_id, model_id)] == 8
+        stock_adjust(variant_id=shop.variants["TEE-BLK-M"].pk, outlet_id=shop.outlet.pk, delta=1)
+        inventory_flush(channel_id=shop.channel.pk)
+        assert shop_emulator.quantities()[(item_id, model_id)] == 11  # the order is overwritten
+        # and then the order is downloaded and the outbox drained
+        shop.download()
+        inventory_flush(channel_id=shop.channel.pk)
+        # then: the marketplace shows what the POS has for sale: 11 on hand, 2 reserved
+        assert shop.stock("TEE-BLK-M") == (11, 2)
+        assert shop_emulator.quantities()[(item_id, model_id)] == 9

@@ -85,7 +85,7 @@ def test_pages_follow_the_cursor_and_details_come_50_at_a_time(shopee):
 def test_an_order_reads_as_omni_needs_it(shopee):
     number = shopee.create_order([mug(shopee), mug(shopee)], state="shipped")
 
-    [order] = shopee_adapter(shopee).get_orders([number, "NO-SUCH-ORDER"])
+    [order] = shopee_adapter(shopee).get_orders([number, "NOSUCHORDER1"])
 
     assert (order.status, order.state) == ("SHIPPED", OrderState.SHIPPED)
     assert [line.line_id for line in order.lines] == [

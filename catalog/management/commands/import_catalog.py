@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from catalog.exceptions import CatalogError
-from catalog.imports import CATALOG_COLUMNS, ImportResult, catalog_csv_import
+from catalog.imports import CATALOG_COLUMNS, ImportFileError, ImportResult, catalog_csv_import
 
 
 class ProgressBars:
@@ -87,6 +87,9 @@ def run_import(command: BaseCommand, options: dict[str, Any], run: Any) -> Impor
         with open_csv(options["file"]) as stream:
             result: ImportResult = run(stream, bars)
     except CatalogError as exc:
+        bars.close()
+        for line, reason in exc.errors if isinstance(exc, ImportFileError) else ():
+            command.stdout.write(f"line {line}: {reason}")
         raise CommandError(str(exc)) from None
     finally:
         bars.close()

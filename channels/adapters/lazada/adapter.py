@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import json
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from channels.adapters.base import (
     CredentialsError,
     CredentialsSaver,
     Limits,
+    OrderNumbersMalformed,
     OrderState,
     PriceUpdate,
     PushResult,
@@ -48,6 +50,7 @@ from channels.adapters.base import (
 from channels.adapters.http import HttpCaller, RetryPolicy
 from channels.adapters.lazada.client import SERVICE, LazadaClient, classify_reply
 from channels.adapters.lazada.credentials import LazadaCredentials
+from channels.adapters.paging import PageTally, reported_total
 
 # Every order item status Lazada documents (§3.4: the union of GetOrders' filter values and
 # its error table), plus "repacked" from the fulfilment flow guide, mapped onto omni's states.
@@ -98,6 +101,7 @@ MAX_IMAGES = 8  # images per product
 MAX_NAME = 255  # characters in a product name
 ITEM_GONE = frozenset({"208", "E208", "4137", "E0002"})  # the product does not exist (any more)
 ORDER_UNKNOWN = frozenset({"16", "E016"})
+ORDER_ID = re.compile(r"[0-9]+")  # an order number is the order id, all digits
 ALREADY_INACTIVE = "E0004"  # /product/deactivate: "Product Status not online"
 ORDER_PUSH = 0  # message_type of a trade order push
 PRODUCT_PUSHES = frozenset({1, 3, 4, 5})  # QC status, created, updated, deleted
@@ -196,7 +200,8 @@ class LazadaAdapter:
         Cost: one call per 50 products. Lazada refuses offsets past 10,000, so a filter matching
         more products is read in creation-time windows (from 2012 on), halved until each fits:
         each halving costs about two extra calls (the window too large, and often a half with
-        nothing in it), a few dozen at most.
+        nothing in it), a few dozen at most. A window read incompletely raises IncompleteRead
+        (see `_window_pages`).
         """
         update_after = ""
         filters: tuple[str, ...] = ("all",)
@@ -244,7 +249,7 @@ class LazadaAdapter:
                 # Bounds are inclusive and whole seconds, so the halves do not overlap.
                 windows[0:0] = [(low, middle), (middle + 1, high)]
                 continue
-            yield from self._window_pages(page, product_filter, update_after, low, high, total)
+            yield from self._window_pages(page, product_filter, update_after, low, high)
 
     def _window_pages(
         self,
@@ -253,15 +258,21 @@ class LazadaAdapter:
         update_after: str,
         low: int,
         high: int,
-        total: int,
     ) -> Iterator[list[Any]]:
+        """The pages of one creation-time window, from its first. Lazada's only end signal is
+        `total_products`: more follow while fewer have been read. IncompleteRead when a page is
+        empty or short before that (channels.adapters.paging)."""
+        tally = PageTally(SERVICE, "products", PRODUCTS_PAGE)
         page, offset = first, 0
         while True:
             products = page.get("products") or []
+            offset += len(products)
+            total = reported_total(page.get("total_products"))
+            more = offset < total if total is not None else len(products) >= PRODUCTS_PAGE
+            tally.page(len(products), more=more, total=total)
             if products:
                 yield products
-            offset += len(products)
-            if not products or offset >= total:
+            if not more:
                 return
             page = self._client.get_products(
                 product_filter=product_filter,
@@ -555,11 +566,14 @@ class LazadaAdapter:
     def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
         """The named orders (Manual Download Order); numbers Lazada does not know are left out.
 
-        Lazada's order number is its order id. Calls: one /order/get per number, one
+        Lazada's order number is its order id, all digits: anything else is
+        OrderNumbersMalformed, unasked. Calls: one /order/get per number, one
         /orders/items/get per 50 orders found.
         """
+        wanted = list(dict.fromkeys(n.strip() for n in order_numbers if n.strip()))
+        OrderNumbersMalformed.check(wanted, ORDER_ID, service=SERVICE, form="digits: the order id")
         headers = []
-        for number in dict.fromkeys(n.strip() for n in order_numbers if n.strip()):
+        for number in wanted:
             try:
                 header = self._client.get_order(number)
             except CredentialsError:
@@ -601,7 +615,8 @@ class LazadaAdapter:
             creds.app_key.encode() + body,
             hashlib.sha256,
         ).hexdigest()
-        if not hmac.compare_digest(signature.lower(), expected):
+        # Bytes, not str: compare_digest refuses a str with non-ASCII characters (a 500).
+        if not hmac.compare_digest(signature.lower().encode(errors="replace"), expected.encode()):
             raise WebhookRejected(
                 "The Lazada push signature does not match this channel's app key and secret",
                 status=401,

@@ -36,6 +36,7 @@ from channels.adapters.base import (
     WebhookEvent,
 )
 from channels.adapters.http import HttpCaller, RetryPolicy, download_image
+from channels.adapters.paging import PageTally, reported_total
 from channels.adapters.shopee import orders as shopee_orders
 from channels.adapters.shopee.client import SERVICE, ShopeeClient, classify_reply
 from channels.adapters.shopee.credentials import ShopeeCredentials
@@ -138,8 +139,12 @@ class ShopeeAdapter:
         "removed"; a removed item Shopee no longer describes comes back as one listing with
         variant_id "". Take the next watermark before calling, so changes made during the scan
         are picked up by the next one.
+
+        IncompleteRead (channels.adapters.paging) when a page comes back empty or short while
+        `has_next_page` says more follow, or the list ends short of `total_count`.
         """
         statuses, window = self._scan_filter(updated_since)
+        tally = PageTally(SERVICE, "items", self.limits.page_size)
         with self._pool() as pool_map:
             offset = 0
             while True:
@@ -147,9 +152,11 @@ class ShopeeAdapter:
                     offset=offset, page_size=self.limits.page_size, item_status=statuses, **window
                 )
                 summaries = page.get("item") or []
+                more = bool(page.get("has_next_page"))
+                tally.page(len(summaries), more=more, total=reported_total(page.get("total_count")))
                 if summaries:
                     yield self._page_listings(summaries, pool_map)
-                if not page.get("has_next_page") or not summaries:
+                if not more:
                     return
                 offset = max(int(page.get("next_offset") or 0), offset + len(summaries))
 
@@ -517,12 +524,14 @@ class ShopeeAdapter:
 
     def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
         """The named orders with their lines, in Shopee's order; unknown numbers are left out.
+        OrderNumbersMalformed, before any call, for a number that is not letters and digits.
 
         Calls: one get_order_detail per 50 numbers, plus one get_tracking_number per order
         that has been shipped (Shopee keeps tracking numbers out of the order detail).
         """
         orders: list[RemoteOrder] = []
         wanted = list(dict.fromkeys(number.strip() for number in order_numbers if number.strip()))
+        shopee_orders.check_order_sns(wanted)
         for chunk in _chunks(wanted, self.limits.order_ids_per_call):  # type: ignore[arg-type]
             answer = self._client.get_order_detail(chunk, fields=shopee_orders.DETAIL_FIELDS)
             for detail in answer.get("order_list") or []:

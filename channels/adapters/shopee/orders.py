@@ -15,13 +15,15 @@ same bytes, and two different status changes never do (their `update_time` diffe
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from channels.adapters.base import (
     AdapterError,
+    OrderNumbersMalformed,
     OrderState,
     RemoteOrder,
     RemoteOrderLine,
@@ -50,6 +52,17 @@ STATUS_TABLE: dict[str, OrderState] = {
     "CANCELLED": OrderState.CANCELLED,
     "TO_RETURN": OrderState.RETURNED,
 }
+
+# An order_sn is the order date (YYMMDD) and eight letters or digits, e.g. 241201ABCD1234:
+# anything else (a comma above all, which would split order_sn_list) is refused unasked.
+ORDER_SN = re.compile(r"[0-9A-Za-z]+")
+ORDER_SN_FORM = "letters and digits, e.g. 241201ABCD1234"
+
+
+def check_order_sns(numbers: Sequence[str]) -> None:
+    """OrderNumbersMalformed for numbers no Shopee order can have."""
+    OrderNumbersMalformed.check(numbers, ORDER_SN, service="Shopee", form=ORDER_SN_FORM)
+
 
 # The status the emulator and the tests use to stand for each state.
 STATE_STATUS: dict[OrderState, str] = {
@@ -163,7 +176,8 @@ def webhook_event(
     if not given:
         raise WebhookRejected("the push has no Authorization header", status=401)
     expected = push_signature(partner_key=partner_key, url=url, body=body)
-    if not hmac.compare_digest(given.lower(), expected):
+    # Bytes, not str: compare_digest refuses a str with non-ASCII characters (a 500).
+    if not hmac.compare_digest(given.lower().encode(errors="replace"), expected.encode()):
         raise WebhookRejected(
             "the push signature does not match: check the partner key and that the callback "
             "URL registered with Shopee is exactly this one",

@@ -15,6 +15,7 @@ import hmac
 import html
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from channels.adapters.base import (
     CredentialsError,
     CredentialsSaver,
     Limits,
+    OrderNumbersMalformed,
     OrderState,
     PriceUpdate,
     PushResult,
@@ -46,6 +48,7 @@ from channels.adapters.base import (
     WebhookRejected,
 )
 from channels.adapters.http import HttpCaller, RetryPolicy
+from channels.adapters.paging import PageTally, reported_total
 from channels.adapters.shopify.client import SERVICE, ShopifyClient, classify_reply, webhook_hmac
 from channels.adapters.shopify.credentials import ShopifyCredentials
 
@@ -139,9 +142,14 @@ DEFAULT_OPTION = ("Title", "Default Title")  # what Shopify calls a product with
 MAX_OPTIONS = 3
 MAX_VARIANTS = 2048
 VARIANTS_FIRST = 20  # variants read with each product; more are paged per product
+VARIANTS_PAGE = 250  # the further pages of a product's variants (client.PRODUCT_VARIANTS)
 ORDERS_FIRST = 15  # orders per page, with...
 LINES_FIRST = 10  # ...their first lines (see the query costs in client.py)
 MAX_QUANTITY = 1_000_000_000  # Shopify refuses quantities from here on
+# An order name: the shop's prefix (often "#"), the number, its suffix. Searched for as
+# name:'…', which no white space, quote, backslash or control character can be part of.
+ORDER_NAME = re.compile(r"[^\s'\"\\\x00-\x1f\x7f]+")
+ORDER_NAME_FORM = "an order name such as #1042, without spaces, quotes or backslashes"
 
 PRODUCT_GID = "gid://shopify/Product/"
 VARIANT_GID = "gid://shopify/ProductVariant/"
@@ -249,8 +257,14 @@ class ShopifyAdapter:
         scan cannot report removals; a full scan does, by what it no longer sees. Whether a
         stock-only change moves a product's `updatedAt` is not documented: incremental scans
         should not be relied on for quantities.
+
+        IncompleteRead (channels.adapters.paging) when a page is empty or short while
+        `hasNextPage` says more follow, or names no cursor to go on from, or when the read
+        ends short of `productsCount` (asked for with each page, at one point); the same for a
+        page of a product's further variants.
         """
         search = None if updated_since is None else f"updated_at:>='{_iso(updated_since)}'"
+        tally = PageTally(SERVICE, "products", self.limits.page_size)
         after: str | None = None
         while True:
             page = self._client.products(
@@ -260,13 +274,17 @@ class ShopifyAdapter:
                 variants_first=VARIANTS_FIRST,
             )
             nodes = [node for node in page.get("nodes") or [] if isinstance(node, dict)]
+            info = page.get("pageInfo") or {}
+            more = bool(info.get("hasNextPage"))
+            tally.page(len(nodes), more=more, total=_count(page.get("productsCount")))
             listings = [listing for node in nodes for listing in self._listings_of_product(node)]
             if listings:
                 yield listings
-            info = page.get("pageInfo") or {}
-            if not info.get("hasNextPage") or not nodes:
+            if not more:
                 return
             after = str(info.get("endCursor") or "")
+            if not after:
+                raise tally.cannot_continue("sent no endCursor")
 
     def create_product(self, product: UploadProduct) -> list[RemoteListing]:
         """Create the product with its options, variants and stock in one productSet call.
@@ -474,8 +492,11 @@ class ShopifyAdapter:
 
     def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
         """The named orders (their Shopify names, e.g. "#1042"; a bare number gets the "#"),
-        in Shopify's order; unknown ones are left out. One call per 15 names."""
-        wanted = list(dict.fromkeys(_order_name(n) for n in order_numbers if _order_name(n)))
+        in Shopify's order; unknown ones are left out. OrderNumbersMalformed, unasked, for a
+        name with white space, quotes or backslashes. One call per 15 names."""
+        given = [n.strip() for n in order_numbers if n.strip()]
+        OrderNumbersMalformed.check(given, ORDER_NAME, service=SERVICE, form=ORDER_NAME_FORM)
+        wanted = list(dict.fromkeys(_order_name(n) for n in given))
         orders: list[RemoteOrder] = []
         per_call = self.limits.order_ids_per_call
         for start in range(0, len(wanted), per_call):
@@ -527,20 +548,27 @@ class ShopifyAdapter:
         return listings_from_product(node, self._all_variants(node))
 
     def _all_variants(self, node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        """A product's variants: those it came with, then the rest, 250 per call."""
+        """A product's variants: those it came with, then the rest, 250 per call.
+        IncompleteRead when a page of them is empty or short while more follow."""
+        tally = PageTally(SERVICE, f"variants of {node.get('id')}", VARIANTS_FIRST)
         connection = node.get("variants") or {}
-        variants = [v for v in connection.get("nodes") or [] if isinstance(v, dict)]
-        info = connection.get("pageInfo") or {}
-        while info.get("hasNextPage"):
+        variants: list[Mapping[str, Any]] = []
+        while True:
+            nodes = [v for v in connection.get("nodes") or [] if isinstance(v, dict)]
+            info = connection.get("pageInfo") or {}
+            tally.page(len(nodes), more=bool(info.get("hasNextPage")))
+            variants.extend(nodes)
+            if not info.get("hasNextPage"):
+                return variants
+            if not info.get("endCursor"):
+                raise tally.cannot_continue("sent no endCursor")
+            tally.page_size = VARIANTS_PAGE
             more = self._client.product_variants(
-                product_id=str(node["id"]), after=str(info.get("endCursor") or "")
+                product_id=str(node["id"]), after=str(info["endCursor"])
             )
             if more is None:  # deleted meanwhile
-                break
+                return variants
             connection = more.get("variants") or {}
-            variants.extend(v for v in connection.get("nodes") or [] if isinstance(v, dict))
-            info = connection.get("pageInfo") or {}
-        return variants
 
     def _order_pages(self, search: str, first: int) -> Iterator[list[RemoteOrder]]:
         after: str | None = None
@@ -1036,7 +1064,7 @@ def _description_html(text: str) -> str:
 
 def _hmac_equal(given: str, expected: str) -> bool:
     """Constant-time comparison of two signatures."""
-    return hmac.compare_digest(given.encode(), expected.encode())
+    return hmac.compare_digest(given.encode(errors="replace"), expected.encode())
 
 
 def _failed(
@@ -1093,9 +1121,8 @@ def _key(sku: Any) -> str:
 
 
 def _order_name(number: str) -> str:
-    """A name to search for: trimmed, "#" added to a bare number, quotes taken out (they
-    would end the search term)."""
-    name = "".join(ch for ch in str(number).strip() if ch not in "'\"\\")
+    """A name to search for: trimmed, "#" added to a bare number."""
+    name = str(number).strip()
     return f"#{name}" if name.isdigit() else name
 
 
@@ -1129,3 +1156,9 @@ def _validated(credentials: Mapping[str, Any] | ShopifyCredentials) -> ShopifyCr
         raise credentials_error(
             SERVICE, exc.errors(include_input=False, include_url=False)
         ) from None
+
+
+def _count(count: Any) -> int | None:
+    """A Count object's value (EXACT, or AT_LEAST: a lower bound, which a read may not fall
+    short of either); None when absent."""
+    return reported_total(count.get("count")) if isinstance(count, dict) else None

@@ -68,7 +68,9 @@ query CheckCredentials($locationId: ID!) {
 }
 """
 
-# 2 + first × (1 + 2 + variantsFirst): 922 points for 40 products of 20 variants.
+# 2 + first × (1 + 2 + variantsFirst) + 1: 923 points for 40 products of 20 variants. The
+# uncapped count of the same search (`limit: null`, API 2025-07 on) is what the pager checks
+# its read against.
 PRODUCTS = f"""
 query Products($first: Int!, $after: String, $query: String, $variantsFirst: Int!) {{
   products(first: $first, after: $after, query: $query) {{
@@ -78,6 +80,7 @@ query Products($first: Int!, $after: String, $query: String, $variantsFirst: Int
     }}
     {PAGE_INFO}
   }}
+  productsCount(query: $query, limit: null) {{ count precision }}
 }}
 """
 
@@ -325,14 +328,16 @@ class ShopifyClient:
     def products(
         self, *, first: int, after: str | None, query: str | None, variants_first: int
     ) -> Payload:
-        """One page of products (id order), each with its first `variants_first` variants."""
+        """One page of products (id order), each with its first `variants_first` variants,
+        and under `productsCount` the count of every product the search matches."""
         variables = {
             "first": first,
             "after": after,
             "query": query,
             "variantsFirst": variants_first,
         }
-        return _root(self.execute(PRODUCTS, variables), "products")
+        data = self.execute(PRODUCTS, variables)
+        return {**_root(data, "products"), "productsCount": data.get("productsCount")}
 
     def product_variants(self, *, product_id: str, after: str | None) -> Payload | None:
         """The product with its next 250 variants after `after`; None if it is gone."""

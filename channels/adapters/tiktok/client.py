@@ -84,6 +84,9 @@ MISSING_SCOPE = 105005
 IP_NOT_ALLOWED = 36009033
 MISSING_SHOP_CIPHER = 106013
 OVERLOADED = 36009004  # TikTok's catch-all for bad app key, signature, timestamp, token header...
+ORDER_NOT_SELLERS = (
+    21008111  # Get Order Detail: "The order/package does not belong to the current seller"
+)
 
 Payload = dict[str, Any]
 

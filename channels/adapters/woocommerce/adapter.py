@@ -40,6 +40,7 @@ from channels.adapters.base import (
     CredentialsError,
     CredentialsSaver,
     Limits,
+    OrderNumbersMalformed,
     OrderState,
     PriceUpdate,
     PushResult,
@@ -53,6 +54,7 @@ from channels.adapters.base import (
     WebhookRejected,
 )
 from channels.adapters.http import HttpCaller, RetryPolicy
+from channels.adapters.paging import PageTally
 from channels.adapters.woocommerce.client import (
     MAX_BATCH_ITEMS,
     MAX_PER_PAGE,
@@ -89,6 +91,10 @@ STATUS_TABLE: dict[str, OrderState] = {
 # Orders omni never downloads: carts not placed yet, and orders in the trash. Merchants trash
 # old orders to tidy up; treating that as a cancellation would void invoices long settled.
 LEFT_OUT = frozenset({"checkout-draft", "trash"})
+# An order number is the order id, or what a numbering plugin makes of it ("WC-1042"): never
+# white space or control characters.
+ORDER_NUMBER = re.compile(r"[^\s\x00-\x1f\x7f]+")
+ORDER_NUMBER_FORM = "the order id, or the number a plugin gives it, without spaces"
 # Plugins may register any status: an unknown one is kept verbatim and treated as unpaid, the
 # state in which the pipeline does nothing it would have to undo.
 UNKNOWN_STATUS_STATE = OrderState.UNPAID
@@ -212,6 +218,10 @@ class WooCommerceAdapter:
         modified from that second on come back, then a second pass over the trash returns
         the products trashed since then as "removed". Products deleted for good leave no trace:
         only a full scan notices them. Take the next watermark before calling.
+
+        IncompleteRead (channels.adapters.paging) when a page of products or of a product's
+        variations comes back empty or short before `X-WP-TotalPages`, or a list ends short of
+        `X-WP-Total`.
         """
         if updated_since is None:
             yield from self._scan("any", None)
@@ -231,8 +241,9 @@ class WooCommerceAdapter:
             )
 
         # Products in id order: an edit during the scan never moves a product between pages.
+        tally = PageTally(SERVICE, "products", MAX_PER_PAGE)
         with self._pool() as pool_map:
-            for rows in walk_pages(fetch, per_page=MAX_PER_PAGE):
+            for rows in walk_pages(fetch, per_page=MAX_PER_PAGE, tally=tally):
                 listings = self._page_listings(rows, pool_map)
                 if listings:
                     yield listings
@@ -253,7 +264,10 @@ class WooCommerceAdapter:
         def fetch(page: int) -> Page:
             return self._client.list_variations(product_id, page=page)
 
-        return [row for rows in walk_pages(fetch, per_page=MAX_PER_PAGE) for row in rows]
+        tally = PageTally(SERVICE, f"variations of product {product_id}", MAX_PER_PAGE)
+        return [
+            row for rows in walk_pages(fetch, per_page=MAX_PER_PAGE, tally=tally) for row in rows
+        ]
 
     @contextmanager
     def _pool(self) -> Iterator[PoolMap]:
@@ -636,19 +650,18 @@ class WooCommerceAdapter:
 
     def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
         """The named orders (Manual Download Order), in the order asked; a leading "#" is
-        ignored. Unknown numbers, checkout drafts and trashed orders are left out.
+        ignored. Unknown numbers, checkout drafts and trashed orders are left out;
+        OrderNumbersMalformed, unasked, for a number with spaces or control characters.
 
         One `GET /orders/{id}` per number (a WooCommerce order number is its id unless a
         plugin numbers orders); a number that is not an id, or names another order, is looked
         up with one search call.
         """
+        numbers = [raw.strip().lstrip("#").strip() for raw in order_numbers]
+        wanted = list(dict.fromkeys(number for number in numbers if number))
+        OrderNumbersMalformed.check(wanted, ORDER_NUMBER, service=SERVICE, form=ORDER_NUMBER_FORM)
         found: list[RemoteOrder] = []
-        seen: set[str] = set()
-        for raw in order_numbers:
-            number = raw.strip().lstrip("#").strip()
-            if not number or number in seen:
-                continue
-            seen.add(number)
+        for number in wanted:
             payload = self._find_order(number)
             if payload is not None and payload.get("status") not in LEFT_OUT:
                 found.append(order_from_payload(payload))
@@ -700,7 +713,9 @@ class WooCommerceAdapter:
                 "WooCommerce > Settings > Advanced > Webhooks into the channel",
                 status=401,
             )
-        if not hmac.compare_digest(signature, webhook_signature(secret, body)):
+        expected = webhook_signature(secret, body).encode()
+        # Bytes, not str: compare_digest refuses a str with non-ASCII characters (a 500).
+        if not hmac.compare_digest(signature.encode(errors="replace"), expected):
             raise WebhookRejected("WooCommerce push with a wrong signature", status=401)
         delivery_id = lowered.get("x-wc-webhook-delivery-id", "").strip()
         if not delivery_id:

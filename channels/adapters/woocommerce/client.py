@@ -42,6 +42,7 @@ from requests.auth import AuthBase
 
 from channels.adapters.base import AdapterError, CredentialsError
 from channels.adapters.http import HttpCaller, OutgoingRequest, RetryAdvice, default_classifier
+from channels.adapters.paging import PageTally
 from channels.adapters.woocommerce.credentials import WooCommerceCredentials
 
 SERVICE = "WooCommerce"
@@ -172,7 +173,11 @@ class Page:
 
 
 def walk_pages(
-    fetch: Callable[[int], Page], *, per_page: int, key: Callable[[Payload], Any] | None = None
+    fetch: Callable[[int], Page],
+    *,
+    per_page: int,
+    key: Callable[[Payload], Any] | None = None,
+    tally: PageTally | None = None,
 ) -> Iterator[list[Payload]]:
     """Every row of a page-numbered listing once, a page (the new rows of it) at a time.
 
@@ -181,6 +186,10 @@ def walk_pages(
     up and would fall between two pages. `X-WP-Total` shows it: when it shrinks by d, the walk
     steps back ceil(d / per_page) pages and drops rows already seen, so nothing is skipped and
     nothing comes twice. Extra cost: those re-read pages, only when the set shrank.
+
+    With a `tally`, the walk goes on while `X-WP-TotalPages` says more pages follow, and a page
+    that comes back empty or short before then, or a walk ending short of `X-WP-Total`, raises
+    IncompleteRead (channels.adapters.paging). Without one, an empty page ends the walk too.
     """
     row_key = key or (lambda row: row.get("id"))
     seen: set[Any] = set()
@@ -189,6 +198,11 @@ def walk_pages(
         current = fetch(page)
         fresh = [row for row in current.rows if row_key(row) not in seen]
         seen.update(row_key(row) for row in fresh)
+        more = _more(current, page, per_page)
+        if tally is not None:
+            tally.page(
+                len(current.rows), more=more, total=current.total, new=len(fresh), number=page
+            )
         if fresh:
             yield fresh
         if current.total is not None:
@@ -197,9 +211,16 @@ def walk_pages(
             if shrunk_by > 0 and page > 1:
                 page = max(1, page - ceil(shrunk_by / per_page))
                 continue
-        if _last_page(current, page, per_page):
+        if not more if tally is not None else _last_page(current, page, per_page):
             return
         page += 1
+
+
+def _more(current: Page, page: int, per_page: int) -> bool:
+    """Whether the store says pages follow this one."""
+    if current.total_pages is not None:
+        return page < current.total_pages
+    return len(current.rows) >= per_page
 
 
 def _last_page(current: Page, page: int, per_page: int) -> bool:

@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand
 
 from catalog.demo import demo_catalog_load
 from channels.demo import demo_channels_start
+from omni.workers import MANAGE, STOP_GRACE_SECONDS, STOP_SIGNALS, StopRequest
 from synclogs.demo import demo_orders_start
 
 
@@ -39,6 +40,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            self._run(options)
+        except KeyboardInterrupt:  # Ctrl-C while loading, before anything runs in the background
+            self.stdout.write("\nInterrupted.")
+
+    def _run(self, options: dict[str, Any]) -> None:
         summary = demo_catalog_load(products=options["products"])
         self.stdout.write(
             f"Demo catalog: {summary.products} products, {summary.variants} variants, "
@@ -86,32 +93,39 @@ class Command(BaseCommand):
         return password
 
     def _serve(self, addr: str) -> None:
-        manage = [sys.executable, "manage.py"]
-        processes = [
-            subprocess.Popen([*manage, "runserver", addr, "--noreload"]),
-            subprocess.Popen([*manage, "qcluster"]),
-        ]
+        """Run the web server and the worker until Ctrl-C or SIGTERM, then stop both.
+
+        Each runs in a process group of its own, so a Ctrl-C reaches only this process, which
+        then stops them with SIGTERM: the worker lets running tasks finish (at most
+        STOP_GRACE_SECONDS), and neither prints a traceback for a signal caught mid-start.
+        """
+        request = StopRequest()
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, request)
+        web = _start("runserver", addr, "--noreload")
+        worker = _start("worker")
         self.stdout.write("Web server and worker running. Ctrl-C stops both.")
-        # Ctrl-C, or a TERM from a process manager, ends the demo cleanly (also when started in
-        # the background, where SIGINT arrives ignored).
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, _interrupt)
-        try:
-            while all(p.poll() is None for p in processes):
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            for process in processes:
-                if process.poll() is None:
-                    process.terminate()  # both stop cleanly on TERM
-            for process in processes:
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        while not request.signum and web.poll() is None and worker.poll() is None:
+            time.sleep(0.2)
+        for name, process in (("web server", web), ("worker", worker)):
+            if process.poll() is not None and not request.signum:
+                self.stderr.write(f"The {name} exited with status {process.returncode}.")
+        self.stdout.write("Stopping the web server and the worker…")
+        for process in (web, worker):
+            if process.poll() is None:
+                process.terminate()
+        _wait(web, timeout=5)
+        _wait(worker, timeout=STOP_GRACE_SECONDS + 5)
         self.stdout.write("Stopped.")
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
+def _start(*command: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(MANAGE), *command], process_group=0)  # noqa: S603
+
+
+def _wait(process: subprocess.Popen, *, timeout: float) -> None:
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
