@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from catalog.models import sku_key
 from catalog.selectors import variant_ids_by_sku_key
-from channels.adapters.base import AdapterError, RemoteListing
+from channels.adapters.base import AdapterError, CallStats, RemoteListing
 from channels.exceptions import ChannelError, ScanAlreadyRunning
 from channels.inventory import FULFILLMENT_RECURRING, push_request, sends
 from channels.listing_store import (
@@ -27,6 +27,7 @@ from channels.listing_store import (
 )
 from channels.models import Channel, Listing, Scan
 from channels.services import adapter_for
+from omni.leases import beating
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,12 @@ logger = logging.getLogger(__name__)
 # on the marketplace while the last scan was running, or under clock skew, is not missed.
 WATERMARK_OVERLAP = timedelta(minutes=5)
 
-# An open scan with no sign of life for this long is taken as abandoned by a dead worker.
-STALE_AFTER = timedelta(hours=1)
+# A running scan's heartbeat moves its progress time this often; one silent for RUNNING_STALE
+# has lost its worker. A queued scan whose task never started (a lost task, a worker down) is
+# given QUEUED_STALE, since a busy worker may take a while to reach it.
+HEARTBEAT_SECONDS = 10.0
+RUNNING_STALE = timedelta(seconds=60)
+QUEUED_STALE = timedelta(minutes=15)
 OPEN = [Scan.Status.QUEUED, Scan.Status.RUNNING]
 
 # A scan writes in batches of about this many listings (several marketplace pages).
@@ -71,7 +76,8 @@ def scan_request(
     """Record a queued scan and, unless told not to, enqueue it once the transaction commits.
 
     Raises ScanAlreadyRunning if the channel already has a queued or running scan. A scan that
-    has shown no progress for STALE_AFTER (its worker died) is marked failed and replaced.
+    has lost its worker (a running scan whose heartbeat stopped, a queued one never started)
+    is marked failed and replaced.
     """
     for _attempt in range(2):
         try:
@@ -92,14 +98,21 @@ def scan_request(
 
 
 def _abandon_if_stale(scan: Scan) -> bool:
+    running = scan.status == Scan.Status.RUNNING
     last_sign_of_life = scan.progress_at or scan.started_at or scan.created_at
-    if timezone.now() - last_sign_of_life < STALE_AFTER:
+    stale_after = RUNNING_STALE if running else QUEUED_STALE
+    if timezone.now() - last_sign_of_life < stale_after:
         return False
+    why = (
+        "its worker stopped answering mid-scan"
+        if running
+        else "no worker started it (was the worker stopped?)"
+    )
     return bool(
-        Scan.objects.filter(pk=scan.pk, status__in=OPEN).update(
+        Scan.objects.filter(pk=scan.pk, status=scan.status).update(
             status=Scan.Status.FAILED,
             finished_at=timezone.now(),
-            error="Abandoned: no progress for over an hour (was the worker stopped?).",
+            error=f"Abandoned: {why}; a new scan replaced it.",
         )
     )
 
@@ -156,9 +169,23 @@ def scan_run(*, scan_id: int, on_page: Callable[[Scan], None] | None = None) -> 
     if not claimed:  # already run (a task delivered twice): one scan, one effect
         return scan
     scan.status, scan.started_at, scan.since = Scan.Status.RUNNING, started, since
-    adapter = adapter_for(channel)
+    with beating(_alive(scan.pk), every=HEARTBEAT_SECONDS):
+        return _read(scan, channel, started, on_page)
+
+
+def _alive(scan_id: int) -> Callable[[], bool]:
+    """The heartbeat of a running scan: its progress time, while it is still running."""
+    running = Scan.objects.filter(pk=scan_id, status=Scan.Status.RUNNING)
+    return lambda: bool(running.update(progress_at=timezone.now()))
+
+
+def _read(scan: Scan, channel: Channel, started: datetime, on_page) -> Scan:
     counts = _Counts()
-    pages = _Waiting(adapter.iter_listing_pages(updated_since=since))
+    try:
+        adapter = adapter_for(channel)
+    except AdapterError as exc:  # credentials no key decrypts, or that no longer validate
+        return _finish(scan, counts, CallStats(), 0.0, error=str(exc))
+    pages = _Waiting(adapter.iter_listing_pages(updated_since=scan.since))
     buffer: list[RemoteListing] = []
     try:
         for page in pages:

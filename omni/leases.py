@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -91,6 +91,8 @@ class Lease:
             if self.take(**also):
                 return True
             now = self.holder_lapses_at()
+            if now is None and not self.rows.exists():
+                return False  # no such row (deleted meanwhile): nothing to wait for
             if seen is not None and now is not None and now > seen:
                 return False  # renewed: the holder is alive
             if time.monotonic() >= deadline:
@@ -100,35 +102,49 @@ class Lease:
 
     @contextmanager
     def heartbeat(self) -> Iterator[None]:
-        """Renew the lease from a daemon thread while the block runs.
-
-        Not inside a transaction: the lease's own UPDATE would then hold the row locked until
-        the caller commits, and the thread's renewals would wait on it.
-        """
-        if connection.in_atomic_block or not self.token:
+        """Renew the lease from a daemon thread every `seconds / 3` while the block runs."""
+        if not self.token:
             yield
             return
-        stop = threading.Event()
-        thread = threading.Thread(
-            target=self._beat, args=(stop, self.token), name="lease-heartbeat", daemon=True
-        )
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join(timeout=self.seconds)
+        mine = self.rows.filter(**{self.token_field: self.token})
 
-    def _beat(self, stop: threading.Event, token: str) -> None:
-        try:
-            while not stop.wait(self.seconds / 3):
-                mine = self.rows.filter(**{self.token_field: token})
-                if not mine.update(**{self.until: self._lapse(timezone.now())}):
-                    return
-        except Exception:  # noqa: BLE001 - the holder's own renewal notices a lost lease
-            logger.warning("lease heartbeat failed", exc_info=True)
-        finally:
-            connections.close_all()  # this thread's connections only
+        def renew() -> bool:
+            return bool(mine.update(**{self.until: self._lapse(timezone.now())}))
+
+        with beating(renew, every=self.seconds / 3):
+            yield
 
     def _lapse(self, now: datetime) -> datetime:
         return now + timedelta(seconds=self.seconds)
+
+
+@contextmanager
+def beating(beat: Callable[[], bool], *, every: float) -> Iterator[None]:
+    """Call `beat` every `every` seconds from a daemon thread while the block runs, until it
+    returns False; the thread has its own database connection.
+
+    Not inside a transaction: the caller's own writes would then hold the rows that `beat`
+    updates locked until it commits, and the thread would wait on them.
+    """
+    if connection.in_atomic_block:
+        yield
+        return
+    stop = threading.Event()
+    thread = threading.Thread(target=_beat, args=(beat, every, stop), name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=every * 3)
+
+
+def _beat(beat: Callable[[], bool], every: float, stop: threading.Event) -> None:
+    try:
+        while not stop.wait(every):
+            if not beat():
+                return
+    except Exception:  # noqa: BLE001 - the holder's own checks notice a lapsed lease
+        logger.warning("heartbeat failed", exc_info=True)
+    finally:
+        connections.close_all()  # this thread's connections only

@@ -24,7 +24,6 @@ import random
 import sys
 import time
 from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,16 +34,14 @@ from django.test.utils import override_settings
 from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
-from catalog.models import Outlet, Product, Stock, StockMovement, Variant
-from catalog.services import StockChange, stock_adjust, stock_apply
+from catalog.models import Product, Stock, StockMovement, Variant
+from catalog.services import stock_adjust
 from channels.adapters.base import OrderState
 from channels.emulators import emulator_class
-from channels.emulators.shop import ShopItem, ShopVariant
-from channels.inventory import SALES_CHANNEL_MANUAL, inventory_flush, inventory_sync_run
-from channels.models import Channel, Listing, PendingPush, Scan
-from channels.scans import scan_request, scan_run
+from channels.models import Channel, Listing, PendingPush
 from channels.stock import channel_quantities
 from omni.benchmarks import Report, positive_int
+from omni.benchmarks.inventory_bench import connected_channel, shop_item, stocked_catalog
 from omni.workers import WorkerProcess
 from synclogs.models import SalesOrder, SyncLog
 
@@ -74,7 +71,9 @@ def run(options: dict[str, Any], report: Report) -> None:
     logging.getLogger("django-q").setLevel(logging.WARNING)  # one line per task otherwise
     report.line(f"load average {os.getloadavg()[0]:.2f}; marketplaces {', '.join(kinds)}")
     _clean()
-    outlet, variants = _catalog(options["variants"])
+    outlet, variants = stocked_catalog(
+        options["variants"], prefix=PREFIX, per_item=PER_ITEM, on_hand=INITIAL
+    )
     connections.close_all()  # children must not share the parent's database connection
     shops, shops_end = multiprocessing.Pipe()
     server = multiprocessing.get_context("fork").Process(
@@ -85,7 +84,13 @@ def run(options: dict[str, Any], report: Report) -> None:
     try:
         with override_settings(OMNI_FLUSH_ON_COMMIT=False):
             channels = [
-                _connect(kind, base_url, credentials, outlet)
+                connected_channel(
+                    kind=kind,
+                    name=f"{PREFIX}{kind}",
+                    base_url=base_url,
+                    credentials=credentials,
+                    outlet=outlet,
+                )
                 for kind, (base_url, credentials) in zip(kinds, shops.recv(), strict=True)
             ]
         worker = Worker()
@@ -322,30 +327,13 @@ def _clean() -> None:
     Product.objects.filter(handle__startswith=PREFIX).delete()
 
 
-def _catalog(count: int) -> tuple[Outlet, list[Variant]]:
-    outlet, _ = Outlet.objects.get_or_create(code=f"{PREFIX}outlet", defaults={"name": "Chaos"})
-    products = Product.objects.bulk_create(
-        Product(handle=f"{PREFIX}{n}", name=f"Chaos {n}", weight_kg=Decimal("0.2"))
-        for n in range(count // PER_ITEM + 1)
-    )
-    variants = Variant.objects.bulk_create(
-        Variant(product=products[n // PER_ITEM], sku=f"{PREFIX}{n}", retail_price=1)
-        for n in range(count)
-    )
-    stock_apply(
-        changes=[StockChange(v.pk, outlet.pk, on_hand_delta=INITIAL) for v in variants],
-        trigger=StockMovement.Trigger.RECEIPT,
-    )
-    return outlet, variants
-
-
 def _serve_shops(kinds: list[str], skus: list[str], conn) -> None:
     """The marketplaces, in their own process: one shop per channel listing every SKU."""
     sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - connections the killed worker cut
     emulators = [emulator_class(kind)(items=0, seed=n) for n, kind in enumerate(kinds)]
     for emulator in emulators:
         for start in range(0, len(skus), PER_ITEM):
-            emulator.put_item(_item(f"Chaos item {start}", skus[start : start + PER_ITEM]))
+            emulator.put_item(shop_item(f"Chaos item {start}", skus[start : start + PER_ITEM]))
         emulator.start()
     conn.send([(e.base_url, e.credentials) for e in emulators])
     while (message := conn.recv())[0] != "stop":
@@ -366,44 +354,3 @@ def _serve_shops(kinds: list[str], skus: list[str], conn) -> None:
             conn.send([e.listing_quantities() for e in emulators])
     for emulator in emulators:
         emulator.stop()
-
-
-def _item(name: str, skus: list[str]) -> ShopItem:
-    now = int(time.time()) - 86400
-    return ShopItem(
-        name=name,
-        department="Clothing",
-        category="T-Shirts",
-        brand="Chaos",
-        description=name,
-        weight_kg=Decimal("0.2"),
-        status="live",
-        created_at=now,
-        updated_at=now,
-        variants=[
-            ShopVariant(sku=sku, price=Decimal("10"), quantity=0, options={"Size": f"S{i}"})
-            for i, sku in enumerate(skus)
-        ],
-        option_names=("Size",),
-    )
-
-
-def _connect(kind: str, base_url: str, credentials: dict, outlet) -> Channel:
-    channel = Channel.objects.create(
-        kind=kind,
-        name=f"{PREFIX}{kind}-{int(time.time())}",
-        api_base_url=base_url,
-        credentials=credentials,
-        order_outlet=outlet,
-        inventory_sync_mode=Channel.SyncMode.REALTIME,
-    )
-    scan = scan_run(scan_id=scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False).pk)
-    if scan.status != Scan.Status.SUCCEEDED:
-        raise RuntimeError(f"scan of the {kind} shop failed: {scan.error}")
-    # A newly connected channel starts from a full sync, so it agrees before the chaos starts.
-    inventory_sync_run(channel=channel, trigger=SALES_CHANNEL_MANUAL, requested_by="bench")
-    for _ in range(50):
-        inventory_flush(channel_id=channel.pk)
-        if not PendingPush.objects.filter(channel=channel).exists():
-            break
-    return channel

@@ -44,7 +44,7 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
 def run(options: dict[str, Any], report: Report) -> None:
     rng = random.Random(options["seed"])
     _clean()
-    outlet, variants = _catalog(options["variants"])
+    outlet, variants = stocked_catalog(options["variants"])
     skus = [v.sku for v in variants]
     connections.close_all()  # children must not share the parent's database connection
     shops, shops_end = multiprocessing.Pipe()
@@ -53,7 +53,15 @@ def run(options: dict[str, Any], report: Report) -> None:
     try:
         with report.phase("set up channels and scan", counted=False):
             for n, (base_url, credentials) in enumerate(shops.recv()):
-                channels.append(_connect(base_url, credentials, outlet, n))
+                channels.append(
+                    connected_channel(
+                        kind="shopee",
+                        name=f"{PREFIX}{n}",
+                        base_url=base_url,
+                        credentials=credentials,
+                        outlet=outlet,
+                    )
+                )
             shops.send(("clear",))
         with override_settings(OMNI_FLUSH_ON_COMMIT=False):  # the worker process flushes
             _measure(options, report, rng, outlet, variants, channels, shops)
@@ -74,7 +82,9 @@ def _serve_shops(count: int, skus: list[str], conn) -> None:
     emulators = [ShopeeEmulator(items=0, seed=n) for n in range(count)]
     for emulator in emulators:
         for start in range(0, len(skus), MODELS_PER_ITEM):
-            emulator.put_item(_item(f"Bench item {start}", skus[start : start + MODELS_PER_ITEM]))
+            emulator.put_item(
+                shop_item(f"Bench item {start}", skus[start : start + MODELS_PER_ITEM])
+            )
         emulator.start()
     conn.send([(e.base_url, e.credentials) for e in emulators])
     while (message := conn.recv())[0] != "stop":
@@ -111,27 +121,32 @@ def _measure(options, report, rng, outlet, variants, channels, shops) -> None:
     report.line(f"  push calls                {calls:7,}")
 
 
-def _catalog(count: int) -> tuple[Outlet, list[Variant]]:
-    outlet, _ = Outlet.objects.get_or_create(code=f"{PREFIX}outlet", defaults={"name": "Bench"})
+def stocked_catalog(
+    count: int, *, prefix: str = PREFIX, per_item: int = MODELS_PER_ITEM, on_hand: int = 1000
+) -> tuple[Outlet, list[Variant]]:
+    """`count` variants named `prefix`N, `per_item` to a product, each with `on_hand` units at
+    the outlet `prefix`outlet."""
+    outlet, _ = Outlet.objects.get_or_create(code=f"{prefix}outlet", defaults={"name": "Bench"})
     products = Product.objects.bulk_create(
-        Product(handle=f"{PREFIX}{n}", name=f"Bench {n}", weight_kg=Decimal("0.2"))
-        for n in range(count // MODELS_PER_ITEM + 1)
+        Product(handle=f"{prefix}{n}", name=f"Bench {n}", weight_kg=Decimal("0.2"))
+        for n in range(count // per_item + 1)
     )
     variants = Variant.objects.bulk_create(
-        Variant(product=products[n // MODELS_PER_ITEM], sku=f"{PREFIX}{n}", retail_price=1)
+        Variant(product=products[n // per_item], sku=f"{prefix}{n}", retail_price=1)
         for n in range(count)
     )
     stock_apply(
-        changes=[StockChange(v.pk, outlet.pk, on_hand_delta=1000) for v in variants],
+        changes=[StockChange(v.pk, outlet.pk, on_hand_delta=on_hand) for v in variants],
         trigger=StockMovement.Trigger.RECEIPT,
     )
     return outlet, variants
 
 
-def _connect(base_url: str, credentials: dict, outlet, n: int) -> Channel:
+def connected_channel(*, kind: str, name: str, base_url: str, credentials: dict, outlet) -> Channel:
+    """A real-time channel of the emulated shop, scanned and brought in line by a full sync."""
     channel = Channel.objects.create(
-        kind="shopee",
-        name=f"{PREFIX}{n}-{int(time.time())}",
+        kind=kind,
+        name=f"{name}-{int(time.time())}",
         api_base_url=base_url,
         credentials=credentials,
         order_outlet=outlet,
@@ -139,7 +154,7 @@ def _connect(base_url: str, credentials: dict, outlet, n: int) -> Channel:
     )
     scan = scan_run(scan_id=scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False).pk)
     if scan.status != Scan.Status.SUCCEEDED:
-        raise RuntimeError(f"scan failed: {scan.error}")
+        raise RuntimeError(f"scan of {channel.name} failed: {scan.error}")
     # A newly connected channel starts from a full sync, so it agrees before the clock starts.
     inventory_sync_run(channel=channel, trigger=SALES_CHANNEL_MANUAL, requested_by="bench")
     with override_settings(OMNI_FLUSH_ON_COMMIT=False):
@@ -147,7 +162,8 @@ def _connect(base_url: str, credentials: dict, outlet, n: int) -> Channel:
     return channel
 
 
-def _item(name: str, skus: list[str]) -> ShopItem:
+def shop_item(name: str, skus: list[str]) -> ShopItem:
+    """An item listing `skus` as its variants, as the benchmarks' shops hold them."""
     now = int(time.time()) - 86400
     return ShopItem(
         name=name,

@@ -2,6 +2,7 @@
 left to finish; pushes out of quick retries are retried on the schedule, not abandoned."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from channels.emulators.shopee import ShopeeEmulator
 from channels.inventory import inventory_flush
 from channels.models import Channel, Listing, PendingPush
 from channels.tasks import inventory_flush_due
-from omni.leases import Lease
+from omni.leases import LEASE_SECONDS, Lease
 from tests.channels.test_inventory import connect, shop_item
 from tests.factories import VariantFactory
 
@@ -106,3 +107,14 @@ def test_a_push_out_of_quick_retries_is_retried_by_the_schedule(shop, settings):
     assert shop.quantities()[ref] == 6
     assert not PendingPush.objects.exists()
     assert Listing.objects.get(channel=channel).push_error == ""
+
+
+@pytest.mark.django_db
+def test_a_flush_of_a_channel_deleted_since_it_was_queued_ends_at_once(shop):
+    channel, _, _ = listed(shop)
+    channel_id = channel.pk
+    Channel.objects.filter(pk=channel_id).delete()
+    started = time.monotonic()
+    result = inventory_flush(channel_id=channel_id)
+    assert result.locked_out
+    assert time.monotonic() - started < LEASE_SECONDS  # did not sit out a lease for nobody

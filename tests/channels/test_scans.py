@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog.models import Product, ProductImage, Variant
-from channels import selectors
+from channels import scans, selectors
 from channels.emulators.shop import ShopItem, ShopVariant
 from channels.emulators.shopee import ShopeeEmulator
 from channels.exceptions import ScanAlreadyRunning
@@ -340,16 +340,46 @@ def test_tab_pages_show_the_tab_bar_and_the_rows(pos, shop, admin_client):
 def test_a_scan_abandoned_by_a_dead_worker_does_not_block_the_channel_forever(pos, shop):
     channel = make_channel(shop)
     stuck = scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False)
+    two_minutes_ago = timezone.now() - timedelta(minutes=2)
     Scan.objects.filter(pk=stuck.pk).update(
-        status=Scan.Status.RUNNING, started_at=timezone.now() - timedelta(hours=2)
+        status=Scan.Status.RUNNING, started_at=two_minutes_ago, progress_at=two_minutes_ago
     )
-    # when
+    # when: its heartbeat has been silent for two minutes
     fresh = scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False)
     # then
     stuck.refresh_from_db()
     assert stuck.status == Scan.Status.FAILED
     assert "Abandoned" in stuck.error
     assert scan_run(scan_id=fresh.pk).status == Scan.Status.SUCCEEDED
+
+
+def test_a_running_scan_with_a_live_heartbeat_still_blocks_a_second_one(pos, shop):
+    channel = make_channel(shop)
+    running = scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False)
+    Scan.objects.filter(pk=running.pk).update(
+        status=Scan.Status.RUNNING,
+        started_at=timezone.now() - timedelta(hours=2),
+        progress_at=timezone.now() - timedelta(seconds=5),
+    )
+    with pytest.raises(ScanAlreadyRunning):
+        scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_scan_beats_while_it_waits_on_the_marketplace(pos, shop, monkeypatch):
+    monkeypatch.setattr(scans, "HEARTBEAT_SECONDS", 0.05)
+    channel = make_channel(shop)
+    scan = scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False)
+    beats = []
+
+    def slow_page(current) -> None:
+        before = Scan.objects.get(pk=current.pk).progress_at
+        time.sleep(0.5)  # a slow marketplace: no page is written meanwhile
+        beats.append(Scan.objects.get(pk=current.pk).progress_at > before)
+
+    assert scan_run(scan_id=scan.pk, on_page=slow_page).status == Scan.Status.SUCCEEDED
+    assert beats  # the scan read at least one page
+    assert all(beats)
 
 
 def test_a_second_full_scan_of_an_unchanged_shop_changes_nothing(pos, shop):
