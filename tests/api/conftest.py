@@ -118,3 +118,23 @@ def shop():
             "mug_b": emulator.put_item(shop_item("Mug (bundle)", "mug-01")),
         }
         yield emulator
+
+
+def outlet_product_channel(api: ApiClient, shop, *, sku: str, price: str) -> tuple[dict, dict]:
+    """Through the API: outlet "jkt", a one-variant product, and a Shopee channel on `shop`
+    ordering into that outlet. The product's and the channel's JSON."""
+    api.post("/api/outlets", {"code": "jkt", "name": "Jakarta"})
+    product = api.post(
+        "/api/products", {"name": "Tee", "variants": [{"sku": sku, "retail_price": price}]}
+    ).json()
+    channel = api.post(
+        "/api/channels",
+        {
+            "kind": "shopee",
+            "name": "Shopee",
+            "api_base_url": shop.base_url,
+            "credentials": shop.credentials,
+            "order_outlet": "jkt",
+        },
+    ).json()
+    return product, channel

@@ -10,7 +10,7 @@ from catalog.models import Outlet, Product, Stock
 from channels.models import Channel, Scan
 from omni.api import api
 from omni.api_base import InSchema
-from tests.api.conftest import ApiClient
+from tests.api.conftest import ApiClient, outlet_product_channel
 from tests.api.schema import fill, openapi, operations
 
 pytestmark = pytest.mark.django_db
@@ -28,20 +28,7 @@ BODY_OPERATIONS = [
 @pytest.fixture
 def world(api: ApiClient, shop):
     """One outlet, product and channel, so each id in a path names something."""
-    api.post("/api/outlets", {"code": "jkt", "name": "Jakarta"})
-    product = api.post(
-        "/api/products", {"name": "Tee", "variants": [{"sku": "TEE-1", "retail_price": "10"}]}
-    ).json()
-    channel = api.post(
-        "/api/channels",
-        {
-            "kind": "shopee",
-            "name": "Shopee",
-            "api_base_url": shop.base_url,
-            "credentials": shop.credentials,
-            "order_outlet": "jkt",
-        },
-    ).json()
+    product, channel = outlet_product_channel(api, shop, sku="TEE-1", price="10")
     return {"product_id": product["id"], "channel_id": channel["id"]}
 
 

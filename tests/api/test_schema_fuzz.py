@@ -27,7 +27,7 @@ from jsonschema import Draft202012Validator
 from pydantic_core.core_schema import ErrorType
 
 from channels.emulators.shopee import ShopeeEmulator
-from tests.api.conftest import ApiClient
+from tests.api.conftest import ApiClient, outlet_product_channel
 from tests.api.schema import document_validator, fill, openapi, operations
 
 pytestmark = pytest.mark.django_db
@@ -328,21 +328,7 @@ def only_loopback(monkeypatch):
 def world(api, only_loopback):
     """A little of everything, so ids in paths sometimes name something real."""
     with ShopeeEmulator(items=3, seed=11, pos_skus=("FZ-1",)) as shop:
-        api.post("/api/outlets", {"code": "jkt", "name": "Jakarta"})
-        product = api.post(
-            "/api/products",
-            {"name": "Tee", "variants": [{"sku": "FZ-1", "retail_price": "10.00"}]},
-        ).json()
-        channel = api.post(
-            "/api/channels",
-            {
-                "kind": "shopee",
-                "name": "Shopee",
-                "api_base_url": shop.base_url,
-                "credentials": shop.credentials,
-                "order_outlet": "jkt",
-            },
-        ).json()
+        product, channel = outlet_product_channel(api, shop, sku="FZ-1", price="10.00")
         known = {
             "api_base_url": shop.base_url,
             "credentials": [shop.credentials],
