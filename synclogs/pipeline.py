@@ -195,7 +195,9 @@ def orders_process(
     Queries, whatever the page's size: two to map SKUs and one to lock the page's orders in
     the POS; per step, one insert or update per kind of document (the new orders' insert in a
     savepoint), one to lock the stock rows and one to read the known orders' lines; then one
-    insert of the log rows and one update of the marketplace statuses. On top of that, per
+    insert of the log rows, one update of the marketplace statuses, and one read of the
+    channel's listings of the page's lines (`own_orders_seen`: those a push may have
+    overwritten are queued again, with push_request's queries). On top of that, per
     order that changes stock, its stock_apply (five round trips; one more to read the levels
     for a void or a deduction beyond on hand). Measured: `manage.py bench orders`.
     """
