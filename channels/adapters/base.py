@@ -4,6 +4,7 @@ Adapters take and return the plain dataclasses below; no raw JSON and no vendor 
 this line. Every failure is an AdapterError that says whether trying again may help.
 """
 
+import hmac
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -203,6 +204,13 @@ class WebhookRejected(Exception):
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(message)
         self.status = status
+
+
+def signature_matches(given: str, expected: str) -> bool:
+    """Whether a push's signature header equals the one computed, in constant time. Compared
+    as bytes: `hmac.compare_digest` refuses a str with non-ASCII characters, and a header
+    carrying some is simply a wrong signature (401), never an error."""
+    return hmac.compare_digest(given.encode(errors="replace"), expected.encode())
 
 
 class Adapter(Protocol):

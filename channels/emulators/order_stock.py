@@ -20,9 +20,6 @@ class OrderStock:
     def __init__(self) -> None:
         self._held: dict[Hashable, list[tuple[Any, int]]] = {}
 
-    def holds(self, order: Hashable) -> bool:
-        return order in self._held
-
     def take(self, order: Hashable, lines: Iterable[tuple[Any, int]], adjust: Adjust) -> None:
         """Take `qty` units off each `(target, qty)` for `order`, unless it already holds some.
         What `adjust` really took (less where stock may not go below zero) is remembered."""

@@ -46,6 +46,7 @@ from channels.adapters.base import (
     UploadVariant,
     WebhookEvent,
     WebhookRejected,
+    signature_matches,
 )
 from channels.adapters.http import HttpCaller, RetryPolicy
 from channels.adapters.lazada.client import SERVICE, LazadaClient, classify_reply
@@ -615,8 +616,7 @@ class LazadaAdapter:
             creds.app_key.encode() + body,
             hashlib.sha256,
         ).hexdigest()
-        # Bytes, not str: compare_digest refuses a str with non-ASCII characters (a 500).
-        if not hmac.compare_digest(signature.lower().encode(errors="replace"), expected.encode()):
+        if not signature_matches(signature.lower(), expected):
             raise WebhookRejected(
                 "The Lazada push signature does not match this channel's app key and secret",
                 status=401,

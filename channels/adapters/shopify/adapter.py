@@ -11,7 +11,6 @@ reports Shopify's `inventoryQuantity`, the variant's total over all locations, s
 for a shop that sells from one location.
 """
 
-import hmac
 import html
 import json
 import math
@@ -46,6 +45,7 @@ from channels.adapters.base import (
     UploadVariant,
     WebhookEvent,
     WebhookRejected,
+    signature_matches,
 )
 from channels.adapters.http import HttpCaller, RetryPolicy
 from channels.adapters.paging import PageTally, reported_total
@@ -520,7 +520,7 @@ class ShopifyAdapter:
         if not given:
             raise WebhookRejected("the webhook has no X-Shopify-Hmac-SHA256 header", status=401)
         expected = webhook_hmac(secret=self.credentials.client_secret.get_secret_value(), body=body)
-        if not _hmac_equal(given, expected):
+        if not signature_matches(given, expected):
             raise WebhookRejected(
                 "the webhook signature does not match: check the channel's client secret (the "
                 "app's, which Shopify signs webhooks with)",
@@ -1060,11 +1060,6 @@ def _description_html(text: str) -> str:
 
 
 # -- small helpers ---------------------------------------------------------------------------------
-
-
-def _hmac_equal(given: str, expected: str) -> bool:
-    """Constant-time comparison of two signatures."""
-    return hmac.compare_digest(given.encode(errors="replace"), expected.encode())
 
 
 def _failed(

@@ -18,7 +18,6 @@ whose `commerce_platform` is `"TOKOPEDIA"`; `TikTokShopAdapter` keeps every prod
 the field (older API versions) counts as TikTok Shop's.
 """
 
-import hmac
 import html
 import json
 import math
@@ -54,6 +53,7 @@ from channels.adapters.base import (
     UploadVariant,
     WebhookEvent,
     WebhookRejected,
+    signature_matches,
 )
 from channels.adapters.http import HttpCaller, RetryPolicy, download_image
 from channels.adapters.paging import PageTally, reported_total
@@ -466,9 +466,7 @@ class TikTokShopAdapter:
         expected = webhook_signature(
             app_key=creds.app_key, app_secret=creds.app_secret.get_secret_value(), body=body
         )
-        if not hmac.compare_digest(
-            given.strip().lower().encode(errors="replace"), expected.encode()
-        ):
+        if not signature_matches(given.strip().lower(), expected):
             raise WebhookRejected(f"{self.service} push with a wrong signature", status=401)
         return webhook_event(body, service=self.service)
 
