@@ -102,16 +102,9 @@ class Lease:
 
     @contextmanager
     def heartbeat(self) -> Iterator[None]:
-        """Renew the lease from a daemon thread every `seconds / 3` while the block runs."""
-        if not self.token:
-            yield
-            return
-        mine = self.rows.filter(**{self.token_field: self.token})
-
-        def renew() -> bool:
-            return bool(mine.update(**{self.until: self._lapse(timezone.now())}))
-
-        with beating(renew, every=self.seconds / 3):
+        """Renew the lease from a daemon thread every `seconds / 3` while the block runs
+        (until it is found no longer ours)."""
+        with beating(self.renew, every=self.seconds / 3):
             yield
 
     def _lapse(self, now: datetime) -> datetime:
