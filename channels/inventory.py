@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog.models import StockMovement
@@ -314,7 +314,11 @@ def inventory_flush(*, channel_id: int, max_rounds: int = 1000, wait: bool = Tru
     try:
         with lease.heartbeat():
             channel = Channel.objects.prefetch_related("outlets").get(pk=channel_id)
-            adapter = adapter_for(channel)
+            try:
+                adapter = adapter_for(channel)
+            except AdapterError as exc:  # credentials no key decrypts, or no longer valid
+                result.failed = _cannot_push(channel, str(exc))
+                return result
             for _ in range(max_rounds):
                 batch = _due(channel)
                 if not batch:
@@ -348,6 +352,20 @@ def inventory_flush_due() -> list[FlushResult]:
         except Exception:  # noqa: BLE001 - one broken channel must not hold up the others
             logger.exception("flush of channel %s failed", channel_id)
     return results
+
+
+def _cannot_push(channel: Channel, error: str) -> int:
+    """The channel cannot be pushed to at all: its due rows are marked failed with the reason
+    (for the outbox page and the channel's last error) and wait for the slow retry, by which
+    staff may have fixed the credentials. Two updates; the rows marked."""
+    error = error[:500]
+    Channel.objects.filter(pk=channel.pk).update(last_error=error)
+    return PendingPush.objects.filter(channel=channel, next_attempt_at__lte=timezone.now()).update(
+        attempts=F("attempts") + 1,
+        failed=True,
+        last_error=error,
+        next_attempt_at=timezone.now() + _slow_retry(),
+    )
 
 
 def _flush_lease(channel_id: int) -> Lease:

@@ -2,6 +2,7 @@
 failure: the channel named with what to do, every other channel working as before."""
 
 import json
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -14,6 +15,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import override_settings
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from catalog.models import Outlet
@@ -23,12 +25,14 @@ from channels.credentials_store import (
     credentials_decrypt,
 )
 from channels.emulators.shopee import ShopeeEmulator
-from channels.models import Channel
+from channels.inventory import inventory_flush
+from channels.models import Channel, Listing, PendingPush
 from channels.services import adapter_for
 from omni.auth import token_create
 from synclogs import tasks as synclog_tasks
 from tests.api.conftest import ApiClient
 from tests.api.test_end_to_end import ok
+from tests.factories import VariantFactory
 
 pytestmark = pytest.mark.django_db
 OLD_KEY, NEW_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -263,3 +267,26 @@ def test_the_migration_encrypts_existing_rows_and_reverses():
         assert OldChannel.objects.get(pk=set_up.pk).credentials == plain
     finally:
         MigrationExecutor(connection).migrate(latest)
+
+
+def test_pushes_for_a_channel_no_key_opens_are_marked_failed_with_the_reason(shopee):
+    # given: a real-time channel stored under a key no longer configured, with a push queued
+    with override_settings(OMNI_CREDENTIALS_KEYS=[OLD_KEY]):
+        lost = connect(shopee, "Lost Key Shop")
+    listing = Listing.objects.create(
+        channel=lost, item_id="1", variant_ref="", sku="TEE-1", variant=VariantFactory(sku="TEE-1")
+    )
+    now = timezone.now()
+    PendingPush.objects.create(
+        listing=listing, channel=lost, reason="manual", requested_at=now, next_attempt_at=now
+    )
+    with override_settings(OMNI_CREDENTIALS_KEYS=[NEW_KEY]):
+        # when
+        result = inventory_flush(channel_id=lost.pk)
+    # then: the outbox row and the channel say why, and the row waits for the slow retry
+    assert result.failed == 1
+    push = PendingPush.objects.get(listing=listing)
+    assert push.failed
+    assert "Lost Key Shop" in push.last_error
+    assert "OMNI_CREDENTIALS_KEYS" in Channel.objects.get(pk=lost.pk).last_error
+    assert push.next_attempt_at > now + timedelta(minutes=30)
