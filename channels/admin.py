@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -38,6 +39,7 @@ from channels.models import (
 )
 from channels.scans import RemovalNotHeld, scan_confirm_removal, scan_request
 from channels.services import channel_apply_duplicate_policy, credentials_validate
+from omni.admin_tools import GREEN, GREY, ORANGE, RED, clipped, state_badge
 
 # The tab bar, in the order of the seed's product menu.
 TABS = [
@@ -110,13 +112,13 @@ class ChannelAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "kind",
+        "is_active",
+        "short_last_error",
+        "last_scan_at",
         "inventory_sync_mode",
         "duplicate_sku_policy",
         "order_outlet",
         "buffer",
-        "is_active",
-        "last_scan_at",
-        "last_error",
     ]
     list_filter = ["kind", "is_active", "inventory_sync_mode"]
     list_select_related = ["order_outlet"]
@@ -150,6 +152,10 @@ class ChannelAdmin(admin.ModelAdmin):
         ),
         ("Scans", {"fields": ["last_scan_at", "last_error", "held_removal"]}),
     ]
+
+    @admin.display(description="Last error")
+    def short_last_error(self, obj: Channel) -> str:
+        return clipped(obj.last_error, 120)
 
     @admin.display(description="Removal awaiting confirmation")
     def held_removal(self, obj: Channel) -> str:
@@ -199,6 +205,14 @@ class ChannelAdmin(admin.ModelAdmin):
             self.message_user(request, f"{channel}: {record.message}", level)
 
 
+SCAN_COLOURS = {
+    Scan.Status.QUEUED: GREY,
+    Scan.Status.RUNNING: GREY,
+    Scan.Status.SUCCEEDED: GREEN,
+    Scan.Status.TO_CONFIRM: ORANGE,
+    Scan.Status.FAILED: RED,
+}
+
 # Confirming a held removal marks listings removed: it takes the right to change listings.
 CONFIRM_REMOVAL_PERMISSION = "channels.change_listing"
 
@@ -208,7 +222,7 @@ def confirm_removal_button(scan: Scan) -> str:
     if scan.status != Scan.Status.TO_CONFIRM:
         return ""
     return format_html(
-        '<a class="button" href="{}">Confirm removal of {} listings</a>',
+        '<a class="button" style="white-space:nowrap" href="{}">Confirm removal of {} listings</a>',
         reverse("admin:channels_scan_confirm_removal", args=[scan.pk]),
         scan.removal_held,
     )
@@ -220,7 +234,9 @@ class ScanAdmin(admin.ModelAdmin):
         "pk",
         "channel",
         "kind",
-        "status",
+        "status_badge",
+        "held_removal",
+        "short_error",
         "progress",
         "seen",
         "new",
@@ -229,10 +245,8 @@ class ScanAdmin(admin.ModelAdmin):
         "not_in_pos",
         "duplicates",
         "removed",
-        "held_removal",
         "started_at",
         "finished_at",
-        "short_error",
     ]
     list_filter = ["status", "kind", "channel"]
     list_select_related = ["channel"]
@@ -250,7 +264,8 @@ class ScanAdmin(admin.ModelAdmin):
 
     @admin.display(description="Progress")
     def progress(self, obj: Scan) -> str:
-        return f"{obj.pages_done} pages, {obj.listings_done} listings"
+        pages, listings = obj.pages_done, obj.listings_done
+        return f"{pages} page{pluralize(pages)}, {listings} listing{pluralize(listings)}"
 
     @admin.display(description="Held removal")
     def held_removal(self, obj: Scan) -> str:
@@ -258,7 +273,11 @@ class ScanAdmin(admin.ModelAdmin):
 
     @admin.display(description="Error / note")
     def short_error(self, obj: Scan) -> str:
-        return (obj.error or obj.note)[:160]
+        return clipped(obj.error or obj.note, 160)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: Scan) -> str:
+        return state_badge(obj.get_status_display(), SCAN_COLOURS[obj.status])
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.confirm_removal_view)
@@ -279,7 +298,11 @@ class ScanAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(back)
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Confirm removal of {scan.removal_held} listings",
+            "title": (
+                f"Confirm removal of {scan.removal_held} listings"
+                if scan.status == Scan.Status.TO_CONFIRM
+                else f"Scan #{scan.pk}: no removal to confirm"
+            ),
             "scan": scan,
             "back": back,
             "opts": self.model._meta,
@@ -386,17 +409,28 @@ class PendingPushAdmin(admin.ModelAdmin):
     list_display = [
         "listing",
         "channel",
+        "state",
+        "short_error",
         "reason",
         "requested_at",
-        "attempts",
         "next_attempt_at",
-        "failed",
-        "last_error",
     ]
     list_filter = ["failed", "channel", "reason"]
     list_select_related = ["listing", "channel"]
     search_fields = ["=listing__sku_key", "listing__title"]
     show_full_result_count = False
+
+    @admin.display(description="State", ordering="failed")
+    def state(self, obj: PendingPush) -> str:
+        if obj.failed:
+            return state_badge("Failed: retried hourly", RED)
+        if obj.attempts:
+            return state_badge(f"Retrying ({obj.attempts} tried)", ORANGE)
+        return state_badge("Queued", GREY)
+
+    @admin.display(description="Last error")
+    def short_error(self, obj: PendingPush) -> str:
+        return clipped(obj.last_error, 120)
 
     def has_add_permission(self, request) -> bool:
         return False

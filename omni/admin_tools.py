@@ -2,6 +2,7 @@
 
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 
 COUNT_CAP = 10_000
 
@@ -16,3 +17,29 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.object_list[: COUNT_CAP + 1].count()
+
+
+# Inline, so a badge reads the same on any admin page, with or without the apps' stylesheets.
+BADGE_STYLE = (
+    "display:inline-block;padding:2px 8px;border-radius:10px;color:#fff;font-weight:600;"
+    "font-size:0.85em;white-space:nowrap;background:{}"
+)
+GREEN, GREY, ORANGE, RED = "#2e7d32", "#757575", "#ef6c00", "#c62828"
+
+
+def state_badge(label: str, colour: str) -> str:
+    """A coloured pill naming a row's state, for a changelist column."""
+    return format_html('<span style="{}">{}</span>', BADGE_STYLE.format(colour), label)
+
+
+# A message column wide enough to read: without it a changelist squeezes it to a word a line.
+MESSAGE_STYLE = "display:inline-block;min-width:16em"
+
+
+def clipped(text: str, limit: int) -> str:
+    """A message for a changelist column: at least 16em wide, cut at the last word within
+    `limit` characters with "…" and the whole of it in the tooltip."""
+    if len(text) <= limit:
+        return format_html('<span style="{}">{}</span>', MESSAGE_STYLE, text) if text else ""
+    cut = text[:limit].rsplit(" ", 1)[0].rstrip(" ,.;:")
+    return format_html('<span style="{}" title="{}">{}…</span>', MESSAGE_STYLE, text, cut)

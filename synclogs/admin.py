@@ -22,7 +22,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from channels.models import Channel
-from omni.admin_tools import CappedCountPaginator
+from omni.admin_tools import GREEN, GREY, ORANGE, RED, CappedCountPaginator, clipped, state_badge
 from synclogs import selectors, services
 from synclogs.exceptions import OrderSyncError
 from synclogs.models import (
@@ -40,7 +40,7 @@ from synclogs.models import (
 )
 
 # Badge colours of the seed's Sync Logs: 200 green, 409 blue-grey, 400 orange, 404 red.
-BADGE_COLOURS = {200: "#2e7d32", 409: "#546e7a", 400: "#ef6c00", 404: "#c62828"}
+BADGE_COLOURS = {200: GREEN, 409: "#546e7a", 400: ORANGE, 404: RED}
 # Query-string keys of the changelist filters, used by the report's links and the tab bar.
 CHANNEL_PARAM = "channel__id__exact"
 STATUS_PARAM = "status__exact"
@@ -50,11 +50,7 @@ UNTIL_PARAM = "created_at__lt"
 
 def badge(status: int) -> str:
     label = SyncLog.Status(status).label if status in SyncLog.Status.values else str(status)
-    return format_html(
-        '<span class="omni-badge" style="background:{}">{}</span>',
-        BADGE_COLOURS.get(status, "#757575"),
-        label,
-    )
+    return state_badge(label, BADGE_COLOURS.get(status, GREY))
 
 
 def changelist_url(action: str | None, **params: Any) -> str:
@@ -419,9 +415,9 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "channel",
         "topic",
         "order_number",
-        "held",
+        "state",
+        "short_error",
         "processed_at",
-        "error",
     ]
     list_filter = ["topic", "held", "channel"]
     list_select_related = ["channel"]
@@ -439,6 +435,19 @@ class WebhookEventAdmin(admin.ModelAdmin):
         "error",
         "payload_pretty",
     ]
+
+    @admin.display(description="State")
+    def state(self, obj: WebhookEvent) -> str:
+        if obj.held:
+            return state_badge("Held: channel paused", ORANGE)
+        if obj.error:
+            return state_badge("Failed" if obj.processed_at else "Retrying", RED)
+        return state_badge("Processed", GREEN) if obj.processed_at else state_badge("Queued", GREY)
+
+    @admin.display(description="Error")
+    def short_error(self, obj: WebhookEvent) -> str:
+        return clipped(obj.error, 120)
+
     exclude = ["payload"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

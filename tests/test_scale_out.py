@@ -180,7 +180,10 @@ def test_two_worker_clusters_on_redis_write_each_document_once_and_leave_no_drif
 
     # no task lost: every task queued here ran and succeeded, and none anywhere failed
     ran = set(Task.objects.filter(id__in=queued, success=True).values_list("id", flat=True))
-    assert set(queued) - ran == set(), [queued[i] for i in set(queued) - ran]
+    assert set(queued) - ran == set(), [
+        (queued[i], Task.objects.filter(id=i).values_list("success", "result").first())
+        for i in set(queued) - ran
+    ]
     assert not Task.objects.filter(success=False).exists(), list(
         Task.objects.filter(success=False).values_list("func", "result")[:3]
     )
