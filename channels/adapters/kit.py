@@ -1,0 +1,396 @@
+"""What every marketplace adapter shares, written once: the adapter kit.
+
+A marketplace package (`channels/adapters/<kind>/`) has the same four files:
+
+- `credentials.py`: a `Credentials` subclass naming the fields the channel stores;
+- `client.py`: a `Client` subclass that signs and sends calls, and knows the marketplace's
+  "token expired" answer and token endpoint (the one-refresh-then-retry logic is here, once);
+- `orders.py`: the marketplace's order statuses mapped to `OrderState` (`STATUS_TABLE`) and its
+  order payloads turned into `RemoteOrder`s;
+- `adapter.py`: a `BaseAdapter` subclass mapping payloads to and from omni's dataclasses.
+
+`BaseAdapter` owns construction from a channel's settings, credentials validation, `close`, the
+worker pool for concurrent detail fetches, and pushing quantities and prices in batches within
+`Limits` with per-listing skip-and-continue. A subclass overrides only its marketplace's hooks,
+as healthchecks' transports and django-q2's brokers do.
+"""
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+import requests
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+
+from channels.adapters.base import (
+    AdapterError,
+    CallStats,
+    CredentialsError,
+    CredentialsSaver,
+    Limits,
+    OrderState,
+    PriceUpdate,
+    PushResult,
+    QuantityUpdate,
+)
+from channels.adapters.http import HttpCaller, RetryAdvice, RetryPolicy
+
+T = TypeVar("T")
+R = TypeVar("R")
+Update = QuantityUpdate | PriceUpdate
+PoolMap = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
+
+
+# -- credentials --------------------------------------------------------------------------------
+
+
+class Credentials(BaseModel):
+    """A channel's keys and tokens for one marketplace; subclasses declare the fields.
+
+    Secrets are `SecretStr`, so they print as `**********` in repr, logs and admin widgets;
+    `as_dict()` is the one way to get them back in clear, for storage. Unknown keys are refused,
+    so a misspelt key fails when the channel is saved, not at 3 a.m. Text is trimmed: keys
+    pasted from a marketplace's console often come with a trailing space or newline.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field in clear, in the shape this model validates: what the channel stores."""
+        return {
+            name: value.get_secret_value() if isinstance(value, SecretStr) else value
+            for name, value in self
+        }
+
+    def with_tokens(self, **tokens: Any) -> Self:
+        """A copy holding newly issued tokens (secret fields are wrapped as secrets)."""
+        update = {
+            name: SecretStr(value) if isinstance(getattr(self, name), SecretStr) else value
+            for name, value in tokens.items()
+        }
+        return self.model_copy(update=update)
+
+
+C = TypeVar("C", bound=Credentials)
+
+
+def credentials_error(service: str, exc: ValidationError) -> CredentialsError:
+    """A CredentialsError listing what is wrong with each field, never the field's value
+    (pydantic's own messages would quote the submitted secrets back)."""
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in error.get("loc", ())) or "credentials"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return CredentialsError(
+        f"The {service} credentials are incomplete or wrong ({'; '.join(problems)})",
+        code="invalid_credentials",
+    )
+
+
+# -- the client: signing lives in subclasses, token refresh here ----------------------------------
+
+
+class Client(Generic[C]):
+    """Calls one marketplace for one shop. Thread-safe: a token refresh happens once for all
+    threads that met the expired token.
+
+    A subclass signs and sends its calls through `self._caller`, reading `self._credentials`
+    afresh on every attempt (a refresh may have replaced them). Where the marketplace issues
+    refresh tokens it implements `exchange_refresh_token` and wraps its calls in
+    `with_refresh`; the rest (once per stale token, persisting before use) is done here.
+    """
+
+    service: ClassVar[str]
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials: C,
+        caller: HttpCaller,
+        on_credentials_changed: CredentialsSaver | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        self._caller = caller
+        self._on_credentials_changed = on_credentials_changed
+        self._clock = clock
+        self._refresh_lock = threading.Lock()
+
+    @staticmethod
+    def classify_reply(response: requests.Response) -> RetryAdvice | None:
+        """Retry advice for an answer that is throttled or failed inside a 200 body; None
+        leaves the answer to `HttpCaller`'s defaults (429, 5xx)."""
+        return None
+
+    @property
+    def credentials(self) -> C:
+        return self._credentials
+
+    # -- one refresh, then the call again ------------------------------------------------------
+
+    def with_refresh(self, send: Callable[[dict[str, str]], T], expired: Callable[[T], bool]) -> T:
+        """`send(used)` once; when its answer says the access token expired (`expired`) and a
+        refresh token is known, refresh once (for every thread that used the same stale token)
+        and send again. `send` records the access token it signed with in `used`."""
+        used: dict[str, str] = {}
+        answer = send(used)
+        if expired(answer) and self.can_refresh():
+            self.refresh_once(used["access_token"])
+            answer = send(used)
+        return answer
+
+    def can_refresh(self) -> bool:
+        refresh_token = getattr(self._credentials, "refresh_token", None)
+        return bool(refresh_token and refresh_token.get_secret_value())
+
+    def refresh_once(self, stale_access_token: str) -> None:
+        with self._refresh_lock:
+            # Another thread may have refreshed while this one waited for the lock.
+            if self.access_token() == stale_access_token:
+                self.refresh_access_token()
+
+    def access_token(self) -> str:
+        return self._credentials.access_token.get_secret_value()  # type: ignore[attr-defined]
+
+    def refresh_access_token(self) -> C:
+        """Trade the refresh token for new tokens and persist them through the callback.
+
+        The callback runs before the new tokens are used, so a crash afterwards cannot lose
+        the single-use refresh token the marketplace has just replaced.
+        """
+        current = self._credentials
+        if not self.can_refresh():
+            raise self.no_refresh_token()
+        renewed = self.exchange_refresh_token(current)
+        if self._on_credentials_changed is not None:
+            self._on_credentials_changed(renewed.as_dict())
+        self._credentials = renewed
+        return renewed
+
+    def exchange_refresh_token(self, current: C) -> C:
+        """Call the marketplace's token endpoint (never retried after a lost reply: a refresh
+        token works once); `current.with_tokens(...)`. CredentialsError when refused."""
+        raise NotImplementedError(f"{self.service} issues no refresh tokens")
+
+    def no_refresh_token(self) -> CredentialsError:
+        return CredentialsError(
+            f"{self.service} refused the access token and the channel has no refresh token: "
+            f"reconnect the shop in {self.service} to issue new tokens",
+            code="auth",
+        )
+
+
+# -- pushing in batches -------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class PushRow:
+    """One listing's update inside a batch. `key` is the id the marketplace's answer names the
+    listing by (a model id, a SKU id, a variant gid); `indexes` are the positions in the caller's
+    list it answers for (an update listed twice is sent once, its last value winning)."""
+
+    key: str
+    update: Update
+    indexes: list[int] = field(default_factory=list)
+    target: Any = None  # what the marketplace needs beside the key, from `resolve`
+
+
+@dataclass(slots=True)
+class PushBatch:
+    group: str  # the item the call is limited to when `Limits.one_item_per_update`, else ""
+    rows: list[PushRow]
+
+
+class Unpushable(Exception):
+    """Raised by a `resolve` hook: this update cannot be sent (bad ids, unknown listing); the
+    message is its failed result's error. The other updates go on."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+Resolve = Callable[[Update], tuple[str, str, Any]]  # -> (group, key, target)
+Send = Callable[[PushBatch], Mapping[str, str]]  # -> {key: error}; key "" fails the whole call
+
+
+def push_in_batches(
+    updates: Sequence[Update], *, per_call: int, one_item: bool, resolve: Resolve, send: Send
+) -> list[PushResult]:
+    """One result per update, in order, after as few calls as `per_call` allows.
+
+    `resolve(update)` says where an update goes (`Unpushable` for one that cannot be sent; an
+    AdapterError from a lookup fails that update alone). Rows are grouped by item when the
+    marketplace takes one item per call, in first-seen order, and cut to `per_call`.
+    `send(batch)` makes one call and names the refused rows by key with the marketplace's
+    reason; an error under the key "" fails every row of the call. A call that fails fails
+    only its own rows; a CredentialsError stops everything, as no further call can succeed.
+    """
+    results: dict[int, PushResult] = {}
+    groups: dict[str, dict[str, PushRow]] = {}
+    for index, update in enumerate(updates):
+        try:
+            group, key, target = resolve(update)
+        except CredentialsError:
+            raise
+        except (Unpushable, AdapterError) as exc:
+            results[index] = _failed(update, str(exc), exc.retryable)
+            continue
+        rows = groups.setdefault(group if one_item else "", {})
+        row = rows.get(key)
+        if row is None:
+            rows[key] = row = PushRow(key, update)
+        row.update, row.target = update, target
+        row.indexes.append(index)
+    for group, rows in groups.items():
+        ordered = list(rows.values())
+        for start in range(0, len(ordered), per_call):
+            batch = PushBatch(group, ordered[start : start + per_call])
+            try:
+                refused = send(batch)
+            except CredentialsError:
+                raise
+            except AdapterError as exc:
+                for row in batch.rows:
+                    _answer(results, row, str(exc), exc.retryable)
+                continue
+            everyone = refused.get("", "")
+            for row in batch.rows:
+                _answer(results, row, refused.get(row.key) or everyone, False)
+    return [results[index] for index in range(len(updates))]
+
+
+def _answer(results: dict[int, PushResult], row: PushRow, error: str, retryable: bool) -> None:
+    for index in row.indexes:
+        results[index] = _failed(row.update, error, retryable)
+
+
+def _failed(update: Update, error: str, retryable: bool) -> PushResult:
+    return PushResult(
+        update.item_id, update.variant_id, ok=not error, error=error, retryable=retryable
+    )
+
+
+# -- the adapter --------------------------------------------------------------------------------
+
+
+class BaseAdapter(Generic[C]):
+    """omni's Adapter for one shop of one marketplace (the protocol is `base.Adapter`).
+
+    `credentials` is a mapping validated by `credentials_model` (or an instance of it);
+    `on_credentials_changed` receives the whole credentials dict after a token refresh;
+    `retry` tunes back-off; `workers` is how many detail reads of one page run at once (1 turns
+    the pool off). `stats` counts every HTTP call this adapter makes.
+    """
+
+    kind: ClassVar[str]
+    service: ClassVar[str]  # the marketplace's name in messages
+    limits: ClassVar[Limits]
+    STATUS_TABLE: ClassVar[Mapping[str, OrderState]]
+    credentials_model: ClassVar[type[Credentials]]
+    client_class: ClassVar[type[Client[Any]]]
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        credentials: Mapping[str, Any] | C,
+        on_credentials_changed: CredentialsSaver | None = None,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        workers: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.stats = CallStats()
+        self._caller = HttpCaller(
+            stats=self.stats,
+            service=self.service,
+            session=session,
+            policy=retry,
+            classify=self.client_class.classify_reply,
+        )
+        self._client = self.make_client(
+            base_url=base_url,
+            credentials=self.validated(credentials),
+            caller=self._caller,
+            on_credentials_changed=on_credentials_changed,
+            clock=clock,
+        )
+        self._workers = max(1, workers)
+        self._clock = clock
+
+    def make_client(self, **settings: Any) -> Any:
+        """The marketplace's client; override to pass it more than the common settings."""
+        return self.client_class(**settings)
+
+    @classmethod
+    def validated(cls, credentials: Mapping[str, Any] | C) -> C:
+        """`credentials` as the model; CredentialsError naming the wrong fields, never values."""
+        if isinstance(credentials, cls.credentials_model):
+            return credentials  # type: ignore[return-value]
+        try:
+            return cls.credentials_model.model_validate(dict(credentials))  # type: ignore[return-value]
+        except ValidationError as exc:
+            raise credentials_error(cls.service, exc) from None
+
+    @property
+    def credentials(self) -> C:
+        """The credentials in use, tokens included once refreshed."""
+        return self._client.credentials  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Release pooled connections (those of a session passed in, too)."""
+        self._caller.session.close()
+
+    @contextmanager
+    def pool(self) -> Iterator[PoolMap]:
+        """A `map(fn, args) -> list` running `workers` calls at once, in order; the plain
+        loop when `workers` is 1. Threads share the adapter's session and `stats`."""
+        if self._workers == 1:
+            yield serial_map
+            return
+        with ThreadPoolExecutor(self._workers, thread_name_prefix=f"{self.kind}-detail") as pool:
+            yield lambda fn, args: list(pool.map(fn, args))
+
+    def push(
+        self,
+        updates: Sequence[Update],
+        *,
+        per_call: int,
+        resolve: Resolve,
+        send: Send,
+        one_item: bool | None = None,
+    ) -> list[PushResult]:
+        """`push_in_batches` within this marketplace's `Limits` (`one_item` overrides
+        `Limits.one_item_per_update` for a call that may mix items); quantities checked first."""
+        for update in updates:
+            if isinstance(update, QuantityUpdate) and update.quantity < 0:
+                raise ValueError(f"negative quantity for {update.item_id}/{update.variant_id}")
+        return push_in_batches(
+            updates,
+            per_call=per_call,
+            one_item=self.limits.one_item_per_update if one_item is None else one_item,
+            resolve=resolve,
+            send=send,
+        )
+
+
+def serial_map(fn: Callable[[T], R], args: Sequence[T]) -> list[R]:
+    return [fn(arg) for arg in args]
+
+
+def chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`values` cut into consecutive slices of at most `size`."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
