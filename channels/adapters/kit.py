@@ -140,12 +140,13 @@ class Client(Generic[C]):
     # -- one refresh, then the call again ------------------------------------------------------
 
     def with_refresh(self, send: Callable[[dict[str, str]], T], expired: Callable[[T], bool]) -> T:
-        """`send(used)` once; when its answer says the access token expired (`expired`) and a
-        refresh token is known, refresh once (for every thread that used the same stale token)
-        and send again. `send` records the access token it signed with in `used`."""
+        """`send(used)` once; when a refresh token is known and the answer says the access
+        token expired (`expired`, asked only then), refresh once (for every thread that used
+        the same stale token) and send again. `send` records the access token it signed with
+        in `used`."""
         used: dict[str, str] = {}
         answer = send(used)
-        if expired(answer) and self.can_refresh():
+        if self.can_refresh() and expired(answer):
             self.refresh_once(used["access_token"])
             answer = send(used)
         return answer
@@ -222,7 +223,9 @@ class Unpushable(Exception):
 
 
 Resolve = Callable[[Update], tuple[str, str, Any]]  # -> (group, key, target)
-Send = Callable[[PushBatch], Mapping[str, str]]  # -> {key: error}; key "" fails the whole call
+# -> {key: the marketplace's reason, or an AdapterError/Unpushable saying whether trying again
+# may help}; the key "" fails the whole call
+Send = Callable[[PushBatch], Mapping[str, "str | AdapterError | Unpushable"]]
 
 
 def push_in_batches(
@@ -267,7 +270,11 @@ def push_in_batches(
                 continue
             everyone = refused.get("", "")
             for row in batch.rows:
-                _answer(results, row, refused.get(row.key) or everyone, False)
+                reason = refused.get(row.key) or everyone
+                if isinstance(reason, str):
+                    _answer(results, row, reason, False)
+                else:
+                    _answer(results, row, str(reason), reason.retryable)
     return [results[index] for index in range(len(updates))]
 
 

@@ -25,12 +25,11 @@ from channels.adapters.base import (
 )
 from channels.adapters.http import RetryPolicy
 from channels.adapters.shopify import client
-from channels.adapters.shopify.adapter import (
+from channels.adapters.shopify.adapter import ShopifyAdapter, listings_from_product
+from channels.adapters.shopify.orders import (
     FINANCIAL_STATUSES,
     FULFILLMENT_STATUSES,
     STATUS_TABLE,
-    ShopifyAdapter,
-    listings_from_product,
     order_from_node,
 )
 from channels.adapters.shopify.client import webhook_hmac

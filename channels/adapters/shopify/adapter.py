@@ -19,121 +19,37 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from itertools import product as cartesian
+from decimal import Decimal
 from typing import Any, ClassVar
 
-import requests
-from pydantic import ValidationError
-
-from channels.adapters import credentials_error
+from catalog.models import sku_key
 from channels.adapters.base import (
     AdapterError,
-    CallStats,
     CredentialsError,
-    CredentialsSaver,
     Limits,
     OrderNumbersMalformed,
-    OrderState,
     PriceUpdate,
     PushResult,
     QuantityUpdate,
     RemoteListing,
     RemoteOrder,
-    RemoteOrderLine,
     UploadProduct,
     UploadVariant,
     WebhookEvent,
     WebhookRejected,
     signature_matches,
 )
-from channels.adapters.http import HttpCaller, RetryPolicy
+from channels.adapters.kit import BaseAdapter, PushBatch, PushRow, Unpushable, chunks
 from channels.adapters.paging import PageTally, reported_total
-from channels.adapters.shopify.client import SERVICE, ShopifyClient, classify_reply, webhook_hmac
+from channels.adapters.shopify.client import SERVICE, ShopifyClient, webhook_hmac
 from channels.adapters.shopify.credentials import ShopifyCredentials
-
-# -- orders: Shopify's statuses and omni's states ------------------------------------------------
-
-FINANCIAL_STATUSES = (
-    "AUTHORIZED",
-    "EXPIRED",
-    "PAID",
-    "PARTIALLY_PAID",
-    "PARTIALLY_REFUNDED",
-    "PENDING",
-    "REFUNDED",
-    "VOIDED",
+from channels.adapters.shopify.orders import (
+    STATUS_TABLE,
+    decimal,
+    order_from_node,
+    parse_time,
+    tail,
 )
-FULFILLMENT_STATUSES = (
-    "FULFILLED",
-    "FULFILLMENT_NOT_REQUIRED",
-    "IN_PROGRESS",
-    "ON_HOLD",
-    "OPEN",
-    "PARTIALLY_FULFILLED",
-    "PENDING_FULFILLMENT",
-    "REQUEST_DECLINED",
-    "RESTOCKED",
-    "SCHEDULED",
-    "UNFULFILLED",
-)
-SHIPPED_FULFILLMENTS = frozenset({"FULFILLED", "PARTIALLY_FULFILLED"})
-# An authorised card payment is as good as paid for shipping: the merchant captures it when
-# fulfilling. Pending, partly paid and expired authorisations are not paid yet.
-PAID_FINANCIALS = frozenset({"PAID", "PARTIALLY_REFUNDED", "AUTHORIZED"})
-
-
-def order_status(financial: str, fulfillment: str, *, cancelled: bool, closed: bool) -> str:
-    """An order's status as omni records it: Shopify's own values joined by "/".
-
-    `FINANCIAL/FULFILLMENT`, with `/CLOSED` when the order is archived, or `CANCELLED/...` when
-    `cancelledAt` is set (a cancelled order is closed too, so CLOSED is left out then).
-    """
-    if cancelled:
-        return f"CANCELLED/{financial}/{fulfillment}"
-    return f"{financial}/{fulfillment}" + ("/CLOSED" if closed else "")
-
-
-def order_state(financial: str, fulfillment: str, *, cancelled: bool, closed: bool) -> OrderState:
-    """The rule behind STATUS_TABLE, first match wins:
-
-    1. cancelled (`cancelledAt` set) -> cancelled;
-    2. refunded in full, or restocked -> returned if anything had shipped or was restocked,
-       else cancelled (money back and nothing sent: the sale is off);
-    3. payment voided -> cancelled;
-    4. fulfilled or partly fulfilled -> delivered once the order is closed (archived: Shopify
-       closes fulfilled, paid orders when done), else shipped, paid or not (cash on delivery);
-    5. not paid (pending, partly paid, authorisation expired) -> unpaid;
-    6. paid with nothing to ship (digital goods) -> delivered;
-    7. otherwise paid and waiting to ship (unfulfilled, on hold, scheduled, in progress...).
-    """
-    shipped = fulfillment in SHIPPED_FULFILLMENTS
-    if cancelled:
-        return OrderState.CANCELLED
-    if financial == "REFUNDED" or fulfillment == "RESTOCKED":
-        if shipped or fulfillment == "RESTOCKED":
-            return OrderState.RETURNED
-        return OrderState.CANCELLED
-    if financial == "VOIDED":
-        return OrderState.CANCELLED
-    if shipped:
-        return OrderState.DELIVERED if closed else OrderState.SHIPPED
-    if financial not in PAID_FINANCIALS:
-        return OrderState.UNPAID
-    if fulfillment == "FULFILLMENT_NOT_REQUIRED":
-        return OrderState.DELIVERED
-    return OrderState.PAID
-
-
-# Every status omni can record for a Shopify order (8 financial x 11 fulfillment statuses, each
-# open, closed or cancelled), mapped by the rule above. The order pipeline reads only the state.
-STATUS_TABLE: dict[str, OrderState] = {
-    order_status(financial, fulfillment, cancelled=cancelled, closed=closed): order_state(
-        financial, fulfillment, cancelled=cancelled, closed=closed
-    )
-    for financial, fulfillment in cartesian(FINANCIAL_STATUSES, FULFILLMENT_STATUSES)
-    for cancelled, closed in ((False, False), (False, True), (True, False))
-}
 
 # -- catalog ------------------------------------------------------------------------------------
 
@@ -164,16 +80,18 @@ class _Target:
     inventory_item_gid: str
 
 
-class ShopifyAdapter:
+class ShopifyAdapter(BaseAdapter[ShopifyCredentials]):
     """omni's Adapter for one Shopify shop.
 
-    `base_url` is the shop's own address (`https://<shop>.myshopify.com`); `credentials` a
-    mapping validated by `ShopifyCredentials` (or an instance of it); `on_credentials_changed`
-    receives the whole credentials dict after a token refresh; `retry` tunes back-off. `stats`
-    counts every HTTP call this adapter makes.
+    `base_url` is the shop's own address (`https://<shop>.myshopify.com`); the rest as
+    `BaseAdapter` takes it. Reads run in one thread: Shopify's cost budget, not the number of
+    calls in flight, is what limits them.
     """
 
-    kind: ClassVar[str] = "shopify"
+    kind = "shopify"
+    service = SERVICE
+    credentials_model = ShopifyCredentials
+    client_class = ShopifyClient
     limits: ClassVar[Limits] = Limits(
         # Shopify allows 250 per page, but a page's calculated cost must stay under 1,000
         # points: 40 products with their first 20 variants cost 922.
@@ -187,40 +105,7 @@ class ShopifyAdapter:
         order_ids_per_call=ORDERS_FIRST,
         order_window_days=None,  # orders(query:) takes any updated_at range
     )
-    STATUS_TABLE: ClassVar[dict[str, OrderState]] = STATUS_TABLE
-
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        credentials: Mapping[str, Any] | ShopifyCredentials,
-        on_credentials_changed: CredentialsSaver | None = None,
-        retry: RetryPolicy | None = None,
-        session: requests.Session | None = None,
-    ) -> None:
-        self.stats = CallStats()
-        self._caller = HttpCaller(
-            stats=self.stats,
-            service=SERVICE,
-            session=session,
-            policy=retry,
-            classify=classify_reply,
-        )
-        self._client = ShopifyClient(
-            base_url=base_url,
-            credentials=_validated(credentials),
-            caller=self._caller,
-            on_credentials_changed=on_credentials_changed,
-        )
-
-    @property
-    def credentials(self) -> ShopifyCredentials:
-        """The credentials in use, tokens included once refreshed."""
-        return self._client.credentials
-
-    def close(self) -> None:
-        """Release pooled connections (those of a session passed in, too)."""
-        self._caller.session.close()
+    STATUS_TABLE = STATUS_TABLE
 
     # -- Adapter protocol ------------------------------------------------------------------
 
@@ -318,24 +203,22 @@ class ShopifyAdapter:
         compare-and-swap). When Shopify refuses some rows of a call, it changes none of them:
         those rows fail with Shopify's message and the others are sent again once.
         """
-        for update in updates:
-            if update.quantity < 0:
-                raise ValueError(f"negative quantity for {update.item_id}/{update.variant_id}")
-        results: dict[int, PushResult] = {
-            index: _failed(update, f"quantity {update.quantity} is more than Shopify accepts")
-            for index, update in enumerate(updates)
-            if update.quantity >= MAX_QUANTITY
-        }
-        targets = self._targets(updates, results)
-        rows = [
-            (index, target, update.quantity)
-            for index, update in enumerate(updates)
-            if (target := targets.get(index)) is not None and index not in results
-        ]
-        for start in range(0, len(rows), self.limits.stock_updates_per_call):
-            batch = rows[start : start + self.limits.stock_updates_per_call]
-            results.update(self._set_quantities(updates, batch))
-        return [results[index] for index in range(len(updates))]
+        targets = self._targets([u for u in updates if 0 <= u.quantity < MAX_QUANTITY])
+
+        def resolve(update: QuantityUpdate) -> tuple[str, str, _Target]:
+            if update.quantity >= MAX_QUANTITY:
+                raise Unpushable(f"quantity {update.quantity} is more than Shopify accepts")
+            target = _found(targets, update)
+            # Keyed by inventory item: if the same one comes twice, the last value wins.
+            return "", target.inventory_item_gid, target
+
+        return self.push(
+            updates,
+            per_call=self.limits.stock_updates_per_call,
+            resolve=resolve,  # type: ignore[arg-type]
+            send=self._set_quantities,
+            one_item=False,  # inventorySetQuantities may mix products
+        )
 
     def update_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
         """Variant prices; one productVariantsBulkUpdate per product and 250 variants.
@@ -344,38 +227,22 @@ class ShopifyAdapter:
         per 100 to find its variant. Shopify applies the valid rows of a call and names the
         refused ones in `userErrors`; those fail with Shopify's message.
         """
-        results: dict[int, PushResult] = {}
-        rows: dict[str, list[tuple[int, str, Decimal]]] = {}
-        defaults: list[int] = []
-        for index, update in enumerate(updates):
-            if not update.price.is_finite() or update.price < 0:
-                results[index] = _failed(update, f"price {update.price} is not a valid price")
-            elif _numeric(update.item_id) is None or (
-                update.variant_id and _numeric(update.variant_id) is None
-            ):
-                results[index] = _failed(update, "not a Shopify product/variant id")
-            elif not update.variant_id:
-                defaults.append(index)
-            else:
-                rows.setdefault(_tail(update.item_id), []).append(
-                    (index, VARIANT_GID + _tail(update.variant_id), update.price)
-                )
-        looked_up: dict[int, PushResult] = {}
-        targets = self._targets([updates[i] for i in defaults], looked_up)
-        for position, index in enumerate(defaults):
-            target = targets.get(position)
-            if target is None:
-                results[index] = looked_up[position]
-            else:
-                rows.setdefault(_tail(updates[index].item_id), []).append(
-                    (index, target.variant_gid, updates[index].price)
-                )
-        per_call = self.limits.price_updates_per_call
-        for item_id, item_rows in rows.items():
-            for start in range(0, len(item_rows), per_call):
-                batch = item_rows[start : start + per_call]
-                results.update(self._set_prices(updates, item_id, batch))
-        return [results[index] for index in range(len(updates))]
+        targets = self._targets([u for u in updates if _valid_price(u) and not u.variant_id])
+
+        def resolve(update: PriceUpdate) -> tuple[str, str, None]:
+            if not _valid_price(update):
+                raise Unpushable(f"price {update.price} is not a valid price")
+            _check_ids(update)
+            if update.variant_id:
+                return tail(update.item_id), VARIANT_GID + tail(update.variant_id), None
+            return tail(update.item_id), _found(targets, update).variant_gid, None
+
+        return self.push(
+            updates,
+            per_call=self.limits.price_updates_per_call,
+            resolve=resolve,  # type: ignore[arg-type]
+            send=self._set_prices,
+        )
 
     # -- catalog pushes --------------------------------------------------------------------
 
@@ -394,13 +261,13 @@ class ShopifyAdapter:
         _raise_user_errors(answer, f"update product {item_id}", code="product_update")
         node = answer.get("product") or {}
         variants = self._all_variants(node)
-        by_key = {_key(v.get("sku")): str(v["id"]) for v in variants if _key(v.get("sku"))}
+        by_key = {sku_key(v.get("sku")): str(v["id"]) for v in variants if sku_key(v.get("sku"))}
         rows = []
         for variant in product.variants:
             if node.get("hasOnlyDefaultVariant") and len(variants) == 1:
                 variant_gid = str(variants[0]["id"])
             else:
-                variant_gid = by_key.get(_key(variant.sku), "")
+                variant_gid = by_key.get(sku_key(variant.sku), "")
             if variant_gid:
                 rows.append({"id": variant_gid, **_variant_fields(variant, product)})
         for start in range(0, len(rows), self.limits.price_updates_per_call):
@@ -602,110 +469,60 @@ class ShopifyAdapter:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def _targets(
-        self,
-        updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate],
-        results: dict[int, PushResult],
-    ) -> dict[int, _Target]:
-        """{index: variant and inventory item} for the updates Shopify knows, looked up by
-        gid 100 at a time. The others get a failed result in `results`: unknown to Shopify,
-        or in a lookup call that failed (credential errors stop everything)."""
-        asked: dict[int, str] = {}
-        for index, update in enumerate(updates):
-            if _numeric(update.item_id) is None or (
-                update.variant_id and _numeric(update.variant_id) is None
-            ):
-                results[index] = _failed(update, "not a Shopify product/variant id")
-                continue
-            asked[index] = (
-                VARIANT_GID + _tail(update.variant_id)
-                if update.variant_id
-                else PRODUCT_GID + _tail(update.item_id)
-            )
-        found: dict[str, Mapping[str, Any]] = {}
-        failed: dict[str, AdapterError] = {}
-        unique = list(dict.fromkeys(asked.values()))
-        for start in range(0, len(unique), self.limits.detail_ids_per_call):
-            chunk = unique[start : start + self.limits.detail_ids_per_call]
+    def _targets(self, updates: Sequence[QuantityUpdate | PriceUpdate]) -> dict[str, Any]:
+        """{gid asked: the variant (and inventory item) it lands on, the reason there is none,
+        or the AdapterError of its lookup}, looked up by gid 100 at a time (credential errors
+        stop everything). Updates with ids that are not Shopify's are not looked up."""
+        asked = list(dict.fromkeys(_asked_gid(u) for u in updates if _ids_valid(u)))
+        found: dict[str, Any] = {}
+        for chunk in chunks(asked, self.limits.detail_ids_per_call):
             try:
                 nodes = self._client.nodes(chunk)
             except CredentialsError:
                 raise
             except AdapterError as exc:
-                failed.update(dict.fromkeys(chunk, exc))
+                found.update(dict.fromkeys(chunk, exc))
                 continue
-            for gid, node in zip(chunk, nodes, strict=False):
-                if isinstance(node, dict):
-                    found[gid] = node
-        targets: dict[int, _Target] = {}
-        for index, gid in asked.items():
-            if gid in failed:
-                error = failed[gid]
-                results[index] = _failed(updates[index], str(error), retryable=error.retryable)
-                continue
-            target, problem = _target(updates[index], found.get(gid))
-            if target is not None:
-                targets[index] = target
-            else:
-                results[index] = _failed(updates[index], problem)
-        return targets
+            found.update((gid, node) for gid, node in zip(chunk, nodes, strict=False))
+        return found
 
-    def _set_quantities(
-        self, updates: Sequence[QuantityUpdate], batch: list[tuple[int, _Target, int]]
-    ) -> dict[int, PushResult]:
-        results: dict[int, PushResult] = {}
-        pending = batch
-        for _ in range(2):  # the batch, then once more without the rows Shopify refused
-            if not pending:
-                break
+    def _set_quantities(self, batch: PushBatch) -> dict[str, str | AdapterError | Unpushable]:
+        """One inventorySetQuantities for the batch, then once more without the rows Shopify
+        refused (it changes none of a call's rows when it refuses some)."""
+        refused: dict[str, str | AdapterError | Unpushable] = {}
+        pending = batch.rows
+        for attempt in range(2):
             try:
-                refused, retryable_all = self._send_quantities(pending)
+                named, whole = self._send_quantities(pending)
             except CredentialsError:
                 raise
             except AdapterError as exc:
-                for index, _, _ in pending:
-                    results[index] = _failed(updates[index], str(exc), retryable=exc.retryable)
-                return results
-            if retryable_all is not None:  # refused as a whole, no row named
-                for index, _, _ in pending:
-                    results[index] = _failed(updates[index], retryable_all)
-                return results
-            for position, message in refused.items():
-                index = pending[position][0]
-                results[index] = _failed(updates[index], message)
-            if not refused:
-                for index, _, _ in pending:
-                    results[index] = PushResult(
-                        updates[index].item_id, updates[index].variant_id, ok=True
-                    )
-                return results
-            pending = [row for position, row in enumerate(pending) if position not in refused]
-        for index, _, _ in pending:  # held back twice by other rows: try these again later
-            results.setdefault(
-                index,
-                _failed(updates[index], "Shopify refused the batch; try again", retryable=True),
-            )
-        return results
+                if attempt == 0:
+                    raise
+                return {**refused, **dict.fromkeys((row.key for row in pending), exc)}
+            if whole is not None:  # refused as a whole, no row named
+                return {**refused, **dict.fromkeys((row.key for row in pending), whole)}
+            if not named:
+                return refused
+            refused.update(named)
+            pending = [row for row in pending if row.key not in named]
+            if not pending:
+                return refused
+        held = Unpushable("Shopify refused the batch; try again", retryable=True)
+        return {**refused, **dict.fromkeys((row.key for row in pending), held)}
 
-    def _send_quantities(
-        self, rows: list[tuple[int, _Target, int]]
-    ) -> tuple[dict[int, str], str | None]:
-        """Send one inventorySetQuantities; ({row position: Shopify's reason}, None), or
+    def _send_quantities(self, rows: list[PushRow]) -> tuple[dict[str, str], str | None]:
+        """Send one inventorySetQuantities; ({inventory item gid: Shopify's reason}, None), or
         ({}, reason) when Shopify refused the call without naming a row."""
-        # One row per inventory item: if the same one comes twice, the last value wins.
-        by_item: dict[str, int] = {}
-        for position, (_, target, _) in enumerate(rows):
-            by_item[target.inventory_item_gid] = position
-        positions = list(by_item.values())
         location = self.credentials.location_id
         quantities = [
             {
-                "inventoryItemId": rows[position][1].inventory_item_gid,
+                "inventoryItemId": row.key,
                 "locationId": location,
-                "quantity": rows[position][2],
+                "quantity": row.update.quantity,  # type: ignore[union-attr]
                 "changeFromQuantity": None,  # required from 2026-04; null skips the check
             }
-            for position in positions
+            for row in rows
         ]
         key = str(uuid.uuid4())
         answer = self._client.inventory_set_quantities(
@@ -717,48 +534,24 @@ class ShopifyAdapter:
             },
             key=key,
         )
-        errors = _user_errors(answer)
-        if not errors:
-            return {}, None
-        refused: dict[int, str] = {}
-        for row, message in errors:
-            if row is None or not 0 <= row < len(positions):
+        refused: dict[str, str] = {}
+        for row, message in _user_errors(answer):
+            if row is None or not 0 <= row < len(rows):
                 return {}, f"Shopify refused the stock update: {message}"
-            sent = positions[row]
-            item = rows[sent][1].inventory_item_gid
-            for position, (_, target, _) in enumerate(rows):
-                if target.inventory_item_gid == item:
-                    refused[position] = message
+            refused[rows[row].key] = message
         return refused, None
 
-    def _set_prices(
-        self, updates: Sequence[PriceUpdate], item_id: str, batch: list[tuple[int, str, Decimal]]
-    ) -> dict[int, PushResult]:
-        variants = [{"id": gid, "price": _money(price)} for _, gid, price in batch]
-        try:
-            answer = self._client.variants_bulk_update(
-                product_id=PRODUCT_GID + item_id, variants=variants
-            )
-        except CredentialsError:
-            raise
-        except AdapterError as exc:
-            return {
-                index: _failed(updates[index], str(exc), retryable=exc.retryable)
-                for index, _, _ in batch
-            }
-        refused: dict[int, str] = {}
+    def _set_prices(self, batch: PushBatch) -> dict[str, str]:
+        variants = [{"id": row.key, "price": _money(row.update.price)} for row in batch.rows]  # type: ignore[union-attr]
+        answer = self._client.variants_bulk_update(
+            product_id=PRODUCT_GID + batch.group, variants=variants
+        )
+        refused: dict[str, str] = {}
         for row, message in _user_errors(answer):
-            if row is None or not 0 <= row < len(batch):
-                return {index: _failed(updates[index], message) for index, _, _ in batch}
-            refused[row] = message
-        return {
-            index: (
-                _failed(updates[index], refused[position])
-                if position in refused
-                else PushResult(updates[index].item_id, updates[index].variant_id, ok=True)
-            )
-            for position, (index, _, _) in enumerate(batch)
-        }
+            if row is None or not 0 <= row < len(batch.rows):
+                return {"": message}
+            refused[batch.rows[row].key] = message
+        return refused
 
     def _product_set_input(self, product: UploadProduct) -> dict[str, Any]:
         """The productSet input, after every check that can be made without Shopify."""
@@ -846,95 +639,24 @@ def listings_from_product(
 ) -> list[RemoteListing]:
     """The listings of one product node (`id title status updatedAt hasOnlyDefaultVariant`)
     and its variant nodes (`id sku title price inventoryQuantity`)."""
-    item_id = _tail(node.get("id"))
+    item_id = tail(node.get("id"))
     title = str(node.get("title") or "")
     status = LISTING_STATUS.get(str(node.get("status") or ""), "inactive")
-    updated_at = _parse_time(node.get("updatedAt"))
+    updated_at = parse_time(node.get("updatedAt"))
     only_default = bool(node.get("hasOnlyDefaultVariant"))
     return [
         RemoteListing(
             item_id=item_id,
-            variant_id="" if only_default else _tail(variant.get("id")),
+            variant_id="" if only_default else tail(variant.get("id")),
             sku=str(variant.get("sku") or ""),
             title=title if only_default else f"{title} - {variant.get('title') or ''}".strip(),
-            price=_decimal(variant.get("price")),
+            price=decimal(variant.get("price")),
             quantity=int(variant.get("inventoryQuantity") or 0),
             status=status,
             updated_at=updated_at,
         )
         for variant in variants
     ]
-
-
-def order_from_node(
-    node: Mapping[str, Any], lines: Sequence[Mapping[str, Any]] | None = None
-) -> RemoteOrder:
-    """One RemoteOrder from an order node as client.ORDER_FIELDS asks for it; `lines` are all
-    its line nodes (default: those in the node). An unknown status raises AdapterError rather
-    than guessing a state: the pipeline would otherwise invoice or void on a wrong guess."""
-    name = str(node.get("name") or "")
-    financial = str(node.get("displayFinancialStatus") or "")
-    fulfillment = str(node.get("displayFulfillmentStatus") or "")
-    status = order_status(
-        financial,
-        fulfillment,
-        cancelled=bool(node.get("cancelledAt")),
-        closed=bool(node.get("closed")),
-    )
-    state = STATUS_TABLE.get(status)
-    if state is None:
-        raise AdapterError(
-            f"Shopify order {name or node.get('id')} has a status omni does not know "
-            f"({status}): it was left alone",
-            retryable=False,
-            code="order_status",
-        )
-    money = (node.get("totalPriceSet") or {}).get("shopMoney") or {}
-    if lines is None:
-        lines = (node.get("lineItems") or {}).get("nodes") or []
-    tracking = _tracking(node)
-    return RemoteOrder(
-        order_number=name,
-        order_id=_tail(node.get("id")),
-        status=status,
-        state=state,
-        created_at=_parse_time(node.get("createdAt")),
-        updated_at=_parse_time(node.get("updatedAt")),
-        currency=str(money.get("currencyCode") or ""),
-        total=_decimal(money.get("amount")),
-        lines=tuple(_order_line(line) for line in lines),
-        payment_method=", ".join(str(g) for g in node.get("paymentGatewayNames") or []),
-        courier=str(tracking.get("company") or ""),
-        tracking_number=str(tracking.get("number") or ""),
-        cancel_reason=str(node.get("cancelReason") or "") if node.get("cancelledAt") else "",
-        source=dict(node),
-    )
-
-
-def _order_line(line: Mapping[str, Any]) -> RemoteOrderLine:
-    product = line.get("product") if isinstance(line.get("product"), dict) else {}
-    variant = line.get("variant") if isinstance(line.get("variant"), dict) else {}
-    price = (
-        (line.get("discountedUnitPriceAfterAllDiscountsSet") or {}).get("shopMoney") or {}
-    ).get("amount")
-    return RemoteOrderLine(
-        line_id=_tail(line.get("id")),
-        item_id=_tail(product.get("id")),
-        # A line of a product without options refers to it as the listing does: variant "".
-        variant_id="" if product.get("hasOnlyDefaultVariant") else _tail(variant.get("id")),
-        sku=str(line.get("sku") or ""),
-        title=str(line.get("name") or ""),
-        quantity=int(line.get("quantity") or 0),
-        unit_price=_decimal(price),
-    )
-
-
-def _tracking(node: Mapping[str, Any]) -> Mapping[str, Any]:
-    for fulfillment in node.get("fulfillments") or []:
-        for info in (fulfillment or {}).get("trackingInfo") or []:
-            if isinstance(info, dict):
-                return info
-    return {}
 
 
 def _target(
@@ -944,8 +666,8 @@ def _target(
     if node is None:
         return None, _NOT_FOUND
     if update.variant_id:
-        owner = _tail((node.get("product") or {}).get("id"))
-        if owner != _tail(update.item_id):
+        owner = tail((node.get("product") or {}).get("id"))
+        if owner != tail(update.item_id):
             return None, f"variant {update.variant_id} is not part of product {update.item_id}"
         return _Target(str(node["id"]), str((node.get("inventoryItem") or {}).get("id") or "")), ""
     if not node.get("hasOnlyDefaultVariant"):
@@ -958,6 +680,41 @@ def _target(
 
 
 _NOT_FOUND = "not found on Shopify (deleted?)"
+
+
+def _found(targets: Mapping[str, Any], update: QuantityUpdate | PriceUpdate) -> _Target:
+    """The variant an update lands on, from `ShopifyAdapter._targets`; Unpushable (or the
+    AdapterError of its lookup) when there is none."""
+    _check_ids(update)
+    looked_up = targets.get(_asked_gid(update))
+    if isinstance(looked_up, AdapterError):
+        raise looked_up
+    target, problem = _target(update, looked_up)
+    if target is None:
+        raise Unpushable(problem)
+    return target
+
+
+def _asked_gid(update: QuantityUpdate | PriceUpdate) -> str:
+    """What to look an update up by: its variant, or the product of a listing without one."""
+    if update.variant_id:
+        return VARIANT_GID + tail(update.variant_id)
+    return PRODUCT_GID + tail(update.item_id)
+
+
+def _ids_valid(update: QuantityUpdate | PriceUpdate) -> bool:
+    return _numeric(update.item_id) is not None and (
+        not update.variant_id or _numeric(update.variant_id) is not None
+    )
+
+
+def _check_ids(update: QuantityUpdate | PriceUpdate) -> None:
+    if not _ids_valid(update):
+        raise Unpushable("not a Shopify product/variant id")
+
+
+def _valid_price(update: PriceUpdate) -> bool:
+    return update.price.is_finite() and update.price >= 0
 
 
 def _user_errors(answer: Mapping[str, Any]) -> list[tuple[int | None, str]]:
@@ -1062,31 +819,13 @@ def _description_html(text: str) -> str:
 # -- small helpers ---------------------------------------------------------------------------------
 
 
-def _failed(
-    update: QuantityUpdate | PriceUpdate, error: str, *, retryable: bool = False
-) -> PushResult:
-    return PushResult(update.item_id, update.variant_id, ok=False, error=error, retryable=retryable)
-
-
 def _money(value: Decimal) -> str:
     return f"{value:f}"
 
 
-def _decimal(raw: Any) -> Decimal:
-    try:
-        return Decimal(str(raw if raw is not None else 0))
-    except InvalidOperation:
-        return Decimal("0")
-
-
 def _numeric(value: str) -> str | None:
-    tail = _tail(value)
-    return tail if tail.isdigit() else None
-
-
-def _tail(gid: Any) -> str:
-    """The number at the end of a gid ("gid://shopify/Product/12" -> "12"); "" for none."""
-    return str(gid or "").rsplit("/", 1)[-1]
+    number = tail(value)
+    return number if number.isdigit() else None
 
 
 def _gid(prefix: str, item_id: str) -> str:
@@ -1102,17 +841,6 @@ def _iso(when: datetime) -> str:
         raise ValueError("Shopify search times must be aware datetimes")
     moment = datetime.fromtimestamp(math.floor(when.timestamp()), tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_time(raw: Any) -> datetime:
-    try:
-        return datetime.fromisoformat(str(raw).replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return datetime.fromtimestamp(0, tz=UTC)
-
-
-def _key(sku: Any) -> str:
-    return str(sku or "").strip().lower()
 
 
 def _order_name(number: str) -> str:
@@ -1140,17 +868,6 @@ def _json_body(body: bytes) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise WebhookRejected("the webhook body is not a JSON object", status=400)
     return payload
-
-
-def _validated(credentials: Mapping[str, Any] | ShopifyCredentials) -> ShopifyCredentials:
-    if isinstance(credentials, ShopifyCredentials):
-        return credentials
-    try:
-        return ShopifyCredentials.model_validate(dict(credentials))
-    except ValidationError as exc:
-        raise credentials_error(
-            SERVICE, exc.errors(include_input=False, include_url=False)
-        ) from None
 
 
 def _count(count: Any) -> int | None:

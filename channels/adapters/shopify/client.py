@@ -41,8 +41,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from channels.adapters.base import AdapterError, CredentialsError, CredentialsSaver
-from channels.adapters.http import HttpCaller, OutgoingRequest, RetryAdvice, default_classifier
+from channels.adapters.base import AdapterError, CredentialsError
+from channels.adapters.http import OutgoingRequest, RetryAdvice, default_classifier
+from channels.adapters.kit import Client
 from channels.adapters.shopify.credentials import ShopifyCredentials
 
 SERVICE = "Shopify"
@@ -287,35 +288,22 @@ class CostBudget:
             self._at = self._clock()
 
 
-class ShopifyClient:
+class ShopifyClient(Client[ShopifyCredentials]):
     """Calls one shop's GraphQL Admin API. A token refresh happens once for all threads that
     were refused with the same token."""
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        credentials: ShopifyCredentials,
-        caller: HttpCaller,
-        on_credentials_changed: CredentialsSaver | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._credentials = credentials
-        self._caller = caller
-        self._on_credentials_changed = on_credentials_changed
-        self._refresh_lock = threading.Lock()
+    service = SERVICE
+    classify_reply = staticmethod(classify_reply)
+
+    def __init__(self, *, sleep: Callable[[float], None] = time.sleep, **settings: Any) -> None:
+        super().__init__(**settings)
         self._sleep = sleep
         self.budget = CostBudget()
-        session = caller.session
+        session = self._caller.session
         # The token travels as a session header (requests are built without headers); a
         # redirect must then never be followed, or the token would go to the other host.
-        session.headers[TOKEN_HEADER] = credentials.access_token.get_secret_value()
+        session.headers[TOKEN_HEADER] = self.access_token()
         session.hooks["response"].append(_stop_redirects)
-
-    @property
-    def credentials(self) -> ShopifyCredentials:
-        return self._credentials
 
     # -- shop ------------------------------------------------------------------------------
 
@@ -412,18 +400,24 @@ class ShopifyClient:
             return OutgoingRequest("POST", url, json=body)
 
         self._pace(operation)
-        token = self._credentials.access_token.get_secret_value()
-        response = self._caller.send(build, idempotent=idempotent)
-        if response.status_code == 401 and self._can_refresh():
-            response.close()
-            try:
-                self._refresh_once(token)
-            except CredentialsError as exc:
-                raise CredentialsError(
-                    f"Shopify refused the access token (HTTP 401), then the token refresh: {exc}",
-                    code=exc.code,
-                ) from None
-            response = self._caller.send(build, idempotent=idempotent)
+
+        def send(used: dict[str, str]) -> requests.Response:
+            used["access_token"] = self.access_token()
+            return self._caller.send(build, idempotent=idempotent)
+
+        def expired(response: requests.Response) -> bool:  # asked only when it can refresh
+            if response.status_code == 401:
+                response.close()
+                return True
+            return False
+
+        try:
+            response = self.with_refresh(send, expired)
+        except CredentialsError as exc:  # only the refresh raises it here
+            raise CredentialsError(
+                f"Shopify refused the access token (HTTP 401), then the token refresh: {exc}",
+                code=exc.code,
+            ) from None
         payload = _checked(response, operation)
         self.budget.record(operation, payload)
         return dict(payload["data"])
@@ -447,14 +441,9 @@ class ShopifyClient:
 
     # -- tokens ----------------------------------------------------------------------------
 
-    def refresh_access_token(self) -> ShopifyCredentials:
-        """Trade the refresh token for a new pair and persist it through the callback.
-
-        The callback runs before the new pair is used, so a crash afterwards cannot lose the
-        refresh token Shopify has just replaced. Not retried after a lost reply for the same
-        reason: the old refresh token may already be spent.
-        """
-        current = self._credentials
+    def exchange_refresh_token(self, current: ShopifyCredentials) -> ShopifyCredentials:
+        """POST the refresh token to the shop's token endpoint; the new pair. Not retried after
+        a lost reply: the old refresh token may already be spent."""
         body = {
             "client_id": current.client_id,
             "client_secret": current.client_secret.get_secret_value(),
@@ -476,22 +465,15 @@ class ShopifyClient:
                 retryable=False,
                 code="refresh",
             )
-        renewed = current.with_tokens(access_token=access_token, refresh_token=refresh_token)
-        if self._on_credentials_changed is not None:
-            self._on_credentials_changed(renewed.as_dict())
-        self._credentials = renewed
-        self._caller.session.headers[TOKEN_HEADER] = access_token
+        return current.with_tokens(access_token=access_token, refresh_token=refresh_token)
+
+    def refresh_access_token(self) -> ShopifyCredentials:
+        renewed = super().refresh_access_token()
+        self._caller.session.headers[TOKEN_HEADER] = renewed.access_token.get_secret_value()
         return renewed
 
-    def _refresh_once(self, stale_token: str) -> None:
-        with self._refresh_lock:
-            # Another thread may have refreshed while this one waited for the lock.
-            if self._credentials.access_token.get_secret_value() == stale_token:
-                self.refresh_access_token()
-
-    def _can_refresh(self) -> bool:
-        creds = self._credentials
-        return bool(creds.refresh_token.get_secret_value() and creds.client_id)
+    def can_refresh(self) -> bool:
+        return super().can_refresh() and bool(self._credentials.client_id)
 
 
 # -- replies -----------------------------------------------------------------------------------
