@@ -20,9 +20,10 @@ from catalog.models import (
     Variant,
     sku_key,
 )
-from catalog.services import Actor, product_delete, product_saved, stock_apply, variant_sku_check
 from catalog.services import StockChange as Change
-from omni.admin_tools import CappedCountPaginator
+from catalog.services import product_delete, product_saved, stock_apply, variant_sku_check
+from omni.actors import Actor
+from omni.admin_tools import CappedCountPaginator, ReadOnlyAdminMixin
 
 
 class OutletStockFilter(admin.SimpleListFilter):
@@ -201,7 +202,7 @@ def _stock_cells(outlets, stocks, variant_id: int) -> str:
     return format_html_join("", "<td>{} / {}</td>", (cell(o) for o in outlets))
 
 
-class StockInline(admin.TabularInline):
+class StockInline(ReadOnlyAdminMixin, admin.TabularInline):
     """Stock is read-only here: it changes only through adjustments, which write the ledger."""
 
     model = Stock
@@ -209,9 +210,7 @@ class StockInline(admin.TabularInline):
     can_delete = False
     fields = ["outlet", "on_hand", "reserved", "available", "updated_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
+    denied_permissions = frozenset({"add"})
 
     @admin.display(description="Available")
     def available(self, obj: Stock) -> int:
@@ -282,7 +281,7 @@ class StockAdjustForm(forms.ModelForm):
 
 
 @admin.register(Stock)
-class StockAdmin(admin.ModelAdmin):
+class StockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     form = StockAdjustForm
     list_display = ["variant", "product_name", "outlet", "on_hand", "reserved", "available_qty"]
     list_filter = ["outlet"]
@@ -291,15 +290,11 @@ class StockAdmin(admin.ModelAdmin):
     readonly_fields = ["variant", "outlet", "on_hand", "reserved", "updated_at"]
     fields = ["variant", "outlet", "on_hand", "reserved", "change_by", "count_as", "reason", "note"]
     list_per_page = 100
+    # Stock rows are changed (through adjustments, which write the ledger), never added here.
+    denied_permissions = frozenset({"add", "delete"})
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_available()
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Product", ordering="variant__product__name")
     def product_name(self, obj: Stock) -> str:
@@ -338,7 +333,7 @@ class StockAdmin(admin.ModelAdmin):
 
 
 @admin.register(StockMovement)
-class StockMovementAdmin(admin.ModelAdmin):
+class StockMovementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The ledger: append-only, so read-only, and paginated without a full count."""
 
     list_display = [
@@ -361,15 +356,6 @@ class StockMovementAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 100
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Outlet)

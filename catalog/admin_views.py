@@ -22,7 +22,7 @@ from catalog.imports import (
     text_stream,
 )
 from catalog.models import Outlet
-from catalog.services import Actor
+from omni.actors import Actor
 
 TEMPLATE = "admin/catalog/import_form.html"
 # Bad rows shown on the page; the rest are counted. A file with more needs fixing at the source.

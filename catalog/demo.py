@@ -8,7 +8,8 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from catalog.models import Brand, Category, Outlet, Product, ProductImage, Variant
-from catalog.services import Actor, stock_import_levels
+from catalog.services import stock_import_levels
+from omni.actors import Actor
 
 OUTLETS = [
     ("jkt-central", "Jakarta Central Store", Outlet.Kind.STORE),

@@ -27,6 +27,7 @@ from catalog.models import (
 )
 from catalog.selectors import storable, variant_ids_by_sku_key
 from catalog.signals import product_changed, product_deleted, stock_changed
+from omni.actors import NO_ACTOR, Actor
 from omni.bulk import bulk_set, insert_rows, update_rows
 
 Trigger = StockMovement.Trigger
@@ -54,20 +55,6 @@ class StockChange(NamedTuple):
     on_hand_delta: int = 0
     reserved_delta: int = 0
     set_on_hand: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who or what caused a change, as the ledger records it."""
-
-    label: str = ""
-    user_id: int | None = None
-
-    @classmethod
-    def of_user(cls, user) -> "Actor":
-        if user is None or not getattr(user, "is_authenticated", False):
-            return cls(label="anonymous")
-        return cls(label=f"user:{user.get_username()}", user_id=user.pk)
 
 
 class MovementRecord(NamedTuple):
@@ -137,7 +124,7 @@ def stock_apply(
     changes: Sequence[StockChange],
     trigger: str,
     reference: str = "",
-    actor: Actor = Actor(),
+    actor: Actor = NO_ACTOR,
     source_channel_id: int | None = None,
 ) -> list[MovementRecord]:
     """Apply stock changes atomically, one ledger row per changed stock row.
@@ -388,7 +375,7 @@ def stock_adjust(
     delta: int,
     trigger: str = Trigger.MANUAL,
     reference: str = "",
-    actor: Actor = Actor(),
+    actor: Actor = NO_ACTOR,
 ) -> Stock:
     """Change one row's on hand by `delta` (a manual adjustment, a receipt, an API call).
 
@@ -405,7 +392,7 @@ def stock_set(
     quantity: int,
     trigger: str = Trigger.MANUAL,
     reference: str = "",
-    actor: Actor = Actor(),
+    actor: Actor = NO_ACTOR,
 ) -> Stock:
     """Set one row's on hand to a counted `quantity`. Returns the stock row as it left it."""
     change = StockChange(variant_id, outlet_id, set_on_hand=quantity)
@@ -427,7 +414,7 @@ def stock_import_levels(
     levels: Sequence[tuple[int, int, int]],
     trigger: str = Trigger.IMPORT,
     reference: str = "",
-    actor: Actor = Actor(),
+    actor: Actor = NO_ACTOR,
 ) -> list[MovementRecord]:
     """Set on-hand counts in bulk from (variant_id, outlet_id, quantity) rows."""
     variants, outlets, quantities = zip(*levels, strict=True) if levels else ((), (), ())
@@ -683,7 +670,7 @@ def stock_change_by_sku(
     quantity: int | None = None,
     trigger: str = Trigger.API_SINGLE,
     reference: str = "",
-    actor: Actor = Actor(),
+    actor: Actor = NO_ACTOR,
 ) -> Stock:
     """Add `delta` to, or set `quantity` as, the on hand of one SKU at one outlet.
 
@@ -754,7 +741,7 @@ def stock_bulk_set(
     rows: Sequence[BulkStockRow],
     trigger: str = Trigger.API_BULK,
     reference: str = "",
-    actor: Actor = Actor(),
+    actor: Actor = NO_ACTOR,
 ) -> list[BulkStockResult]:
     """Set counted on-hand quantities from (SKU, outlet code, quantity) rows.
 

@@ -4,7 +4,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from channels import selectors
+from channels import tabs
 from channels.credentials_store import CredentialsUnreadable, credentials_of
 from channels.exceptions import ChannelError, InvalidCredentials
 from channels.inventory import SALES_CHANNEL_MANUAL, inventory_sync_run
@@ -23,34 +23,11 @@ from channels.listings import (
     listings_upload,
     listings_with_channels,
 )
-from channels.models import (
-    CatalogPush,
-    Channel,
-    ChannelStatistic,
-    InPos,
-    InventorySync,
-    Listing,
-    MultipleListedSku,
-    NotInChannel,
-    NotInPos,
-    PendingPush,
-    Scan,
-    SoldInChannel,
-)
+from channels.models import CatalogPush, Channel, InventorySync, Listing, PendingPush, Scan
 from channels.scans import RemovalNotHeld, scan_confirm_removal, scan_request
 from channels.services import channel_apply_duplicate_policy, credentials_validate
-from omni.admin_tools import GREEN, GREY, ORANGE, RED, clipped, state_badge
-
-# The tab bar, in the order of the seed's product menu.
-TABS = [
-    ("Sold in Channel", "soldinchannel"),
-    ("Not in POS", "notinpos"),
-    ("Not in Channel", "notinchannel"),
-    ("In POS", "inpos"),
-    ("Multiple Listed SKU", "multiplelistedsku"),
-    ("Channel Statistic", "channelstatistic"),
-]
-
+from channels.tabs import Tab
+from omni.admin_tools import GREEN, GREY, ORANGE, RED, ReadOnlyAdminMixin, clipped, state_badge
 
 # --- channel settings ------------------------------------------------------------------------
 
@@ -229,7 +206,7 @@ def confirm_removal_button(scan: Scan) -> str:
 
 
 @admin.register(Scan)
-class ScanAdmin(admin.ModelAdmin):
+class ScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "pk",
         "channel",
@@ -252,12 +229,7 @@ class ScanAdmin(admin.ModelAdmin):
     list_select_related = ["channel"]
     show_full_result_count = False
     actions = ["confirm_removal"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    denied_permissions = frozenset({"add", "change"})
 
     def has_confirm_removal_permission(self, request) -> bool:
         return request.user.has_perm(CONFIRM_REMOVAL_PERMISSION)
@@ -356,7 +328,7 @@ class ListingForm(forms.ModelForm):
 
 
 @admin.register(Listing)
-class ListingAdmin(admin.ModelAdmin):
+class ListingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every listing; its page links it to a POS variant by hand."""
 
     form = ListingForm
@@ -392,9 +364,7 @@ class ListingAdmin(admin.ModelAdmin):
         "pushed_at",
         "push_error",
     ]
-
-    def has_add_permission(self, request) -> bool:
-        return False
+    denied_permissions = frozenset({"add"})  # scans add listings; staff link them by hand
 
     def save_model(self, request, obj: Listing, form, change) -> None:
         listing_link(listing=obj, variant=form.cleaned_data["variant"])
@@ -403,7 +373,7 @@ class ListingAdmin(admin.ModelAdmin):
 
 
 @admin.register(PendingPush)
-class PendingPushAdmin(admin.ModelAdmin):
+class PendingPushAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The inventory outbox: what is waiting to be pushed, and what failed."""
 
     list_display = [
@@ -419,6 +389,7 @@ class PendingPushAdmin(admin.ModelAdmin):
     list_select_related = ["listing", "channel"]
     search_fields = ["=listing__sku_key", "listing__title"]
     show_full_result_count = False
+    denied_permissions = frozenset({"add", "change"})
 
     @admin.display(description="State", ordering="failed")
     def state(self, obj: PendingPush) -> str:
@@ -432,30 +403,19 @@ class PendingPushAdmin(admin.ModelAdmin):
     def short_error(self, obj: PendingPush) -> str:
         return clipped(obj.last_error, 120)
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(CatalogPush)
-class CatalogPushAdmin(admin.ModelAdmin):
+class CatalogPushAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "channel", "action", "product_id", "item_id", "error"]
     list_filter = ["channel", "action", ("error", admin.EmptyFieldListFilter)]
     list_select_related = ["channel"]
     search_fields = ["=item_id", "=product_id"]
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    denied_permissions = frozenset({"add", "change"})
 
 
 @admin.register(InventorySync)
-class InventorySyncAdmin(admin.ModelAdmin):
+class InventorySyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "channel",
@@ -482,19 +442,14 @@ class InventorySyncAdmin(admin.ModelAdmin):
         "skipped_sample",
         "message",
     ]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    denied_permissions = frozenset({"add", "change"})
 
 
 # --- the six tabs ----------------------------------------------------------------------------
 
 
 class ChannelTabFilter(admin.SimpleListFilter):
-    """The channel picker. Each tab's admin says what the tab shows for the chosen channel."""
+    """The channel picker. The admin's tab (channels.tabs) says what it shows for that channel."""
 
     title = "channel"
     parameter_name = "channel"
@@ -519,34 +474,43 @@ class ChannelTabFilter(admin.SimpleListFilter):
         channel = Channel.objects.filter(pk=self.value()).first() if self.value() else None
         if channel is None:
             return queryset.none()
-        return self.model_admin.tab_queryset(queryset, channel)
+        return self.model_admin.tab.queryset(channel, queryset)
 
 
-class TabAdmin(admin.ModelAdmin):
-    """A product tab: a real changelist for one channel, with the tab bar above it."""
+def register_tab(tab: Tab):
+    """Register the decorated TabAdmin for `tab`'s proxy model, with its columns, default order
+    and actions as channels.tabs declares them."""
+
+    def register(admin_class: type["TabAdmin"]) -> type["TabAdmin"]:
+        missing = [name for name in tab.actions if not callable(getattr(admin_class, name, None))]
+        if missing:
+            raise ImproperlyConfigured(f"{admin_class.__name__} lacks the actions {missing}")
+        admin_class.tab = tab
+        admin_class.list_display = list(tab.columns)
+        admin_class.ordering = list(tab.ordering) or None
+        admin_class.actions = list(tab.actions)
+        admin.site.register(tab.proxy, admin_class)
+        return admin_class
+
+    return register
+
+
+class TabAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A product tab: a real changelist for one channel, with the tab bar above it.
+
+    A tab is a view, so nothing is added, changed or deleted here; its actions go through
+    services. Its rows, columns, order and actions come from its `tab` (see register_tab).
+    """
 
     change_list_template = "admin/channels/tab_change_list.html"
-    tab_slug = ""
+    tab: Tab
     list_per_page = 50
     list_display_links = None
     # The unfiltered total would be a second count over every row of the table, per page view.
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # a tab is a view; its actions go through services
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     def get_list_filter(self, request):
         return [ChannelTabFilter, *self.list_filter]
-
-    def tab_queryset(self, queryset, channel):
-        """What the tab lists for `channel`; In POS lists everything."""
-        return queryset
 
     def changelist_view(self, request, extra_context=None):
         channel_id = request.GET.get("channel")
@@ -562,11 +526,11 @@ class TabAdmin(admin.ModelAdmin):
         context = {
             "tabs": [
                 {
-                    "label": label,
-                    "url": reverse(f"admin:channels_{slug}_changelist") + f"?channel={channel.pk}",
-                    "active": slug == self.tab_slug,
+                    "label": tab.title,
+                    "url": reverse(tab.changelist_url_name) + f"?channel={channel.pk}",
+                    "active": tab is self.tab,
                 }
-                for label, slug in TABS
+                for tab in tabs.TABS
             ],
             "tab_channel": channel,
             "tab_channels": Channel.objects.all(),
@@ -587,8 +551,6 @@ class TabAdmin(admin.ModelAdmin):
 
 
 class ListingTabAdmin(TabAdmin):
-    ordering = ["title", "id"]  # served by the (channel, title, id) index
-    list_display = ["title", "sku_cell", "external_ref", "price", "quantity", "status", "pos"]
     list_select_related = ["variant__product"]
     search_fields = ["title", "=sku_key", "=item_id"]
     search_help_text = "Title, exact SKU (any case) or item id."
@@ -611,22 +573,13 @@ class ListingTabAdmin(TabAdmin):
         )
 
 
-@admin.register(SoldInChannel)
+@register_tab(tabs.SOLD_IN_CHANNEL)
 class SoldInChannelAdmin(ListingTabAdmin):
-    tab_slug = "soldinchannel"
-
-    def tab_queryset(self, queryset, channel):
-        return selectors.sold_in_channel(channel, queryset)
+    pass
 
 
-@admin.register(NotInPos)
+@register_tab(tabs.NOT_IN_POS)
 class NotInPosAdmin(ListingTabAdmin):
-    tab_slug = "notinpos"
-    actions = ["download_to_pos"]
-
-    def tab_queryset(self, queryset, channel):
-        return selectors.not_in_pos(channel, queryset)
-
     @admin.action(description="Download to POS")
     def download_to_pos(self, request, queryset):
         try:
@@ -639,38 +592,21 @@ class NotInPosAdmin(ListingTabAdmin):
         self._report(request, report, "Created in the POS")
 
 
-@admin.register(MultipleListedSku)
+@register_tab(tabs.MULTIPLE_LISTED_SKU)
 class MultipleListedSkuAdmin(ListingTabAdmin):
-    tab_slug = "multiplelistedsku"
-    list_display = ["sku_cell", "title", "external_ref", "status", "found_at", "pos"]
-    ordering = ["sku_key", "item_id", "variant_ref"]
-
-    def tab_queryset(self, queryset, channel):
-        return selectors.multiple_listed_sku(channel, queryset)
+    list_select_related = ["variant__product", "channel"]
 
     @admin.display(description="Found at")
     def found_at(self, obj: Listing) -> str:
         kind = "model" if obj.variant_ref else "item"
         return f"{obj.channel.name}: {kind} {obj.external_ref}"
 
-    list_select_related = ["variant__product", "channel"]
-
 
 class VariantTabAdmin(TabAdmin):
-    ordering = ["sku_key"]  # served by the normalised-SKU index
-    list_display = [
-        "sku_link",
-        "product_name",
-        "options_label",
-        "retail_price",
-        "is_active",
-        "listed",
-    ]
     list_select_related = ["product"]
     search_fields = ["=sku_key", "=upc", "product__name"]
     search_help_text = "Exact SKU (any case) or UPC, or product name."
     list_filter = ["is_active", "product__brand", "product__category"]
-    actions = ["upload", "scan_channel"]
 
     @admin.display(description="SKU", ordering="sku_key")
     def sku_link(self, obj):
@@ -713,18 +649,14 @@ class VariantTabAdmin(TabAdmin):
         _queue_scan(self, request, self._channel(request), Scan.Kind.FULL)
 
 
-@admin.register(NotInChannel)
+@register_tab(tabs.NOT_IN_CHANNEL)
 class NotInChannelAdmin(VariantTabAdmin):
-    tab_slug = "notinchannel"
-    actions = ["upload"]
-
-    def tab_queryset(self, queryset, channel):
-        return selectors.not_in_channel(channel, queryset)
+    pass
 
 
-@admin.register(InPos)
+@register_tab(tabs.IN_POS)
 class InPosAdmin(VariantTabAdmin):
-    tab_slug = "inpos"
+    pass
 
 
 def _queue_scan(model_admin, request, channel: Channel, kind: str) -> None:
@@ -746,55 +678,43 @@ def _queue_scan(model_admin, request, channel: Channel, kind: str) -> None:
     )
 
 
-@admin.register(ChannelStatistic)
+@register_tab(tabs.CHANNEL_STATISTIC)
 class ChannelStatisticAdmin(TabAdmin):
-    tab_slug = "channelstatistic"
-    list_display = [
-        "name",
-        "live_product",
-        "sold_in_channel",
-        "not_in_pos",
-        "last_scan_at",
-        "scan_buttons",
-    ]
-    actions = ["scan_full", "scan_updated"]
+    """Every channel's numbers side by side; the picker only chooses the tab bar's channel."""
 
     def get_list_filter(self, request):
         return [ChannelTabFilter]
 
-    def tab_queryset(self, queryset, channel):
-        # Every channel's numbers side by side; the picker only chooses the tab bar's channel.
-        present = ~Q(listings__status=Listing.Status.REMOVED)
-        return queryset.annotate(
-            n_live=Count("listings", filter=Q(listings__status=Listing.Status.LIVE)),
-            n_sold=Count("listings", filter=present & Q(listings__variant__isnull=False)),
-            n_unmapped=Count("listings", filter=present & Q(listings__variant__isnull=True)),
-        )
+    @property
+    def scan_url_name(self) -> str:
+        """The Scan buttons' view, at <channel id>/scan/<kind>/ under the tab's changelist."""
+        return f"{self.opts.app_label}_{self.opts.model_name}_scan"
 
-    @admin.display(description="Live Product", ordering="n_live")
+    # The counts are annotated by the tab's queryset (selectors.channels_with_tab_counts).
+    @admin.display(description="Live Product", ordering="live_product")
     def live_product(self, obj) -> int:
-        return obj.n_live
+        return obj.live_product
 
-    @admin.display(description="Sold in Channel", ordering="n_sold")
+    @admin.display(description="Sold in Channel", ordering="sold_in_channel")
     def sold_in_channel(self, obj) -> int:
-        return obj.n_sold
+        return obj.sold_in_channel
 
-    @admin.display(description="Product not in POS", ordering="n_unmapped")
+    @admin.display(description="Product not in POS", ordering="not_in_pos")
     def not_in_pos(self, obj) -> int:
-        return obj.n_unmapped
+        return obj.not_in_pos
 
     @admin.display(description="Scan")
     def scan_buttons(self, obj) -> str:
         return format_html(
             '<a class="button" href="{}">Scan</a> <a class="button" href="{}">Scan Updated</a>',
-            reverse("admin:channels_channelstatistic_scan", args=[obj.pk, Scan.Kind.FULL]),
-            reverse("admin:channels_channelstatistic_scan", args=[obj.pk, Scan.Kind.UPDATED]),
+            reverse(f"admin:{self.scan_url_name}", args=[obj.pk, Scan.Kind.FULL]),
+            reverse(f"admin:{self.scan_url_name}", args=[obj.pk, Scan.Kind.UPDATED]),
         )
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.scan_view)
         return [
-            path("<int:channel_id>/scan/<str:kind>/", view, name="channels_channelstatistic_scan"),
+            path("<int:channel_id>/scan/<str:kind>/", view, name=self.scan_url_name),
             *super().get_urls(),
         ]
 
@@ -802,8 +722,8 @@ class ChannelStatisticAdmin(TabAdmin):
         """GET asks to confirm; POST queues the scan (so a crawler or a prefetch starts none)."""
         channel = get_object_or_404(Channel, pk=channel_id)
         if kind not in Scan.Kind.values:
-            return HttpResponseRedirect(reverse("admin:channels_channelstatistic_changelist"))
-        back = reverse("admin:channels_channelstatistic_changelist") + f"?channel={channel.pk}"
+            return HttpResponseRedirect(reverse(self.tab.changelist_url_name))
+        back = reverse(self.tab.changelist_url_name) + f"?channel={channel.pk}"
         if request.method == "POST":
             _queue_scan(self, request, channel, kind)
             return HttpResponseRedirect(back)

@@ -11,17 +11,17 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 
-from catalog.models import Outlet, Variant
-from channels import selectors
-from channels.filters import ChannelFilter, ListingTabFilter, VariantTabFilter
+from catalog.models import Outlet
+from channels import selectors, tabs
+from channels.filters import ChannelFilter
 from channels.listings import ActionReport, listings_download_to_pos, listings_upload
-from channels.models import Channel, InventorySync, Listing, Scan
+from channels.models import Channel, InventorySync, Scan
 from channels.scans import scan_confirm_removal, scan_request
 from channels.schemas import (
     ActionOut,
@@ -41,7 +41,7 @@ from channels.schemas import (
     UploadIn,
 )
 from channels.services import channel_save
-from omni.api_base import Id, Page, PageIn, actor_of, count_of, filtered, responses
+from omni.api_base import Id, Page, PageIn, actor_of, filtered, responses
 
 router = Router(tags=["channels"])
 
@@ -121,11 +121,8 @@ class TabPageOut(Schema):
     count: int
 
 
-LISTING_TABS = {
-    "sold_in_channel": selectors.sold_in_channel,
-    "not_in_pos": selectors.not_in_pos,
-    "multiple_listed_sku": selectors.multiple_listed_sku,
-}
+# Every row has every field of TabRowOut: those its tab does not fill are null.
+ROW_KEYS = dict.fromkeys(TabRowOut.model_fields)
 
 
 @router.get(
@@ -149,87 +146,25 @@ def channel_listings(
     Cost: the page query (two, ids then rows, for deep offsets), a bounded count; `in_pos` adds
     one query for where the page's variants are listed.
     """
-    channel = Channel(pk=channel_id)  # the selectors need only its id; existence checked below
-    if filters.tab in LISTING_TABS:
-        rows = filtered(ListingTabFilter, filters, LISTING_TABS[filters.tab](channel))
-        if filters.tab != "multiple_listed_sku":
-            rows = rows.order_by("pk")
-        else:
-            rows = rows.order_by("sku_key", "item_id", "variant_ref", "pk")
-        items = _listing_page(rows, page.offset, page.limit)
-    else:
-        base = (
-            selectors.not_in_channel(channel)
-            if filters.tab == "not_in_channel"
-            else selectors.in_pos()
+    tab = tabs.BY_SLUG[filters.tab]
+    channel = Channel(pk=channel_id)  # the selectors need only its id; existence checked there
+    rows = filtered(tab.filterset, filters, tab.queryset(channel))
+    try:
+        found = selectors.tab_page(
+            tab=tab,
+            channel=channel,
+            rows=rows,
+            offset=page.offset,
+            limit=page.limit,
+            count_key=f"listings:{channel_id}:{filters.tab}:{filters.sku}:{filters.q}",
         )
-        rows = filtered(VariantTabFilter, filters, base).order_by("pk")
-        items = _variant_rows(channel, rows[page.offset : page.offset + page.limit], filters.tab)
-    if not items and not Channel.objects.filter(pk=channel_id).exists():
-        raise Http404(f"No channel {channel_id}.")
-    count = count_of(rows, key=f"listings:{channel_id}:{filters.tab}:{filters.sku}:{filters.q}")
+    except Channel.DoesNotExist as exc:
+        raise Http404(str(exc)) from None
     # The rows are plain values already in TabRowOut's shape: validating fifty of them again
     # through the schema would cost more than the queries (the tests check them against it).
-    body = json.dumps({"items": items, "count": count}, cls=DjangoJSONEncoder)
+    items = [{**ROW_KEYS, **row} for row in found.rows]
+    body = json.dumps({"items": items, "count": found.count}, cls=DjangoJSONEncoder)
     return HttpResponse(body, content_type="application/json; charset=utf-8")
-
-
-# Below this offset, one joined query is cheapest; above it, joining before the OFFSET would
-# join every skipped row too, so the page's ids come first from the listing table alone.
-DEEP_OFFSET = 1000
-ROW_KEYS = dict.fromkeys(TabRowOut.model_fields)
-
-
-def _listing_page(rows: QuerySet[Listing], offset: int, limit: int) -> list[dict[str, Any]]:
-    if offset < DEEP_OFFSET:
-        return [{**ROW_KEYS, **row} for row in _listing_values(rows)[offset : offset + limit]]
-    ids = list(rows.values_list("pk", flat=True)[offset : offset + limit])
-    found = {row["listing_id"]: row for row in _listing_values(Listing.objects.filter(pk__in=ids))}
-    return [{**ROW_KEYS, **found[pk]} for pk in ids if pk in found]
-
-
-def _listing_values(rows: QuerySet[Listing]) -> QuerySet:
-    return rows.values(
-        "sku",
-        "title",
-        "item_id",
-        "variant_ref",
-        "status",
-        "price",
-        "quantity",
-        "variant_id",
-        listing_id=F("pk"),
-        product_id=F("variant__product_id"),
-    )
-
-
-def _variant_rows(channel: Channel, variants: QuerySet[Variant], tab: str) -> list[dict]:
-    page = list(
-        variants.select_related("product").only(
-            "pk", "sku", "options", "retail_price", "product__name"
-        )
-    )
-    listed: dict[int, list[dict]] = {}
-    if tab == "in_pos":
-        for row in (
-            Listing.objects.filter(channel=channel, variant_id__in=[v.pk for v in page])
-            .present()
-            .order_by("pk")
-            .values("variant_id", "item_id", "variant_ref", listing_id=F("pk"))
-        ):
-            listed.setdefault(row.pop("variant_id"), []).append(row)
-    return [
-        {
-            **ROW_KEYS,
-            "sku": v.sku,
-            "title": f"{v.product.name} ({v.option_label})" if v.options else v.product.name,
-            "price": v.retail_price,
-            "variant_id": v.pk,
-            "product_id": v.product_id,
-            "listed": listed.get(v.pk, []) if tab == "in_pos" else None,
-        }
-        for v in page
-    ]
 
 
 # --- acting on the tabs ----------------------------------------------------------------------

@@ -9,23 +9,14 @@ import logging
 from dataclasses import dataclass
 
 from catalog.models import Outlet, Variant
-from channels.emulators import DEFAULT_PORTS, emulator_class
+from channels.emulators import emulator_class
 from channels.emulators.base import Emulator
 from channels.inventory import SALES_CHANNEL_MANUAL, inventory_sync_run
+from channels.marketplaces import MARKETPLACES
 from channels.models import Channel, Scan
 from channels.scans import scan_request, scan_run
 
 logger = logging.getLogger(__name__)
-
-DEMO_SHOPS = [
-    # kind, channel name, items in the shop
-    ("shopee", "Shopee Demo", 180),
-    ("tokopedia", "Tokopedia Demo", 120),
-    ("tiktok_shop", "TikTok Shop Demo", 120),
-    ("lazada", "Lazada Demo", 120),
-    ("shopify", "Shopify Demo", 80),
-    ("woocommerce", "WooCommerce Demo", 80),
-]
 
 
 @dataclass
@@ -44,17 +35,20 @@ def demo_channels_start(*, order_outlet: str = "jkt-central", seed: int = 11) ->
     outlet = Outlet.objects.get(code=order_outlet)
     outlets = list(Outlet.objects.filter(is_active=True))
     started: list[DemoChannel] = []
-    for n, (kind, name, items) in enumerate(DEMO_SHOPS):
+    for n, marketplace in enumerate(MARKETPLACES):
         # Each shop lists a different slice of the catalog, as real shops differ.
         pos_skus = skus[n * 37 % max(len(skus), 1) :] + skus[: n * 37 % max(len(skus), 1)]
-        emulator = emulator_class(kind)(
-            items=items, seed=seed + n, pos_skus=pos_skus, port=DEFAULT_PORTS[kind]
+        emulator = emulator_class(marketplace.kind)(
+            items=marketplace.demo_items,
+            seed=seed + n,
+            pos_skus=pos_skus,
+            port=marketplace.demo_port,
         )
         emulator.start()
         channel, _ = Channel.objects.update_or_create(
-            name=name,
+            name=f"{marketplace.label} Demo",
             defaults={
-                "kind": kind,
+                "kind": marketplace.kind,
                 "api_base_url": emulator.base_url,
                 "credentials": emulator.credentials,
                 "order_outlet": outlet,

@@ -4,7 +4,8 @@ A row names where each part of a marketplace lives (as dotted paths, loaded only
 importing this module costs nothing) and the few facts the rest of omni needs about it.
 `Channel.Kind`, the adapter and emulator lookups, the demo's shops and ports, and the tests'
 list of kinds are all derived from `MARKETPLACES`: adding a marketplace is one package under
-`channels/adapters/`, one emulator module and one row here.
+`channels/adapters/`, one emulator module and one row here (plus the migration for its new
+`Channel.kind` choice). The contract suite runs every scenario for every row.
 """
 
 from dataclasses import dataclass
@@ -20,7 +21,15 @@ class Marketplace:
     base_url: str  # the production host; "{shop}"/"{site}" templates where each shop has its own
     demo_port: int  # where `make demo` and `manage.py emulator` serve it
     demo_items: int  # how many items the demo shop lists
-    webhook_scheme: str  # how the marketplace signs its pushes, as docs/adapters.md explains
+    # How the marketplace signs its pushes, written "HMAC-SHA256(<key>, <message>), <hex|base64>,
+    # in <header>"; the contract suite checks the header and the encoding against the emulator.
+    webhook_scheme: str
+    # Access tokens expire and are renewed with a single-use refresh token (False: the keys a
+    # seller pastes in never expire, so there is nothing to refresh or to persist).
+    refreshes_tokens: bool
+    # An order for more than the stock leaves the listing below zero, as the marketplace records
+    # an oversold listing (False: the order takes what is left and the listing shows zero).
+    stock_below_zero: bool
 
 
 MARKETPLACES: tuple[Marketplace, ...] = (
@@ -34,6 +43,8 @@ MARKETPLACES: tuple[Marketplace, ...] = (
         demo_port=9101,
         demo_items=180,
         webhook_scheme="HMAC-SHA256(partner key, url|body), hex, in Authorization",
+        refreshes_tokens=True,
+        stock_below_zero=False,
     ),
     Marketplace(
         # Tokopedia sellers are served by the TikTok Shop Partner API.
@@ -46,6 +57,8 @@ MARKETPLACES: tuple[Marketplace, ...] = (
         demo_port=9102,
         demo_items=120,
         webhook_scheme="HMAC-SHA256(app secret, app key + body), hex, in Authorization",
+        refreshes_tokens=True,
+        stock_below_zero=False,
     ),
     Marketplace(
         kind="tiktok_shop",
@@ -57,6 +70,8 @@ MARKETPLACES: tuple[Marketplace, ...] = (
         demo_port=9103,
         demo_items=120,
         webhook_scheme="HMAC-SHA256(app secret, app key + body), hex, in Authorization",
+        refreshes_tokens=True,
+        stock_below_zero=False,
     ),
     Marketplace(
         kind="lazada",
@@ -69,6 +84,8 @@ MARKETPLACES: tuple[Marketplace, ...] = (
         demo_port=9104,
         demo_items=120,
         webhook_scheme="HMAC-SHA256(app secret, app key + body), hex, in Authorization",
+        refreshes_tokens=True,
+        stock_below_zero=False,
     ),
     Marketplace(
         kind="shopify",
@@ -79,7 +96,9 @@ MARKETPLACES: tuple[Marketplace, ...] = (
         base_url="https://{shop}.myshopify.com",
         demo_port=9105,
         demo_items=80,
-        webhook_scheme="HMAC-SHA256(client secret, body), base64, in X-Shopify-Hmac-Sha256",
+        webhook_scheme="HMAC-SHA256(client secret, body), base64, in X-Shopify-Hmac-SHA256",
+        refreshes_tokens=True,
+        stock_below_zero=True,
     ),
     Marketplace(
         kind="woocommerce",
@@ -91,6 +110,8 @@ MARKETPLACES: tuple[Marketplace, ...] = (
         demo_port=9106,
         demo_items=80,
         webhook_scheme="HMAC-SHA256(webhook secret, body), base64, in X-WC-Webhook-Signature",
+        refreshes_tokens=False,
+        stock_below_zero=True,
     ),
 )
 

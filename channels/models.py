@@ -6,17 +6,19 @@ from django.utils import timezone
 
 from catalog.models import Outlet, Variant
 from channels.credentials_store import EncryptedJSONField
+from channels.marketplaces import BY_KIND, MARKETPLACES
 from omni.models import TimeStampedModel
 
 
 class Channel(TimeStampedModel):
-    class Kind(models.TextChoices):
-        SHOPEE = "shopee", "Shopee"
-        TOKOPEDIA = "tokopedia", "Tokopedia"
-        TIKTOK_SHOP = "tiktok_shop", "TikTok Shop"
-        LAZADA = "lazada", "Lazada"
-        SHOPIFY = "shopify", "Shopify"
-        WOOCOMMERCE = "woocommerce", "WooCommerce"
+    # One member per row of the marketplace registry, in its order: Kind.SHOPEE = "shopee",
+    # labelled "Shopee", and so on (a new row changes the field's choices: makemigrations).
+    Kind = models.TextChoices(
+        "Kind",
+        [(m.kind.upper(), (m.kind, m.label)) for m in MARKETPLACES],
+        module=__name__,
+        qualname="Channel.Kind",
+    )
 
     class SyncMode(models.TextChoices):
         NONE = "none", "Do not synchronize"
@@ -96,9 +98,7 @@ class Channel(TimeStampedModel):
         return self.name
 
     def base_url(self) -> str:
-        from channels.adapters import DEFAULT_BASE_URLS
-
-        return self.api_base_url or DEFAULT_BASE_URLS[self.kind]
+        return self.api_base_url or BY_KIND[self.kind].base_url
 
     def stock_outlet_ids(self) -> set[int]:
         """The outlets whose stock this channel sells: the chosen ones plus the order outlet."""

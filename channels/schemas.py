@@ -12,10 +12,9 @@ from catalog.schemas import Count, Slug
 from channels.adapters import credentials_schema
 from channels.adapters.base import AdapterError
 from channels.models import Channel, Scan
+from channels.tabs import ApiTab as Tab
 from omni.api_base import BoundedDict, Choice, Id, InSchema, Text, Url
 
-TABS = ("sold_in_channel", "not_in_pos", "not_in_channel", "in_pos", "multiple_listed_sku")
-Tab = Literal["sold_in_channel", "not_in_pos", "not_in_channel", "in_pos", "multiple_listed_sku"]
 ChannelKind = Choice(Channel.Kind)
 SyncMode = Choice(Channel.SyncMode)
 DuplicatePolicy = Choice(Channel.DuplicatePolicy)

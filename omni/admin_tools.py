@@ -1,6 +1,9 @@
 """Admin pieces shared by the apps."""
 
+from typing import Any, ClassVar
+
 from django.core.paginator import Paginator
+from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
@@ -17,6 +20,34 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.object_list[: COUNT_CAP + 1].count()
+
+
+class ReadOnlyAdminMixin:
+    """For a ModelAdmin or an inline whose rows only services write (logs, ledgers, tab views):
+    the admin refuses to add, change or delete them, whatever the user's permissions.
+
+    `denied_permissions` narrows what is refused, for an admin that still lets staff change or
+    delete a row by hand (say {"add"}); what it does not deny is left to Django's own checks.
+    Put the mixin before the ModelAdmin base class.
+    """
+
+    denied_permissions: ClassVar[frozenset[str]] = frozenset({"add", "change", "delete"})
+
+    # `*obj`: a ModelAdmin's has_add_permission takes (request), an inline's (request, obj).
+    def has_add_permission(self, request: HttpRequest, *obj: Any) -> bool:
+        if "add" in self.denied_permissions:
+            return False
+        return super().has_add_permission(request, *obj)  # type: ignore[misc]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if "change" in self.denied_permissions:
+            return False
+        return super().has_change_permission(request, obj)  # type: ignore[misc]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if "delete" in self.denied_permissions:
+            return False
+        return super().has_delete_permission(request, obj)  # type: ignore[misc]
 
 
 # Inline, so a badge reads the same on any admin page, with or without the apps' stylesheets.

@@ -30,7 +30,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from catalog.services import Actor
+from omni.actors import Actor
 
 # Ids are 64-bit in both databases; a larger number can name nothing, and passing it on would
 # make the database driver raise (an overflow, not a 404).

@@ -4,12 +4,20 @@ Django's `bulk_update` builds a `CASE WHEN pk = … THEN …` per field and row:
 rows, slow for thousands. On PostgreSQL `bulk_set` sends the rows as one JSON document and
 joins it in a single `UPDATE … FROM jsonb_to_recordset(…)`; elsewhere it falls back to
 `bulk_update`. `insert_rows` and `update_rows` (PostgreSQL only) go further for whole-number
-columns: one array parameter per column, no model instances at all.
+columns: one array parameter per column, no model instances at all. `copy_insert` and
+`copy_update` take rows of any columns as {attname: value}: on PostgreSQL new rows go in
+through COPY and updates through a temporary table filled by COPY, because Django's
+bulk_create/bulk_update spend most of their time preparing each value in Python; elsewhere they
+fall back to bulk_create and one executemany. `matching_chunks` reads the rows of many keys a
+few queries at a time.
+
+The choice between PostgreSQL and the other databases for these is made here, and only here.
 """
 
 import gc
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,6 +25,7 @@ from itertools import islice
 from typing import Any
 
 from django.db import connection, models, transaction
+from django.utils import timezone
 
 BATCH = 5000
 
@@ -203,6 +212,189 @@ _WHOLE_NUMBER_TYPES = frozenset(
         "PositiveSmallIntegerField",
     }
 )
+
+
+# --- rows of any columns, as {attname: value}: COPY on PostgreSQL ----------------------------
+#
+# Rows per COPY, per bulk_create and per executemany, and keys per query of `matching_chunks`
+# (four times as many on PostgreSQL): well under PostgreSQL's and SQLite's limits on query
+# parameters, large enough that 100,000 rows take a few dozen round trips.
+CHUNK = 5000
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """`items` in consecutive slices of at most `size`."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _AnyOf(models.Lookup):  # type: ignore[type-arg]
+    """`column = ANY(%s)` with the keys as one array parameter (PostgreSQL).
+
+    Unlike `__in`, the query text stays the same size however many keys there are, so
+    building, sending and planning it costs no more for 20,000 keys than for 20.
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def get_prep_lookup(self) -> Any:
+        return list(self.rhs)
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", (*params, self.rhs)
+
+
+def matching_chunks(
+    queryset: models.QuerySet[Any], attname: str, keys: Sequence[Any]
+) -> Iterator[models.QuerySet[Any]]:
+    """`queryset` narrowed to rows whose `attname` is one of `keys`, in a few chunks: one
+    query each when evaluated (4 × CHUNK keys per query on PostgreSQL, CHUNK elsewhere)."""
+    if connection.vendor == "postgresql":
+        for chunk in chunks(keys, 4 * CHUNK):
+            yield queryset.filter(_AnyOf(models.F(attname), chunk))
+    else:
+        for chunk in chunks(keys):
+            yield queryset.filter(**{f"{attname}__in": chunk})
+
+
+def _insert_columns(model: type[models.Model]) -> list["models.Field[Any, Any]"]:
+    return [f for f in model._meta.concrete_fields if not f.generated]
+
+
+def _copy_value(field_: "models.Field[Any, Any]") -> Callable[[Any], Any]:
+    """How a Python value goes into COPY's text format for this field."""
+    if isinstance(field_, models.JSONField):
+        return lambda value: None if value is None else json.dumps(value)
+    return lambda value: value
+
+
+def copy_insert(
+    model: type[models.Model],
+    rows: list[dict[str, Any]],
+    tick: Callable[[int], None],
+    *,
+    keys: bool = True,
+) -> list[int]:
+    """Insert rows given as {attname: value}; with `keys`, the new primary keys, in order.
+    `tick` is called with the number of rows written after each chunk.
+
+    Fields a row leaves out take their model default. No signals, no save(). On PostgreSQL:
+    one COPY per CHUNK rows, after one query reserving the keys when they are wanted.
+    Elsewhere: bulk_create, which needs a database that returns inserted keys (SQLite 3.35+).
+    """
+    if not rows:
+        return []
+    if connection.vendor != "postgresql":
+        objs = [model(**row) for row in rows]
+        for chunk in chunks(objs):
+            model.objects.bulk_create(chunk)
+            tick(len(chunk))
+        return [obj.pk for obj in objs] if keys else []
+    return _copy_insert_postgresql(model, rows, tick, keys=keys)
+
+
+def _copy_insert_postgresql(
+    model: type[models.Model],
+    rows: list[dict[str, Any]],
+    tick: Callable[[int], None],
+    *,
+    keys: bool,
+) -> list[int]:
+    meta = model._meta
+    pk_name = meta.pk.attname
+    columns = [f for f in _insert_columns(model) if keys or not f.primary_key]
+    defaults = {f.attname: f.get_default() for f in columns if not f.primary_key}
+    values_of = operator.itemgetter(*(f.attname for f in columns))
+    json_at = [i for i, f in enumerate(columns) if isinstance(f, models.JSONField)]
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(f.column) for f in columns)
+    with connection.cursor() as cursor:
+        pks: list[int] = []
+        if keys:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [meta.db_table, meta.pk.column, len(rows)],
+            )
+            pks = [pk for (pk,) in cursor.fetchall()]
+            rows = [{**row, pk_name: pk} for row, pk in zip(rows, pks, strict=True)]
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({names}) FROM STDIN") as copy:
+                for row in chunk:
+                    values = list(values_of({**defaults, **row}))
+                    for i in json_at:
+                        values[i] = None if values[i] is None else json.dumps(values[i])
+                    copy.write_row(values)
+            tick(len(chunk))
+    return pks
+
+
+def copy_update(
+    model: type[models.Model],
+    attnames: Sequence[str],
+    rows: list[tuple[int, dict[str, Any]]],
+    tick: Callable[[int], None],
+) -> None:
+    """Set `attnames` (plus updated_at) on the rows given as (pk, {attname: value}). `tick` is
+    called with the number of rows written after each chunk. No signals, no save().
+
+    On PostgreSQL: COPY into a temporary table, then one UPDATE … FROM. Elsewhere: one
+    executemany of a single-row UPDATE, which SQLite runs without a round trip per row.
+    """
+    if not rows:
+        return
+    meta = model._meta
+    fields = [meta.get_field(a) for a in attnames] + [meta.get_field("updated_at")]
+    now = timezone.now()
+    full = [(pk, [*(values[a] for a in attnames), now]) for pk, values in rows]
+    if connection.vendor == "postgresql":
+        _copy_update_postgresql(model, fields, full, tick)
+        return
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    with connection.cursor() as cursor:
+        for chunk in chunks(full):
+            params = [
+                [
+                    *(f.get_db_prep_save(v, connection) for f, v in zip(fields, vals, strict=True)),
+                    pk,
+                ]
+                for pk, vals in chunk
+            ]
+            cursor.executemany(sql, params)
+            tick(len(chunk))
+
+
+def _copy_update_postgresql(
+    model: type[models.Model],
+    fields: list["models.Field[Any, Any]"],
+    rows: list[tuple[int, list[Any]]],
+    tick: Callable[[int], None],
+) -> None:
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+    columns = [quote(f.column) for f in fields]
+    adapters = [_copy_value(f) for f in fields]
+    temp = quote("import_update")
+    with connection.cursor() as cursor:
+        names = ", ".join(columns)
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {temp} AS SELECT {pk}, {names} FROM {table} WITH NO DATA"
+        )
+        sql = f"COPY {temp} ({pk}, {names}) FROM STDIN"
+        for chunk in chunks(rows):
+            with cursor.cursor.copy(sql) as copy:
+                for row_pk, values in chunk:
+                    copy.write_row([row_pk, *(a(v) for a, v in zip(adapters, values, strict=True))])
+            tick(len(chunk))
+        assignments = ", ".join(f"{c} = u.{c}" for c in columns)
+        cursor.execute(
+            f"UPDATE {table} AS t SET {assignments} FROM {temp} AS u WHERE t.{pk} = u.{pk}"
+        )
+        cursor.execute(f"DROP TABLE {temp}")
 
 
 # --- PostgreSQL: choosing how a batch of keys meets a table ------------------------------------

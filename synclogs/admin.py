@@ -22,7 +22,16 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from channels.models import Channel
-from omni.admin_tools import GREEN, GREY, ORANGE, RED, CappedCountPaginator, clipped, state_badge
+from omni.admin_tools import (
+    GREEN,
+    GREY,
+    ORANGE,
+    RED,
+    CappedCountPaginator,
+    ReadOnlyAdminMixin,
+    clipped,
+    state_badge,
+)
 from synclogs import selectors, services
 from synclogs.exceptions import OrderSyncError
 from synclogs.models import (
@@ -78,8 +87,8 @@ class ManualDownloadForm(forms.Form):
     )
 
 
-class SyncLogAdminBase(admin.ModelAdmin):
-    """A read-only tab of the Sync Logs."""
+class SyncLogAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A read-only tab of the Sync Logs (rows are deleted only by prune_synclogs)."""
 
     change_list_template = "admin/synclogs/synclog/change_list.html"
     paginator = CappedCountPaginator
@@ -113,15 +122,6 @@ class SyncLogAdminBase(admin.ModelAdmin):
         "response_pretty",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # pruned by prune_synclogs only
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: SyncLog) -> str:
@@ -330,7 +330,7 @@ class VoidInvoiceLogAdmin(SyncLogAdminBase):
 # --- the documents -----------------------------------------------------------------------------
 
 
-class SalesOrderLineInline(admin.TabularInline):
+class SalesOrderLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = SalesOrderLine
     fields = [
         "line_id",
@@ -345,16 +345,14 @@ class SalesOrderLineInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
+    denied_permissions = frozenset({"add"})
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).select_related("variant")
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(SalesOrder)
-class SalesOrderAdmin(admin.ModelAdmin):
+class SalesOrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["order_number", "channel", "status", "remote_status", "total", "ordered_at"]
     list_filter = ["status", "state", "channel"]
     list_select_related = ["channel"]
@@ -388,15 +386,6 @@ class SalesOrderAdmin(admin.ModelAdmin):
             .select_related("channel", "outlet", "invoice", "outbound_logistic", "payment")
         )
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.display(description="Order Log")
     def log_link(self, obj: SalesOrder) -> str:
         return format_html(
@@ -409,7 +398,7 @@ class SalesOrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "received_at",
         "channel",
@@ -449,12 +438,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
         return clipped(obj.error, 120)
 
     exclude = ["payload"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    denied_permissions = frozenset({"add", "change"})
 
     @admin.display(description="Payload")
     def payload_pretty(self, obj: WebhookEvent) -> str:

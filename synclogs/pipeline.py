@@ -1,21 +1,17 @@
 """The order pipeline: from a marketplace order's state to POS documents, one logged step at a time.
 
-Which steps an order gets, by the state its marketplace reports (BRIEF §5):
+Which steps an order gets is the table ORDER_STEPS (BRIEF §5). It has a row per state its
+marketplace reports (states handled alike share one), giving the steps, in order, in each of
+three cases:
 
-| state               | order in the POS             | order not in the POS                |
-| ------------------- | ---------------------------- | ----------------------------------- |
-| unpaid              | Create Order                 | Create Order                        |
-| paid                | Convert Order To Invoice,    | Create Invoice, Add Payment         |
-|                     | Add Payment                  |                                     |
-| shipped, delivered  | Convert Order To Invoice,    | Create Invoice, Create Outbound     |
-|                     | Create Outbound Logistic,    | Logistic, Add Payment               |
-|                     | Add Payment                  |                                     |
-| cancelled, returned | Void Invoice                 | Create Order (400: nothing to make) |
-
-A webhook is a status signal rather than a download: for a paid, shipped or delivered order the
-POS never received, it does not create one but logs 404 on the step the push was about (Add
-Payment, or Create Outbound Logistic), so staff download the order by hand. Downloads (scheduled
-or manual) carry the whole order and create what is missing.
+- `in_pos`: the order is in the POS;
+- `missing`: it is not, and the call carries the whole order (a download, scheduled or manual),
+  so the steps create what is missing. A cancelled or returned order gets Create Order, which
+  logs 400: there is nothing to make;
+- `missing_signalled`: it is not, and the call is a status signal (a webhook,
+  `create_missing=False`). For a paid, shipped or delivered order it creates nothing but logs
+  404 on the step the push was about (Add Payment, or Create Outbound Logistic), so staff
+  download the order by hand.
 
 Every step writes exactly one SyncLog row: 200 done; 409 already done (nothing written twice);
 400 the marketplace status does not allow it; 404 the order is not in the POS.
@@ -51,7 +47,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
@@ -60,10 +56,11 @@ from django.utils import timezone
 from catalog.exceptions import StockError
 from catalog.lock_objects import stock_levels_locked, stocks_locked
 from catalog.models import StockMovement, Variant, sku_key
-from catalog.services import Actor, StockChange, stock_apply
+from catalog.services import StockChange, stock_apply
 from channels.adapters.base import OrderState, RemoteOrder, RemoteOrderLine
 from channels.inventory import channels_read_once, own_orders_seen
 from channels.models import Channel, Listing
+from omni.actors import Actor
 from omni.bulk import bulk_set
 from synclogs.models import (
     Invoice,
@@ -84,6 +81,50 @@ Trigger = StockMovement.Trigger
 PAID_STATES = frozenset({OrderState.PAID, OrderState.SHIPPED, OrderState.DELIVERED})
 SHIPPED_STATES = frozenset({OrderState.SHIPPED, OrderState.DELIVERED, OrderState.RETURNED})
 VOID_STATES = frozenset({OrderState.CANCELLED, OrderState.RETURNED})
+
+
+class StateSteps(NamedTuple):
+    """One row of ORDER_STEPS: the steps, in order, of an order in one of `states`, in each of
+    the three cases the module's docstring describes."""
+
+    states: tuple[OrderState, ...]
+    in_pos: tuple[str, ...]
+    missing: tuple[str, ...]
+    missing_signalled: tuple[str, ...]
+
+
+# Which steps an order gets, by its marketplace state: read by `_plan`.
+ORDER_STEPS: tuple[StateSteps, ...] = (
+    StateSteps(
+        states=(OrderState.UNPAID,),
+        in_pos=(Action.CREATE_ORDER,),
+        missing=(Action.CREATE_ORDER,),
+        missing_signalled=(Action.CREATE_ORDER,),
+    ),
+    StateSteps(
+        states=(OrderState.PAID,),
+        in_pos=(Action.CONVERT_ORDER_TO_INVOICE, Action.ADD_PAYMENT),
+        missing=(Action.CREATE_INVOICE, Action.ADD_PAYMENT),
+        missing_signalled=(Action.ADD_PAYMENT,),
+    ),
+    StateSteps(
+        states=(OrderState.SHIPPED, OrderState.DELIVERED),
+        in_pos=(
+            Action.CONVERT_ORDER_TO_INVOICE,
+            Action.CREATE_OUTBOUND_LOGISTIC,
+            Action.ADD_PAYMENT,
+        ),
+        missing=(Action.CREATE_INVOICE, Action.CREATE_OUTBOUND_LOGISTIC, Action.ADD_PAYMENT),
+        missing_signalled=(Action.CREATE_OUTBOUND_LOGISTIC,),
+    ),
+    StateSteps(
+        states=(OrderState.CANCELLED, OrderState.RETURNED),
+        in_pos=(Action.VOID_INVOICE,),
+        missing=(Action.CREATE_ORDER,),
+        missing_signalled=(Action.CREATE_ORDER,),
+    ),
+)
+_STEPS_OF_STATE = {state: row for row in ORDER_STEPS for state in row.states}
 
 # The steps that create the sales order of an order not in the POS, with the status it gets.
 CREATES = {
@@ -404,19 +445,11 @@ def _round(channel: Channel, items: Sequence[tuple[Context, str]]) -> None:
 
 
 def _plan(ctx: Context, create_missing: bool) -> list[str]:
-    state, exists = ctx.order.state, ctx.doc is not None
-    if state == OrderState.UNPAID:
-        return [Action.CREATE_ORDER]
-    if state in VOID_STATES:
-        return [Action.VOID_INVOICE] if exists else [Action.CREATE_ORDER]
-    shipped = state in SHIPPED_STATES
-    if not exists and not create_missing:
-        # A push about a later step of an order the POS never received: one 404, on that step.
-        return [Action.CREATE_OUTBOUND_LOGISTIC if shipped else Action.ADD_PAYMENT]
-    invoice = Action.CONVERT_ORDER_TO_INVOICE if exists else Action.CREATE_INVOICE
-    if shipped:
-        return [invoice, Action.CREATE_OUTBOUND_LOGISTIC, Action.ADD_PAYMENT]
-    return [invoice, Action.ADD_PAYMENT]
+    """The order's steps, from its row of ORDER_STEPS."""
+    row = _STEPS_OF_STATE[ctx.order.state]
+    if ctx.doc is not None:
+        return list(row.in_pos)
+    return list(row.missing if create_missing else row.missing_signalled)
 
 
 def _changed(channel: Channel, ctxs: list[Context]) -> list[Context]:

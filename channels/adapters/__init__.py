@@ -1,7 +1,7 @@
 """The marketplace adapters, by channel kind, loaded lazily.
 
-Adding a marketplace means adding its package under `channels/adapters/<kind>/` and one line to
-`ADAPTERS` and `CREDENTIALS_SCHEMAS`; nothing else imports an adapter module directly.
+Where each kind's adapter and credentials model live, and its production host, are read from
+`channels.marketplaces.MARKETPLACES`; nothing else imports an adapter module directly.
 """
 
 from collections.abc import Iterable, Mapping
@@ -10,54 +10,23 @@ from typing import TYPE_CHECKING, Any
 from django.utils.module_loading import import_string
 
 from channels.adapters.base import AdapterError, CredentialsError, CredentialsSaver
+from channels.marketplaces import BY_KIND, Marketplace
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from channels.adapters.base import Adapter
 
-# Every kind omni knows, with the production API host an adapter talks to by default.
-# Shopify and WooCommerce have no shared host: each shop has its own, so their entries are
-# templates that the channel's own base URL replaces.
-DEFAULT_BASE_URLS: dict[str, str] = {
-    "shopee": "https://partner.shopeemobile.com",
-    # Tokopedia sellers are served by the TikTok Shop Partner API.
-    "tokopedia": "https://open-api.tiktokglobalshop.com",
-    "tiktok_shop": "https://open-api.tiktokglobalshop.com",
-    # One host per country; Singapore's is the default, the channel may name another.
-    "lazada": "https://api.lazada.sg/rest",
-    "shopify": "https://{shop}.myshopify.com",
-    "woocommerce": "https://{site}",
-}
-
-ADAPTERS: dict[str, str] = {
-    "shopee": "channels.adapters.shopee.adapter.ShopeeAdapter",
-    "tiktok_shop": "channels.adapters.tiktok.adapter.TikTokShopAdapter",
-    "tokopedia": "channels.adapters.tiktok.adapter.TokopediaAdapter",
-    "lazada": "channels.adapters.lazada.adapter.LazadaAdapter",
-    "shopify": "channels.adapters.shopify.adapter.ShopifyAdapter",
-    "woocommerce": "channels.adapters.woocommerce.adapter.WooCommerceAdapter",
-}
-
-CREDENTIALS_SCHEMAS: dict[str, str] = {
-    "shopee": "channels.adapters.shopee.credentials.ShopeeCredentials",
-    "tiktok_shop": "channels.adapters.tiktok.credentials.TikTokCredentials",
-    "tokopedia": "channels.adapters.tiktok.credentials.TikTokCredentials",
-    "lazada": "channels.adapters.lazada.credentials.LazadaCredentials",
-    "shopify": "channels.adapters.shopify.credentials.ShopifyCredentials",
-    "woocommerce": "channels.adapters.woocommerce.credentials.WooCommerceCredentials",
-}
-
 
 def adapter_class(kind: str) -> type["Adapter"]:
     """The adapter class for `kind`; AdapterError when omni has none (yet)."""
-    cls: type[Adapter] = import_string(_dotted_path(ADAPTERS, kind))
+    cls: type[Adapter] = _load(kind, _marketplace(kind).adapter)
     return cls
 
 
 def credentials_schema(kind: str) -> type["BaseModel"]:
     """The pydantic model a channel's credentials of this kind must validate against."""
-    schema: type[BaseModel] = import_string(_dotted_path(CREDENTIALS_SCHEMAS, kind))
+    schema: type[BaseModel] = _load(kind, _marketplace(kind).credentials)
     return schema
 
 
@@ -77,7 +46,7 @@ def build_adapter(
     """
     cls = adapter_class(kind)
     return cls(  # type: ignore[call-arg]
-        base_url=base_url or DEFAULT_BASE_URLS[kind],
+        base_url=base_url or BY_KIND[kind].base_url,
         credentials=credentials,
         on_credentials_changed=on_credentials_changed,
     )
@@ -99,12 +68,24 @@ def credentials_error(service: str, errors: Iterable[Mapping[str, Any]]) -> Cred
     )
 
 
-def _dotted_path(table: Mapping[str, str], kind: str) -> str:
-    if kind in table:
-        return table[kind]
-    if kind in DEFAULT_BASE_URLS:
-        raise AdapterError(f"no adapter for {kind} yet", retryable=False, code="no_adapter")
-    known = ", ".join(sorted(DEFAULT_BASE_URLS))
+def _load(kind: str, dotted_path: str) -> Any:
+    """The class at `dotted_path`; AdapterError when its package is not written yet (a
+    marketplace listed before its adapter), any other import failure as it is."""
+    try:
+        return import_string(dotted_path)
+    except ModuleNotFoundError as exc:
+        module = dotted_path.rpartition(".")[0]
+        if exc.name is None or not (module + ".").startswith(exc.name + "."):
+            raise
+        raise AdapterError(
+            f"no adapter for {kind} yet", retryable=False, code="no_adapter"
+        ) from None
+
+
+def _marketplace(kind: str) -> Marketplace:
+    if kind in BY_KIND:
+        return BY_KIND[kind]
+    known = ", ".join(sorted(BY_KIND))
     raise AdapterError(
         f"unknown channel kind {kind!r} (known: {known})", retryable=False, code="no_adapter"
     )

@@ -1,41 +1,58 @@
 """A small framework for local marketplace HTTP servers on 127.0.0.1.
 
-An emulator subclass implements `handle(request) -> Reply` and keeps its shop state in memory,
-guarded by `emulator.lock`. The framework gives it:
+An emulator subclass keeps its shop state in memory, guarded by `emulator.lock`, and declares
+what its marketplace serves. The framework gives it:
 
 - a threaded HTTP/1.1 server (keep-alive, so clients reuse connections as with the real APIs),
   started on a free port (`port=0`) or a given one, with `.base_url`, `.start()`, `.stop()`,
   and use as a context manager;
+- a route table: `routes = (Route("GET", "/products/{id:int}", "_get_product"), ...)` on the
+  class, compiled once when the class is created (exact paths in a dict, patterns as regexes);
+  `handle` finds the route, runs the hooks `authenticate`, `invoke` and `wrap` (or
+  `wrap_error` for a `Refusal`), and answers unknown paths and methods through `not_found` and
+  `method_not_allowed`. Every hook has a default; a marketplace overrides only what it does
+  differently. An emulator may still override `handle` itself and ignore the table;
 - a call log: how many calls each path received, and every write (non-GET) call that reached the
   emulator with its parsed body and reply, so tests can say "the channel received this update";
 - fault knobs, changeable while it runs: `error_rate` (HTTP 500), `throttle_rate` (HTTP 429 with
   `Retry-After`), `retry_after` and `latency` seconds. Faults are drawn from a seeded random, so a
   run is repeatable, and are applied before `handle`, so a faulted write changes nothing and its
-  retry has exactly one effect;
+  retry has exactly one effect; `error_reply` and `throttle_reply` shape those answers;
 - a page fault for the listing list (`set_page_fault`): one page of the product/item list
   answered empty, short, or not at all (the connection dropped), every time or a set number
   of times; each emulator's list endpoint passes its page through `listing_page`;
+- `TokenStore` (access/refresh token pairs: issued, refreshed with single-use refresh tokens,
+  expired, revoked, checked) and `IdSequence` (thread-safe id counters), for the subclass to
+  hold;
 - a clock (`emulator.clock`, real time by default) the subclass uses for update times;
-- static files (`serve_file`), e.g. product images an adapter downloads, outside the fault path.
+- static files (`serve_file`), e.g. product images an adapter downloads, outside the fault path;
+- the test helpers every emulator offers (docs/adapters.md), declared here so a new emulator
+  is told what to provide: `credentials`, `wrong_credentials`, `put_item`, `touch_item`,
+  `remove_item`, `listing_quantities`, `listing_prices`, `update_calls`, `create_order`,
+  `move_order`, `signed_webhook`. The base versions raise NotImplementedError.
 """
 
-import abc
 import contextlib
 import email.parser
 import email.policy
 import json
 import logging
+import math
 import random
+import re
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
+
+from channels.emulators.shop import ShopItem
 
 logger = logging.getLogger(__name__)
 
@@ -241,10 +258,292 @@ class CallLog:
             self.writes.append(call)
 
 
-class Emulator(abc.ABC):
-    """Base class of every marketplace emulator. Subclasses implement `handle`."""
+# -- routes ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One endpoint of a marketplace: an HTTP method, a path and the emulator method answering it.
+
+    `path` is literal apart from `{name}` (one path segment, or part of one: any characters
+    but "/") and `{name:int}` (digits); their values reach the handler as keyword arguments,
+    as strings. `auth` and `envelope` are the marketplace's own words for how the route is
+    authenticated ("shop", "public", a permission, ...) and how its answer is wrapped ("flat",
+    ...); the base passes the route to `authenticate`, `wrap` and `invoke` and reads neither.
+    `locked` runs the handler under `emulator.lock`; False for a handler that takes the lock
+    itself around only the part that touches the shop.
+    """
+
+    method: str
+    path: str
+    handler: str  # the name of the emulator method
+    auth: str = ""
+    envelope: str = ""
+    locked: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """What the route table says about a call's method and path."""
+
+    route: Route | None  # None: the path is served, not with this method
+    params: dict[str, str]  # the path parameters
+    allowed: tuple[str, ...]  # the methods the path is served with
+
+
+_PARAMETER = re.compile(r"\{(\w+)(?::(\w+))?\}")
+_CONVERTERS = {"": "[^/]+", "int": r"\d+"}
+
+
+class Router:
+    """An emulator class's routes, compiled once.
+
+    Exact paths are one dict lookup; patterns are tried in the order declared, and the first
+    whose path matches decides which methods the path has. An exact path wins over a pattern
+    that would match it too (`/products/batch` over `/products/{id}`).
+    """
+
+    def __init__(self, routes: Iterable[Route]) -> None:
+        self._exact: dict[str, dict[str, Route]] = {}
+        patterns: dict[str, dict[str, Route]] = {}
+        for route in routes:
+            if route.method != route.method.upper():
+                raise ValueError(f"{route.path}: write the method in capitals, not {route.method}")
+            table = patterns if _PARAMETER.search(route.path) else self._exact
+            methods = table.setdefault(route.path, {})
+            if route.method in methods:
+                raise ValueError(f"two routes for {route.method} {route.path}")
+            methods[route.method] = route
+        self._patterns = [
+            (_compile(path), methods, tuple(methods)) for path, methods in patterns.items()
+        ]
+        self._allowed = {path: tuple(methods) for path, methods in self._exact.items()}
+
+    def __iter__(self) -> Iterator[Route]:
+        for methods in self._exact.values():
+            yield from methods.values()
+        for _, methods, _ in self._patterns:
+            yield from methods.values()
+
+    def match(self, method: str, path: str) -> RouteMatch | None:
+        """The route for `method` and `path`; None when no route has this path."""
+        methods = self._exact.get(path)
+        if methods is not None:
+            return RouteMatch(methods.get(method), {}, self._allowed[path])
+        for pattern, methods, allowed in self._patterns:
+            found = pattern.fullmatch(path)
+            if found is not None:
+                return RouteMatch(methods.get(method), found.groupdict(), allowed)
+        return None
+
+
+def _compile(path: str) -> re.Pattern[str]:
+    parts, position = [], 0
+    for found in _PARAMETER.finditer(path):
+        name, converter = found.group(1), found.group(2) or ""
+        if converter not in _CONVERTERS:
+            raise ValueError(f"{path}: unknown parameter type {converter!r} (known: int)")
+        parts.append(re.escape(path[position : found.start()]))
+        parts.append(f"(?P<{name}>{_CONVERTERS[converter]})")
+        position = found.end()
+    parts.append(re.escape(path[position:]))
+    return re.compile("".join(parts))
+
+
+class Refusal(Exception):
+    """A call the marketplace refuses, raised from a hook or a handler.
+
+    `handle` catches it and answers with `wrap_error(refusal)`. Each marketplace subclasses it
+    with the fields of its own error body (an error code, a request id, ...).
+    """
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+# -- tokens and ids --------------------------------------------------------------------------------
+
+TokenKind = Literal["access", "refresh"]
+TokenState = Literal["valid", "expired", "unknown"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access: str
+    refresh: str
+
+
+class TokenStore:
+    """Access and refresh tokens as a marketplace's OAuth server keeps them. Thread-safe.
+
+    A first pair is issued at once (`current`). `refresh(token)` trades a valid refresh token
+    for a new pair and refuses it from then on (single use); the access token it was issued
+    with stays valid until it expires (`old_access_grace` None), or at most `old_access_grace`
+    more seconds (0: refused at once). `new_token(kind)` makes a token's text, e.g. from the
+    emulator's seeded random: the access token is made before the refresh token, always.
+    Expiry times are wall-clock (`clock`, time.time), as the real servers check them, whatever
+    clock the emulator keeps for update times. `refresh_ttl` None: refresh tokens never expire.
+    """
+
+    def __init__(
+        self,
+        new_token: Callable[[TokenKind], str],
+        *,
+        access_ttl: float,
+        refresh_ttl: float | None = None,
+        old_access_grace: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._new_token = new_token
+        self.access_ttl = access_ttl
+        self.refresh_ttl = refresh_ttl
+        self.old_access_grace = old_access_grace
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._access: dict[str, float] = {}  # token -> expiry
+        self._refresh: dict[str, float] = {}  # token -> expiry (inf: never)
+        self._issued_with: dict[str, str] = {}  # refresh token -> the access token of its pair
+        with self._lock:
+            self._current = self._issue()
+
+    @property
+    def current(self) -> TokenPair:
+        """The pair issued last: what `credentials` hands an adapter."""
+        with self._lock:
+            return self._current
+
+    def issue(self) -> TokenPair:
+        """A new pair (as an authorization grant gives), which becomes `current`."""
+        with self._lock:
+            self._current = self._issue()
+            return self._current
+
+    def refresh(self, refresh_token: str) -> TokenPair | None:
+        """A new pair for a valid refresh token, which is refused from now on; None when it
+        is not valid (`refresh_state` says whether it expired or was never issued)."""
+        with self._lock:
+            if self._state(self._refresh, refresh_token) != "valid":
+                return None
+            del self._refresh[refresh_token]
+            old = self._issued_with.pop(refresh_token, "")
+            if self.old_access_grace is not None and old in self._access:
+                grace_until = self._clock() + self.old_access_grace
+                self._access[old] = min(self._access[old], grace_until)
+            self._current = self._issue()
+            return self._current
+
+    def valid(self, access_token: str) -> bool:
+        """Whether an access token is issued and not expired."""
+        return self.access_state(access_token) == "valid"
+
+    def access_state(self, access_token: str) -> TokenState:
+        with self._lock:
+            return self._state(self._access, access_token)
+
+    def refresh_state(self, refresh_token: str) -> TokenState:
+        with self._lock:
+            return self._state(self._refresh, refresh_token)
+
+    def expires_at(self, token: str) -> float | None:
+        """When an access or refresh token expires (Unix seconds; inf: never); None if unknown."""
+        with self._lock:
+            return self._access.get(token, self._refresh.get(token))
+
+    def expire_access(self) -> None:
+        """Expire every access token issued so far, as if their lifetime had passed."""
+        with self._lock:
+            self._access = dict.fromkeys(self._access, 0.0)
+
+    def revoke(self, token: str) -> None:
+        """Forget an access or refresh token: from now on it is unknown."""
+        with self._lock:
+            self._access.pop(token, None)
+            self._refresh.pop(token, None)
+            self._issued_with.pop(token, None)
+
+    def _issue(self) -> TokenPair:
+        now = self._clock()
+        pair = TokenPair(self._new_token("access"), self._new_token("refresh"))
+        self._access[pair.access] = now + self.access_ttl
+        self._refresh[pair.refresh] = (
+            math.inf if self.refresh_ttl is None else now + self.refresh_ttl
+        )
+        self._issued_with[pair.refresh] = pair.access
+        return pair
+
+    def _state(self, tokens: dict[str, float], token: str) -> TokenState:
+        expires_at = tokens.get(token)
+        if expires_at is None:
+            return "unknown"
+        return "valid" if expires_at > self._clock() else "expired"
+
+
+class IdSequence:
+    """Ids handed out one after another from `first`, as a marketplace's database hands them
+    out. Thread-safe, so it may be used outside the emulator's lock."""
+
+    __slots__ = ("_lock", "_next")
+
+    def __init__(self, first: int = 1) -> None:
+        self._next = first
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        """The next id; never the same twice."""
+        with self._lock:
+            value = self._next
+            self._next += 1
+            return value
+
+    def peek(self) -> int:
+        """The id `next()` will hand out, without taking it."""
+        with self._lock:
+            return self._next
+
+
+class Emulator:
+    """Base class of every marketplace emulator.
+
+    A subclass declares `routes` and the handlers they name, overrides the hooks its
+    marketplace needs (see "routing" below) and provides the test helpers of docs/adapters.md
+    (see "what every emulator offers"). A tiny emulator may override `handle` instead.
+
+        class AcmeFault(Refusal): ...  # carries Acme's error code
+
+        class AcmeEmulator(Emulator):
+            name = "acme"
+            routes = (
+                Route("GET", "/v1/items", "_list_items"),
+                Route("POST", "/v1/items/{id:int}/stock", "_set_stock"),
+                Route("POST", "/v1/token", "_refresh", auth="public"),
+            )
+
+            def authenticate(self, request, route):
+                if route.auth != "public" and not self.tokens.valid(request.param("token") or ""):
+                    raise AcmeFault("invalid token", status=401)
+                return None
+
+            def wrap(self, payload, route):
+                return Reply.json({"code": 0, "data": payload})
+
+            def _set_stock(self, request, id):  # runs under self.lock
+                ...
+
+    Handlers run on server threads; state lives in memory under `self.lock`.
+    """
 
     name: ClassVar[str] = "marketplace"
+    routes: ClassVar[Sequence[Route]] = ()
+    router: ClassVar[Router] = Router(())
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.router = Router(cls.routes)
+        for route in cls.router:
+            if not callable(getattr(cls, route.handler, None)):
+                raise TypeError(f"{cls.__name__} has no handler {route.handler} for {route.path}")
 
     def __init__(
         self,
@@ -365,11 +664,129 @@ class Emulator(abc.ABC):
         """The emulator's time, for update times."""
         return self.clock()
 
-    # -- for subclasses --------------------------------------------------------------------
+    # -- what every emulator offers (docs/adapters.md) --------------------------------------
+    # The contract suite (tests/channels/test_contract.py) drives every marketplace through
+    # these helpers. Ids are strings, as RemoteListing carries them (str() of what put_item
+    # returns); an item without variants has variant id "". Each emulator provides its own.
 
-    @abc.abstractmethod
+    @property
+    def credentials(self) -> dict[str, Any]:
+        """A dict `build_adapter(kind, credentials=...)` accepts: the current keys and tokens."""
+        raise NotImplementedError(f"{type(self).__name__} does not offer credentials")
+
+    def wrong_credentials(self) -> dict[str, Any]:
+        """`credentials` with the secret (key, signing secret or token) wrong."""
+        raise NotImplementedError(f"{type(self).__name__} does not offer wrong_credentials")
+
+    def put_item(self, shop_item: ShopItem) -> str | int:
+        """Add a generated or hand-made item with its variants; its item id."""
+        raise NotImplementedError(f"{type(self).__name__} does not offer put_item")
+
+    def touch_item(self, item_id: str, *, name: str) -> None:
+        """Rename an item as the seller would; its update time moves."""
+        raise NotImplementedError(f"{type(self).__name__} does not offer touch_item")
+
+    def remove_item(self, item_id: str) -> None:
+        """Delete an item as the seller would (the marketplace's own kind of deletion)."""
+        raise NotImplementedError(f"{type(self).__name__} does not offer remove_item")
+
+    def listing_quantities(self) -> dict[tuple[str, str], int]:
+        """`{(item_id, variant_id): stock}` of every listing not deleted, as the stock read
+        endpoints show it."""
+        raise NotImplementedError(f"{type(self).__name__} does not offer listing_quantities")
+
+    def listing_prices(self) -> dict[tuple[str, str], Decimal]:
+        """`{(item_id, variant_id): price}` of every listing not deleted."""
+        raise NotImplementedError(f"{type(self).__name__} does not offer listing_prices")
+
+    def update_calls(self, what: str) -> int:
+        """How many stock (`"stock"`) or price (`"price"`) update calls succeeded."""
+        raise NotImplementedError(f"{type(self).__name__} does not offer update_calls")
+
+    def create_order(self, lines: Sequence[tuple[str, str, int]], *, state: str) -> str:
+        """An order of `[(item_id, variant_id, qty)]` in the status standing for omni's order
+        `state`; its order number. Its units come off the listings' stock as the marketplace
+        takes them (docs/adapters.md; `OrderStock` remembers what each order took)."""
+        raise NotImplementedError(f"{type(self).__name__} does not offer create_order")
+
+    def move_order(self, order_number: str, state: str) -> None:
+        """Move an order to the status standing for `state`; its update time moves.
+        Cancelling puts its units back, once."""
+        raise NotImplementedError(f"{type(self).__name__} does not offer move_order")
+
+    def signed_webhook(self, order_number: str, url: str) -> tuple[dict[str, str], bytes]:
+        """`(headers, body)` of an order-status push for the order as it stands, signed as the
+        marketplace signs it, as it would be delivered to `url`."""
+        raise NotImplementedError(f"{type(self).__name__} does not offer signed_webhook")
+
+    # -- routing ---------------------------------------------------------------------------
+
     def handle(self, request: Request) -> Reply:
-        """Answer one call that survived fault injection. Runs on a server thread."""
+        """Answer one call that survived fault injection. Runs on a server thread.
+
+        Finds the call's route (`not_found` and `method_not_allowed` answer when there is
+        none), lets `authenticate` refuse it, runs its handler through `invoke` and puts a
+        payload the handler returns into the marketplace's envelope with `wrap`; a Reply the
+        handler returns goes out as it is. A `Refusal` raised by any of these is answered with
+        `wrap_error`. One dict lookup for an exact path, one regex per pattern tried otherwise.
+        """
+        try:
+            found = self.router.match(request.method, self.route_path(request))
+            if found is None:
+                return self.not_found(request)
+            route = found.route
+            if route is None:
+                return self.method_not_allowed(request, found.allowed)
+            refused = self.authenticate(request, route)
+            if refused is not None:
+                return refused
+            result = self.invoke(route, request, found.params)
+            return result if isinstance(result, Reply) else self.wrap(result, route)
+        except Refusal as refusal:
+            return self.wrap_error(refusal)
+
+    def route_path(self, request: Request) -> str:
+        """The path looked up in the route table; override to drop a prefix the marketplace
+        ignores (e.g. Lazada's `/rest`) or a trailing slash."""
+        return request.path
+
+    def authenticate(self, request: Request, route: Route) -> Reply | None:
+        """Check the call's credentials (signature, token, timestamp, ...) as `route.auth`
+        asks, before its handler runs. None lets it through; return a Reply, or raise the
+        marketplace's Refusal, to refuse it. The default lets everything through."""
+        return None
+
+    def invoke(self, route: Route, request: Request, params: dict[str, str]) -> Any:
+        """Run the route's handler: `handler(request, **path_params)`, under `self.lock`
+        unless `route.locked` is False. Override to hand handlers what they take instead
+        (parsed query or body, ...). Returns a Reply, or a payload for `wrap`."""
+        handler = getattr(self, route.handler)
+        if not route.locked:
+            return handler(request, **params)
+        with self.lock:
+            return handler(request, **params)
+
+    def wrap(self, payload: Any, route: Route) -> Reply:
+        """A handler's payload in the marketplace's success envelope (`route.envelope` may say
+        which). The default answers it as JSON, HTTP 200."""
+        return Reply.json(payload)
+
+    def wrap_error(self, refusal: Refusal) -> Reply:
+        """A refused call in the marketplace's error envelope. The default answers
+        `{"error": message}` with the refusal's status."""
+        return Reply.json({"error": refusal.message}, status=refusal.status)
+
+    def not_found(self, request: Request) -> Reply:
+        """The answer to a path no route has, as the marketplace gives it."""
+        return Reply.text("Not Found", status=404)
+
+    def method_not_allowed(self, request: Request, allowed: tuple[str, ...]) -> Reply:
+        """The answer to a served path called with another method than `allowed`."""
+        return Reply.text(
+            "Method Not Allowed", status=405, headers=(("Allow", ", ".join(allowed)),)
+        )
+
+    # -- faults ----------------------------------------------------------------------------
 
     def throttle_reply(self, request: Request, retry_after: float) -> Reply:
         """The answer to a throttled call; marketplaces override it to add their error body."""

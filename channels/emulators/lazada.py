@@ -31,7 +31,17 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.adapters.base import OrderState
-from channels.emulators.base import Emulator, Faults, Reply, Request
+from channels.emulators.base import (
+    Emulator,
+    Faults,
+    IdSequence,
+    Refusal,
+    Reply,
+    Request,
+    Route,
+    TokenKind,
+    TokenStore,
+)
 from channels.emulators.order_stock import OrderStock, floored
 from channels.emulators.shop import LEAVES, ShopItem, ShopMix, generate_shop
 
@@ -81,11 +91,11 @@ THROTTLE_CODES = (
 SELLER_ID = 100_123_456
 
 Params = dict[str, Any]
-Handler = Callable[[Params], Any]
 
 
-class LazadaFault(Exception):
-    """A Lazada error answer: `code`, `message`, error `type` and per-SKU `detail`."""
+class LazadaFault(Refusal):
+    """A Lazada error answer: `code`, `message`, error `type` and per-SKU `detail`. Lazada
+    answers errors with HTTP 200, like successes."""
 
     def __init__(
         self,
@@ -95,9 +105,8 @@ class LazadaFault(Exception):
         type: str = "ISV",
         detail: list[dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, status=200)
         self.code = code
-        self.message = message
         self.type = type
         self.detail = detail or []
 
@@ -185,14 +194,6 @@ class Order:
     shipping_fee: Decimal = Decimal("0")
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    method: str
-    handler: Handler
-    seller: bool = True  # needs an access token
-    flat: bool = False  # answers at the top level instead of under "data"
-
-
 @dataclass(slots=True)
 class LazadaState:
     """Everything one emulated seller holds. Guarded by the emulator's lock."""
@@ -200,10 +201,6 @@ class LazadaState:
     products: dict[int, Product] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     order_stock: OrderStock = field(default_factory=OrderStock)  # units order items hold
-    next_item_id: int = FIRST_ITEM_ID
-    next_sku_id: int = FIRST_SKU_ID
-    next_order_id: int = FIRST_ORDER_ID
-    next_order_item_id: int = FIRST_ORDER_ITEM_ID
     version: int = 0  # bumped on every product change; keys the product-list cache
 
 
@@ -222,6 +219,24 @@ class LazadaEmulator(Emulator):
     """
 
     name = "lazada"
+    # auth "seller": signed and with the seller's access token; "app": signed only.
+    # envelope "flat": the answer's fields at the top level instead of under "data".
+    routes = (
+        Route("GET", "/seller/get", "_get_seller", auth="seller"),
+        Route("GET", "/category/tree/get", "_get_category_tree", auth="seller"),
+        Route("POST", "/image/migrate", "_migrate_image", auth="seller"),
+        Route("GET", "/products/get", "_get_products", auth="seller"),
+        Route("GET", "/product/item/get", "_get_product_item", auth="seller"),
+        Route("POST", "/product/create", "_create_product", auth="seller"),
+        Route("POST", "/product/update", "_update_product", auth="seller"),
+        Route("POST", "/product/deactivate", "_deactivate_product", auth="seller"),
+        Route("POST", "/product/remove", "_remove_product", auth="seller"),
+        Route("POST", "/product/price_quantity/update", "_update_price_quantity", auth="seller"),
+        Route("GET", "/orders/get", "_get_orders", auth="seller"),
+        Route("GET", "/order/get", "_get_order", auth="seller"),
+        Route("GET", "/orders/items/get", "_get_orders_items", auth="seller"),
+        Route("POST", "/auth/token/refresh", "_refresh", auth="app", envelope="flat"),
+    )
 
     def __init__(
         self,
@@ -243,12 +258,14 @@ class LazadaEmulator(Emulator):
         self.state = LazadaState()
         self._secrets = random.Random(f"lazada-secrets-{seed}")
         self.app_secret = self._secrets.randbytes(16).hex()
-        self._access_tokens: dict[str, float] = {}  # token -> wall-clock expiry
-        self._access_token = self._issue_access_token()
-        self._refresh_token = self._new_token()
+        # A refresh revokes the access token it replaces at once; refresh tokens are single
+        # use and do not expire here (REFRESH_TOKEN_TTL is only told).
+        self.tokens = TokenStore(self._new_token, access_ttl=ACCESS_TOKEN_TTL, old_access_grace=0)
+        self._item_ids = IdSequence(FIRST_ITEM_ID)
+        self._sku_ids = IdSequence(FIRST_SKU_ID)
+        self._order_ids = IdSequence(FIRST_ORDER_ID)
+        self._order_item_ids = IdSequence(FIRST_ORDER_ITEM_ID)
         self._list_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
-        self.endpoints: dict[str, Endpoint] = {}
-        self._register_endpoints()
         for item in generate_shop(items, seed, pos_skus, mix=mix, now=clock()):
             self.put_item(item)
 
@@ -257,13 +274,13 @@ class LazadaEmulator(Emulator):
     @property
     def credentials(self) -> dict[str, Any]:
         """app_key, app_secret and the current access and refresh tokens."""
-        with self.lock:
-            return {
-                "app_key": self.app_key,
-                "app_secret": self.app_secret,
-                "access_token": self._access_token,
-                "refresh_token": self._refresh_token,
-            }
+        tokens = self.tokens.current
+        return {
+            "app_key": self.app_key,
+            "app_secret": self.app_secret,
+            "access_token": tokens.access,
+            "refresh_token": tokens.refresh,
+        }
 
     def wrong_credentials(self) -> dict[str, Any]:
         return {**self.credentials, "app_secret": "0" * 32}
@@ -323,7 +340,7 @@ class LazadaEmulator(Emulator):
         """
         with self.lock:
             now = self._now_ms()
-            order = Order(order_id=self._next("order"), created_ms=now, updated_ms=now, items=[])
+            order = Order(order_id=self._order_ids.next(), created_ms=now, updated_ms=now, items=[])
             for item_id, variant_id, quantity in lines:
                 product = self._product_or_fail(int(item_id))
                 sku = self._sku_of(product, variant_id)
@@ -404,8 +421,7 @@ class LazadaEmulator(Emulator):
 
     def expire_access_tokens(self) -> None:
         """Make every access token issued so far invalid, as if a week had passed."""
-        with self.lock:
-            self._access_tokens = dict.fromkeys(self._access_tokens, 0.0)
+        self.tokens.expire_access()
 
     def product(self, item_id: str | int) -> dict[str, Any]:
         """The product as /product/item/get describes it (deleted ones too)."""
@@ -453,50 +469,48 @@ class LazadaEmulator(Emulator):
         with self.lock:
             self.state.products[int(item_id)].campaign_lock = locked
 
-    # -- dispatch --------------------------------------------------------------------------------
+    # -- HTTP ------------------------------------------------------------------------------------
 
-    def _register_endpoints(self) -> None:
-        table = {
-            "/seller/get": Endpoint("GET", self._get_seller),
-            "/category/tree/get": Endpoint("GET", self._get_category_tree),
-            "/image/migrate": Endpoint("POST", self._migrate_image),
-            "/products/get": Endpoint("GET", self._get_products),
-            "/product/item/get": Endpoint("GET", self._get_product_item),
-            "/product/create": Endpoint("POST", self._create_product),
-            "/product/update": Endpoint("POST", self._update_product),
-            "/product/deactivate": Endpoint("POST", self._deactivate_product),
-            "/product/remove": Endpoint("POST", self._remove_product),
-            "/product/price_quantity/update": Endpoint("POST", self._update_price_quantity),
-            "/orders/get": Endpoint("GET", self._get_orders),
-            "/order/get": Endpoint("GET", self._get_order),
-            "/orders/items/get": Endpoint("GET", self._get_orders_items),
-            "/auth/token/refresh": Endpoint("POST", self._refresh, seller=False, flat=True),
-        }
-        self.endpoints.update(table)
+    def route_path(self, request: Request) -> str:
+        """The API answers at the root and under `/rest`, as on `https://api.lazada.sg/rest`."""
+        return request.path.removeprefix("/rest")
 
-    def handle(self, request: Request) -> Reply:
-        path = request.path.removeprefix("/rest")
-        endpoint = self.endpoints.get(path)
-        try:
-            if endpoint is None:
-                raise LazadaFault("InvalidApiPath", "The specified API path is invalid")
-            params = _params(request)
-            self._authenticate(path, params, seller=endpoint.seller)
-            if request.method != endpoint.method:
-                raise LazadaFault("InvalidMethod", f"{path} must be called with {endpoint.method}")
-            with self.lock:
-                result = endpoint.handler(params)
-        except LazadaFault as fault:
-            return _error(fault)
-        if endpoint.flat:
-            return Reply.json({"code": "0", **result, "request_id": _request_id()})
-        return Reply.json({"code": "0", "data": result, "request_id": _request_id()})
+    def invoke(self, route: Route, request: Request, params: dict[str, str]) -> Any:
+        """The handler, given the query and body parameters once they pass Lazada's checks
+        (the signature covers them, so they are checked here rather than in `authenticate`)."""
+        checked = self._checked_params(request, route)
+        with self.lock:
+            return getattr(self, route.handler)(checked)
+
+    def wrap(self, payload: Any, route: Route) -> Reply:
+        if route.envelope == "flat":
+            return Reply.json({"code": "0", **payload, "request_id": _request_id()})
+        return Reply.json({"code": "0", "data": payload, "request_id": _request_id()})
+
+    def wrap_error(self, refusal: Refusal) -> Reply:
+        if isinstance(refusal, LazadaFault):
+            return _error(refusal)
+        return super().wrap_error(refusal)
+
+    def not_found(self, request: Request) -> Reply:
+        raise LazadaFault("InvalidApiPath", "The specified API path is invalid")
+
+    def method_not_allowed(self, request: Request, allowed: tuple[str, ...]) -> Reply:
+        """Lazada checks the parameters and signature before the method."""
+        path = self.route_path(request)
+        self._checked_params(request, next(r for r in self.routes if r.path == path))
+        raise LazadaFault("InvalidMethod", f"{path} must be called with {allowed[0]}")
 
     def throttle_reply(self, request: Request, retry_after: float) -> Reply:
         code, message = THROTTLE_CODES[int(self.random_fault() * len(THROTTLE_CODES))]
         return _error(LazadaFault(code, message, type="ISP"))
 
     # -- authentication --------------------------------------------------------------------------
+
+    def _checked_params(self, request: Request, route: Route) -> Params:
+        params = _params(request)
+        self._authenticate(route.path, params, seller=route.auth == "seller")
+        return params
 
     def _authenticate(self, path: str, params: Params, *, seller: bool) -> None:
         """Lazada's checks, in order: app key, timestamp, signature, then the access token."""
@@ -517,35 +531,26 @@ class LazadaEmulator(Emulator):
             token = params.get("access_token")
             if not token:
                 raise _missing("access_token")
-            with self.lock:
-                expires_at = self._access_tokens.get(str(token), 0.0)
-            if expires_at <= time.time():
+            if not self.tokens.valid(str(token)):
                 raise LazadaFault(
                     "IllegalAccessToken", "The specified access token is invalid or expired"
                 )
 
-    def _new_token(self) -> str:
+    def _new_token(self, kind: TokenKind) -> str:
         return "50000" + self._secrets.randbytes(20).hex()
-
-    def _issue_access_token(self) -> str:
-        token = self._new_token()
-        self._access_tokens[token] = time.time() + ACCESS_TOKEN_TTL
-        return token
 
     def _refresh(self, params: Params) -> dict[str, Any]:
         token = params.get("refresh_token")
         if not token:
             raise _missing("refresh_token")
-        if token != self._refresh_token:
+        tokens = self.tokens.refresh(str(token))  # the old refresh token is refused from now on
+        if tokens is None:
             raise LazadaFault(
                 "IllegalRefreshToken", "The specified refresh token is invalid or expired"
             )
-        self._access_tokens[self._access_token] = 0.0
-        self._access_token = self._issue_access_token()
-        self._refresh_token = self._new_token()  # the old one is refused from now on
         return {
-            "access_token": self._access_token,
-            "refresh_token": self._refresh_token,
+            "access_token": tokens.access,
+            "refresh_token": tokens.refresh,
             "expires_in": ACCESS_TOKEN_TTL,
             "refresh_expires_in": REFRESH_TOKEN_TTL,
             "country": "sg",
@@ -734,7 +739,7 @@ class LazadaEmulator(Emulator):
         if target is None:
             now = self._now_ms()
             target = Product(
-                item_id=self._next("item"),
+                item_id=self._item_ids.next(),
                 name=name,
                 description=_text_of(attributes, "description"),
                 brand=_text_of(attributes, "brand") or "No Brand",
@@ -748,7 +753,7 @@ class LazadaEmulator(Emulator):
         else:
             target.variations = variations
         for sku in skus:
-            sku.sku_id = self._next("sku")
+            sku.sku_id = self._sku_ids.next()
             target.skus[sku.sku_id] = sku
         _recompute_status(target)
         self._save(target)
@@ -1079,7 +1084,7 @@ class LazadaEmulator(Emulator):
     def _order_item(self, product: Product, sku: Sku, status: str, now: int) -> OrderItem:
         values = [sku.sale_prop[name] for name, _ in product.variations if name in sku.sale_prop]
         return OrderItem(
-            order_item_id=self._next("order_item"),
+            order_item_id=self._order_item_ids.next(),
             item_id=product.item_id,
             sku_id=sku.sku_id,
             seller_sku=sku.seller_sku,
@@ -1103,7 +1108,7 @@ class LazadaEmulator(Emulator):
         }
         variations: list[tuple[str, list[str]]] = [(name, []) for name in shop_item.option_names]
         product = Product(
-            item_id=self._next("item"),
+            item_id=self._item_ids.next(),
             name=shop_item.name,
             description=shop_item.description,
             brand=shop_item.brand,
@@ -1121,7 +1126,7 @@ class LazadaEmulator(Emulator):
                 if value and value not in values:
                     values.append(value)
             sku = Sku(
-                sku_id=self._next("sku"),
+                sku_id=self._sku_ids.next(),
                 seller_sku=variant.sku,
                 sale_prop={name: variant.options[name] for name in shop_item.option_names},
                 price=variant.price,
@@ -1177,12 +1182,6 @@ class LazadaEmulator(Emulator):
             product.updated_ms = max(self._now_ms(), product.updated_ms + 1000)
         self.state.products[product.item_id] = product
         self.state.version += 1
-
-    def _next(self, what: str) -> int:
-        attribute = f"next_{what}_id"
-        value: int = getattr(self.state, attribute)
-        setattr(self.state, attribute, value + 1)
-        return value
 
     def _now_ms(self) -> int:
         return int(self.now()) * 1000

@@ -10,8 +10,9 @@ price call, one item per write; partial failures in `failure_list`; single-use r
 Throttled calls (the framework's `throttle_rate`) get `error_rate_limit`, with HTTP 429 and a
 `Retry-After` header or inside an HTTP 200 body, as `throttle_style` says.
 
-Endpoints are a table from path to handler (`register`), and the state has room for orders,
-so the order endpoints can be added next to the product ones.
+Endpoints are a route table (`ShopeeEmulator.routes`): each route says whether it is a shop
+or a public call (`auth`) and whether Shopee answers it at the top level or under `response`
+(`envelope`); the framework finds the route and runs the hooks below.
 """
 
 import hashlib
@@ -27,7 +28,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from channels.emulators.base import Emulator, Faults, Reply, Request
+from channels.emulators.base import (
+    Emulator,
+    Faults,
+    IdSequence,
+    Refusal,
+    Reply,
+    Request,
+    Route,
+    TokenKind,
+    TokenStore,
+)
 from channels.emulators.order_stock import OrderStock, floored
 from channels.emulators.shop import LEAVES, ShopItem, ShopMix, generate_shop
 
@@ -46,17 +57,14 @@ FIRST_ITEM_ID = 800_001_000
 FIRST_MODEL_ID = 5_000_000_000
 
 Params = dict[str, Any]
-Handler = Callable[[Params, Request], dict[str, Any]]
 
 
-class ShopeeFault(Exception):
+class ShopeeFault(Refusal):
     """A Shopee error answer: `error` code, `message`, and the HTTP status it comes with."""
 
     def __init__(self, error: str, message: str, *, status: int = 400) -> None:
-        super().__init__(message)
+        super().__init__(message, status=status)
         self.error = error
-        self.message = message
-        self.status = status
 
 
 def _param_error(detail: str) -> ShopeeFault:
@@ -101,14 +109,6 @@ class Item:
         return bool(self.models)
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    method: str
-    handler: Handler
-    scope: Literal["shop", "public"]
-    flat: bool = False  # answer at the top level instead of under "response"
-
-
 @dataclass(slots=True)
 class ShopeeState:
     """Everything one emulated shop holds. Guarded by the emulator's lock."""
@@ -118,8 +118,8 @@ class ShopeeState:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     order_stock: OrderStock = field(default_factory=OrderStock)  # units orders hold
     images: dict[str, bytes] = field(default_factory=dict)
-    next_item_id: int = FIRST_ITEM_ID
-    next_model_id: int = FIRST_MODEL_ID
+    item_ids: IdSequence = field(default_factory=lambda: IdSequence(FIRST_ITEM_ID))
+    model_ids: IdSequence = field(default_factory=lambda: IdSequence(FIRST_MODEL_ID))
     version: int = 0  # bumped on every item change; keys the item-list cache
 
 
@@ -143,6 +143,32 @@ class ShopeeEmulator(Emulator):
     """
 
     name = "shopee"
+    # `auth`: "shop" calls are signed with the access token and shop id, "public" ones are not.
+    # `envelope`: "flat" answers at the top level, "" under "response".
+    routes = (
+        Route("GET", "/api/v2/shop/get_shop_info", "_get_shop_info", auth="shop", envelope="flat"),
+        Route("GET", "/api/v2/product/get_category", "_get_category", auth="shop"),
+        Route("GET", "/api/v2/logistics/get_channel_list", "_get_channel_list", auth="shop"),
+        Route("POST", "/api/v2/media_space/upload_image", "_upload_image", auth="public"),
+        Route("GET", "/api/v2/product/get_item_list", "_get_item_list", auth="shop"),
+        Route("GET", "/api/v2/product/get_item_base_info", "_get_item_base_info", auth="shop"),
+        Route("GET", "/api/v2/product/get_model_list", "_get_model_list", auth="shop"),
+        Route("POST", "/api/v2/product/add_item", "_add_item", auth="shop"),
+        Route("POST", "/api/v2/product/init_tier_variation", "_init_tier_variation", auth="shop"),
+        Route("POST", "/api/v2/product/update_stock", "_update_stock", auth="shop"),
+        Route("POST", "/api/v2/product/update_price", "_update_price", auth="shop"),
+        Route("POST", "/api/v2/product/update_item", "_update_item", auth="shop"),
+        Route(
+            "POST", "/api/v2/product/update_tier_variation", "_update_tier_variation", auth="shop"
+        ),
+        Route("POST", "/api/v2/product/add_model", "_add_model", auth="shop"),
+        Route("POST", "/api/v2/product/unlist_item", "_unlist_item", auth="shop"),
+        Route("POST", "/api/v2/product/delete_item", "_delete_item", auth="shop"),
+        Route("POST", "/api/v2/auth/access_token/get", "_refresh", auth="public", envelope="flat"),
+        Route("GET", "/api/v2/order/get_order_list", "_get_order_list", auth="shop"),
+        Route("GET", "/api/v2/order/get_order_detail", "_get_order_detail", auth="shop"),
+        Route("GET", "/api/v2/logistics/get_tracking_number", "_get_tracking_number", auth="shop"),
+    )
 
     def __init__(
         self,
@@ -168,12 +194,11 @@ class ShopeeEmulator(Emulator):
         self.state = ShopeeState()
         self._secrets = random.Random(f"shopee-secrets-{seed}")
         self.partner_key = "shpk" + self._secrets.randbytes(30).hex()
-        self._access_tokens: dict[str, float] = {}  # token -> wall-clock expiry
-        self._access_token = self._issue_access_token()
-        self._refresh_token = self._new_token()
+        # Single-use refresh tokens; the access token a refresh replaces stays valid 5 minutes.
+        self.tokens = TokenStore(
+            self._new_token, access_ttl=ACCESS_TOKEN_TTL, old_access_grace=OLD_TOKEN_GRACE
+        )
         self._item_list_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
-        self.endpoints: dict[str, Endpoint] = {}
-        self._register_endpoints()
         for item in generate_shop(items, seed, pos_skus, mix=mix, now=clock()):
             self.put_item(item)
 
@@ -182,19 +207,18 @@ class ShopeeEmulator(Emulator):
     @property
     def credentials(self) -> dict[str, Any]:
         """partner_id, partner_key, shop_id and the current access and refresh tokens."""
-        with self.lock:
-            return {
-                "partner_id": self.partner_id,
-                "partner_key": self.partner_key,
-                "shop_id": self.shop_id,
-                "access_token": self._access_token,
-                "refresh_token": self._refresh_token,
-            }
+        tokens = self.tokens.current
+        return {
+            "partner_id": self.partner_id,
+            "partner_key": self.partner_key,
+            "shop_id": self.shop_id,
+            "access_token": tokens.access,
+            "refresh_token": tokens.refresh,
+        }
 
     def expire_access_tokens(self) -> None:
         """Make every access token issued so far invalid, as if four hours had passed."""
-        with self.lock:
-            self._access_tokens = dict.fromkeys(self._access_tokens, 0.0)
+        self.tokens.expire_access()
 
     def put_item(self, shop_item: ShopItem, *, status: str | None = None) -> int:
         """Add a generated (or hand-made) item with its variants as models; its item_id."""
@@ -285,8 +309,14 @@ class ShopeeEmulator(Emulator):
         return {_ref(key): value for key, value in self.prices().items()}
 
     def update_calls(self, what: str) -> int:
+        """Successful update_stock (`"stock"`) or update_price (`"price"`) calls: answered
+        without an `error`; a call with some models in its `failure_list` counts."""
         path = {"stock": "/api/v2/product/update_stock", "price": "/api/v2/product/update_price"}
-        return len(self.log.writes_to(path[what]))
+        return sum(
+            1
+            for call in self.log.writes_to(path[what])
+            if isinstance(call.reply, dict) and call.status == 200 and not call.reply.get("error")
+        )
 
     def item(self, item_id: int) -> dict[str, Any]:
         """The item as get_item_base_info describes it, plus its models when it has some."""
@@ -297,61 +327,34 @@ class ShopeeEmulator(Emulator):
                 info["models"] = self._model_list(item)
             return info
 
-    # -- endpoints -------------------------------------------------------------------------
+    # -- HTTP ------------------------------------------------------------------------------
 
-    def register(
-        self,
-        path: str,
-        method: str,
-        handler: Handler,
-        *,
-        scope: Literal["shop", "public"] = "shop",
-        flat: bool = False,
-    ) -> None:
-        """Serve `handler` at `path`. Handlers run under the lock and raise ShopeeFault."""
-        self.endpoints[path] = Endpoint(method, handler, scope, flat)
+    def authenticate(self, request: Request, route: Route) -> Reply | None:
+        """Shopee's checks (`_authenticate`); ShopeeFault when one fails."""
+        self._authenticate(request, route.auth)
+        return None
 
-    def _register_endpoints(self) -> None:
-        self.register("/api/v2/shop/get_shop_info", "GET", self._get_shop_info, flat=True)
-        self.register("/api/v2/product/get_category", "GET", self._get_category)
-        self.register("/api/v2/logistics/get_channel_list", "GET", self._get_channel_list)
-        self.register(
-            "/api/v2/media_space/upload_image", "POST", self._upload_image, scope="public"
-        )
-        self.register("/api/v2/product/get_item_list", "GET", self._get_item_list)
-        self.register("/api/v2/product/get_item_base_info", "GET", self._get_item_base_info)
-        self.register("/api/v2/product/get_model_list", "GET", self._get_model_list)
-        self.register("/api/v2/product/add_item", "POST", self._add_item)
-        self.register("/api/v2/product/init_tier_variation", "POST", self._init_tier_variation)
-        self.register("/api/v2/product/update_stock", "POST", self._update_stock)
-        self.register("/api/v2/product/update_price", "POST", self._update_price)
-        self.register("/api/v2/product/update_item", "POST", self._update_item)
-        self.register("/api/v2/product/update_tier_variation", "POST", self._update_tier_variation)
-        self.register("/api/v2/product/add_model", "POST", self._add_model)
-        self.register("/api/v2/product/unlist_item", "POST", self._unlist_item)
-        self.register("/api/v2/product/delete_item", "POST", self._delete_item)
-        self.register(
-            "/api/v2/auth/access_token/get", "POST", self._refresh, scope="public", flat=True
-        )
-        self._register_order_endpoints()
+    def invoke(self, route: Route, request: Request, params: dict[str, str]) -> Any:
+        """The handler with the call's parameters (query for GET, body for POST), parsed
+        outside the lock; handlers run under the lock and raise ShopeeFault."""
+        parsed = self._params(request, route.method)
+        with self.lock:
+            return getattr(self, route.handler)(parsed, request)
 
-    def handle(self, request: Request) -> Reply:
-        endpoint = self.endpoints.get(request.path)
-        if endpoint is None:
-            return self._error(ShopeeFault("error_not_found", "Invalid API path.", status=404))
-        try:
-            if request.method != endpoint.method:
-                raise _param_error(f"{request.path} expects {endpoint.method}")
-            self._authenticate(request, endpoint.scope)
-            params = self._params(request, endpoint.method)
-            with self.lock:
-                result = endpoint.handler(params, request)
-        except ShopeeFault as fault:
-            return self._error(fault)
+    def wrap(self, payload: Any, route: Route) -> Reply:
         body = {"request_id": uuid.uuid4().hex, "error": "", "message": "", "warning": ""}
-        if endpoint.flat:
-            return Reply.json({**body, **result})
-        return Reply.json({**body, "response": result})
+        if route.envelope == "flat":
+            return Reply.json({**body, **payload})
+        return Reply.json({**body, "response": payload})
+
+    def wrap_error(self, refusal: Refusal) -> Reply:
+        return self._error(refusal)
+
+    def not_found(self, request: Request) -> Reply:
+        return self._error(ShopeeFault("error_not_found", "Invalid API path.", status=404))
+
+    def method_not_allowed(self, request: Request, allowed: tuple[str, ...]) -> Reply:
+        return self._error(_param_error(f"{request.path} expects {allowed[0]}"))
 
     def throttle_reply(self, request: Request, retry_after: float) -> Reply:
         fault = ShopeeFault(
@@ -365,10 +368,11 @@ class ShopeeEmulator(Emulator):
             return self._error(fault)
         return self._error(fault, headers=(("Retry-After", f"{retry_after:g}"),))
 
-    def _error(self, fault: ShopeeFault, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+    def _error(self, fault: Refusal, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
         body = {
             "request_id": uuid.uuid4().hex,
-            "error": fault.error,
+            # Every refusal raised here is a ShopeeFault; anything else is the emulator's own.
+            "error": fault.error if isinstance(fault, ShopeeFault) else "error_server",
             "message": fault.message,
             "warning": "",
         }
@@ -401,9 +405,7 @@ class ShopeeEmulator(Emulator):
             raise ShopeeFault(
                 "error_auth", "Invalid shop_id or the shop is not authorized.", status=403
             )
-        with self.lock:
-            expires_at = self._access_tokens.get(access_token, 0.0)
-        if expires_at <= time.time():
+        if not self.tokens.valid(access_token):
             raise ShopeeFault("error_auth", "Invalid access_token.", status=403)
 
     @staticmethod
@@ -433,13 +435,8 @@ class ShopeeEmulator(Emulator):
             raise _param_error("the body must be a JSON object.")
         return body
 
-    def _new_token(self) -> str:
-        return self._secrets.randbytes(16).hex()
-
-    def _issue_access_token(self) -> str:
-        token = self._new_token()
-        self._access_tokens[token] = time.time() + ACCESS_TOKEN_TTL
-        return token
+    def _new_token(self, kind: TokenKind) -> str:
+        return self._secrets.randbytes(16).hex()  # access and refresh tokens look alike
 
     # -- shop, category, logistics, media -----------------------------------------------------
 
@@ -658,7 +655,7 @@ class ShopeeEmulator(Emulator):
             image_ids=self._image_ids(params.get("image")),
             logistic_ids=_logistic_ids(params.get("logistic_info")),
             dimension=_dimension(params.get("dimension")),
-            item_id=self._next_item_id(),  # last: arguments are checked left to right first
+            item_id=self.state.item_ids.next(),  # last: arguments are checked left to right first
         )
 
     def _init_tier_variation(self, params: Params, request: Request) -> dict[str, Any]:
@@ -676,7 +673,7 @@ class ShopeeEmulator(Emulator):
         # Validated in full before anything changes: a refused call leaves the item as it was.
         item.tier_variation = tiers
         for tier_index, sku, price, stock in models:
-            model_id = self._next_model_id()
+            model_id = self.state.model_ids.next()
             item.models[model_id] = Model(model_id, tier_index, sku, price, stock)
         self._save(item)
         return {
@@ -811,7 +808,7 @@ class ShopeeEmulator(Emulator):
             taken.add(tuple(tier_index))
         added = []
         for tier_index, sku, price, stock in models:
-            model_id = self._next_model_id()
+            model_id = self.state.model_ids.next()
             item.models[model_id] = Model(model_id, tier_index, sku, price, stock)
             added.append({"model_id": model_id, "tier_index": tier_index, "model_sku": sku})
         self._save(item)
@@ -847,18 +844,15 @@ class ShopeeEmulator(Emulator):
             raise ShopeeFault(
                 "error_auth", "Invalid shop_id or the shop is not authorized.", status=403
             )
-        if not params.get("refresh_token") or params["refresh_token"] != self._refresh_token:
+        # Single use: the refresh token is refused from now on.
+        tokens = self.tokens.refresh(str(params.get("refresh_token") or ""))
+        if tokens is None:
             raise ShopeeFault("error_auth", "Invalid refresh_token.", status=403)
-        now = time.time()
-        old = self._access_token
-        self._access_tokens[old] = min(self._access_tokens.get(old, 0.0), now + OLD_TOKEN_GRACE)
-        self._access_token = self._issue_access_token()
-        self._refresh_token = self._new_token()  # single use: the old one is now refused
         return {
             "partner_id": self.partner_id,
             "shop_id": self.shop_id,
-            "access_token": self._access_token,
-            "refresh_token": self._refresh_token,
+            "access_token": tokens.access,
+            "refresh_token": tokens.refresh,
             "expire_in": ACCESS_TOKEN_TTL,
         }
 
@@ -883,7 +877,7 @@ class ShopeeEmulator(Emulator):
     def _new_item(self, shop_item: ShopItem, *, status: str | None) -> Item:
         first = shop_item.variants[0]
         return Item(
-            item_id=self._next_item_id(),
+            item_id=self.state.item_ids.next(),
             name=shop_item.name,
             description=shop_item.description,
             sku=shop_item.item_sku if shop_item.has_variants else first.sku,
@@ -908,7 +902,7 @@ class ShopeeEmulator(Emulator):
                 if value not in options[tier]:
                     options[tier].append(value)
                 tier_index.append(options[tier].index(value))
-            model_id = self._next_model_id()
+            model_id = self.state.model_ids.next()
             item.models[model_id] = Model(
                 model_id, tier_index, variant.sku, variant.price, variant.quantity
             )
@@ -924,14 +918,6 @@ class ShopeeEmulator(Emulator):
         self.state.items[item.item_id] = item
         self.state.version += 1
 
-    def _next_item_id(self) -> int:
-        self.state.next_item_id += 1
-        return self.state.next_item_id - 1
-
-    def _next_model_id(self) -> int:
-        self.state.next_model_id += 1
-        return self.state.next_model_id - 1
-
     def _per_listing(self, value: Callable[[Item | Model], Any]) -> dict[tuple[int, int], Any]:
         with self.lock:
             result: dict[tuple[int, int], Any] = {}
@@ -945,11 +931,6 @@ class ShopeeEmulator(Emulator):
             return result
 
     # -- orders (get_order_list, get_order_detail, get_tracking_number, pushes) ------------
-
-    def _register_order_endpoints(self) -> None:
-        self.register("/api/v2/order/get_order_list", "GET", self._get_order_list)
-        self.register("/api/v2/order/get_order_detail", "GET", self._get_order_detail)
-        self.register("/api/v2/logistics/get_tracking_number", "GET", self._get_tracking_number)
 
     def create_order(
         self,

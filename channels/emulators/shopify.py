@@ -4,17 +4,19 @@ It speaks the subset omni uses, with Shopify's rules (shared/reference/marketpla
 
 - `POST /admin/api/2026-04/graphql.json` with `X-Shopify-Access-Token`; a wrong or expired token
   gets HTTP 401 `{"errors": "[API] Invalid API key or access token ..."}`. Other versions 404.
-- A small GraphQL executor, not a full one: operations are parsed (fields, aliases, arguments,
-  variables, inline fragments, directives; no named fragments), variables must be declared,
-  required ones present, and the reply holds exactly the fields asked for: a field the
-  emulator does not model is an error, as an unknown field is on Shopify. Input objects are
-  checked field by field against the 2026-04 input types omni uses.
-- Query cost as Shopify calculates it: scalars and enums 0, objects 1, connections
-  2 + first × the node's cost, `nodes(ids:)` one node per id, mutations 10; a query over
-  1,000 points is refused (MAX_COST_EXCEEDED). A leaky bucket (`bucket_size` points,
-  `restore_rate` per second) is charged the requested cost up front and refunded down to the
-  actual cost; a call it cannot pay for gets `errors[{extensions:{code:"THROTTLED"}}]` with
-  HTTP 200 and nothing happens. Every reply carries `extensions.cost`.
+- A small GraphQL executor, not a full one (`channels.emulators.shopify_graphql`): operations
+  are parsed (fields, aliases, arguments, variables, inline fragments, directives; no named
+  fragments), variables must be declared, required ones present, and the reply holds exactly
+  the fields asked for: a field the emulator does not model is an error, as an unknown field
+  is on Shopify. Input objects are checked field by field against the 2026-04 input types omni
+  uses.
+- Query cost as Shopify calculates it (`shopify_graphql.query_cost`): scalars and enums 0,
+  objects 1, connections 2 + first × the node's cost, `nodes(ids:)` one node per id,
+  mutations 10; a query over 1,000 points is refused (MAX_COST_EXCEEDED). A leaky bucket
+  (`bucket_size` points, `restore_rate` per second) is charged the requested cost up front and
+  refunded down to the actual cost; a call it cannot pay for gets
+  `errors[{extensions:{code:"THROTTLED"}}]` with HTTP 200 and nothing happens. Every reply
+  carries `extensions.cost`.
 - `productsCount(query:, limit:)` counts what the same search matches (10,000 at most unless
   `limit` is null; AT_LEAST when capped).
 - Cursor pagination (`first` ≤ 250, `after`), id order; search strings for `products` and
@@ -46,7 +48,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -54,15 +56,35 @@ from html import escape
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
-from channels.emulators.base import Emulator, Faults, HangUp, Reply, Request
+from channels.emulators.base import (
+    Emulator,
+    Faults,
+    HangUp,
+    IdSequence,
+    Reply,
+    Request,
+    Route,
+    TokenKind,
+    TokenStore,
+)
 from channels.emulators.order_stock import OrderStock
 from channels.emulators.shop import ShopItem, ShopMix, generate_shop
+from channels.emulators.shopify_graphql import (
+    MAX_QUERY_COST,
+    CostBucket,
+    GraphQLError,
+    Operation,
+    check_variables,
+    parse,
+    query_cost,
+    select,
+)
 
 API_VERSION = "2026-04"
-GRAPHQL_PATH = re.compile(r"/admin/api/([^/]+)/graphql\.json")
+GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"  # other versions 404
+ANY_GRAPHQL_PATH = re.compile(r"/admin/api/[^/]+/graphql\.json")  # what faults see: any version
+VERSION_HEADER = (("X-Shopify-API-Version", API_VERSION),)
 TOKEN_PATH = "/admin/oauth/access_token"
-MAX_QUERY_COST = 1000
-MUTATION_COST = 10
 MAX_PAGE = 250
 COUNT_LIMIT = 10_000  # what a count field counts up to unless `limit` says otherwise
 MAX_INPUT = 250  # input arrays, e.g. inventorySetQuantities quantities
@@ -168,338 +190,6 @@ WEIGHT_UNITS = {
 }
 
 
-# -- a GraphQL subset: parsing ---------------------------------------------------------------------
-
-
-class GraphQLError(Exception):
-    """One entry of a reply's top-level `errors`."""
-
-    def __init__(self, message: str, *, code: str = "") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-    def as_json(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"message": self.message}
-        if self.code:
-            error["extensions"] = {"code": self.code}
-        return error
-
-
-@dataclass(frozen=True, slots=True)
-class Var:
-    name: str
-
-
-@dataclass(slots=True)
-class Field:
-    name: str
-    alias: str | None
-    args: dict[str, Any]
-    directives: dict[str, dict[str, Any]]
-    selection: list["Field | InlineFragment"] | None
-
-    @property
-    def key(self) -> str:
-        return self.alias or self.name
-
-
-@dataclass(slots=True)
-class InlineFragment:
-    type_name: str
-    selection: list["Field | InlineFragment"]
-
-
-@dataclass(slots=True)
-class Operation:
-    kind: str  # "query" | "mutation"
-    name: str
-    variables: dict[str, bool]  # declared variable -> non-null
-    selection: list[Field | InlineFragment]
-
-
-_TOKEN = re.compile(
-    r"""
-    (?P<skip>[\s,\ufeff]+|\#[^\n\r]*)
-  | (?P<spread>\.\.\.)
-  | (?P<punct>[!$():=@\[\]{}])
-  | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
-  | (?P<string>"(?:[^"\\\n]|\\.)*")
-  | (?P<name>[_A-Za-z][_0-9A-Za-z]*)
-    """,
-    re.VERBOSE,
-)
-
-
-def parse(source: str) -> Operation:
-    """One operation (query or mutation) of a GraphQL document; GraphQLError on bad syntax."""
-    return _Parser(source).operation()
-
-
-class _Parser:
-    def __init__(self, source: str) -> None:
-        self.tokens: list[tuple[str, str]] = []
-        position = 0
-        while position < len(source):
-            match = _TOKEN.match(source, position)
-            if match is None:
-                raise GraphQLError(f'Parse error on "{source[position]}" at {position}')
-            if match.lastgroup != "skip":
-                self.tokens.append((str(match.lastgroup), match.group()))
-            position = match.end()
-        self.index = 0
-
-    def peek(self) -> tuple[str, str]:
-        return self.tokens[self.index] if self.index < len(self.tokens) else ("eof", "")
-
-    def take(self, value: str | None = None, *, kind: str | None = None) -> str:
-        token_kind, text = self.peek()
-        if (value is not None and text != value) or (kind is not None and token_kind != kind):
-            wanted = value or kind
-            raise GraphQLError(f'Parse error on "{text or "end of document"}", expected {wanted}')
-        self.index += 1
-        return text
-
-    def at(self, value: str) -> bool:
-        return self.peek()[1] == value and self.peek()[0] != "string"
-
-    def operation(self) -> Operation:
-        kind, name, variables = "query", "", {}
-        if not self.at("{"):
-            kind = self.take(kind="name")
-            if kind not in ("query", "mutation"):
-                raise GraphQLError(f'Parse error on "{kind}": only queries and mutations')
-            if self.peek()[0] == "name":
-                name = self.take()
-            if self.at("("):
-                variables = self.variable_definitions()
-            self.directives()
-        selection = self.selection_set()
-        if self.peek()[0] != "eof":
-            raise GraphQLError("Parse error: one operation per document, no fragment definitions")
-        return Operation(kind, name, variables, selection)
-
-    def variable_definitions(self) -> dict[str, bool]:
-        definitions: dict[str, bool] = {}
-        self.take("(")
-        while not self.at(")"):
-            self.take("$")
-            name = self.take(kind="name")
-            self.take(":")
-            definitions[name] = self.type_reference()
-            if self.at("="):
-                self.take("=")
-                self.value()
-        self.take(")")
-        return definitions
-
-    def type_reference(self) -> bool:
-        if self.at("["):
-            self.take("[")
-            self.type_reference()
-            self.take("]")
-        else:
-            self.take(kind="name")
-        if self.at("!"):
-            self.take("!")
-            return True
-        return False
-
-    def selection_set(self) -> list[Field | InlineFragment]:
-        self.take("{")
-        items: list[Field | InlineFragment] = []
-        while not self.at("}"):
-            items.append(self.selection())
-        self.take("}")
-        if not items:
-            raise GraphQLError("Parse error: empty selection")
-        return items
-
-    def selection(self) -> Field | InlineFragment:
-        if self.peek()[0] == "spread":
-            self.take()
-            if self.peek()[1] != "on":
-                raise GraphQLError("Parse error: named fragments are not supported here")
-            self.take("on")
-            type_name = self.take(kind="name")
-            self.directives()
-            return InlineFragment(type_name, self.selection_set())
-        name, alias = self.take(kind="name"), None
-        if self.at(":"):
-            self.take(":")
-            alias, name = name, self.take(kind="name")
-        args = self.arguments() if self.at("(") else {}
-        directives = self.directives()
-        selection = self.selection_set() if self.at("{") else None
-        return Field(name, alias, args, directives, selection)
-
-    def arguments(self) -> dict[str, Any]:
-        args: dict[str, Any] = {}
-        self.take("(")
-        while not self.at(")"):
-            name = self.take(kind="name")
-            self.take(":")
-            args[name] = self.value()
-        self.take(")")
-        return args
-
-    def directives(self) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        while self.at("@"):
-            self.take("@")
-            name = self.take(kind="name")
-            found[name] = self.arguments() if self.at("(") else {}
-        return found
-
-    def value(self) -> Any:
-        kind, text = self.peek()
-        if kind == "punct" and text == "$":
-            self.take()
-            return Var(self.take(kind="name"))
-        if kind == "number":
-            self.take()
-            return float(text) if any(c in text for c in ".eE") else int(text)
-        if kind == "string":
-            self.take()
-            return json.loads(text)
-        if text == "[":
-            self.take()
-            items = []
-            while not self.at("]"):
-                items.append(self.value())
-            self.take("]")
-            return items
-        if text == "{":
-            self.take()
-            fields = {}
-            while not self.at("}"):
-                key = self.take(kind="name")
-                self.take(":")
-                fields[key] = self.value()
-            self.take("}")
-            return fields
-        if kind == "name":
-            self.take()
-            return {"true": True, "false": False, "null": None}.get(text, text)
-        raise GraphQLError(f'Parse error on "{text or "end of document"}"')
-
-
-def resolve(value: Any, variables: Mapping[str, Any]) -> Any:
-    """An argument value with its variables filled in."""
-    if isinstance(value, Var):
-        return variables.get(value.name)
-    if isinstance(value, list):
-        return [resolve(item, variables) for item in value]
-    if isinstance(value, dict):
-        return {key: resolve(item, variables) for key, item in value.items()}
-    return value
-
-
-def check_variables(operation: Operation, variables: Mapping[str, Any]) -> None:
-    """Every variable used is declared, and every required one is given."""
-    for name in sorted(_used_variables(operation.selection)):
-        if name not in operation.variables:
-            raise GraphQLError(
-                f"Variable ${name} is used by {operation.name or 'anonymous'} but not declared",
-                code="variableNotDefined",
-            )
-    for name, required in operation.variables.items():
-        if required and variables.get(name) is None:
-            raise GraphQLError(
-                f"Variable ${name} of a non-null type was provided invalid value (Expected value "
-                "to not be null)",
-                code="INVALID_VARIABLE",
-            )
-
-
-def _used_variables(selection: Iterable[Field | InlineFragment]) -> set[str]:
-    found: set[str] = set()
-
-    def collect(value: Any) -> None:
-        if isinstance(value, Var):
-            found.add(value.name)
-        elif isinstance(value, list):
-            for item in value:
-                collect(item)
-        elif isinstance(value, dict):
-            for item in value.values():
-                collect(item)
-
-    for item in selection:
-        if isinstance(item, Field):
-            collect(item.args)
-            collect(item.directives)
-        if item.selection:
-            found |= _used_variables(item.selection)
-    return found
-
-
-# -- a GraphQL subset: cost ------------------------------------------------------------------------
-
-
-def query_cost(operation: Operation, variables: Mapping[str, Any], data: Any = None) -> int:
-    """Requested cost (`data` None: from `first` and `ids`), or actual cost of `data` (from
-    what came back). Scalars 0, objects 1, connections 2 + nodes × node cost, mutations 10."""
-    if operation.kind == "mutation":
-        return MUTATION_COST
-    return _cost(operation.selection, variables, data, requested=data is None)
-
-
-def _cost(
-    selection: list[Field | InlineFragment],
-    variables: Mapping[str, Any],
-    data: Any,
-    *,
-    requested: bool,
-) -> int:
-    total, fragments = 0, [0]
-    for item in selection:
-        if isinstance(item, InlineFragment):
-            fragments.append(_cost(item.selection, variables, data, requested=requested))
-            continue
-        if item.selection is None:
-            continue
-        value = None if requested else (data or {}).get(item.key)
-        if not requested and value is None:
-            continue
-        args = resolve(item.args, variables)
-        count = args.get("first", args.get("last"))
-        ids = args.get("ids") if isinstance(args.get("ids"), list) else None
-        node_selection = _node_selection(item.selection)
-        if node_selection is not None:  # a connection
-            if requested:
-                per_node = 1 + _cost(node_selection, variables, None, requested=True)
-                total += 2 + int(count or 0) * per_node
-            else:
-                nodes = value.get("nodes") or [e.get("node") for e in value.get("edges") or []]
-                total += 2 + sum(
-                    1 + _cost(node_selection, variables, n, requested=False) for n in nodes if n
-                )
-        elif requested:
-            many = len(ids) if ids is not None else (int(count) if count is not None else 1)
-            total += many * (1 + _cost(item.selection, variables, None, requested=True))
-        else:
-            values = value if isinstance(value, list) else [value]
-            total += sum(
-                1 + _cost(item.selection, variables, v, requested=False) for v in values if v
-            )
-    return total + max(fragments)
-
-
-def _node_selection(
-    selection: list[Field | InlineFragment],
-) -> list[Field | InlineFragment] | None:
-    """The node selection of a connection field (`nodes {…}` or `edges { node {…} }`)."""
-    for item in selection:
-        if isinstance(item, Field) and item.name == "nodes" and item.selection:
-            return item.selection
-        if isinstance(item, Field) and item.name == "edges" and item.selection:
-            for inner in item.selection:
-                if isinstance(inner, Field) and inner.name == "node" and inner.selection:
-                    return inner.selection
-    return None
-
-
 # -- the shop --------------------------------------------------------------------------------------
 
 
@@ -576,7 +266,7 @@ class Order:
         return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0"))
 
 
-class _Refusal(Exception):
+class _UserErrors(Exception):
     """A mutation refused as a whole, reported as its `userErrors`."""
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
@@ -593,6 +283,11 @@ class ShopifyEmulator(Emulator):
     """
 
     name = "shopify"
+    routes = (
+        Route("POST", TOKEN_PATH, "_token_endpoint", auth="client"),
+        # The handler takes the lock itself: parsing and costing a query need no shop state.
+        Route("POST", GRAPHQL_PATH, "_graphql_endpoint", auth="access_token", locked=False),
+    )
 
     def __init__(
         self,
@@ -615,8 +310,7 @@ class ShopifyEmulator(Emulator):
         self.shop = shop
         self.currency = currency
         self.throttle_style = throttle_style
-        self.bucket_size = float(bucket_size)
-        self.restore_rate = float(restore_rate)
+        self.bucket = CostBucket(bucket_size, restore_rate)
         self.location_gid = f"gid://shopify/Location/{LOCATION_ID}"
         self.products: dict[int, Product] = {}
         self.orders: dict[int, Order] = {}
@@ -626,25 +320,18 @@ class ShopifyEmulator(Emulator):
         self._inventory: dict[int, tuple[int, int]] = {}  # inventory item -> (product, variant)
         self._variant_owner: dict[int, int] = {}  # variant -> product
         self._idempotent: dict[str, dict[str, Any]] = {}  # key -> first payload
-        self._bucket = self.bucket_size
-        self._bucket_at = time.monotonic()
-        self._next = Counter(
-            {
-                "product": FIRST_PRODUCT_ID,
-                "variant": FIRST_VARIANT_ID,
-                "inventory": FIRST_INVENTORY_ITEM_ID,
-                "order": FIRST_ORDER_ID,
-                "line": FIRST_LINE_ID,
-                "number": FIRST_ORDER_NUMBER,
-            }
-        )
-        secrets = random.Random(f"shopify-secrets-{seed}")
-        self.client_id = secrets.randbytes(16).hex()
-        self.client_secret = "shpss_" + secrets.randbytes(16).hex()
-        self._secrets = secrets
-        self._access_tokens: dict[str, float] = {}  # token -> wall-clock expiry
-        self._access_token = self._issue_access_token()
-        self._refresh_token = "shprt_" + secrets.randbytes(16).hex()
+        self._product_ids = IdSequence(FIRST_PRODUCT_ID)
+        self._variant_ids = IdSequence(FIRST_VARIANT_ID)
+        self._inventory_item_ids = IdSequence(FIRST_INVENTORY_ITEM_ID)
+        self._order_ids = IdSequence(FIRST_ORDER_ID)
+        self._line_ids = IdSequence(FIRST_LINE_ID)
+        self._order_numbers = IdSequence(FIRST_ORDER_NUMBER)
+        self._secrets = random.Random(f"shopify-secrets-{seed}")
+        self.client_id = self._secrets.randbytes(16).hex()
+        self.client_secret = "shpss_" + self._secrets.randbytes(16).hex()
+        # Expiring offline tokens: a refresh leaves the old access token valid until it expires;
+        # refresh tokens are single use but never expire here (REFRESH_TOKEN_TTL is only told).
+        self.tokens = TokenStore(self._new_token, access_ttl=ACCESS_TOKEN_TTL)
         for shop_item in generate_shop(items, seed, pos_skus, mix=mix, now=clock()):
             self.put_item(shop_item)
 
@@ -653,14 +340,14 @@ class ShopifyEmulator(Emulator):
     @property
     def credentials(self) -> dict[str, Any]:
         """The current access and refresh tokens, the location and the app's client keys."""
-        with self.lock:
-            return {
-                "access_token": self._access_token,
-                "location_id": self.location_gid,
-                "client_secret": self.client_secret,
-                "client_id": self.client_id,
-                "refresh_token": self._refresh_token,
-            }
+        tokens = self.tokens.current
+        return {
+            "access_token": tokens.access,
+            "location_id": self.location_gid,
+            "client_secret": self.client_secret,
+            "client_id": self.client_id,
+            "refresh_token": tokens.refresh,
+        }
 
     def wrong_credentials(self) -> dict[str, Any]:
         """A wrong access token and a wrong client secret (so a refresh cannot rescue it)."""
@@ -675,7 +362,7 @@ class ShopifyEmulator(Emulator):
         with self.lock:
             names = shop_item.option_names if shop_item.has_variants else (DEFAULT_OPTION[0],)
             product = Product(
-                product_id=self._new_id("product"),
+                product_id=self._product_ids.next(),
                 title=shop_item.name,
                 description_html=f"<p>{escape(shop_item.description)}</p>",
                 vendor=shop_item.brand,
@@ -750,8 +437,8 @@ class ShopifyEmulator(Emulator):
         now = int(self.now() if at is None else at)
         with self.lock:
             order = Order(
-                order_id=self._new_id("order"),
-                number=self._new_id("number"),
+                order_id=self._order_ids.next(),
+                number=self._order_numbers.next(),
                 created_at=now,
                 updated_at=now,
                 financial="PENDING",
@@ -806,14 +493,22 @@ class ShopifyEmulator(Emulator):
 
     def expire_access_tokens(self) -> None:
         """Make every access token issued so far invalid, as if an hour had passed."""
-        with self.lock:
-            self._access_tokens = dict.fromkeys(self._access_tokens, 0.0)
+        self.tokens.expire_access()
 
     def spend(self, points: float) -> None:
         """Another caller of the same app and shop spends `points` of the shared bucket."""
         with self.lock:
-            self._refill()
-            self._bucket = max(0.0, self._bucket - points)
+            self.bucket.spend(points)
+
+    @property
+    def bucket_size(self) -> float:
+        """The leaky bucket's points (`self.bucket` holds its state)."""
+        return self.bucket.size
+
+    @property
+    def restore_rate(self) -> float:
+        """Points the bucket gets back per second."""
+        return self.bucket.restore_rate
 
     def set_quantity(self, item_id: str, variant_id: str, quantity: int) -> None:
         """Change a listing's stock as the merchant would in the Shopify admin."""
@@ -869,32 +564,28 @@ class ShopifyEmulator(Emulator):
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    def handle(self, request: Request) -> Reply:
-        if request.path == TOKEN_PATH:
-            return self._token_endpoint(request)
-        match = GRAPHQL_PATH.fullmatch(request.path)
-        if match is None or match.group(1) != API_VERSION:
-            return Reply.json({"errors": "Not Found"}, status=404)
-        if request.method != "POST":
-            return Reply.json({"errors": "Method Not Allowed"}, status=405)
-        if not self._token_valid(request.headers.get("x-shopify-access-token", "")):
-            return Reply.json({"errors": INVALID_TOKEN}, status=401)
-        try:
-            body = request.json()
-        except ValueError:
-            body = None
-        if (
-            not isinstance(body, dict)
-            or not isinstance(body.get("query"), str)
-            or not isinstance(body.get("variables") or {}, dict)
+    def authenticate(self, request: Request, route: Route) -> Reply | None:
+        """The GraphQL endpoint wants a valid `X-Shopify-Access-Token` (HTTP 401 if not); the
+        token endpoint checks the app's client keys itself."""
+        if route.auth == "access_token" and not self.tokens.valid(
+            request.headers.get("x-shopify-access-token", "")
         ):
-            return Reply.json(
-                {"errors": {"query": "Required parameter missing or invalid"}}, status=400
-            )
-        return self._graphql(body["query"], body.get("variables") or {})
+            return Reply.json({"errors": INVALID_TOKEN}, status=401)
+        return None
+
+    def wrap(self, payload: Any, route: Route) -> Reply:
+        """A GraphQL reply (data or errors, with `extensions.cost`): HTTP 200, as Shopify
+        answers even refused queries, with the API version it was served by."""
+        return Reply.json(payload, headers=VERSION_HEADER)
+
+    def not_found(self, request: Request) -> Reply:
+        return Reply.json({"errors": "Not Found"}, status=404)
+
+    def method_not_allowed(self, request: Request, allowed: tuple[str, ...]) -> Reply:
+        return Reply.json({"errors": "Method Not Allowed"}, status=405)
 
     def throttle_reply(self, request: Request, retry_after: float) -> Reply:
-        in_body = GRAPHQL_PATH.fullmatch(request.path) is not None and (
+        in_body = ANY_GRAPHQL_PATH.fullmatch(request.path) is not None and (
             self.throttle_style == "body"
             or (self.throttle_style == "mixed" and self.random_fault() < 0.5)
         )
@@ -910,121 +601,105 @@ class ShopifyEmulator(Emulator):
         # Cost figures that make the documented wait come out at `retry_after` seconds.
         available = 0
         requested = max(1, round(retry_after * self.restore_rate))
-        return self._errors(
+        body = _errors(
             [GraphQLError("Throttled", code="THROTTLED")],
-            cost=self._cost_extension(requested, None, available=available),
+            cost=self.bucket.extension(requested, None, available=available),
         )
+        return Reply.json(body, headers=VERSION_HEADER)
 
-    def _graphql(self, query: str, variables: dict[str, Any]) -> Reply:
+    def _graphql_endpoint(self, request: Request) -> Reply | dict[str, Any]:
+        """POST /admin/api/2026-04/graphql.json: `{"query", "variables"}` in, a GraphQL reply
+        out (see `_graphql`)."""
+        try:
+            body = request.json()
+        except ValueError:
+            body = None
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("query"), str)
+            or not isinstance(body.get("variables") or {}, dict)
+        ):
+            return Reply.json(
+                {"errors": {"query": "Required parameter missing or invalid"}}, status=400
+            )
+        return self._graphql(body["query"], body.get("variables") or {})
+
+    def _graphql(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """Parse, cost, charge and run one operation. Parsing and costing happen outside the
+        lock; the bucket and the shop are touched under it."""
         try:
             operation = parse(query)
             check_variables(operation, variables)
             requested = query_cost(operation, variables)
         except GraphQLError as error:
-            return self._errors([error])
+            return _errors([error])
         if requested > MAX_QUERY_COST:
             error = GraphQLError(
                 f"Query cost is {requested}, which exceeds the single query max cost limit "
                 f"({MAX_QUERY_COST}).",
                 code="MAX_COST_EXCEEDED",
             )
-            return self._errors([error], cost=self._cost_extension(requested, None))
+            return _errors([error], cost=self.bucket.extension(requested, None))
         with self.lock:
-            self._refill()
-            if requested > self._bucket:
+            if not self.bucket.charge(requested):
                 self.throttled += 1
                 error = GraphQLError("Throttled", code="THROTTLED")
-                return self._errors([error], cost=self._cost_extension(requested, None))
-            self._bucket -= requested
+                return _errors([error], cost=self.bucket.extension(requested, None))
             try:
-                data = self._select(self._root(operation), operation.selection, variables)
+                data = select(self._root(operation), operation.selection, variables)
             except GraphQLError as error:
-                self._bucket = min(self.bucket_size, self._bucket + requested - 1)
-                return self._errors([error], cost=self._cost_extension(requested, 1))
+                self.bucket.refund(requested - 1)
+                return _errors([error], cost=self.bucket.extension(requested, 1))
             except HangUp:  # a call never answered is not charged
-                self._bucket = min(self.bucket_size, self._bucket + requested)
+                self.bucket.refund(requested)
                 raise
             actual = query_cost(operation, variables, data)
-            self._bucket = min(self.bucket_size, self._bucket + requested - actual)
-            cost = self._cost_extension(requested, actual)
-        return Reply.json(
-            {"data": data, "extensions": {"cost": cost}},
-            headers=(("X-Shopify-API-Version", API_VERSION),),
-        )
-
-    def _errors(self, errors: list[GraphQLError], *, cost: dict[str, Any] | None = None) -> Reply:
-        body: dict[str, Any] = {"errors": [error.as_json() for error in errors]}
-        if cost is not None:
-            body["extensions"] = {"cost": cost}
-        return Reply.json(body, headers=(("X-Shopify-API-Version", API_VERSION),))
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        elapsed, self._bucket_at = now - self._bucket_at, now
-        self._bucket = min(self.bucket_size, self._bucket + elapsed * self.restore_rate)
-
-    def _cost_extension(
-        self, requested: int, actual: int | None, *, available: float | None = None
-    ) -> dict[str, Any]:
-        return {
-            "requestedQueryCost": requested,
-            "actualQueryCost": actual,
-            "throttleStatus": {
-                "maximumAvailable": self.bucket_size,
-                "currentlyAvailable": int(self._bucket if available is None else available),
-                "restoreRate": self.restore_rate,
-            },
-        }
+            self.bucket.refund(requested - actual)
+            cost = self.bucket.extension(requested, actual)
+        return {"data": data, "extensions": {"cost": cost}}
 
     # -- tokens ----------------------------------------------------------------------------
 
     def _token_endpoint(self, request: Request) -> Reply:
-        if request.method != "POST":
-            return Reply.json({"errors": "Method Not Allowed"}, status=405)
+        """POST /admin/oauth/access_token: the app's client keys and a refresh token (single
+        use) for a new token pair; `invalid_client` / `invalid_grant` as OAuth says."""
         params = _form_or_json(request)
-        with self.lock:
-            if params.get("client_id") != self.client_id or not hmac.compare_digest(
-                str(params.get("client_secret") or ""), self.client_secret
-            ):
-                return Reply.json(
-                    {
-                        "error": "invalid_client",
-                        "error_description": "Client authentication failed due to unknown "
-                        "client, no client authentication included, or unsupported method.",
-                    },
-                    status=401,
-                )
-            if params.get("grant_type") != "refresh_token":
-                return Reply.json({"error": "unsupported_grant_type"}, status=400)
-            if not params.get("refresh_token") or params["refresh_token"] != self._refresh_token:
-                return Reply.json(
-                    {
-                        "error": "invalid_grant",
-                        "error_description": "The provided refresh token is invalid, expired or "
-                        "revoked.",
-                    },
-                    status=400,
-                )
-            self._access_token = self._issue_access_token()
-            self._refresh_token = "shprt_" + self._secrets.randbytes(16).hex()  # single use
+        if params.get("client_id") != self.client_id or not hmac.compare_digest(
+            str(params.get("client_secret") or ""), self.client_secret
+        ):
             return Reply.json(
                 {
-                    "access_token": self._access_token,
-                    "expires_in": ACCESS_TOKEN_TTL,
-                    "refresh_token": self._refresh_token,
-                    "refresh_token_expires_in": REFRESH_TOKEN_TTL,
-                    "scope": SCOPES,
-                }
+                    "error": "invalid_client",
+                    "error_description": "Client authentication failed due to unknown "
+                    "client, no client authentication included, or unsupported method.",
+                },
+                status=401,
             )
+        if params.get("grant_type") != "refresh_token":
+            return Reply.json({"error": "unsupported_grant_type"}, status=400)
+        tokens = self.tokens.refresh(str(params.get("refresh_token") or ""))
+        if tokens is None:
+            return Reply.json(
+                {
+                    "error": "invalid_grant",
+                    "error_description": "The provided refresh token is invalid, expired or "
+                    "revoked.",
+                },
+                status=400,
+            )
+        return Reply.json(
+            {
+                "access_token": tokens.access,
+                "expires_in": ACCESS_TOKEN_TTL,
+                "refresh_token": tokens.refresh,
+                "refresh_token_expires_in": REFRESH_TOKEN_TTL,
+                "scope": SCOPES,
+            }
+        )
 
-    def _issue_access_token(self) -> str:
-        token = "shpat_" + self._secrets.randbytes(16).hex()
-        self._access_tokens[token] = time.time() + ACCESS_TOKEN_TTL
-        return token
-
-    def _token_valid(self, token: str) -> bool:
-        with self.lock:
-            return self._access_tokens.get(token, 0.0) > time.time()
+    def _new_token(self, kind: TokenKind) -> str:
+        prefix = "shpat_" if kind == "access" else "shprt_"
+        return prefix + self._secrets.randbytes(16).hex()
 
     # -- execution -------------------------------------------------------------------------
 
@@ -1052,54 +727,6 @@ class ShopifyEmulator(Emulator):
             "orders": lambda args, _: self._orders_connection(args),
             "order": lambda args, _: self._node_of(args.get("id"), "Order"),
         }
-
-    def _select(
-        self,
-        obj: Mapping[str, Any],
-        selection: list[Field | InlineFragment],
-        variables: Mapping[str, Any],
-    ) -> dict[str, Any]:
-        """The fields of `obj` that `selection` asks for; lazy fields (callables) are called
-        with their arguments and directives."""
-        out: dict[str, Any] = {}
-        for item in selection:
-            if isinstance(item, InlineFragment):
-                if obj.get("__typename") == item.type_name:
-                    out.update(self._select(obj, item.selection, variables))
-                continue
-            if item.name == "__typename":
-                out[item.key] = obj.get("__typename")
-                continue
-            if item.name not in obj:
-                raise GraphQLError(
-                    f"Field '{item.name}' doesn't exist on type '{obj.get('__typename')}'",
-                    code="undefinedField",
-                )
-            value = obj[item.name]
-            if callable(value):
-                value = value(resolve(item.args, variables), resolve(item.directives, variables))
-            out[item.key] = self._complete(value, item, variables)
-        return out
-
-    def _complete(self, value: Any, item: Field, variables: Mapping[str, Any]) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, list):
-            return [self._complete(v, item, variables) for v in value]
-        if item.selection is None:
-            if isinstance(value, dict):
-                raise GraphQLError(
-                    f"Field must have selections (field '{item.name}' returns "
-                    f"{value.get('__typename')} but has no selections)",
-                    code="selectionMismatch",
-                )
-            return value
-        if not isinstance(value, dict):
-            raise GraphQLError(
-                f"Selections can't be made on scalars (field '{item.name}')",
-                code="selectionMismatch",
-            )
-        return self._select(value, item.selection, variables)
 
     # -- query resolvers -------------------------------------------------------------------
 
@@ -1318,7 +945,7 @@ class ShopifyEmulator(Emulator):
             )
         try:
             product = self._product_from_set_input(product_input)
-        except _Refusal as refusal:
+        except _UserErrors as refusal:
             return {
                 "__typename": "ProductSetPayload",
                 "product": None,
@@ -1391,7 +1018,7 @@ class ShopifyEmulator(Emulator):
                 continue
             try:
                 planned.append((variant, _variant_changes(row, ["variants", str(n)])))
-            except _Refusal as refusal:
+            except _UserErrors as refusal:
                 errors.extend(refusal.errors)
         if errors and not args.get("allowPartialUpdates"):
             planned = []
@@ -1425,7 +1052,7 @@ class ShopifyEmulator(Emulator):
             return payload
         try:
             planned = self._plan_new_variants(product, rows)
-        except _Refusal as refusal:
+        except _UserErrors as refusal:
             payload["userErrors"] = refusal.errors
             return payload
         created = []
@@ -1518,7 +1145,7 @@ class ShopifyEmulator(Emulator):
     # -- mutation helpers -----------------------------------------------------------------
 
     def _product_from_set_input(self, fields: dict[str, Any]) -> Product:
-        """A new product from a productSet input, or _Refusal with every userError found."""
+        """A new product from a productSet input, or _UserErrors with every userError found."""
         errors: list[dict[str, Any]] = []
         title = str(fields.get("title") or "").strip()
         if not title:
@@ -1580,7 +1207,7 @@ class ShopifyEmulator(Emulator):
                     item_type="InventoryItemInput",
                 )
                 quantity = self._set_quantity(row.get("inventoryQuantities"), path)
-            except _Refusal as refusal:
+            except _UserErrors as refusal:
                 errors.extend(refusal.errors)
                 continue
             combo = tuple(chosen.values())
@@ -1595,8 +1222,8 @@ class ShopifyEmulator(Emulator):
             seen.add(combo)
             planned.append((chosen, changes, quantity))
         if errors:
-            raise _Refusal(errors)
-        product.product_id = self._new_id("product")
+            raise _UserErrors(errors)
+        product.product_id = self._product_ids.next()
         for chosen, changes, quantity in planned:
             variant = self._add_variant(
                 product, options=chosen, sku="", price=Decimal("0"), quantity=quantity
@@ -1648,16 +1275,18 @@ class ShopifyEmulator(Emulator):
         ):
             here = [*path, "inventoryQuantities", str(m)]
             if row.get("locationId") != self.location_gid:
-                raise _Refusal(
+                raise _UserErrors(
                     [_user_error(here, "The location does not exist", "INVALID_LOCATION")]
                 )
             if row.get("name") not in ("available", "on_hand"):
-                raise _Refusal(
+                raise _UserErrors(
                     [_user_error(here, "The quantity name is not valid", "INVALID_NAME")]
                 )
             value = row.get("quantity")
             if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= MAX_QUANTITY:
-                raise _Refusal([_user_error(here, "The quantity is not valid", "INVALID_QUANTITY")])
+                raise _UserErrors(
+                    [_user_error(here, "The quantity is not valid", "INVALID_QUANTITY")]
+                )
             quantity = value
         return quantity
 
@@ -1676,7 +1305,7 @@ class ShopifyEmulator(Emulator):
                 )
                 changes = _variant_changes(row, path)
                 quantity = self._bulk_quantity(row.get("inventoryQuantities"), path)
-            except _Refusal as refusal:
+            except _UserErrors as refusal:
                 errors.extend(refusal.errors)
                 continue
             combo = tuple(chosen.values())
@@ -1693,7 +1322,7 @@ class ShopifyEmulator(Emulator):
         if len(product.variants) + len(planned) > MAX_VARIANTS:
             errors.append(_user_error(["variants"], "Too many variants", "TOO_MANY_VARIANTS"))
         if errors:
-            raise _Refusal(errors)
+            raise _UserErrors(errors)
         return planned
 
     def _bulk_quantity(self, rows: Any, path: list[str]) -> int:
@@ -1701,12 +1330,14 @@ class ShopifyEmulator(Emulator):
         for m, row in enumerate(_input_list(rows, "InventoryLevelInput", "inventoryQuantities")):
             here = [*path, "inventoryQuantities", str(m)]
             if row.get("locationId") != self.location_gid:
-                raise _Refusal(
+                raise _UserErrors(
                     [_user_error(here, "The location does not exist", "INVALID_LOCATION")]
                 )
             value = row.get("availableQuantity")
             if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= MAX_QUANTITY:
-                raise _Refusal([_user_error(here, "The quantity is not valid", "INVALID_QUANTITY")])
+                raise _UserErrors(
+                    [_user_error(here, "The quantity is not valid", "INVALID_QUANTITY")]
+                )
             quantity = value
         return quantity
 
@@ -1807,8 +1438,8 @@ class ShopifyEmulator(Emulator):
             if value not in values:
                 values.append(value)
         variant = Variant(
-            variant_id=self._new_id("variant"),
-            inventory_item_id=self._new_id("inventory"),
+            variant_id=self._variant_ids.next(),
+            inventory_item_id=self._inventory_item_ids.next(),
             options=dict(options),
             sku=sku,
             price=price,
@@ -1830,11 +1461,6 @@ class ShopifyEmulator(Emulator):
     def _touch(self, product: Product) -> None:
         # Strictly later than before, even when the clock has not moved a whole second.
         product.updated_at = max(int(self.now()), product.updated_at + 1)
-
-    def _new_id(self, kind: str) -> int:
-        value = self._next[kind]
-        self._next[kind] += 1
-        return value
 
     def _product_by_gid(self, gid: Any) -> Product | None:
         kind, number = _parse_gid(gid)
@@ -1869,7 +1495,7 @@ class ShopifyEmulator(Emulator):
         product = self.products[int(item_id)]
         variant = self._listing_variant(item_id, variant_id)
         return OrderLine(
-            line_id=self._new_id("line"),
+            line_id=self._line_ids.next(),
             product_id=product.product_id,
             variant_id=variant.variant_id,
             sku=variant.sku,
@@ -1941,6 +1567,14 @@ class ShopifyEmulator(Emulator):
 
 
 # -- pure helpers ----------------------------------------------------------------------------------
+
+
+def _errors(errors: list[GraphQLError], *, cost: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A GraphQL reply refusing the operation, with its cost figures when it was costed."""
+    body: dict[str, Any] = {"errors": [error.as_json() for error in errors]}
+    if cost is not None:
+        body["extensions"] = {"cost": cost}
+    return body
 
 
 def _connection(
@@ -2113,7 +1747,7 @@ def _chosen_options(
     }
     unknown = sorted(set(given) - set(options))
     if unknown:
-        raise _Refusal(
+        raise _UserErrors(
             [
                 _user_error(
                     [*path, "optionValues"],
@@ -2126,7 +1760,7 @@ def _chosen_options(
     for name, values in options.items():
         value = given.get(name, "")
         if not value:
-            raise _Refusal(
+            raise _UserErrors(
                 [
                     _user_error(
                         [*path, "optionValues"],
@@ -2136,7 +1770,7 @@ def _chosen_options(
                 ]
             )
         if value not in values and not new_values:
-            raise _Refusal(
+            raise _UserErrors(
                 [
                     _user_error(
                         [*path, "optionValues"],
@@ -2172,7 +1806,7 @@ def _variant_changes(
         except InvalidOperation:
             value = Decimal("-1")
         if unit is None or not value.is_finite() or value < 0:
-            raise _Refusal(
+            raise _UserErrors(
                 [
                     _user_error(
                         [*path, "inventoryItem", "measurement"],
@@ -2195,7 +1829,7 @@ def _price(raw: Any, path: list[str]) -> Decimal:
             f"Could not coerce value {raw!r} to Money", code="INVALID_VARIABLE"
         ) from None
     if not value.is_finite() or value < 0:
-        raise _Refusal(
+        raise _UserErrors(
             [
                 _user_error(
                     path, "Price must be greater than or equal to 0", "GREATER_THAN_OR_EQUAL_TO"

@@ -47,7 +47,17 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from channels.adapters.base import OrderState
-from channels.emulators.base import Emulator, Faults, Reply, Request
+from channels.emulators.base import (
+    Emulator,
+    Faults,
+    IdSequence,
+    Refusal,
+    Reply,
+    Request,
+    Route,
+    TokenKind,
+    TokenStore,
+)
 from channels.emulators.order_stock import OrderStock, floored
 from channels.emulators.shop import BRANDS, LEAVES, ShopItem, ShopMix, generate_shop
 
@@ -111,6 +121,7 @@ FIRST_PRODUCT_ID = 1_729_500_000_000_000_001
 FIRST_SKU_ID = 1_729_600_000_000_000_001
 FIRST_ORDER_ID = 576_461_413_038_000_001
 FIRST_LINE_ID = 577_086_512_123_000_001
+FIRST_NOTIFICATION = 7_327_112_393_057_000_001
 WEBHOOK_ORDER_STATUS = 1
 ORDER_NOT_SELLERS = 21008111  # Get Order Detail for an id that is not the shop's
 PRICE_ERRORS = {12052012: "Incorrect price format", 12052073: "The product price is invalid"}
@@ -119,19 +130,18 @@ PRODUCT_MISSING = {
     12052032: "The product does not exist",
 }
 
+PRODUCT = "/product/202309/products/{product_id:int}"
+
 Params = dict[str, str]
 Body = dict[str, Any]
-Handler = Callable[[list[str], Params, Body, Request], dict[str, Any]]
 
 
-class TikTokFault(Exception):
+class TikTokFault(Refusal):
     """A TikTok error answer: `code`, `message`, and the HTTP status it comes with."""
 
     def __init__(self, code: int, message: str, *, status: int = 200) -> None:
-        super().__init__(message)
+        super().__init__(message, status=status)
         self.code = code
-        self.message = message
-        self.status = status
 
 
 def _invalid(name: str, reason: str, expected: str) -> TikTokFault:
@@ -172,28 +182,6 @@ class Product:
     price_locked: bool = False  # Update Price fails, as during some promotions
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    method: str
-    pattern: str  # path with `{id}` for a numeric id
-    handler: Handler
-    scope: Literal["shop", "global", "token"]
-
-    def match(self, path: str) -> list[str] | None:
-        want, have = self.pattern.split("/"), path.split("/")
-        if len(want) != len(have):
-            return None
-        args = []
-        for expected, part in zip(want, have, strict=True):
-            if expected == "{id}":
-                if not part.isdigit():
-                    return None
-                args.append(part)
-            elif expected != part:
-                return None
-        return args
-
-
 @dataclass(slots=True)
 class TikTokState:
     """Everything one emulated shop holds. Guarded by the emulator's lock."""
@@ -202,11 +190,11 @@ class TikTokState:
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)  # TikTok's order shape
     order_stock: OrderStock = field(default_factory=OrderStock)  # units orders hold
     images: set[str] = field(default_factory=set)
-    next_product_id: int = FIRST_PRODUCT_ID
-    next_sku_id: int = FIRST_SKU_ID
-    next_order_id: int = FIRST_ORDER_ID
-    next_line_id: int = FIRST_LINE_ID
-    next_notification: int = 7_327_112_393_057_000_001
+    product_ids: IdSequence = field(default_factory=lambda: IdSequence(FIRST_PRODUCT_ID))
+    sku_ids: IdSequence = field(default_factory=lambda: IdSequence(FIRST_SKU_ID))
+    order_ids: IdSequence = field(default_factory=lambda: IdSequence(FIRST_ORDER_ID))
+    line_ids: IdSequence = field(default_factory=lambda: IdSequence(FIRST_LINE_ID))
+    notifications: IdSequence = field(default_factory=lambda: IdSequence(FIRST_NOTIFICATION))
     version: int = 0  # bumped on every product change; keys the search cache
 
 
@@ -231,6 +219,31 @@ class TikTokShopEmulator(Emulator):
     name = "tiktok_shop"
     platform = TIKTOK_SHOP  # the commerce_platform of the orders this shop receives
     bound_to_tokopedia = False  # whether new products are listed on Tokopedia too
+    # `auth` is the call's scope: "shop" calls need `shop_cipher`, "global" ones refuse it,
+    # and the token refresh ("token", on TikTok's auth host) is not signed at all.
+    routes = (
+        Route("GET", "/authorization/202309/shops", "_shops", auth="global"),
+        Route("GET", "/logistics/202309/warehouses", "_warehouses", auth="shop"),
+        Route("GET", "/product/202309/categories", "_categories", auth="shop"),
+        Route("GET", "/product/202309/brands", "_brands", auth="shop"),
+        Route("POST", "/product/202309/images/upload", "_upload_image", auth="global"),
+        *(
+            Route("POST", f"/product/{version}/products/search", "_search_products", auth="shop")
+            for version in ("202309", "202312", "202502")
+        ),
+        Route("POST", "/product/202309/products", "_create_product", auth="shop"),
+        Route("DELETE", "/product/202309/products", "_delete_products", auth="shop"),
+        Route("POST", "/product/202309/products/activate", "_activate_products", auth="shop"),
+        Route("POST", "/product/202309/products/deactivate", "_deactivate_products", auth="shop"),
+        Route("GET", PRODUCT, "_get_product", auth="shop"),
+        Route("PUT", PRODUCT, "_edit_product", auth="shop"),
+        Route("POST", f"{PRODUCT}/partial_edit", "_partial_edit", auth="shop"),
+        Route("POST", f"{PRODUCT}/inventory/update", "_update_inventory", auth="shop"),
+        Route("POST", f"{PRODUCT}/prices/update", "_update_prices", auth="shop"),
+        Route("POST", "/order/202309/orders/search", "_search_orders", auth="shop"),
+        Route("GET", "/order/202309/orders", "_get_orders", auth="shop"),
+        Route("GET", "/api/v2/token/refresh", "_refresh", auth="token"),
+    )
 
     def __init__(
         self,
@@ -262,13 +275,12 @@ class TikTokShopEmulator(Emulator):
         self.shop_cipher = "ROW_" + base64.b64encode(self._secrets.randbytes(18)).decode()
         self.warehouse_id = "7068517275539719942"
         self.other_warehouse_id = "7068517275539719943"
-        self._access_tokens: dict[str, float] = {}  # token -> wall-clock expiry
-        self._refresh_tokens: dict[str, float] = {}
-        self._access_token = self._issue(self._access_tokens, ACCESS_TOKEN_TTL)
-        self._refresh_token = self._issue(self._refresh_tokens, REFRESH_TOKEN_TTL)
+        # A refresh replaces the refresh token and leaves the old access token valid until it
+        # expires.
+        self.tokens = TokenStore(
+            self._new_token, access_ttl=ACCESS_TOKEN_TTL, refresh_ttl=REFRESH_TOKEN_TTL
+        )
         self._search_cache: dict[tuple[Any, ...], tuple[int, list[str]]] = {}
-        self.endpoints: list[Endpoint] = []
-        self._register_endpoints()
         for item in generate_shop(items, seed, pos_skus, mix=mix, now=clock()):
             self.put_item(item)
 
@@ -277,22 +289,21 @@ class TikTokShopEmulator(Emulator):
     @property
     def credentials(self) -> dict[str, Any]:
         """app_key, app_secret, the current access and refresh tokens and the shop cipher."""
-        with self.lock:
-            return {
-                "app_key": self.app_key,
-                "app_secret": self.app_secret,
-                "access_token": self._access_token,
-                "refresh_token": self._refresh_token,
-                "shop_cipher": self.shop_cipher,
-            }
+        tokens = self.tokens.current
+        return {
+            "app_key": self.app_key,
+            "app_secret": self.app_secret,
+            "access_token": tokens.access,
+            "refresh_token": tokens.refresh,
+            "shop_cipher": self.shop_cipher,
+        }
 
     def wrong_credentials(self) -> dict[str, Any]:
         return {**self.credentials, "app_secret": "0" * len(self.app_secret)}
 
     def expire_access_tokens(self) -> None:
         """Make every access token issued so far expire, as if a week had passed."""
-        with self.lock:
-            self._access_tokens = dict.fromkeys(self._access_tokens, 0.0)
+        self.tokens.expire_access()
 
     def put_item(
         self, shop_item: ShopItem, *, status: str | None = None, tokopedia: bool | None = None
@@ -304,7 +315,7 @@ class TikTokShopEmulator(Emulator):
             raise ValueError(f"unknown TikTok product status {status!r}")
         with self.lock:
             product = Product(
-                id=self._next_product_id(),
+                id=str(self.state.product_ids.next()),
                 title=shop_item.name,
                 description=shop_item.description,
                 category_id=LEAF_IDS.get(shop_item.category, next(iter(LEAF_IDS.values()))),
@@ -319,7 +330,7 @@ class TikTokShopEmulator(Emulator):
             )
             for variant in shop_item.variants:
                 sku = Sku(
-                    id=self._next_sku_id(),
+                    id=str(self.state.sku_ids.next()),
                     seller_sku=variant.sku,
                     price=variant.price,
                     inventory={self.warehouse_id: variant.quantity},
@@ -422,8 +433,7 @@ class TikTokShopEmulator(Emulator):
             if not any(qty > 0 for _, qty in skus):
                 raise ValueError("an order needs at least one unit")
             now = int(self.now() if at is None else at)
-            order_id = str(self.state.next_order_id)
-            self.state.next_order_id += 1
+            order_id = str(self.state.order_ids.next())
             line_items = [
                 item for (product, sku), qty in skus for item in self._units(product, sku, qty)
             ]
@@ -489,8 +499,7 @@ class TikTokShopEmulator(Emulator):
         does not sign the callback URL, so `url` only says where it would be delivered."""
         with self.lock:
             order = self.state.orders[order_number]
-            notification = str(self.state.next_notification)
-            self.state.next_notification += 1
+            notification = str(self.state.notifications.next())
             envelope = {
                 "type": WEBHOOK_ORDER_STATUS,
                 "tts_notification_id": notification,
@@ -509,57 +518,80 @@ class TikTokShopEmulator(Emulator):
         ).hexdigest()
         return {"Authorization": signature, "Content-Type": "application/json"}, body
 
-    # -- endpoints -------------------------------------------------------------------------
+    # -- HTTP ------------------------------------------------------------------------------
 
-    def register(
-        self,
-        method: str,
-        pattern: str,
-        handler: Handler,
-        *,
-        scope: Literal["shop", "global", "token"] = "shop",
-    ) -> None:
-        """Serve `handler` at `pattern` (`{id}` matches a numeric id). Handlers run under the
-        lock, get the path ids, the query, the JSON body, and raise TikTokFault."""
-        self.endpoints.append(Endpoint(method, pattern, handler, scope))
+    def authenticate(self, request: Request, route: Route) -> Reply | None:
+        """TikTok's gateway checks, in order: app key, timestamp, signature, token, shop (its
+        presence as the route's scope asks, then its value). The token refresh checks its own
+        query."""
+        if route.auth == "token":
+            return None
+        if request.param("app_key") != self.app_key:
+            raise _credentials_fault("Invalid credentials. Invalid `app_key` query parameter.")
+        self._check_timestamp(request.param("timestamp"))
+        sign = request.param("sign")
+        if not sign:
+            raise _credentials_fault(
+                "Missing credentials. The request does not include a required signature in "
+                "the query."
+            )
+        if not hmac.compare_digest(sign, self._expected_sign(request)):
+            raise TikTokFault(
+                106001, "Invalid credentials. The `sign` query parameter is invalid.", status=401
+            )
+        self._check_token(request.headers.get("x-tts-access-token", ""))
+        cipher = request.param("shop_cipher")
+        if route.auth == "global" and cipher is not None:
+            raise TikTokFault(
+                36009004,
+                "Unexpected identifier. The `shop_cipher` query parameter is not required for "
+                "this request.",
+                status=400,
+            )
+        if route.auth == "shop" and not cipher:
+            raise TikTokFault(
+                106013,
+                "Missing identifier. The `shop_cipher` query parameter is required to identify "
+                "the target shop.",
+                status=400,
+            )
+        if route.auth == "shop" and cipher != self.shop_cipher:
+            raise _credentials_fault(
+                "Invalid identifier. The `shop_cipher` query parameter is invalid."
+            )
+        return None
 
-    def _register_endpoints(self) -> None:
-        self.register("GET", "/authorization/202309/shops", self._shops, scope="global")
-        self.register("GET", "/logistics/202309/warehouses", self._warehouses)
-        self.register("GET", "/product/202309/categories", self._categories)
-        self.register("GET", "/product/202309/brands", self._brands)
-        self.register("POST", "/product/202309/images/upload", self._upload_image, scope="global")
-        for version in ("202309", "202312", "202502"):
-            self.register("POST", f"/product/{version}/products/search", self._search_products)
-        self.register("POST", "/product/202309/products", self._create_product)
-        self.register("DELETE", "/product/202309/products", self._delete_products)
-        self.register("POST", "/product/202309/products/activate", self._activate_products)
-        self.register("POST", "/product/202309/products/deactivate", self._deactivate_products)
-        self.register("GET", "/product/202309/products/{id}", self._get_product)
-        self.register("PUT", "/product/202309/products/{id}", self._edit_product)
-        self.register("POST", "/product/202309/products/{id}/partial_edit", self._partial_edit)
-        self.register(
-            "POST", "/product/202309/products/{id}/inventory/update", self._update_inventory
+    def invoke(self, route: Route, request: Request, params: dict[str, str]) -> Any:
+        """`handler(query, body, request, **path ids)` under the lock: the query with the
+        first value of each parameter, the JSON body ({} for none or a multipart one)."""
+        query = {name: values[0] for name, values in request.query.items()}
+        body = self._body(request)
+        with self.lock:
+            return getattr(self, route.handler)(query, body, request, **params)
+
+    def wrap(self, payload: Any, route: Route) -> Reply:
+        # The auth host says "success" in lower case, the API "Success".
+        message = "success" if route.auth == "token" else "Success"
+        return Reply.json({"code": 0, "message": message, "request_id": _rid(), "data": payload})
+
+    def wrap_error(self, refusal: Refusal) -> Reply:
+        if isinstance(refusal, TikTokFault):
+            return self._error(refusal)
+        return super().wrap_error(refusal)
+
+    def not_found(self, request: Request) -> Reply:
+        raise TikTokFault(
+            36009009,
+            "Invalid path. The specified path does not match any available endpoint.",
+            status=404,
         )
-        self.register("POST", "/product/202309/products/{id}/prices/update", self._update_prices)
-        self.register("POST", "/order/202309/orders/search", self._search_orders)
-        self.register("GET", "/order/202309/orders", self._get_orders)
-        self.register("GET", "/api/v2/token/refresh", self._refresh, scope="token")
 
-    def handle(self, request: Request) -> Reply:
-        try:
-            endpoint, args = self._route(request)
-            if endpoint.scope != "token":
-                self._authenticate(request, endpoint.scope)
-            params = {name: values[0] for name, values in request.query.items()}
-            body = self._body(request)
-            with self.lock:
-                data = endpoint.handler(args, params, body, request)
-        except TikTokFault as fault:
-            return self._error(fault)
-        if endpoint.scope == "token":
-            return Reply.json({"code": 0, "message": "success", "request_id": _rid(), "data": data})
-        return Reply.json({"code": 0, "message": "Success", "request_id": _rid(), "data": data})
+    def method_not_allowed(self, request: Request, allowed: tuple[str, ...]) -> Reply:
+        raise TikTokFault(
+            36009010,
+            "Invalid method. The HTTP method used is not supported by this endpoint.",
+            status=405,
+        )
 
     def throttle_reply(self, request: Request, retry_after: float) -> Reply:
         fault = TikTokFault(
@@ -588,27 +620,6 @@ class TikTokShopEmulator(Emulator):
         body = {"code": fault.code, "message": fault.message, "request_id": _rid(), "data": {}}
         return Reply.json(body, status=fault.status, headers=headers)
 
-    def _route(self, request: Request) -> tuple[Endpoint, list[str]]:
-        allowed = []
-        for endpoint in self.endpoints:
-            args = endpoint.match(request.path)
-            if args is None:
-                continue
-            if endpoint.method == request.method:
-                return endpoint, args
-            allowed.append(endpoint.method)
-        if allowed:
-            raise TikTokFault(
-                36009010,
-                "Invalid method. The HTTP method used is not supported by this endpoint.",
-                status=405,
-            )
-        raise TikTokFault(
-            36009009,
-            "Invalid path. The specified path does not match any available endpoint.",
-            status=404,
-        )
-
     @staticmethod
     def _body(request: Request) -> Body:
         if not request.body or request.content_type == "multipart/form-data":
@@ -629,42 +640,6 @@ class TikTokShopEmulator(Emulator):
         return body
 
     # -- authentication --------------------------------------------------------------------
-
-    def _authenticate(self, request: Request, scope: str) -> None:
-        """TikTok's gateway checks, in order: app key, timestamp, signature, token, shop."""
-        if request.param("app_key") != self.app_key:
-            raise _credentials_fault("Invalid credentials. Invalid `app_key` query parameter.")
-        self._check_timestamp(request.param("timestamp"))
-        sign = request.param("sign")
-        if not sign:
-            raise _credentials_fault(
-                "Missing credentials. The request does not include a required signature in "
-                "the query."
-            )
-        if not hmac.compare_digest(sign, self._expected_sign(request)):
-            raise TikTokFault(
-                106001, "Invalid credentials. The `sign` query parameter is invalid.", status=401
-            )
-        self._check_token(request.headers.get("x-tts-access-token", ""))
-        cipher = request.param("shop_cipher")
-        if scope == "global" and cipher is not None:
-            raise TikTokFault(
-                36009004,
-                "Unexpected identifier. The `shop_cipher` query parameter is not required for "
-                "this request.",
-                status=400,
-            )
-        if scope == "shop" and not cipher:
-            raise TikTokFault(
-                106013,
-                "Missing identifier. The `shop_cipher` query parameter is required to identify "
-                "the target shop.",
-                status=400,
-            )
-        if scope == "shop" and cipher != self.shop_cipher:
-            raise _credentials_fault(
-                "Invalid identifier. The `shop_cipher` query parameter is invalid."
-            )
 
     def _check_timestamp(self, raw: str | None) -> None:
         if not raw or not raw.lstrip("-").isdigit():
@@ -698,13 +673,12 @@ class TikTokShopEmulator(Emulator):
         return hmac.new(key, key + base + key, hashlib.sha256).hexdigest()
 
     def _check_token(self, token: str) -> None:
-        with self.lock:
-            expires_at = self._access_tokens.get(token)
-        if expires_at is None:
+        state = self.tokens.access_state(token)
+        if state == "unknown":
             raise _credentials_fault(
                 "Invalid credentials. The `x-tts-access-token` header is invalid."
             )
-        if expires_at <= time.time():
+        if state == "expired":
             raise TikTokFault(
                 105002,
                 "Expired credentials. The `access_token` or `x-tts-access-token` header has "
@@ -712,12 +686,10 @@ class TikTokShopEmulator(Emulator):
                 status=401,
             )
 
-    def _issue(self, tokens: dict[str, float], ttl: int) -> str:
-        token = "TTP_" + base64.urlsafe_b64encode(self._secrets.randbytes(30)).decode()
-        tokens[token] = time.time() + ttl
-        return token
+    def _new_token(self, kind: TokenKind) -> str:
+        return "TTP_" + base64.urlsafe_b64encode(self._secrets.randbytes(30)).decode()
 
-    def _refresh(self, args: list[str], params: Params, body: Body, request: Request) -> Body:
+    def _refresh(self, params: Params, body: Body, request: Request) -> Body:
         """Unsigned token refresh: the app secret and the refresh token ride in the query."""
         if params.get("app_key") != self.app_key:
             raise _credentials_fault("Invalid credentials. Invalid `app_key` query parameter.")
@@ -725,19 +697,17 @@ class TikTokShopEmulator(Emulator):
             raise _credentials_fault("Invalid credentials. The `app_secret` is invalid.")
         if params.get("grant_type") != "refresh_token":
             raise _invalid("grant_type", "unsupported grant type", "refresh_token")
-        expires_at = self._refresh_tokens.get(params.get("refresh_token", ""))
-        if expires_at is None:
+        refresh_token = params.get("refresh_token", "")
+        tokens = self.tokens.refresh(refresh_token)  # replaced: the old one is refused
+        if tokens is None:
+            if self.tokens.refresh_state(refresh_token) == "expired":
+                raise TikTokFault(36004001, "rt has expired")
             raise TikTokFault(36004005, "can not find related auth record")
-        if expires_at <= time.time():
-            raise TikTokFault(36004001, "rt has expired")
-        del self._refresh_tokens[params["refresh_token"]]  # replaced: the old one is refused
-        self._access_token = self._issue(self._access_tokens, ACCESS_TOKEN_TTL)
-        self._refresh_token = self._issue(self._refresh_tokens, REFRESH_TOKEN_TTL)
         return {
-            "access_token": self._access_token,
-            "access_token_expire_in": int(self._access_tokens[self._access_token]),
-            "refresh_token": self._refresh_token,
-            "refresh_token_expire_in": int(self._refresh_tokens[self._refresh_token]),
+            "access_token": tokens.access,
+            "access_token_expire_in": int(self.tokens.expires_at(tokens.access) or 0),
+            "refresh_token": tokens.refresh,
+            "refresh_token_expire_in": int(self.tokens.expires_at(tokens.refresh) or 0),
             "open_id": "7010736057180325637",
             "seller_name": f"Emulated Shop {self.shop_id}",
             "seller_base_region": self.region,
@@ -747,7 +717,7 @@ class TikTokShopEmulator(Emulator):
 
     # -- shop, logistics, categories, brands, images ----------------------------------------
 
-    def _shops(self, args: list[str], params: Params, body: Body, request: Request) -> Body:
+    def _shops(self, params: Params, body: Body, request: Request) -> Body:
         return {
             "shops": [
                 {
@@ -761,7 +731,7 @@ class TikTokShopEmulator(Emulator):
             ]
         }
 
-    def _warehouses(self, args: list[str], params: Params, body: Body, request: Request) -> Body:
+    def _warehouses(self, params: Params, body: Body, request: Request) -> Body:
         def warehouse(warehouse_id: str, name: str, *, default: bool) -> dict[str, Any]:
             return {
                 "id": warehouse_id,
@@ -780,7 +750,7 @@ class TikTokShopEmulator(Emulator):
             ]
         }
 
-    def _categories(self, args: list[str], params: Params, body: Body, request: Request) -> Body:
+    def _categories(self, params: Params, body: Body, request: Request) -> Body:
         departments = [
             {"id": category_id, "parent_id": "0", "local_name": name, "is_leaf": False}
             for name, category_id in DEPARTMENTS.items()
@@ -797,7 +767,7 @@ class TikTokShopEmulator(Emulator):
         ]
         return {"categories": departments + leaves}
 
-    def _brands(self, args: list[str], params: Params, body: Body, request: Request) -> Body:
+    def _brands(self, params: Params, body: Body, request: Request) -> Body:
         page_size = _int(params, "page_size", required=True)
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise TikTokFault(12019109, "page size is invalid")
@@ -815,7 +785,7 @@ class TikTokShopEmulator(Emulator):
         ]
         return {"brands": brands[:page_size], "total_count": len(brands), "next_page_token": ""}
 
-    def _upload_image(self, args: list[str], params: Params, body: Body, request: Request) -> Body:
+    def _upload_image(self, params: Params, body: Body, request: Request) -> Body:
         try:
             form = request.form()
         except (ValueError, KeyError):
@@ -848,9 +818,7 @@ class TikTokShopEmulator(Emulator):
 
     # -- reading products ------------------------------------------------------------------
 
-    def _search_products(
-        self, args: list[str], params: Params, body: Body, request: Request
-    ) -> Body:
+    def _search_products(self, params: Params, body: Body, request: Request) -> Body:
         page_size = _page_size(params)
         filters = _product_filters(body)
         ids = self._searched_ids(filters)
@@ -889,8 +857,8 @@ class TikTokShopEmulator(Emulator):
         self._search_cache[filters] = (self.state.version, ids)
         return ids
 
-    def _get_product(self, args: list[str], params: Params, body: Body, request: Request) -> Body:
-        product = self.state.products.get(args[0])
+    def _get_product(self, params: Params, body: Body, request: Request, product_id: str) -> Body:
+        product = self.state.products.get(product_id)
         if product is None:
             raise TikTokFault(12019150, "The product ID does not exist.")
         return self._product_detail(product)
@@ -985,9 +953,7 @@ class TikTokShopEmulator(Emulator):
 
     # -- writing products ------------------------------------------------------------------
 
-    def _create_product(
-        self, args: list[str], params: Params, body: Body, request: Request
-    ) -> Body:
+    def _create_product(self, params: Params, body: Body, request: Request) -> Body:
         fields = self._product_fields(body, partial=False)  # everything checked first
         rows = self._sku_rows(body.get("skus"), existing={})
         save_mode = body.get("save_mode", "LISTING")
@@ -996,7 +962,7 @@ class TikTokShopEmulator(Emulator):
         now = int(self.now())
         status = "ACTIVATE" if save_mode == "LISTING" else "DRAFT"
         product = Product(
-            id=self._next_product_id(),
+            id=str(self.state.product_ids.next()),
             status=status,
             create_time=now,
             update_time=now,
@@ -1008,10 +974,10 @@ class TikTokShopEmulator(Emulator):
         self._save(product)
         return {"product_id": product.id, "skus": self._sku_refs(product), "warnings": []}
 
-    def _edit_product(self, args: list[str], params: Params, body: Body, request: Request) -> Body:
+    def _edit_product(self, params: Params, body: Body, request: Request, product_id: str) -> Body:
         """Replace the product: every field, and every SKU (existing ones by id, new ones
         without). An SKU left out is refused, as TikTok refuses deleting SKUs here."""
-        product = self._editable(args[0])
+        product = self._editable(product_id)
         fields = self._product_fields(body, partial=False)
         rows = self._sku_rows(body.get("skus"), existing=product.skus)
         listed = {row["id"] for row in rows if row["id"]}
@@ -1023,9 +989,9 @@ class TikTokShopEmulator(Emulator):
         self._save(product)
         return {"product_id": product.id, "skus": self._sku_refs(product), "warnings": []}
 
-    def _partial_edit(self, args: list[str], params: Params, body: Body, request: Request) -> Body:
+    def _partial_edit(self, params: Params, body: Body, request: Request, product_id: str) -> Body:
         """Overwrite the fields sent; fields left out keep their value. SKUs sent must exist."""
-        product = self._editable(args[0])
+        product = self._editable(product_id)
         fields = self._product_fields(body, partial=True)
         rows = None
         if "skus" in body:
@@ -1040,9 +1006,9 @@ class TikTokShopEmulator(Emulator):
         return {"product_id": product.id, "skus": self._sku_refs(product), "warnings": []}
 
     def _update_inventory(
-        self, args: list[str], params: Params, body: Body, request: Request
+        self, params: Params, body: Body, request: Request, product_id: str
     ) -> Body:
-        product = self._editable(args[0], missing=12052032)
+        product = self._editable(product_id, missing=12052032)
         rows = body.get("skus")
         if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
             raise TikTokFault(12052036, "The SKU ID is necessary")
@@ -1104,9 +1070,9 @@ class TikTokShopEmulator(Emulator):
                 )
         return None
 
-    def _update_prices(self, args: list[str], params: Params, body: Body, request: Request) -> Body:
+    def _update_prices(self, params: Params, body: Body, request: Request, product_id: str) -> Body:
         """All SKUs or none: Update Price has no per-SKU error list."""
-        product = self._editable(args[0], missing=12052032)
+        product = self._editable(product_id, missing=12052032)
         if product.status == "DELETED":
             raise TikTokFault(12019113, "product status is invalid")
         if product.price_locked:
@@ -1129,19 +1095,13 @@ class TikTokShopEmulator(Emulator):
         self._save(product)
         return {}
 
-    def _activate_products(
-        self, args: list[str], params: Params, body: Body, request: Request
-    ) -> Body:
+    def _activate_products(self, params: Params, body: Body, request: Request) -> Body:
         return self._bulk_status(body, "ACTIVATE", {"ACTIVATE", "SELLER_DEACTIVATED", "DRAFT"})
 
-    def _deactivate_products(
-        self, args: list[str], params: Params, body: Body, request: Request
-    ) -> Body:
+    def _deactivate_products(self, params: Params, body: Body, request: Request) -> Body:
         return self._bulk_status(body, "SELLER_DEACTIVATED", {"ACTIVATE", "SELLER_DEACTIVATED"})
 
-    def _delete_products(
-        self, args: list[str], params: Params, body: Body, request: Request
-    ) -> Body:
+    def _delete_products(self, params: Params, body: Body, request: Request) -> Body:
         allowed = set(PRODUCT_STATUSES) - {"DELETED"}
         return self._bulk_status(body, "DELETED", allowed)
 
@@ -1332,7 +1292,12 @@ class TikTokShopEmulator(Emulator):
         for row in rows:
             sku = product.skus.get(row["id"]) if row["id"] else None
             if sku is None:
-                sku = Sku(id=self._next_sku_id(), seller_sku="", price=Decimal("0"), inventory={})
+                sku = Sku(
+                    id=str(self.state.sku_ids.next()),
+                    seller_sku="",
+                    price=Decimal("0"),
+                    inventory={},
+                )
                 product.skus[sku.id] = sku
             if row["seller_sku"] is not None:
                 sku.seller_sku = row["seller_sku"]
@@ -1373,7 +1338,7 @@ class TikTokShopEmulator(Emulator):
 
     # -- orders ----------------------------------------------------------------------------
 
-    def _search_orders(self, args: list[str], params: Params, body: Body, request: Request) -> Body:
+    def _search_orders(self, params: Params, body: Body, request: Request) -> Body:
         page_size = _page_size(params)
         sort_field = params.get("sort_field", "create_time")
         if sort_field not in ("create_time", "update_time"):
@@ -1407,7 +1372,7 @@ class TikTokShopEmulator(Emulator):
             "next_page_token": _offset_token(start + len(page), filters) if more else "",
         }
 
-    def _get_orders(self, args: list[str], params: Params, body: Body, request: Request) -> Body:
+    def _get_orders(self, params: Params, body: Body, request: Request) -> Body:
         raw = params.get("ids", "").strip()
         if raw.startswith("["):  # some clients send a JSON array string
             try:
@@ -1443,8 +1408,7 @@ class TikTokShopEmulator(Emulator):
         """One line item per unit, as TikTok lists them (there is no quantity field)."""
         items = []
         for _ in range(quantity):
-            line_id = str(self.state.next_line_id)
-            self.state.next_line_id += 1
+            line_id = str(self.state.line_ids.next())
             items.append(
                 {
                     "id": line_id,
@@ -1526,14 +1490,6 @@ class TikTokShopEmulator(Emulator):
             product.update_time = max(int(self.now()), product.update_time + 1)
         self.state.products[product.id] = product
         self.state.version += 1
-
-    def _next_product_id(self) -> str:
-        self.state.next_product_id += 1
-        return str(self.state.next_product_id - 1)
-
-    def _next_sku_id(self) -> str:
-        self.state.next_sku_id += 1
-        return str(self.state.next_sku_id - 1)
 
     def _per_listing(self, value: Callable[[Sku], Any]) -> dict[tuple[str, str], Any]:
         with self.lock:

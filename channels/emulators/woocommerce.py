@@ -45,7 +45,15 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from channels.adapters.base import OrderState
-from channels.emulators.base import Emulator, Faults, Reply, Request
+from channels.emulators.base import (
+    Emulator,
+    Faults,
+    IdSequence,
+    Refusal,
+    Reply,
+    Request,
+    Route,
+)
 from channels.emulators.order_stock import OrderStock
 from channels.emulators.shop import LEAVES, ShopItem, ShopMix, generate_shop
 
@@ -96,14 +104,12 @@ USER_AGENT = "WooCommerce/9.4.2 Hookshot (WordPress/6.7.1)"
 Params = dict[str, str]
 
 
-class WooFault(Exception):
+class WooFault(Refusal):
     """A WordPress error answer: `code`, `message`, HTTP `status` and extra `data` fields."""
 
     def __init__(self, code: str, message: str, status: int = 400, **data: Any) -> None:
-        super().__init__(message)
+        super().__init__(message, status=status)
         self.code = code
-        self.message = message
-        self.status = status
         self.data = data
 
     def body(self) -> dict[str, Any]:
@@ -122,6 +128,10 @@ def _invalid_param(name: str, reason: str) -> WooFault:
 
 def _invalid_id(kind: str = "product", status: int = 400) -> WooFault:
     return WooFault(f"woocommerce_rest_{kind}_invalid_id", "Invalid ID.", status)
+
+
+def _no_route() -> WooFault:
+    return WooFault("rest_no_route", "No route was found matching the URL and request method.", 404)
 
 
 @dataclass(slots=True)
@@ -197,57 +207,11 @@ class WooState:
     images: dict[int, dict[str, Any]] = field(default_factory=dict)
     orders: dict[int, Order] = field(default_factory=dict)
     order_stock: OrderStock = field(default_factory=OrderStock)  # units orders reduced
-    next_post_id: int = FIRST_POST_ID
-    next_order_id: int = FIRST_ORDER_ID
-    next_term_id: int = FIRST_TERM_ID
-    next_image_id: int = FIRST_IMAGE_ID
     version: int = 0  # bumped on every product change; keys the list cache
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    pattern: re.Pattern[str]
-    methods: dict[str, tuple[str, str]]  # HTTP method -> (handler name, permission)
-
-
-def _route(path: str, **methods: tuple[str, str]) -> Route:
-    return Route(re.compile(f"^{path}$"), methods)
-
-
 EDIT = ("POST", "PUT", "PATCH")  # WordPress's EDITABLE methods
-ROUTES = (
-    _route("/products", GET=("_list_products", "list"), POST=("_create_product", "create")),
-    _route("/products/batch", **dict.fromkeys(EDIT, ("_batch_products", "batch"))),
-    _route(
-        "/products/categories",
-        GET=("_list_categories", "list"),
-        POST=("_create_category", "create"),
-    ),
-    _route(
-        r"/products/(?P<id>\d+)",
-        GET=("_get_product", "view"),
-        DELETE=("_delete_product", "delete"),
-        **dict.fromkeys(EDIT, ("_update_product", "edit")),
-    ),
-    _route(
-        r"/products/(?P<product_id>\d+)/variations",
-        GET=("_list_variations", "list"),
-        POST=("_create_variation", "create"),
-    ),
-    _route(
-        r"/products/(?P<product_id>\d+)/variations/batch",
-        **dict.fromkeys(EDIT, ("_batch_variations", "batch")),
-    ),
-    _route(
-        r"/products/(?P<product_id>\d+)/variations/(?P<id>\d+)",
-        GET=("_get_variation", "view"),
-        DELETE=("_delete_variation", "delete"),
-        **dict.fromkeys(EDIT, ("_update_variation", "edit")),
-    ),
-    _route(r"/settings/(?P<group>[\w-]+)/(?P<id>[\w-]+)", GET=("_get_setting", "view")),
-    _route("/orders", GET=("_list_orders", "list")),
-    _route(r"/orders/(?P<id>\d+)", GET=("_get_order", "view")),
-)
+VARIATIONS = "/products/{product_id:int}/variations"
 PERMISSION_ERRORS = {
     "list": ("woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
     "view": ("woocommerce_rest_cannot_view", "Sorry, you cannot view this resource."),
@@ -281,6 +245,33 @@ class WooCommerceEmulator(Emulator):
     """
 
     name = "woocommerce"
+    # Paths under the REST root (`route_path`); `auth` is the permission the route's callback
+    # checks (PERMISSION_ERRORS).
+    routes = (
+        Route("GET", "/products", "_list_products", auth="list"),
+        Route("POST", "/products", "_create_product", auth="create"),
+        *(Route(method, "/products/batch", "_batch_products", auth="batch") for method in EDIT),
+        Route("GET", "/products/categories", "_list_categories", auth="list"),
+        Route("POST", "/products/categories", "_create_category", auth="create"),
+        Route("GET", "/products/{id:int}", "_get_product", auth="view"),
+        Route("DELETE", "/products/{id:int}", "_delete_product", auth="delete"),
+        *(Route(method, "/products/{id:int}", "_update_product", auth="edit") for method in EDIT),
+        Route("GET", VARIATIONS, "_list_variations", auth="list"),
+        Route("POST", VARIATIONS, "_create_variation", auth="create"),
+        *(
+            Route(method, VARIATIONS + "/batch", "_batch_variations", auth="batch")
+            for method in EDIT
+        ),
+        Route("GET", VARIATIONS + "/{id:int}", "_get_variation", auth="view"),
+        Route("DELETE", VARIATIONS + "/{id:int}", "_delete_variation", auth="delete"),
+        *(
+            Route(method, VARIATIONS + "/{id:int}", "_update_variation", auth="edit")
+            for method in EDIT
+        ),
+        Route("GET", "/settings/{group}/{id}", "_get_setting", auth="view"),
+        Route("GET", "/orders", "_list_orders", auth="list"),
+        Route("GET", "/orders/{id:int}", "_get_order", auth="view"),
+    )
 
     def __init__(
         self,
@@ -316,6 +307,10 @@ class WooCommerceEmulator(Emulator):
         }
         self.batch_limit = batch_limit
         self.state = WooState()
+        self._post_ids = IdSequence(FIRST_POST_ID)  # products and variations share them
+        self._order_ids = IdSequence(FIRST_ORDER_ID)
+        self._term_ids = IdSequence(FIRST_TERM_ID)
+        self._image_ids = IdSequence(FIRST_IMAGE_ID)
         self._nonces: dict[str, float] = {}  # nonce -> when it was used
         self._list_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
         self._add_categories()
@@ -343,7 +338,7 @@ class WooCommerceEmulator(Emulator):
             if shop_item.has_variants:
                 for variant in shop_item.variants:
                     variation = Variation(
-                        id=self._next_post_id(),
+                        id=self._post_ids.next(),
                         parent_id=product.id,
                         sku=variant.sku,
                         regular_price=variant.price,
@@ -405,7 +400,7 @@ class WooCommerceEmulator(Emulator):
         with self.lock:
             now = int(self.now())
             order = Order(
-                id=self._next_order_id(),
+                id=self._order_ids.next(),
                 status=STATE_STATUS[state],
                 currency=self.currency,
                 date_created=now,
@@ -495,24 +490,39 @@ class WooCommerceEmulator(Emulator):
         with self.lock:
             return [str(c["name"]) for c in self.state.categories.values()]
 
-    # -- dispatch --------------------------------------------------------------------------
+    # -- routing ---------------------------------------------------------------------------
 
-    def handle(self, request: Request) -> Reply:
-        try:
-            if not request.path.startswith(API + "/"):
-                raise WooFault(
-                    "rest_no_route", "No route was found matching the URL and request method.", 404
-                )
-            handler_name, permission, match = self._resolve(request)
-            params = {name: values[-1] for name, values in request.query.items()}  # PHP: last wins
-            authenticated = self._authenticate(request, params)
-            self._permit(authenticated, permission, request.method)
-            body = self._body(request)
-            handler: Callable[[dict[str, str], Params, Any], Reply] = getattr(self, handler_name)
-            with self.lock:
-                return handler(match, params, body)
-        except WooFault as fault:
-            return Reply.json(fault.body(), status=fault.status)
+    def route_path(self, request: Request) -> str:
+        """The path under the REST root, without the trailing slash WordPress ignores; ""
+        (no route) for a path outside the root."""
+        if not request.path.startswith(API + "/"):
+            return ""
+        return request.path[len(API) :].rstrip("/") or "/"
+
+    def not_found(self, request: Request) -> Reply:
+        return self.wrap_error(_no_route())
+
+    def method_not_allowed(self, request: Request, allowed: tuple[str, ...]) -> Reply:
+        # WordPress has no 405: a route without the method is no route at all.
+        return self.wrap_error(_no_route())
+
+    def authenticate(self, request: Request, route: Route) -> Reply | None:
+        """The OAuth parameters, then the permission the route's callback checks."""
+        authenticated = self._check_oauth(request, _query(request))
+        self._permit(authenticated, route.auth, request.method)
+        return None
+
+    def invoke(self, route: Route, request: Request, params: dict[str, str]) -> Any:
+        """`handler(query, body, **path_ids)` under the lock, the body parsed first."""
+        body = self._body(request)
+        handler: Callable[..., Reply] = getattr(self, route.handler)
+        with self.lock:
+            return handler(_query(request), body, **params)
+
+    def wrap_error(self, refusal: Refusal) -> Reply:
+        if not isinstance(refusal, WooFault):
+            return super().wrap_error(refusal)
+        return Reply.json(refusal.body(), status=refusal.status)
 
     def throttle_reply(self, request: Request, retry_after: float) -> Reply:
         page = "<html><head><title>429 Too Many Requests</title></head><body></body></html>"
@@ -534,23 +544,9 @@ class WooCommerceEmulator(Emulator):
         page = "<html><body><h1>503 Service Unavailable</h1></body></html>"
         return Reply(503, page.encode(), (("Content-Type", "text/html"),))
 
-    def _resolve(self, request: Request) -> tuple[str, str, dict[str, str]]:
-        route_path = request.path[len(API) :].rstrip("/") or "/"
-        for route in ROUTES:
-            match = route.pattern.match(route_path)
-            if match is None:
-                continue
-            if request.method not in route.methods:
-                break
-            handler_name, permission = route.methods[request.method]
-            return handler_name, permission, match.groupdict()
-        raise WooFault(
-            "rest_no_route", "No route was found matching the URL and request method.", 404
-        )
-
     # -- authentication --------------------------------------------------------------------
 
-    def _authenticate(self, request: Request, params: Params) -> bool:
+    def _check_oauth(self, request: Request, params: Params) -> bool:
         """WC_REST_Authentication::perform_oauth_authentication. False: no credentials sent."""
         present = [name for name in OAUTH_PARAMS if params.get(name)]
         if not present:
@@ -620,7 +616,7 @@ class WooCommerceEmulator(Emulator):
 
     # -- products: reading -----------------------------------------------------------------
 
-    def _list_products(self, match: dict[str, str], params: Params, body: Any) -> Reply:
+    def _list_products(self, params: Params, body: Any) -> Reply:
         status = params.get("status", "any")
         if status not in PRODUCT_STATUSES | {"any", "trash"}:
             raise _invalid_param(
@@ -699,14 +695,14 @@ class WooCommerceEmulator(Emulator):
         rows.sort(key=sort_key, reverse=order == "desc")
         return [p.id for p in rows]
 
-    def _get_product(self, match: dict[str, str], params: Params, body: Any) -> Reply:
-        product = self.state.products.get(int(match["id"]))
+    def _get_product(self, params: Params, body: Any, id: str) -> Reply:
+        product = self.state.products.get(int(id))
         if product is None:
             raise _invalid_id(status=404)
         return Reply.json(self._product_json(product))
 
-    def _list_variations(self, match: dict[str, str], params: Params, body: Any) -> Reply:
-        parent = self.state.products.get(int(match["product_id"]))
+    def _list_variations(self, params: Params, body: Any, product_id: str) -> Reply:
+        parent = self.state.products.get(int(product_id))
         ids = list(parent.variation_ids) if parent is not None else []
         after, before = self._modified_bounds(params)
         rows = [
@@ -729,23 +725,23 @@ class WooCommerceEmulator(Emulator):
             [v.id for v in rows], params, lambda i: self._variation_json(self.state.variations[i])
         )
 
-    def _get_variation(self, match: dict[str, str], params: Params, body: Any) -> Reply:
-        variation = self._variation_of(int(match["product_id"]), int(match["id"]), status=404)
+    def _get_variation(self, params: Params, body: Any, product_id: str, id: str) -> Reply:
+        variation = self._variation_of(int(product_id), int(id), status=404)
         return Reply.json(self._variation_json(variation))
 
     # -- products: writing -----------------------------------------------------------------
 
-    def _create_product(self, match: dict[str, str], params: Params, body: Any) -> Reply:
+    def _create_product(self, params: Params, body: Any) -> Reply:
         return Reply.json(self._product_json(self._do_create_product(body)), status=201)
 
-    def _update_product(self, match: dict[str, str], params: Params, body: Any) -> Reply:
-        return Reply.json(self._product_json(self._do_update_product(int(match["id"]), body)))
+    def _update_product(self, params: Params, body: Any, id: str) -> Reply:
+        return Reply.json(self._product_json(self._do_update_product(int(id), body)))
 
-    def _delete_product(self, match: dict[str, str], params: Params, body: Any) -> Reply:
+    def _delete_product(self, params: Params, body: Any, id: str) -> Reply:
         force = params.get("force", "false").lower() in ("true", "1")
-        return Reply.json(self._do_delete_product(int(match["id"]), force=force))
+        return Reply.json(self._do_delete_product(int(id), force=force))
 
-    def _batch_products(self, match: dict[str, str], params: Params, body: Any) -> Reply:
+    def _batch_products(self, params: Params, body: Any) -> Reply:
         return self._run_batch(
             body,
             create=lambda row: self._product_json(self._do_create_product(row)),
@@ -753,25 +749,25 @@ class WooCommerceEmulator(Emulator):
             delete=lambda item_id: self._do_delete_product(item_id, force=True),
         )
 
-    def _create_variation(self, match: dict[str, str], params: Params, body: Any) -> Reply:
-        variation = self._do_create_variation(int(match["product_id"]), body)
+    def _create_variation(self, params: Params, body: Any, product_id: str) -> Reply:
+        variation = self._do_create_variation(int(product_id), body)
         return Reply.json(self._variation_json(variation), status=201)
 
-    def _update_variation(self, match: dict[str, str], params: Params, body: Any) -> Reply:
-        variation = self._do_update_variation(int(match["product_id"]), int(match["id"]), body)
+    def _update_variation(self, params: Params, body: Any, product_id: str, id: str) -> Reply:
+        variation = self._do_update_variation(int(product_id), int(id), body)
         return Reply.json(self._variation_json(variation))
 
-    def _delete_variation(self, match: dict[str, str], params: Params, body: Any) -> Reply:
+    def _delete_variation(self, params: Params, body: Any, product_id: str, id: str) -> Reply:
         if params.get("force", "false").lower() not in ("true", "1"):
             raise WooFault(
                 "woocommerce_rest_trash_not_supported",
                 "The product variation does not support trashing.",
                 501,
             )
-        return Reply.json(self._do_delete_variation(int(match["product_id"]), int(match["id"])))
+        return Reply.json(self._do_delete_variation(int(product_id), int(id)))
 
-    def _batch_variations(self, match: dict[str, str], params: Params, body: Any) -> Reply:
-        parent_id = int(match["product_id"])
+    def _batch_variations(self, params: Params, body: Any, product_id: str) -> Reply:
+        parent_id = int(product_id)
         return self._run_batch(
             body,
             create=lambda row: self._variation_json(self._do_create_variation(parent_id, row)),
@@ -863,7 +859,7 @@ class WooCommerceEmulator(Emulator):
             manage_stock=False,
         )
         changes = self._product_changes(body, product)  # every check passes before any change
-        product.id = self._next_post_id()
+        product.id = self._post_ids.next()
         self._apply(product, changes)
         self.state.products[product.id] = product
         self.state.version += 1
@@ -981,7 +977,7 @@ class WooCommerceEmulator(Emulator):
             manage_stock=False,
         )
         changes = self._variation_changes(body, variation)
-        variation.id = self._next_post_id()
+        variation.id = self._post_ids.next()
         self._apply(variation, changes)
         self.state.variations[variation.id] = variation
         parent.variation_ids.append(variation.id)
@@ -1113,8 +1109,7 @@ class WooCommerceEmulator(Emulator):
 
     def _new_image(self, row: dict[str, str]) -> int:
         """Download (here: record) an image into the media library; a new id every time."""
-        image_id = self.state.next_image_id
-        self.state.next_image_id += 1
+        image_id = self._image_ids.next()
         filename = urlsplit(row["src"]).path.rsplit("/", 1)[-1] or "image.png"
         self.state.images[image_id] = {
             "id": image_id,
@@ -1134,8 +1129,7 @@ class WooCommerceEmulator(Emulator):
             self._new_category(leaf.name, departments[leaf.department])
 
     def _new_category(self, name: str, parent: int) -> int:
-        term_id = self.state.next_term_id
-        self.state.next_term_id += 1
+        term_id = self._term_ids.next()
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         self.state.categories[term_id] = {
             "id": term_id,
@@ -1145,12 +1139,12 @@ class WooCommerceEmulator(Emulator):
         }
         return term_id
 
-    def _list_categories(self, match: dict[str, str], params: Params, body: Any) -> Reply:
+    def _list_categories(self, params: Params, body: Any) -> Reply:
         search = params.get("search", "").lower()
         ids = [c["id"] for c in self.state.categories.values() if search in str(c["name"]).lower()]
         return self._paged(ids, params, lambda i: _category_json(self.state.categories[i]))
 
-    def _create_category(self, match: dict[str, str], params: Params, body: Any) -> Reply:
+    def _create_category(self, params: Params, body: Any) -> Reply:
         name = body.get("name") if isinstance(body, dict) else None
         if not isinstance(name, str) or not name.strip():
             raise WooFault(
@@ -1168,16 +1162,16 @@ class WooCommerceEmulator(Emulator):
         term_id = self._new_category(name.strip(), parent)
         return Reply.json(_category_json(self.state.categories[term_id]), status=201)
 
-    def _get_setting(self, match: dict[str, str], params: Params, body: Any) -> Reply:
-        value = self.units.get(match["id"]) if match["group"] == "products" else None
+    def _get_setting(self, params: Params, body: Any, group: str, id: str) -> Reply:
+        value = self.units.get(id) if group == "products" else None
         if value is None:
             raise WooFault("rest_setting_setting_invalid", "Invalid setting.", 404)
         return Reply.json(
             {
-                "id": match["id"],
-                "label": "Weight unit" if "weight" in match["id"] else "Dimensions unit",
+                "id": id,
+                "label": "Weight unit" if "weight" in id else "Dimensions unit",
                 "type": "select",
-                "default": "kg" if "weight" in match["id"] else "cm",
+                "default": "kg" if "weight" in id else "cm",
                 "value": value,
                 "group_id": "products",
             }
@@ -1185,7 +1179,7 @@ class WooCommerceEmulator(Emulator):
 
     # -- orders ----------------------------------------------------------------------------
 
-    def _list_orders(self, match: dict[str, str], params: Params, body: Any) -> Reply:
+    def _list_orders(self, params: Params, body: Any) -> Reply:
         status = params.get("status", "any")
         if status not in ORDER_STATUSES | {"any", "trash"}:
             raise _invalid_param(
@@ -1217,8 +1211,8 @@ class WooCommerceEmulator(Emulator):
             [o.id for o in rows], params, lambda i: self._order_json(self.state.orders[i])
         )
 
-    def _get_order(self, match: dict[str, str], params: Params, body: Any) -> Reply:
-        order = self.state.orders.get(int(match["id"]))
+    def _get_order(self, params: Params, body: Any, id: str) -> Reply:
+        order = self.state.orders.get(int(id))
         if order is None:
             raise _invalid_id("shop_order", 404)
         return Reply.json(self._order_json(order))
@@ -1520,7 +1514,7 @@ class WooCommerceEmulator(Emulator):
             {"name": "Brand", "options": [shop_item.brand], "visible": True, "variation": False}
         )
         return Product(
-            id=self._next_post_id(),
+            id=self._post_ids.next(),
             name=shop_item.name,
             type="variable" if variable else "simple",
             status=status or ("publish" if shop_item.status == "live" else "draft"),
@@ -1557,14 +1551,6 @@ class WooCommerceEmulator(Emulator):
                     )
             return result
 
-    def _next_post_id(self) -> int:
-        self.state.next_post_id += 1
-        return self.state.next_post_id - 1
-
-    def _next_order_id(self) -> int:
-        self.state.next_order_id += 1
-        return self.state.next_order_id - 1
-
 
 # -- signing (the server's side, as WC_REST_Authentication computes it) ---------------------------
 
@@ -1581,6 +1567,11 @@ def _base_string(method: str, url: str, params: Params) -> str:
 
 
 # -- request parsing (raise WooFault on what WordPress would refuse) -----------------------------
+
+
+def _query(request: Request) -> Params:
+    """The query parameters, one value each: PHP keeps the last of a repeated one."""
+    return {name: values[-1] for name, values in request.query.items()}
 
 
 def _enum(params: Params, name: str, default: str, allowed: Sequence[str]) -> str:

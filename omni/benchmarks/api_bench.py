@@ -37,6 +37,7 @@ from django.db import connection, transaction
 
 from catalog.models import Outlet, Product, Variant
 from channels.models import Channel, Listing
+from channels.tabs import API_TABS
 from omni.auth import token_create, token_revoke
 from omni.benchmarks import Report, positive_int
 
@@ -51,7 +52,7 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
         "api", help="Requests per second for GET /api/channels/{id}/listings under gunicorn."
     )
     parser.add_argument("--listings", type=positive_int, default=100_000)
-    parser.add_argument("--tab", default="sold_in_channel")
+    parser.add_argument("--tab", default="sold_in_channel", choices=API_TABS)
     parser.add_argument("--limit", type=positive_int, default=50, help="Rows per page (50).")
     parser.add_argument("--workers", type=positive_int, default=3, help="gunicorn processes.")
     parser.add_argument("--server-threads", type=positive_int, default=2)

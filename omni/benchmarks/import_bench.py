@@ -27,7 +27,7 @@ from catalog.models import (
     StockMovement,
     Variant,
 )
-from catalog.services import Actor
+from omni.actors import Actor
 from omni.benchmarks import Report, positive_int
 
 HANDLE_PREFIX = "omni-bench-import-"

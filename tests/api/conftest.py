@@ -1,20 +1,16 @@
 """Fixtures for the API tests: tokens, and a client that talks to /api/ as an integration does."""
 
 import json
-import time
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from channels.emulators.shop import ShopItem, ShopVariant
 from channels.emulators.shopee import ShopeeEmulator
 from omni.auth import token_create
-
-LONG_AGO = int(time.time()) - 30 * 86400
+from tests.channels.builders import shop_item
 
 
 class ApiClient:
@@ -77,31 +73,6 @@ def reader(db) -> ApiClient:
 @pytest.fixture
 def anonymous() -> ApiClient:
     return ApiClient(None)
-
-
-def shop_item(name: str, *skus: str) -> ShopItem:
-    options = ("Size",) if len(skus) > 1 else ()
-    return ShopItem(
-        name=name,
-        department="Clothing",
-        category="T-Shirts",
-        brand="Lumo",
-        description=name,
-        weight_kg=Decimal("0.2"),
-        status="live",
-        created_at=LONG_AGO,
-        updated_at=LONG_AGO,
-        variants=[
-            ShopVariant(
-                sku=sku,
-                price=Decimal("50000"),
-                quantity=5,
-                options={"Size": f"S{i}"} if options else {},
-            )
-            for i, sku in enumerate(skus)
-        ],
-        option_names=options,
-    )
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from catalog import imports
 from catalog.exceptions import UnknownOutlet
 from catalog.imports import (
     ImportFileError,
@@ -15,9 +14,10 @@ from catalog.imports import (
     stock_csv_import,
     text_stream,
 )
+from catalog.imports import reading as imports
 from catalog.models import Brand, Category, Product, ProductImage, Stock, StockMovement, Variant
-from catalog.services import Actor
 from catalog.signals import product_changed
+from omni.actors import Actor
 from tests.catalog.conftest import catalog_csv, tee_rows
 from tests.factories import BrandFactory, OutletFactory, ProductFactory, VariantFactory
 

@@ -3,22 +3,20 @@
 Placing an order takes its units off the listing's stock at once (WooCommerce: when it reaches
 a status that reduces stock), cancelling puts them back exactly once, and a scan over HTTP reads
 the new quantity. Marketplaces that never show stock below zero give up only what they have;
-Shopify and WooCommerce record an oversold listing below zero.
+those whose registry row says `stock_below_zero` (Shopify, WooCommerce) record an oversold
+listing below zero. How WooCommerce moves stock with each order status is in
+test_woocommerce_emulator.py.
 """
-
-from decimal import Decimal
 
 import pytest
 
 from channels.adapters import adapter_class
 from channels.adapters.base import OrderState
 from channels.emulators import emulator_class
-from channels.emulators.shop import ShopItem, ShopVariant
+from channels.emulators.shop import ShopItem
+from channels.marketplaces import BY_KIND, KINDS
+from tests.channels.builders import shop_item
 from tests.channels.conftest import FAST_RETRY
-from tests.channels.test_contract import KINDS, LONG_AGO
-
-# Where an order for more than the stock leaves the listing: at zero, or below it.
-OVERSOLD_BELOW_ZERO = {"shopify", "woocommerce"}
 
 
 @pytest.fixture(params=KINDS)
@@ -34,18 +32,14 @@ def emulator(kind):
 
 def tee(stock: int, sizes: tuple[str, ...] = ()) -> ShopItem:
     """A live tee with `stock` units of each size (one listing without sizes)."""
-    skus = [f"TEE-{size}" for size in sizes] or ["TEE"]
-    return ShopItem(
-        name="Tee", department="Clothing", category="T-Shirts", brand="Lumo",
-        description="A tee.", weight_kg=Decimal("0.3"), status="live",
-        created_at=LONG_AGO, updated_at=LONG_AGO,
-        variants=[
-            ShopVariant(sku=sku, price=Decimal("150000"), quantity=stock,
-                        options={"Size": size} if sizes else {})
-            for sku, size in zip(skus, sizes or ("",), strict=True)
-        ],
-        option_names=("Size",) if sizes else (),
-    )  # fmt: skip
+    if not sizes:
+        return shop_item("Tee", "TEE", quantity=stock)
+    return shop_item(
+        "Tee",
+        *(f"TEE-{size}" for size in sizes),
+        options=[{"Size": size} for size in sizes],
+        quantity=stock,
+    )
 
 
 def listing_of(emulator, item_id: str) -> tuple[str, str]:
@@ -118,27 +112,8 @@ def test_an_order_beyond_stock(kind, emulator):
     number = emulator.create_order([(*key, 5)], state=OrderState.PAID)
     # then: at zero where the marketplace never shows less, below it where it records backorders
     oversold = emulator.listing_quantities()[key]
-    assert oversold == (-3 if kind in OVERSOLD_BELOW_ZERO else 0)
+    assert oversold == (-3 if BY_KIND[kind].stock_below_zero else 0)
     assert scanned_quantities(kind, emulator)[key] == oversold
     # and cancelling gives back exactly what was taken
     emulator.move_order(number, OrderState.CANCELLED)
     assert emulator.listing_quantities()[key] == 2
-
-
-@pytest.mark.parametrize("kind", ["woocommerce"])
-def test_woocommerce_moves_stock_with_the_order_status(kind, emulator):
-    # WooCommerce core: reduce on processing/on-hold/completed, restore on
-    # cancelled/pending/failed, each once in a row.
-    key = listing_of(emulator, emulator.put_item(tee(10)))
-    number = emulator.create_order([(*key, 2)], state=OrderState.UNPAID)  # pending
-    steps = [
-        ("on-hold", 8), ("processing", 8), ("failed", 10), ("pending", 10),
-        ("processing", 8), ("completed", 8), ("cancelled", 10), ("cancelled", 10),
-    ]  # fmt: skip
-    seen = []
-    for status, _ in steps:
-        emulator.set_order_status(number, status)
-        seen.append((status, emulator.listing_quantities()[key]))
-    assert seen == steps
-    assert emulator.create_order([(*key, 1)], state=OrderState.UNPAID)
-    assert emulator.listing_quantities()[key] == 10  # a pending order reduces nothing

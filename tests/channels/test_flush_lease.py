@@ -14,7 +14,8 @@ from channels.inventory import inventory_flush
 from channels.models import Channel, Listing, PendingPush
 from channels.tasks import inventory_flush_due
 from omni.leases import LEASE_SECONDS, Lease
-from tests.channels.test_inventory import connect, shop_item
+from tests.channels.builders import shop_item
+from tests.channels.test_inventory import connect
 from tests.factories import VariantFactory
 
 
@@ -26,7 +27,7 @@ def shop():
 
 def listed(shop, sku: str = "TEE-1"):
     variant = VariantFactory(sku=sku)
-    item_id = shop.put_item(shop_item("Tee", [sku]))
+    item_id = shop.put_item(shop_item("Tee", sku, quantity=0))
     channel = connect(shop)
     return channel, variant, (item_id, 0)
 

@@ -2,15 +2,12 @@
 
 import math
 import random
-import time
-from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
 from catalog.models import Stock, StockMovement
 from catalog.services import StockChange, stock_apply
-from channels.emulators.shop import ShopItem, ShopVariant
 from channels.emulators.shopee import ShopeeEmulator
 from channels.inventory import (
     FULFILLMENT_MANUAL,
@@ -23,11 +20,11 @@ from channels.inventory import (
 from channels.models import Channel, Listing, PendingPush, Scan
 from channels.scans import scan_request, scan_run
 from channels.stock import channel_quantities
+from tests.channels.builders import shop_item
 from tests.factories import OutletFactory, VariantFactory
 
 pytestmark = pytest.mark.django_db
 T = StockMovement.Trigger
-LONG_AGO = int(time.time()) - 30 * 86400
 UPDATE_STOCK = "/api/v2/product/update_stock"
 
 # BRIEF §4, written out here independently of the code's table: trigger → (none, realtime,
@@ -48,31 +45,6 @@ EXPECTED = {
     "order cancelled, stock returned, other channel": (False, True, False),
 }
 MODES = [Channel.SyncMode.NONE, Channel.SyncMode.REALTIME, Channel.SyncMode.FULFILLMENT]
-
-
-def shop_item(name: str, skus: list[str]) -> ShopItem:
-    options = ("Size",) if len(skus) > 1 else ()
-    return ShopItem(
-        name=name,
-        department="Clothing",
-        category="T-Shirts",
-        brand="Lumo",
-        description=name,
-        weight_kg=Decimal("0.2"),
-        status="live",
-        created_at=LONG_AGO,
-        updated_at=LONG_AGO,
-        variants=[
-            ShopVariant(
-                sku=sku,
-                price=Decimal("10"),
-                quantity=0,
-                options={"Size": f"S{i}"} if options else {},
-            )
-            for i, sku in enumerate(skus)
-        ],
-        option_names=options,
-    )
 
 
 def connect(emulator, *, name="Shopee", mode=Channel.SyncMode.REALTIME, outlet=None, **fields):
@@ -148,7 +120,7 @@ def test_the_whole_trigger_table_in_every_mode():
     )
     results = {}
     with ShopeeEmulator(items=0, seed=1) as shop:
-        shop.put_item(shop_item("Tee", ["TEE-1"]))
+        shop.put_item(shop_item("Tee", "TEE-1", quantity=0))
         channel = connect(shop, outlet=outlet)
         for case, expected in EXPECTED.items():
             for mode, should_send in zip(MODES, expected, strict=True):
@@ -175,7 +147,7 @@ def test_quantity_sums_available_over_chosen_outlets_less_buffer():
         trigger=T.RECEIPT,
     )
     with ShopeeEmulator(items=0, seed=1) as shop:
-        item_id = shop.put_item(shop_item("Tee", ["TEE-1"]))
+        item_id = shop.put_item(shop_item("Tee", "TEE-1", quantity=0))
         channel = connect(shop, outlet=order_outlet, buffer=4)
         channel.outlets.set([store_a, store_b])
         # (10-2) + 5 + (3-1) = 15 available over the chosen outlets and the order outlet; less 4
@@ -205,8 +177,8 @@ def test_duplicate_skus_are_skipped_by_default_and_logged():
     variant = VariantFactory(sku="MUG-1")
     outlet = OutletFactory(code="jkt")
     with ShopeeEmulator(items=0, seed=1) as shop:
-        shop.put_item(shop_item("Mug", ["MUG-1"]))
-        shop.put_item(shop_item("Mug bundle", ["mug-1 "]))
+        shop.put_item(shop_item("Mug", "MUG-1", quantity=0))
+        shop.put_item(shop_item("Mug bundle", "mug-1 ", quantity=0))
         channel = connect(shop, outlet=outlet)
         stock_apply(changes=[StockChange(variant.pk, outlet.pk, on_hand_delta=9)], trigger=T.MANUAL)
         drain(channel)
@@ -221,8 +193,8 @@ def test_update_all_sends_every_duplicate_and_switches_to_fulfillment_mode(admin
     variant = VariantFactory(sku="MUG-1")
     outlet = OutletFactory(code="jkt")
     with ShopeeEmulator(items=0, seed=1) as shop:
-        first = shop.put_item(shop_item("Mug", ["MUG-1"]))
-        second = shop.put_item(shop_item("Mug bundle", ["mug-1 "]))
+        first = shop.put_item(shop_item("Mug", "MUG-1", quantity=0))
+        second = shop.put_item(shop_item("Mug bundle", "mug-1 ", quantity=0))
         channel = connect(shop, outlet=outlet)
         # when: staff choose "update all" in the admin
         url = reverse("admin:channels_channel_change", args=[channel.pk])
@@ -257,7 +229,7 @@ def test_update_all_sends_every_duplicate_and_switches_to_fulfillment_mode(admin
 def big_shop(shop: ShopeeEmulator, variants, per_item: int) -> None:
     for start in range(0, len(variants), per_item):
         chunk = variants[start : start + per_item]
-        shop.put_item(shop_item(f"Item {start}", [v.sku for v in chunk]))
+        shop.put_item(shop_item(f"Item {start}", *(v.sku for v in chunk), quantity=0))
 
 
 def test_10000_movements_over_1000_variants_coalesce_into_few_push_calls(settings):
@@ -343,7 +315,7 @@ def test_a_refused_push_shows_on_the_listing_and_does_not_block_the_rest():
     outlet = OutletFactory(code="jkt")
     a, b = VariantFactory(sku="A-1"), VariantFactory(sku="B-1")
     with ShopeeEmulator(items=0, seed=4) as shop:
-        item_id = shop.put_item(shop_item("Pair", ["A-1", "B-1"]))
+        item_id = shop.put_item(shop_item("Pair", "A-1", "B-1", quantity=0))
         channel = connect(shop, outlet=outlet)
         model_a = next(m for (i, m) in shop.quantities() if i == item_id)
         shop.set_reserved(item_id, 50, model_id=model_a)  # Shopee refuses stock below reserved

@@ -14,10 +14,11 @@ import requests
 
 from channels.adapters.base import OrderState
 from channels.adapters.lazada.credentials import LazadaCredentials
-from channels.emulators import DEFAULT_PORTS, emulator_class
+from channels.emulators import emulator_class
 from channels.emulators.base import Faults
 from channels.emulators.lazada import LazadaEmulator
-from channels.emulators.shop import ShopItem, ShopVariant
+from channels.marketplaces import BY_KIND
+from tests.channels.builders import shop_item
 
 ERROR_SHAPE = {"code", "type", "message", "request_id"}
 
@@ -255,19 +256,7 @@ def test_orders_have_one_item_per_unit_and_per_item_statuses(lazada):
 
 
 def test_an_item_without_options_is_ordered_by_item_alone(lazada):
-    plain = ShopItem(
-        name="Plain Mug",
-        department="Household",
-        category="Mugs",
-        brand="Luma",
-        description="",
-        weight_kg=Decimal("0.3"),
-        status="live",
-        created_at=1_700_000_000,
-        updated_at=1_700_000_000,
-        variants=[ShopVariant(sku="MUG-9", price=Decimal("5"), quantity=3)],
-    )
-    item_id = lazada.put_item(plain)
+    item_id = lazada.put_item(shop_item("Plain Mug", "MUG-9", price="5", quantity=3))
     several = next(i for i, _ in lazada.listing_quantities() if lazada_sku_count(lazada, i) > 1)
 
     number = lazada.create_order([(item_id, "", 1)])
@@ -281,16 +270,9 @@ def lazada_sku_count(emulator: LazadaEmulator, item_id: str) -> int:
     return len(emulator.product(item_id)["skus"])
 
 
-# -- registry and generation -----------------------------------------------------------------------
+# -- registry --------------------------------------------------------------------------------------
 
 
 def test_the_registry_serves_this_emulator_on_its_demo_port():
     assert emulator_class("lazada") is LazadaEmulator
-    assert DEFAULT_PORTS["lazada"] == 9104
-
-
-def test_the_same_seed_gives_the_same_shop():
-    with LazadaEmulator(items=30, seed=21) as one, LazadaEmulator(items=30, seed=21) as two:
-        assert one.listing_quantities() == two.listing_quantities()
-        assert one.listing_prices() == two.listing_prices()
-        assert one.credentials == two.credentials
+    assert BY_KIND["lazada"].demo_port == 9104

@@ -1,6 +1,6 @@
 """A full scan marks listings removed only once it has provably read the whole catalog.
 
-Six marketplaces, each over real HTTP against its emulator: a page answered empty or short
+Every marketplace, each over real HTTP against its emulator: a page answered empty or short
 mid-catalog, or a connection dropped on the last page, fails the scan with a clear error and
 removes nothing; items added and removed while the catalog is read are no such failure; a scan
 that would remove more than the safety valve's share of the channel holds the removal until
@@ -8,8 +8,6 @@ staff confirm it; a listing found back on the channel has its stock pushed again
 """
 
 import math
-import time
-from decimal import Decimal
 
 import pytest
 from django.test import Client
@@ -19,19 +17,19 @@ from catalog.services import stock_adjust
 from channels.adapters import adapter_class
 from channels.adapters.http import RetryPolicy
 from channels.emulators import emulator_class
-from channels.emulators.shop import ShopItem, ShopMix, ShopVariant
+from channels.emulators.shop import ShopMix
+from channels.marketplaces import KINDS
 from channels.models import Channel, Listing, PendingPush, Scan
 from channels.scans import LISTING_RETURNED, RemovalNotHeld, scan_confirm_removal, scan_request
 from channels.scans import scan_run as scan_run_service
 from omni.auth import token_create
+from tests.channels.builders import shop_item
 from tests.channels.conftest import FAST_RETRY
 from tests.factories import OutletFactory, VariantFactory
 
 pytestmark = pytest.mark.django_db
 
-KINDS = ["shopee", "tokopedia", "tiktok_shop", "lazada", "shopify", "woocommerce"]
 ITEMS = 250  # three pages or more on every marketplace
-LONG_AGO = int(time.time()) - 20 * 86400
 REMOVED = Listing.Status.REMOVED
 
 
@@ -58,15 +56,6 @@ def emulator(kind):
 def quick_retries(monkeypatch):
     """Retries without the production back-off: a dropped page is asked for again at once."""
     monkeypatch.setattr(RetryPolicy, "delay", lambda self, attempt, after, rng: 0.001)
-
-
-def shop_item(name: str, sku: str) -> ShopItem:
-    return ShopItem(
-        name=name, department="Clothing", category="T-Shirts", brand="Lumo",
-        description=f"{name}, a sturdy everyday piece.", weight_kg=Decimal("0.3"),
-        status="live", created_at=LONG_AGO, updated_at=LONG_AGO,
-        variants=[ShopVariant(sku=sku, price=Decimal("150000"), quantity=4)],
-    )  # fmt: skip
 
 
 def connect(kind: str, emulator, *, outlet=None) -> Channel:

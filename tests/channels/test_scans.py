@@ -12,43 +12,15 @@ from django.utils import timezone
 
 from catalog.models import Product, ProductImage, Variant
 from channels import scans, selectors
-from channels.emulators.shop import ShopItem, ShopVariant
 from channels.emulators.shopee import ShopeeEmulator
 from channels.exceptions import ScanAlreadyRunning
 from channels.listings import listings_download_to_pos, listings_upload
 from channels.models import Channel, Listing, Scan
 from channels.scans import scan_request, scan_run
+from tests.channels.builders import shop_item
 from tests.factories import OutletFactory, ProductFactory, VariantFactory
 
 pytestmark = pytest.mark.django_db
-
-LONG_AGO = int(time.time()) - 30 * 86400
-
-
-def item(name: str, *skus: str, options: tuple[str, ...] = ()) -> ShopItem:
-    """A hand-made shop item: one SKU for an item without variants, several for models."""
-    variants = [
-        ShopVariant(
-            sku=sku,
-            price=Decimal("50000"),
-            quantity=5,
-            options={"Size": f"S{i}"} if options else {},
-        )
-        for i, sku in enumerate(skus)
-    ]
-    return ShopItem(
-        name=name,
-        department="Clothing",
-        category="T-Shirts",
-        brand="Lumo",
-        description=name,
-        weight_kg=Decimal("0.2"),
-        status="live",
-        created_at=LONG_AGO,
-        updated_at=LONG_AGO,
-        variants=variants,
-        option_names=options,
-    )
 
 
 @pytest.fixture
@@ -62,15 +34,13 @@ def pos():
 def shop():
     with ShopeeEmulator(items=0, seed=3) as emulator:
         ids = {
-            "exact": emulator.put_item(item("Black Tee", "TEE-BLK-M")),
-            "noisy": emulator.put_item(item("White Tee", " tee-wht-m ")),
-            "blank": emulator.put_item(item("Mystery Box", "")),
-            "models": emulator.put_item(
-                item("Green Cup", "CUP-GRN", "UNKNOWN-9", options=("Size",))
-            ),
-            "dup_a": emulator.put_item(item("Mug", "MUG-01")),
-            "dup_b": emulator.put_item(item("Mug (bundle)", "mug-01")),
-            "gone": emulator.put_item(item("Old Stock", "OLD-1")),
+            "exact": emulator.put_item(shop_item("Black Tee", "TEE-BLK-M")),
+            "noisy": emulator.put_item(shop_item("White Tee", " tee-wht-m ")),
+            "blank": emulator.put_item(shop_item("Mystery Box", "")),
+            "models": emulator.put_item(shop_item("Green Cup", "CUP-GRN", "UNKNOWN-9")),
+            "dup_a": emulator.put_item(shop_item("Mug", "MUG-01")),
+            "dup_b": emulator.put_item(shop_item("Mug (bundle)", "mug-01")),
+            "gone": emulator.put_item(shop_item("Old Stock", "OLD-1")),
         }
         emulator.ids = ids
         yield emulator
@@ -299,9 +269,9 @@ def test_every_tab_page_runs_a_bounded_number_of_queries(url_name, admin_client)
         for size in (5, 40):
             for n in range(size):
                 variant = VariantFactory()
-                shop.put_item(item(f"Tee {size}-{n}", variant.sku))
-                shop.put_item(item(f"Tee {size}-{n} bis", variant.sku))  # a duplicate
-                shop.put_item(item(f"Stray {size}-{n}", f"STRAY-{size}-{n}"))
+                shop.put_item(shop_item(f"Tee {size}-{n}", variant.sku))
+                shop.put_item(shop_item(f"Tee {size}-{n} bis", variant.sku))  # a duplicate
+                shop.put_item(shop_item(f"Stray {size}-{n}", f"STRAY-{size}-{n}"))
                 VariantFactory()  # not in channel
             run_scan(channel)
             with CaptureQueriesContext(connection) as captured:

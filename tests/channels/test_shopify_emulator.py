@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 import requests
 
-from channels.emulators import DEFAULT_PORTS, emulator_class
+from channels.emulators import emulator_class
 from channels.emulators.shopify import ShopifyEmulator, parse, query_cost
+from channels.marketplaces import BY_KIND
 
 GRAPHQL = "/admin/api/2026-04/graphql.json"
 
@@ -296,14 +297,7 @@ def test_unknown_input_fields_are_refused_as_shopify_refuses_them(shopify):
 
 def test_the_registry_serves_this_emulator_on_its_demo_port():
     assert emulator_class("shopify") is ShopifyEmulator
-    assert DEFAULT_PORTS["shopify"] == 9105
-
-
-def test_the_same_seed_gives_the_same_shop():
-    with ShopifyEmulator(items=20, seed=21) as one, ShopifyEmulator(items=20, seed=21) as two:
-        assert one.listing_quantities() == two.listing_quantities()
-        assert one.listing_prices() == two.listing_prices()
-        assert one.credentials == two.credentials
+    assert BY_KIND["shopify"].demo_port == 9105
 
 
 def test_the_generated_shop_has_products_with_and_without_options(shopify):

@@ -1,30 +1,44 @@
-"""WooCommerceAdapter against the WooCommerce emulator, over real HTTP on 127.0.0.1.
+"""WooCommerceAdapter against the WooCommerce emulator, over real HTTP on 127.0.0.1: what is
+WooCommerce's own (what every marketplace shares is a scenario of test_contract.py).
 
 The emulator runs on plain HTTP, so every call here is OAuth 1.0a-signed end to end; the HTTPS
-path (Basic credentials) is checked on the requests the client builds.
+path (Basic credentials) is checked on the requests the client builds. Orders: statuses to
+OrderState, windows, Manual Download Order and webhook signatures. Last, a WooCommerce channel
+through omni's own services: scans, upload and catalog pushes.
 """
 
+import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import requests
 
-from channels.adapters import adapter_class, build_adapter, credentials_schema
+from channels import selectors
+from channels.adapters import build_adapter
 from channels.adapters.base import (
     AdapterError,
     CredentialsError,
+    OrderState,
     PriceUpdate,
     QuantityUpdate,
     RemoteListing,
+    RemoteOrder,
     UploadProduct,
     UploadVariant,
+    WebhookRejected,
 )
 from channels.adapters.http import RetryPolicy
-from channels.adapters.woocommerce.adapter import WooCommerceAdapter, listings_from_product
+from channels.adapters.woocommerce.adapter import (
+    STATUS_TABLE,
+    WooCommerceAdapter,
+    listings_from_product,
+    order_from_payload,
+    webhook_signature,
+)
 from channels.adapters.woocommerce.client import (
     Page,
     WooCommerceClient,
@@ -33,11 +47,14 @@ from channels.adapters.woocommerce.client import (
     oauth_signature,
     walk_pages,
 )
-from channels.adapters.woocommerce.credentials import WooCommerceCredentials
-from channels.emulators import emulator_class
-from channels.emulators.shop import ShopItem, ShopVariant
-from channels.emulators.woocommerce import API, WooCommerceEmulator
+from channels.catalog_sync import catalog_delete, catalog_push
+from channels.emulators.woocommerce import API, ORDER_STATUSES, WooCommerceEmulator
+from channels.listings import listings_upload
+from channels.models import Channel, Listing, Scan
+from channels.scans import scan_request, scan_run
+from tests.channels.builders import grid_item, shop_item
 from tests.channels.conftest import FAST_RETRY
+from tests.factories import OutletFactory, ProductFactory, VariantFactory
 
 PRODUCTS_BATCH = API + "/products/batch"
 
@@ -65,47 +82,6 @@ def all_listings(adapter: WooCommerceAdapter, **kwargs: Any) -> list[RemoteListi
 
 def key(listing: RemoteListing) -> tuple[str, str]:
     return listing.item_id, listing.variant_id
-
-
-def grid_item(name: str, colors: int, sizes: int, *, prefix: str = "GRID") -> ShopItem:
-    variants = [
-        ShopVariant(
-            sku=f"{prefix}-C{c:02d}-S{s:02d}",
-            price=Decimal("19.90"),
-            quantity=1,
-            options={"Color": f"Color {c}", "Size": f"Size {s}"},
-        )
-        for c in range(colors)
-        for s in range(sizes)
-    ]
-    return ShopItem(
-        name=name,
-        department="Clothing",
-        category="T-Shirts",
-        brand="Northwind",
-        description="A test item.",
-        weight_kg=Decimal("0.2"),
-        status="live",
-        created_at=1_700_000_000,
-        updated_at=1_700_000_000,
-        variants=variants,
-        option_names=("Color", "Size"),
-    )
-
-
-def plain_item(sku: str, price: str = "8.00") -> ShopItem:
-    return ShopItem(
-        name=f"Plain {sku}",
-        department="Household",
-        category="Mugs",
-        brand="Luma",
-        description="A mug.",
-        weight_kg=Decimal("0.3"),
-        status="live",
-        created_at=1_700_000_000,
-        updated_at=1_700_000_000,
-        variants=[ShopVariant(sku=sku, price=Decimal(price), quantity=4)],
-    )
 
 
 TEE = UploadProduct(
@@ -224,29 +200,16 @@ def test_a_replayed_request_is_refused_as_woocommerce_refuses_it(woo):
 # -- credentials --------------------------------------------------------------------------------
 
 
-def test_check_credentials_accepts_the_stores_own(woo):
-    saved: list[dict] = []
-    adapter = woo_adapter(woo, on_credentials_changed=saved.append)
-
-    adapter.check_credentials()
-
-    assert adapter.stats.calls == 1
-    assert saved == []  # WooCommerce keys never rotate
-
-
-def test_wrong_secret_is_a_credentials_error_and_changes_nothing(woo):
-    # given
+def test_a_wrong_secret_is_refused_naming_the_consumer_secret(woo):
+    # The contract suite checks that wrong credentials change nothing; here, what to fix.
     adapter = woo_adapter(woo, credentials=woo.wrong_credentials())
-    before = woo.listing_quantities()
-    item_id, variant_id = next(iter(before))
-    # when / then
+    item_id, variant_id = next(iter(woo.listing_quantities()))
+
     with pytest.raises(CredentialsError) as refused:
         adapter.check_credentials()
     assert "check the consumer secret" in str(refused.value)
-    assert not refused.value.retryable
     with pytest.raises(CredentialsError):
         adapter.update_quantities([QuantityUpdate(item_id, variant_id, 999)])
-    assert woo.listing_quantities() == before
     assert woo.update_calls("stock") == 0
 
 
@@ -259,7 +222,7 @@ def test_unknown_key_and_read_only_key_say_what_to_fix():
         read_only = woo_adapter(emulator)
         read_only.check_credentials()
         with pytest.raises(CredentialsError, match="Read/Write"):
-            read_only.set_active(emulator.put_item(plain_item("RO-1")), False)
+            read_only.set_active(emulator.put_item(shop_item("Plain RO-1", "RO-1")), False)
 
 
 def test_a_wrong_clock_is_named_as_such(woo):
@@ -269,16 +232,6 @@ def test_a_wrong_clock_is_named_as_such(woo):
         adapter.check_credentials()
 
     assert not isinstance(refused.value, CredentialsError)
-
-
-def test_credentials_never_show_their_secrets():
-    credentials = WooCommerceCredentials(
-        consumer_key="ck_sekrit", consumer_secret="cs_sekrit", webhook_secret="sekrit-hook"
-    )
-
-    assert "sekrit" not in repr(credentials)
-    assert "sekrit" not in str(credentials.model_dump(mode="json"))
-    assert credentials.as_dict()["consumer_secret"] == "cs_sekrit"
 
 
 def test_invalid_credentials_name_the_fields_but_not_the_values(woo):
@@ -294,15 +247,6 @@ def test_invalid_credentials_name_the_fields_but_not_the_values(woo):
     assert "swapped" in message
     assert "x:" in message
     assert "sekrit" not in message
-
-
-def test_registry_builds_the_woocommerce_pair(woo):
-    assert adapter_class("woocommerce") is WooCommerceAdapter
-    assert credentials_schema("woocommerce") is WooCommerceCredentials
-    assert emulator_class("woocommerce") is WooCommerceEmulator
-    adapter = build_adapter("woocommerce", base_url=woo.base_url, credentials=woo.credentials)
-    assert adapter.kind == "woocommerce"
-    adapter.check_credentials()
 
 
 def test_a_site_url_that_is_no_woocommerce_store_is_named(woo):
@@ -340,7 +284,7 @@ def test_full_iteration_returns_every_listing_as_the_store_holds_it(woo):
 
 def test_iteration_pages_follow_woocommerces_page_size():
     with WooCommerceEmulator(items=230, seed=3) as emulator:
-        adapter = woo_adapter(emulator, variation_workers=1)
+        adapter = woo_adapter(emulator, workers=1)
 
         pages = list(adapter.iter_listing_pages())
 
@@ -354,29 +298,13 @@ def test_iteration_pages_follow_woocommerces_page_size():
         assert adapter.stats.calls == 3 + len(variable)
 
 
-def test_iteration_survives_server_errors_and_throttling(woo):
-    # given: a third of all calls fail, as WordPress's critical error (500), a host's 503, or
-    # a host's 429 with Retry-After
-    expected = woo.listing_quantities()
-    woo.set_faults(error_rate=0.15, throttle_rate=0.15, retry_after=0.01)
-    adapter = woo_adapter(woo, retry=RetryPolicy(attempts=10, base_delay=0.005, max_delay=0.05))
-    # when
-    listings = all_listings(adapter)
-    # then
-    assert {key(lst): lst.quantity for lst in listings} == expected
-    assert woo.log.faults["error"] > 0
-    assert woo.log.faults["throttle"] > 0
-    assert adapter.stats.retries == woo.log.faults["error"] + woo.log.faults["throttle"]
-
-
-def test_throttling_that_never_ends_gives_up_with_a_retryable_error(woo):
+def test_endless_throttling_is_reported_as_the_hosts_429_after_its_retry_after(woo):
     woo.set_faults(throttle_rate=1.0, retry_after=0.05)
     adapter = woo_adapter(woo, retry=RetryPolicy(attempts=3, base_delay=1, max_delay=1))
 
     with pytest.raises(AdapterError) as failed:
         adapter.check_credentials()
 
-    assert failed.value.retryable
     assert "HTTP 429" in str(failed.value)
     assert (adapter.stats.calls, adapter.stats.retries) == (3, 2)
     assert 0.1 <= adapter.stats.seconds < 1  # the host's Retry-After, not our 1 s schedule
@@ -608,7 +536,9 @@ def test_quantities_for_120_variations_and_150_simple_products_make_four_calls()
     with WooCommerceEmulator(seed=2) as emulator:
         # given
         grid = emulator.put_item(grid_item("Big Grid Tee", 12, 10))
-        simple = [emulator.put_item(plain_item(f"PL-{n:03d}")) for n in range(150)]
+        simple = [
+            emulator.put_item(shop_item(f"Plain PL-{n:03d}", f"PL-{n:03d}")) for n in range(150)
+        ]
         variations = [str(v["id"]) for v in emulator.variations(grid)]
         updates = [QuantityUpdate(grid, v, n) for n, v in enumerate(variations)]
         updates += [QuantityUpdate(pid, "", 1000 + n) for n, pid in enumerate(simple)]
@@ -751,3 +681,400 @@ def test_set_active_and_delete_have_one_effect_each(woo):
     assert item_id not in woo.product_ids()
     with pytest.raises(AdapterError, match="not a WooCommerce product id"):
         adapter.set_active("abc", True)
+
+
+# -- orders ---------------------------------------------------------------------------------------
+
+HOOK_URL = "https://omni.example.test/hooks/woocommerce/3"
+
+
+def some_lines(emulator: WooCommerceEmulator) -> list[tuple[str, str, int]]:
+    """One variation and one simple product, as order lines."""
+    quantities = emulator.listing_quantities()
+    variation = next(ref for ref in quantities if ref[1])
+    simple = next(ref for ref in quantities if not ref[1])
+    return [(*variation, 2), (*simple, 1)]
+
+
+def all_orders(adapter: WooCommerceAdapter, start: datetime, end: datetime) -> list[RemoteOrder]:
+    return [o for page in adapter.iter_orders(updated_from=start, updated_to=end) for o in page]
+
+
+def test_every_woocommerce_status_has_a_state():
+    core = {
+        "pending",
+        "processing",
+        "on-hold",
+        "completed",
+        "cancelled",
+        "refunded",
+        "failed",
+        "checkout-draft",
+        "trash",
+    }
+
+    assert core <= set(STATUS_TABLE)
+    assert set(STATUS_TABLE) >= ORDER_STATUSES  # every status the emulator can hold
+    assert set(STATUS_TABLE.values()) == set(OrderState)
+
+
+@pytest.mark.parametrize("state", list(OrderState))
+def test_an_order_comes_back_in_the_state_it_was_created_in(woo, state):
+    number = woo.create_order(some_lines(woo), state=state)
+
+    [order] = woo_adapter(woo).get_orders([number])
+
+    assert (order.order_number, order.state) == (number, state)
+
+
+def test_an_order_moves_through_every_state(woo):
+    # given
+    adapter = woo_adapter(woo)
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    number = woo.create_order(some_lines(woo), state=OrderState.UNPAID)
+    seen = []
+    # when
+    for state in (OrderState.PAID, OrderState.SHIPPED, OrderState.DELIVERED, OrderState.RETURNED):
+        woo.move_order(number, state)
+        end = datetime.now(UTC) + timedelta(minutes=1)
+        [order] = all_orders(adapter, start, end)
+        [fetched] = adapter.get_orders([number])
+        seen.append((order.status, order.state, fetched.state))
+    # then
+    assert seen == [
+        ("processing", OrderState.PAID, OrderState.PAID),
+        ("shipped", OrderState.SHIPPED, OrderState.SHIPPED),
+        ("completed", OrderState.DELIVERED, OrderState.DELIVERED),
+        ("refunded", OrderState.RETURNED, OrderState.RETURNED),
+    ]
+
+
+def test_an_order_carries_its_lines_money_and_times(woo):
+    lines = some_lines(woo)
+    number = woo.create_order(lines, state=OrderState.PAID)
+    source = woo.order(number)
+
+    [order] = woo_adapter(woo).get_orders([number])
+
+    assert order.order_id == str(source["id"])
+    assert (order.currency, order.total) == ("EUR", Decimal(source["total"]))
+    assert order.payment_method == "Direct bank transfer"
+    assert order.courier == "Flat rate"
+    assert order.paid_at is not None
+    assert order.paid_at.tzinfo is UTC
+    # The site clock runs 7 hours ahead: the times are the GMT ones.
+    assert order.created_at == datetime.fromisoformat(source["date_created_gmt"] + "+00:00")
+    assert [(line.item_id, line.variant_id, line.quantity) for line in order.lines] == lines
+    prices = woo.listing_prices()
+    assert [line.unit_price for line in order.lines] == [prices[(i, v)] for i, v, _ in lines]
+    assert order.lines[0].sku == source["line_items"][0]["sku"]
+
+
+def test_a_window_returns_only_orders_changed_inside_it(woo):
+    # given: an order changed before the window, one inside, one after
+    early = woo.create_order(some_lines(woo), state=OrderState.PAID)
+    woo.state.orders[int(early)].date_modified -= 3600
+    start = datetime.now(UTC) - timedelta(seconds=5)
+    inside = woo.create_order(some_lines(woo), state=OrderState.UNPAID)
+    end = datetime.now(UTC) + timedelta(seconds=5)
+    late = woo.create_order(some_lines(woo), state=OrderState.PAID)
+    woo.state.orders[int(late)].date_modified += 3600
+    # when
+    numbers = [o.order_number for o in all_orders(woo_adapter(woo), start, end)]
+    # then
+    assert numbers == [inside]
+
+
+def test_orders_come_a_page_of_100_at_a_time(woo):
+    start = datetime.now(UTC) - timedelta(seconds=5)
+    numbers = [woo.create_order(some_lines(woo), state=OrderState.PAID) for _ in range(130)]
+    adapter = woo_adapter(woo)
+
+    pages = list(adapter.iter_orders(updated_from=start, updated_to=start + timedelta(minutes=5)))
+
+    assert [len(page) for page in pages] == [100, 30]
+    assert sorted(o.order_number for page in pages for o in page) == sorted(numbers)
+    assert adapter.stats.calls == 2
+
+
+def test_drafts_and_trashed_orders_are_never_downloaded(woo):
+    start = datetime.now(UTC) - timedelta(seconds=5)
+    kept = woo.create_order(some_lines(woo), state=OrderState.PAID)
+    draft = woo.create_order(some_lines(woo), state=OrderState.UNPAID)
+    woo.set_order_status(draft, "checkout-draft")
+    trashed = woo.create_order(some_lines(woo), state=OrderState.DELIVERED)
+    woo.set_order_status(trashed, "trash")
+    adapter = woo_adapter(woo)
+
+    listed = all_orders(adapter, start, datetime.now(UTC) + timedelta(seconds=5))
+    fetched = adapter.get_orders([draft, trashed, kept])
+
+    assert [o.order_number for o in listed] == [kept]
+    assert [o.order_number for o in fetched] == [kept]
+
+
+def test_on_hold_and_failed_orders_are_unpaid(woo):
+    on_hold = woo.create_order(some_lines(woo), state=OrderState.UNPAID)
+    woo.set_order_status(on_hold, "on-hold")
+    failed = woo.create_order(some_lines(woo), state=OrderState.UNPAID)
+    woo.set_order_status(failed, "failed")
+
+    orders = woo_adapter(woo).get_orders([on_hold, failed])
+
+    assert [(o.status, o.state) for o in orders] == [
+        ("on-hold", OrderState.UNPAID),
+        ("failed", OrderState.UNPAID),
+    ]
+
+
+def test_manual_download_takes_numbers_as_staff_type_them(woo):
+    number = woo.create_order(some_lines(woo), state=OrderState.PAID)
+    adapter = woo_adapter(woo)
+
+    orders = adapter.get_orders([f" #{number} ", number, "999999", "no-such-order"])
+
+    assert [o.order_number for o in orders] == [number]
+
+
+def test_an_order_number_given_by_a_plugin_is_found_by_search(woo):
+    # given: a sequential-numbers plugin gave order 1201 the number "WC-1001", and order 1202
+    # the number "1201"
+    first = woo.create_order(some_lines(woo), state=OrderState.PAID)
+    second = woo.create_order(some_lines(woo), state=OrderState.UNPAID)
+    woo.state.orders[int(first)].number = "WC-1001"
+    woo.state.orders[int(second)].number = first
+    adapter = woo_adapter(woo)
+    # when
+    orders = adapter.get_orders(["WC-1001", first])
+    # then
+    assert [(o.order_number, o.order_id) for o in orders] == [
+        ("WC-1001", first),
+        (first, second),
+    ]
+
+
+def test_an_unknown_plugin_status_is_kept_and_treated_as_unpaid():
+    payload = {"id": 9, "number": "9", "status": "awaiting-pickup", "total": "10.00"}
+
+    order = order_from_payload(payload)
+
+    assert (order.status, order.state, order.total) == (
+        "awaiting-pickup",
+        OrderState.UNPAID,
+        Decimal("10.00"),
+    )
+
+
+def test_line_prices_are_what_the_buyer_paid_per_unit_tax_included():
+    payload = {
+        "id": 1207,
+        "number": "1207",
+        "status": "processing",
+        "currency": "EUR",
+        "total": "41.00",
+        "date_created_gmt": "2025-01-03T09:15:00",
+        "date_modified_gmt": "2025-01-03T09:20:00",
+        "line_items": [
+            {
+                "id": 55,
+                "name": "Wool Beanie - Grey",
+                "product_id": 801,
+                "variation_id": 802,
+                "quantity": 3,
+                "sku": "BEANIE-GRY",
+                "total": "30.00",
+                "total_tax": "6.30",
+            }
+        ],
+    }
+
+    [line] = order_from_payload(payload).lines
+
+    assert (line.item_id, line.variant_id, line.unit_price) == ("801", "802", Decimal("12.10"))
+
+
+# -- webhooks -------------------------------------------------------------------------------------
+
+
+def test_a_signed_order_webhook_is_accepted(woo):
+    number = woo.create_order(some_lines(woo), state=OrderState.PAID)
+    headers, body = woo.signed_webhook(number, HOOK_URL)
+
+    event = woo_adapter(woo).verify_webhook(url=HOOK_URL, headers=headers, body=body)
+
+    assert (event.topic, event.order_number) == ("order_status", number)
+    assert event.delivery_id.startswith(headers["X-WC-Webhook-Delivery-ID"])
+    assert event.payload["status"] == "processing"
+    assert b"\\/" in body  # PHP's JSON, checked byte for byte, never re-serialised
+
+
+def test_webhook_signature_matches_a_vector_computed_by_hand():
+    # echo -n '{"id":1207,"status":"processing","number":"1207"}' \
+    #   | openssl dgst -sha256 -hmac 'whsec-7f3a9c' -binary | base64
+    body = b'{"id":1207,"status":"processing","number":"1207"}'
+
+    assert webhook_signature("whsec-7f3a9c", body) == "6jvb1SLsS0Z1FIkX1dkvtnNZqc76nHx3Fkd/RP5b6v4="
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ("no signature", 401),
+        ("wrong signature", 401),
+        ("tampered body", 401),
+        ("not json", 400),
+        ("no delivery id", 400),
+    ],
+)
+def test_a_bad_webhook_is_refused(woo, change, status):
+    number = woo.create_order(some_lines(woo), state=OrderState.PAID)
+    headers, body = woo.signed_webhook(number, HOOK_URL)
+    if change == "no signature":
+        del headers["X-WC-Webhook-Signature"]
+    elif change == "wrong signature":
+        headers["X-WC-Webhook-Signature"] = webhook_signature("not-the-secret", body)
+    elif change == "tampered body":
+        body = body.replace(b'"processing"', b'"completed"')
+    elif change == "not json":
+        body = b"<html>"
+        headers["X-WC-Webhook-Signature"] = webhook_signature(woo.webhook_secret, body)
+    elif change == "no delivery id":
+        del headers["X-WC-Webhook-Delivery-ID"]
+
+    with pytest.raises(WebhookRejected) as rejected:
+        woo_adapter(woo).verify_webhook(url=HOOK_URL, headers=headers, body=body)
+
+    assert rejected.value.status == status
+    assert woo.webhook_secret not in str(rejected.value)
+
+
+def test_a_webhook_is_refused_while_the_channel_has_no_webhook_secret(woo):
+    headers, body = woo.signed_webhook(
+        woo.create_order(some_lines(woo), state=OrderState.PAID), HOOK_URL
+    )
+    adapter = woo_adapter(woo, credentials={**woo.credentials, "webhook_secret": ""})
+
+    with pytest.raises(WebhookRejected, match="no WooCommerce webhook secret") as rejected:
+        adapter.verify_webhook(url=HOOK_URL, headers=headers, body=body)
+
+    assert rejected.value.status == 401
+
+
+def test_two_events_in_one_second_stay_two_and_a_redelivery_stays_one(woo):
+    # WooCommerce's delivery id is a hash of the webhook id and the current second only.
+    woo.clock = lambda: 1_767_225_600.0
+    adapter = woo_adapter(woo)
+    first, second = (woo.create_order(some_lines(woo), state=OrderState.PAID) for _ in range(2))
+    (h1, b1), (h2, b2) = woo.signed_webhook(first, HOOK_URL), woo.signed_webhook(second, HOOK_URL)
+
+    one = adapter.verify_webhook(url=HOOK_URL, headers=h1, body=b1)
+    two = adapter.verify_webhook(url=HOOK_URL, headers=h2, body=b2)
+    one_again = adapter.verify_webhook(url=HOOK_URL, headers=h1, body=b1)
+
+    assert h1["X-WC-Webhook-Delivery-ID"] == h2["X-WC-Webhook-Delivery-ID"]
+    assert one.delivery_id != two.delivery_id
+    assert one_again.delivery_id == one.delivery_id
+
+
+def test_the_ping_sent_when_a_webhook_is_created_is_answered(woo):
+    event = woo_adapter(woo).verify_webhook(
+        url=HOOK_URL,
+        headers={"User-Agent": "WooCommerce/9.4.2 Hookshot (WordPress/6.7.1)"},
+        body=b"webhook_id=7",
+    )
+
+    assert (event.topic, event.order_number, event.delivery_id) == ("other", "", "ping-7")
+
+
+def test_a_product_webhook_is_not_an_order_event(woo):
+    body = json.dumps({"id": 801, "name": "Tee"}).encode()
+    headers = {
+        "X-WC-Webhook-Topic": "product.updated",
+        "X-WC-Webhook-Signature": webhook_signature(woo.webhook_secret, body),
+        "X-WC-Webhook-Delivery-ID": "abc123",
+    }
+
+    event = woo_adapter(woo).verify_webhook(url=HOOK_URL, headers=headers, body=body)
+
+    assert (event.topic, event.order_number) == ("product", "")
+
+
+# -- through omni's services: scans, upload and catalog pushes ------------------------------------
+
+
+@pytest.fixture
+def store() -> Iterator[WooCommerceEmulator]:
+    """A store listing a mug, a 2x2 grid tee and an item to remove, with their ids."""
+    with WooCommerceEmulator(seed=9) as emulator:
+        emulator.ids = {
+            "plain": emulator.put_item(shop_item("Mug", "MUG-01")),
+            "grid": emulator.put_item(grid_item("Grid Tee", 2, 2, sku="TEE")),
+            "gone": emulator.put_item(shop_item("Old Stock", "OLD-1")),
+        }
+        yield emulator
+
+
+def make_channel(emulator: WooCommerceEmulator) -> Channel:
+    return Channel.objects.create(
+        kind="woocommerce",
+        name="Woo Test",
+        api_base_url=emulator.base_url,
+        credentials=emulator.credentials,
+        order_outlet=OutletFactory(code="web"),
+    )
+
+
+def run_scan(channel: Channel, kind: str = Scan.Kind.FULL) -> Scan:
+    return scan_run(scan_id=scan_request(channel=channel, kind=kind, enqueue=False).pk)
+
+
+@pytest.mark.django_db
+def test_scans_map_listings_and_see_a_trashed_product_as_removed(store):
+    # given
+    VariantFactory(sku="MUG-01")
+    VariantFactory(sku="TEE-C00-S01")
+    channel = make_channel(store)
+    # when
+    full = run_scan(channel)
+    store.remove_item(store.ids["gone"])
+    updated = run_scan(channel, Scan.Kind.UPDATED)
+    # then
+    assert full.status == Scan.Status.SUCCEEDED, full.error
+    assert updated.status == Scan.Status.SUCCEEDED, updated.error
+    assert sorted(lst.sku for lst in selectors.sold_in_channel(channel)) == [
+        "MUG-01",
+        "TEE-C00-S01",
+    ]
+    gone = Listing.objects.get(channel=channel, item_id=store.ids["gone"])
+    assert gone.status == Listing.Status.REMOVED
+    assert updated.seen == 1  # cost grows with what changed, not with the store
+
+
+@pytest.mark.django_db
+def test_upload_then_catalog_pushes_reach_the_store(store):
+    # given: a POS product with two variants, uploaded
+    channel = make_channel(store)
+    product = ProductFactory(name="Canvas Tote", supplier="Secret Supplier", description="Roomy.")
+    VariantFactory(product=product, sku="TOTE-1", options={"Color": "Natural"})
+    VariantFactory(product=product, sku="TOTE-2", options={"Color": "Black"})
+    report = listings_upload(
+        channel=channel, variant_ids=product.variants.values_list("pk", flat=True)
+    )
+    assert report.failed == []
+    item_id = Listing.objects.filter(channel=channel, sku="TOTE-1").get().item_id
+    # when: renamed, repriced and deactivated in the POS
+    product.name = "Canvas Tote XL"
+    product.is_active = False
+    product.save()
+    product.variants.filter(sku="TOTE-2").update(retail_price=Decimal("59.00"))
+    records = catalog_push(product_id=product.pk, changed=["name", "is_active"])
+    # then
+    assert [r.error for r in records] == ["", ""]
+    stored = store.product(item_id)
+    assert (stored["name"], stored["status"]) == ("Canvas Tote XL", "draft")
+    assert {v["sku"]: v["regular_price"] for v in store.variations(item_id)}["TOTE-2"] == "59.00"
+    assert "Secret Supplier" not in str([call.body for call in store.log.writes])
+    # and deleting it in the POS deletes it on the store, once
+    deleted = catalog_delete(product_id=product.pk, items=[(channel.pk, item_id)])
+    assert [r.error for r in deleted] == [""]
+    assert item_id not in store.product_ids()

@@ -17,6 +17,7 @@ import requests
 
 from channels.adapters.base import OrderState
 from channels.emulators.woocommerce import API, WooCommerceEmulator
+from tests.channels.builders import shop_item
 
 
 @pytest.fixture
@@ -261,3 +262,23 @@ def test_orders_are_read_only_and_keep_woocommerces_shape(woo):
     assert order["line_items"][0]["variation_id"] == int(variation[1])
     assert order["date_paid_gmt"] is not None
     assert write.status_code == 404  # this emulator serves no order writes
+
+
+def test_stock_moves_with_the_order_status_as_woocommerce_core_moves_it():
+    # WooCommerce core: reduce on processing/on-hold/completed, restore on
+    # cancelled/pending/failed, each once in a row.
+    with WooCommerceEmulator(items=0, seed=31) as emulator:
+        item_id = emulator.put_item(shop_item("Tee", "TEE", quantity=10))
+        [key] = [key for key in emulator.listing_quantities() if key[0] == str(item_id)]
+        number = emulator.create_order([(*key, 2)], state=OrderState.UNPAID)  # pending
+        steps = [
+            ("on-hold", 8), ("processing", 8), ("failed", 10), ("pending", 10),
+            ("processing", 8), ("completed", 8), ("cancelled", 10), ("cancelled", 10),
+        ]  # fmt: skip
+        seen = []
+        for status, _ in steps:
+            emulator.set_order_status(number, status)
+            seen.append((status, emulator.listing_quantities()[key]))
+        assert seen == steps
+        assert emulator.create_order([(*key, 1)], state=OrderState.UNPAID)
+        assert emulator.listing_quantities()[key] == 10  # a pending order reduces nothing

@@ -1,52 +1,23 @@
 """Fixtures for the order pipeline: a POS catalog, a Shopee shop selling the same SKUs, and
 the channel that connects them."""
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from catalog.models import Outlet, Stock, Variant
 from catalog.services import StockChange, stock_apply
-from channels.emulators.shop import ShopItem, ShopVariant
 from channels.emulators.shopee import ShopeeEmulator
 from channels.models import Channel
 from synclogs.models import SyncLog
 from synclogs.services import orders_download
+from tests.channels.builders import shop_item
 from tests.factories import OutletFactory, VariantFactory
 
-LONG_AGO = int(time.time()) - 30 * 86400
 SKUS = ("TEE-BLK-M", "TEE-BLK-L", "MUG-RED")
-
-
-def shop_item(name: str, skus: list[str]) -> ShopItem:
-    """A live item; with several SKUs it has one model per SKU (option Size)."""
-    with_models = len(skus) > 1
-    return ShopItem(
-        name=name,
-        department="Clothing",
-        category="T-Shirts",
-        brand="Lumo",
-        description=name,
-        weight_kg=Decimal("0.2"),
-        status="live",
-        created_at=LONG_AGO,
-        updated_at=LONG_AGO,
-        variants=[
-            ShopVariant(
-                sku=sku,
-                price=Decimal("25.00"),
-                quantity=5,
-                options={"Size": f"S{i}"} if with_models else {},
-            )
-            for i, sku in enumerate(skus)
-        ],
-        option_names=("Size",) if with_models else (),
-    )
 
 
 @dataclass
@@ -81,8 +52,8 @@ def make_shop(emulator: ShopeeEmulator, *, name: str = "Shopee SG", outlet=None,
     variants = {
         sku: Variant.objects.filter(sku=sku).first() or VariantFactory(sku=sku) for sku in SKUS
     }
-    tee = emulator.put_item(shop_item("Cotton Tee", list(SKUS[:2])))
-    mug = emulator.put_item(shop_item("Red Mug", [SKUS[2]]))
+    tee = emulator.put_item(shop_item("Cotton Tee", *SKUS[:2], price="25.00", quantity=5))
+    mug = emulator.put_item(shop_item("Red Mug", SKUS[2], price="25.00", quantity=5))
     models = emulator.item(tee)["models"]["model"]
     refs = {m["model_sku"]: (str(tee), str(m["model_id"])) for m in models}
     refs[SKUS[2]] = (str(mug), "")

@@ -7,6 +7,7 @@ from channels.adapters.base import OrderState
 from synclogs.models import Invoice, OutboundLogistic, Payment, SalesOrder, SyncLog
 from synclogs.pipeline import order_step
 from synclogs.services import order_manual_download
+from tests.channels.builders import shop_item
 from tests.synclogs.conftest import rows_of
 
 pytestmark = pytest.mark.django_db
@@ -170,9 +171,7 @@ def test_cancelling_an_open_order_releases_its_reservation(shop):
 
 def test_a_line_with_an_unknown_sku_is_kept_and_flagged(shop):
     # given: the channel sells an item whose SKU the POS does not know
-    from tests.synclogs.conftest import shop_item
-
-    item = shop.emulator.put_item(shop_item("Mystery Box", ["NOT-IN-POS"]))
+    item = shop.emulator.put_item(shop_item("Mystery Box", "NOT-IN-POS"))
     number = shop.emulator.create_order([(str(item), "", 1), (*shop.refs["MUG-RED"], 1)])
 
     logs = shop.download()

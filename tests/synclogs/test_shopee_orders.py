@@ -13,8 +13,8 @@ from channels.adapters.base import AdapterError, OrderState, WebhookRejected
 from channels.adapters.shopee.adapter import ShopeeAdapter
 from channels.adapters.shopee.orders import STATUS_TABLE
 from channels.emulators.shopee import _ORDER_STATUSES, ShopeeEmulator
+from tests.channels.builders import shop_item
 from tests.channels.conftest import shopee_adapter, signed_call
-from tests.synclogs.conftest import shop_item
 
 LIST = "/api/v2/order/get_order_list"
 DETAIL = "/api/v2/order/get_order_detail"
@@ -24,7 +24,7 @@ DAY = 86400
 @pytest.fixture
 def shopee():
     with ShopeeEmulator(seed=5) as emulator:
-        emulator.put_item(shop_item("Red Mug", ["MUG-RED"]))
+        emulator.put_item(shop_item("Red Mug", "MUG-RED"))
         yield emulator
 
 
@@ -133,7 +133,7 @@ def test_a_push_is_verified_exactly_as_shopee_signs_it(shopee):
 
 def test_the_order_stream_moves_orders_on_and_stops_with_the_emulator():
     emulator = ShopeeEmulator(seed=8)
-    emulator.put_item(shop_item("Red Mug", ["MUG-RED"]))
+    emulator.put_item(shop_item("Red Mug", "MUG-RED"))
     rng = random.Random(3)
     for _ in range(300):
         emulator.order_stream_step(rng)

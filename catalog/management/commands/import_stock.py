@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from catalog.imports import stock_csv_import
 from catalog.management.commands.import_catalog import add_common_arguments, run_import
-from catalog.services import Actor
+from omni.actors import Actor
 
 
 class Command(BaseCommand):

@@ -9,82 +9,49 @@ A write that names only the item (variant id "") is accepted for single-SKU prod
 one extra read per item.
 
 Orders have no status of their own: every order item (one unit each) has one. The order's
-state is derived from its items' states (see `order_state`).
+state is derived from its items' states (see `orders.order_state`).
 """
 
 import hashlib
 import hmac
-import json
 import math
 import re
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any, ClassVar, TypeVar
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-import requests
-from pydantic import ValidationError
-
-from channels.adapters import credentials_error
+from catalog.models import sku_key
+from channels.adapters import kit
 from channels.adapters.base import (
     AdapterError,
-    CallStats,
     CredentialsError,
-    CredentialsSaver,
     Limits,
     OrderNumbersMalformed,
-    OrderState,
     PriceUpdate,
     PushResult,
     QuantityUpdate,
     RemoteListing,
     RemoteOrder,
-    RemoteOrderLine,
     UploadProduct,
     UploadVariant,
     WebhookEvent,
     WebhookRejected,
     signature_matches,
 )
-from channels.adapters.http import HttpCaller, RetryPolicy
-from channels.adapters.lazada.client import SERVICE, LazadaClient, classify_reply
+from channels.adapters.lazada.client import SERVICE, LazadaClient
 from channels.adapters.lazada.credentials import LazadaCredentials
+from channels.adapters.lazada.orders import (
+    STATUS_TABLE,
+    from_millis,
+    order_from_payload,
+    order_time,
+    to_decimal,
+    to_int,
+    webhook_event,
+)
 from channels.adapters.paging import PageTally, reported_total
-
-# Every order item status Lazada documents (§3.4: the union of GetOrders' filter values and
-# its error table), plus "repacked" from the fulfilment flow guide, mapped onto omni's states.
-# - pending .. toship: paid (or cash on delivery confirmed) and waiting for the courier.
-# - failed_delivery: a delivery attempt failed; the parcel is still with the courier.
-# - failed: the order failed before shipping (payment or fulfilment), so it is void.
-# - shipped_back*, lost*, damaged_by_3pl, package_scrapped: the parcel never reached the buyer
-#   or came back to the seller after shipping; the sale is undone after shipping, as a return.
-STATUS_TABLE: dict[str, OrderState] = {
-    "unpaid": OrderState.UNPAID,
-    "pending": OrderState.PAID,
-    "topack": OrderState.PAID,
-    "packed": OrderState.PAID,
-    "repacked": OrderState.PAID,
-    "ready_to_ship": OrderState.PAID,
-    "toship": OrderState.PAID,
-    "shipping": OrderState.SHIPPED,
-    "shipped": OrderState.SHIPPED,
-    "failed_delivery": OrderState.SHIPPED,
-    "delivered": OrderState.DELIVERED,
-    "canceled": OrderState.CANCELLED,
-    "failed": OrderState.CANCELLED,
-    "returned": OrderState.RETURNED,
-    "shipped_back": OrderState.RETURNED,
-    "shipped_back_success": OrderState.RETURNED,
-    "shipped_back_failed": OrderState.RETURNED,
-    "lost": OrderState.RETURNED,
-    "lost_by_3pl": OrderState.RETURNED,
-    "damaged_by_3pl": OrderState.RETURNED,
-    "package_scrapped": OrderState.RETURNED,
-}
-# How far an order that is going ahead has got, least to most.
-PROGRESS = (OrderState.UNPAID, OrderState.PAID, OrderState.SHIPPED, OrderState.DELIVERED)
 
 PRODUCTS_PAGE = 50  # /products/get `limit` at most
 MAX_PRODUCTS_OFFSET = 10_000  # /products/get refuses a larger offset
@@ -104,35 +71,20 @@ ITEM_GONE = frozenset({"208", "E208", "4137", "E0002"})  # the product does not 
 ORDER_UNKNOWN = frozenset({"16", "E016"})
 ORDER_ID = re.compile(r"[0-9]+")  # an order number is the order id, all digits
 ALREADY_INACTIVE = "E0004"  # /product/deactivate: "Product Status not online"
-ORDER_PUSH = 0  # message_type of a trade order push
-PRODUCT_PUSHES = frozenset({1, 3, 4, 5})  # QC status, created, updated, deleted
 CENT = Decimal("0.01")
 
-T = TypeVar("T")
 
-
-@dataclass(frozen=True, slots=True)
-class _Row:
-    """One listing update on its way into a price/quantity call."""
-
-    index: int  # in the caller's list
-    item_id: str
-    sku_id: str
-    fields: dict[str, Any]
-
-
-class LazadaAdapter:
+class LazadaAdapter(kit.BaseAdapter[LazadaCredentials]):
     """omni's Adapter for one Lazada seller in one country.
 
-    `base_url` is the country's API host (`https://api.lazada.sg/rest`, ...); `credentials` a
-    mapping validated by `LazadaCredentials` (or an instance of it); `on_credentials_changed`
-    receives the whole credentials dict after a token refresh. `auth_url` overrides where
-    tokens are refreshed (by default Lazada's auth host, or the base URL for other hosts).
-    `retry` tunes back-off. `stats` counts every HTTP call this adapter makes.
+    `base_url` is the country's API host (`https://api.lazada.sg/rest`, ...). `auth_url`
+    overrides where tokens are refreshed (by default Lazada's auth host, or the base URL for
+    other hosts); the other settings are `kit.BaseAdapter`'s.
     """
 
-    kind: ClassVar[str] = "lazada"
-    limits: ClassVar[Limits] = Limits(
+    kind = "lazada"
+    service = SERVICE
+    limits = Limits(
         page_size=PRODUCTS_PAGE,
         detail_ids_per_call=ORDER_IDS_PER_CALL,
         stock_updates_per_call=SKUS_PER_WRITE,
@@ -141,45 +93,17 @@ class LazadaAdapter:
         order_ids_per_call=ORDER_IDS_PER_CALL,
         order_window_days=None,
     )
+    STATUS_TABLE = STATUS_TABLE
+    credentials_model = LazadaCredentials
+    client_class = LazadaClient
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        credentials: Mapping[str, Any] | LazadaCredentials,
-        on_credentials_changed: CredentialsSaver | None = None,
-        retry: RetryPolicy | None = None,
-        session: requests.Session | None = None,
-        auth_url: str | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.stats = CallStats()
-        self._caller = HttpCaller(
-            stats=self.stats,
-            service=SERVICE,
-            session=session,
-            policy=retry,
-            classify=classify_reply,
-        )
-        self._client = LazadaClient(
-            base_url=base_url,
-            credentials=_validated(credentials),
-            caller=self._caller,
-            on_credentials_changed=on_credentials_changed,
-            auth_url=auth_url,
-            clock=clock,
-        )
-        self._clock = clock
+    def __init__(self, *, auth_url: str | None = None, **settings: Any) -> None:
+        self._auth_url = auth_url
         self._leaf_categories: dict[str, str] | None = None
+        super().__init__(**settings)
 
-    @property
-    def credentials(self) -> LazadaCredentials:
-        """The credentials in use, tokens included once refreshed."""
-        return self._client.credentials
-
-    def close(self) -> None:
-        """Release pooled connections (those of a session passed in, too)."""
-        self._caller.session.close()
+    def make_client(self, **settings: Any) -> LazadaClient:
+        return LazadaClient(auth_url=self._auth_url, **settings)
 
     # -- Adapter protocol: credentials and listings ------------------------------------------
 
@@ -237,7 +161,7 @@ class LazadaAdapter:
                 create_after=_iso(low),
                 create_before=_iso(high),
             )
-            total = _int(page.get("total_products"))
+            total = to_int(page.get("total_products"))
             if total > MAX_PRODUCTS_OFFSET + PRODUCTS_PAGE:
                 if high <= low:
                     raise AdapterError(
@@ -321,9 +245,9 @@ class LazadaAdapter:
                 retryable=False,
                 code="create",
             )
-        wanted = {_sku_key(variant.sku) for variant in product.variants}
+        wanted = {sku_key(variant.sku) for variant in product.variants}
         listings = self._listings_of(str(created["item_id"]))
-        return [listing for listing in listings if _sku_key(listing.sku) in wanted]
+        return [listing for listing in listings if sku_key(listing.sku) in wanted]
 
     def update_product(self, item_id: str, product: UploadProduct) -> None:
         """Overwrite name, description, brand, category, images, package weight and
@@ -339,11 +263,11 @@ class LazadaAdapter:
             raise AdapterError(
                 f"Lazada item {item_id} has no SKU left to update", retryable=False, code="param"
             )
-        prices = {_sku_key(variant.sku): variant.price for variant in product.variants}
+        prices = {sku_key(variant.sku): variant.price for variant in product.variants}
         sku_nodes = []
         for sku in skus:
             node: dict[str, Any] = {"SkuId": str(sku.get("SkuId")), **package}
-            price = prices.get(_sku_key(str(sku.get("SellerSku") or "")))
+            price = prices.get(sku_key(str(sku.get("SellerSku") or "")))
             if price is not None:
                 node["price"] = price
             sku_nodes.append(node)
@@ -370,8 +294,8 @@ class LazadaAdapter:
         package = _package(product)
         item = self._client.get_product_item(item_id)
         skus = _live_skus(item)
-        existing = {_sku_key(str(sku.get("SellerSku") or "")) for sku in skus}
-        to_add = [variant for variant in new if _sku_key(variant.sku) not in existing]
+        existing = {sku_key(str(sku.get("SellerSku") or "")) for sku in skus}
+        to_add = [variant for variant in new if sku_key(variant.sku) not in existing]
         if to_add:
             names, options = _item_variations(item)
             if not names or not skus:
@@ -397,10 +321,8 @@ class LazadaAdapter:
             if item.get("images"):
                 node["Images"] = {"Image": [str(url) for url in item["images"]]}
             self._client.create_product(node)
-        wanted = {_sku_key(variant.sku) for variant in new}
-        return [
-            listing for listing in self._listings_of(item_id) if _sku_key(listing.sku) in wanted
-        ]
+        wanted = {sku_key(variant.sku) for variant in new}
+        return [listing for listing in self._listings_of(item_id) if sku_key(listing.sku) in wanted]
 
     def set_active(self, item_id: str, active: bool) -> None:
         """Put the item's SKUs online or take them offline; doing it twice has one effect.
@@ -446,7 +368,7 @@ class LazadaAdapter:
                 return
             raise
         refs = [f"SkuId_{item_id}_{sku.get('SkuId')}" for sku in _live_skus(item)]
-        for chunk in _chunks(refs, SKUS_PER_WRITE):
+        for chunk in kit.chunks(refs, SKUS_PER_WRITE):
             self._client.remove_skus(chunk)
 
     # -- Adapter protocol: quantities and prices ---------------------------------------------
@@ -458,9 +380,6 @@ class LazadaAdapter:
         (credential errors stop everything); a SKU Lazada names in `detail[]` fails with
         Lazada's reason while the others in its call succeed.
         """
-        for update in updates:
-            if update.quantity < 0:
-                raise ValueError(f"negative quantity for {update.item_id}/{update.variant_id}")
         return self._push(updates, self.limits.stock_updates_per_call, "Quantity")
 
     def update_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
@@ -473,45 +392,40 @@ class LazadaAdapter:
         per_call: int,
         field: str,
     ) -> list[PushResult]:
-        results: dict[int, PushResult] = {}
-        rows: list[_Row] = []
-        plain = self._single_skus([update.item_id for update in updates if not update.variant_id])
-        for index, update in enumerate(updates):
-            value = update.quantity if isinstance(update, QuantityUpdate) else update.price
-            sku_id = update.variant_id or plain.get(update.item_id, "")
+        """Rows keyed by SkuId, each carrying its ItemId; an update naming only the item is
+        sent to that item's only SKU (one read per item, see `_single_sku`)."""
+        single: dict[str, str] = {}
+
+        def resolve(update: QuantityUpdate | PriceUpdate) -> tuple[str, str, str]:
+            sku_id = update.variant_id or self._single_sku(update.item_id, single)
             problem = _id_problem(update.item_id, update.variant_id, sku_id)
             if problem:
-                results[index] = PushResult(
-                    update.item_id, update.variant_id, ok=False, error=problem
-                )
-                continue
-            rows.append(_Row(index, update.item_id, sku_id, {field: value}))
-        for batch in _chunks(rows, per_call):
-            skus = [{"ItemId": row.item_id, "SkuId": row.sku_id, **row.fields} for row in batch]
-            try:
-                detail = self._client.update_price_quantity(skus)
-            except CredentialsError:
-                raise
-            except AdapterError as exc:
-                results.update(_batch_failed(batch, updates, str(exc), exc.retryable))
-                continue
-            results.update(_batch_results(batch, updates, detail))
-        return [results[index] for index in range(len(updates))]
+                raise kit.Unpushable(problem)
+            return "", sku_id, update.item_id
 
-    def _single_skus(self, item_ids: Sequence[str]) -> dict[str, str]:
-        """The only SkuId of each named single-SKU item (one read each); "" when not one."""
-        found: dict[str, str] = {}
-        for item_id in dict.fromkeys(item_ids):
-            if not item_id.isdigit():
-                continue
+        def send(batch: kit.PushBatch) -> dict[str, str]:
+            skus = [
+                {"ItemId": row.target, "SkuId": row.key, field: _value(row.update)}
+                for row in batch.rows
+            ]
+            return _refused(self._client.update_price_quantity(skus))
+
+        return self.push(updates, per_call=per_call, resolve=resolve, send=send)
+
+    def _single_sku(self, item_id: str, known: dict[str, str]) -> str:
+        """The only SkuId of a single-SKU item (one read per item, remembered in `known`); ""
+        when the item has several SKUs, none, or cannot be read."""
+        if not item_id.isdigit():
+            return ""
+        if item_id not in known:
             try:
                 skus = _live_skus(self._client.get_product_item(item_id))
             except CredentialsError:
                 raise
             except AdapterError:
                 skus = []
-            found[item_id] = str(skus[0].get("SkuId")) if len(skus) == 1 else ""
-        return found
+            known[item_id] = str(skus[0].get("SkuId")) if len(skus) == 1 else ""
+        return known[item_id]
 
     # -- Adapter protocol: orders ------------------------------------------------------------
 
@@ -546,7 +460,7 @@ class LazadaAdapter:
             if orders:
                 yield orders
             offset += len(headers)
-            if len(headers) < ORDERS_PAGE or offset >= _int(page.get("countTotal")):
+            if len(headers) < ORDERS_PAGE or offset >= to_int(page.get("countTotal")):
                 return
             if offset + ORDERS_PAGE > MAX_ORDERS_OFFSET:
                 start, offset = self._restart(start, headers), 0
@@ -554,7 +468,7 @@ class LazadaAdapter:
     @staticmethod
     def _restart(start: int, headers: Sequence[Mapping[str, Any]]) -> int:
         """Where to restart once the offset limit is reached: the last order's update second."""
-        moved = math.floor(_order_time(headers[-1].get("updated_at")).timestamp())
+        moved = math.floor(order_time(headers[-1].get("updated_at")).timestamp())
         if moved <= start:
             raise AdapterError(
                 "Lazada reports more than 5,000 orders updated within one second: they cannot "
@@ -590,7 +504,7 @@ class LazadaAdapter:
     def _with_lines(self, headers: Sequence[Mapping[str, Any]]) -> list[RemoteOrder]:
         ids = [str(header["order_id"]) for header in headers]
         items: dict[str, list[Any]] = {}
-        for chunk in _chunks(ids, ORDER_IDS_PER_CALL):
+        for chunk in kit.chunks(ids, ORDER_IDS_PER_CALL):
             for entry in self._client.get_orders_items(chunk):
                 if isinstance(entry, dict):
                     items[str(entry.get("order_id"))] = list(entry.get("order_items") or [])
@@ -698,7 +612,7 @@ def listings_from_product(
     attributes = product.get("attributes") or {}
     name = str(attributes.get("name") or "")
     product_status = str(product.get("status") or "").lower()
-    updated_at = _from_millis(product.get("updated_time"))
+    updated_at = from_millis(product.get("updated_time"))
     names, _ = _item_variations(product)
     listings = []
     for sku in product.get("skus") or []:
@@ -718,145 +632,13 @@ def listings_from_product(
                 variant_id=str(sku.get("SkuId")),
                 sku=str(sku.get("SellerSku") or ""),
                 title=f"{name} - {options}" if options else name,
-                price=_decimal(sku.get("price")),
-                quantity=_int(sku.get("quantity")),
+                price=to_decimal(sku.get("price")),
+                quantity=to_int(sku.get("quantity")),
                 status=status,
                 updated_at=updated_at,
             )
         )
     return listings
-
-
-def order_state(statuses: Sequence[str]) -> OrderState:
-    """One state for an order from its items' statuses (Lazada has no order status).
-
-    The rule: an order whose every item is cancelled is CANCELLED; cancelled items are
-    otherwise ignored (a partly cancelled order goes ahead with the rest). If every remaining
-    item was returned, the order is RETURNED; otherwise returned items are ignored too and the
-    order is as far as its most advanced item (DELIVERED > SHIPPED > PAID > UNPAID): once any
-    item has reached the buyer, the order is delivered. Statuses Lazada may add later and this
-    table does not know are ignored; with none known, the order counts as UNPAID, the state in
-    which nothing is done.
-    """
-    known = [STATUS_TABLE[s.lower()] for s in statuses if s.lower() in STATUS_TABLE]
-    if not known:
-        return OrderState.UNPAID
-    going = [state for state in known if state is not OrderState.CANCELLED]
-    if not going:
-        return OrderState.CANCELLED
-    ahead = [state for state in going if state is not OrderState.RETURNED]
-    if not ahead:
-        return OrderState.RETURNED
-    return max(ahead, key=PROGRESS.index)
-
-
-def order_from_payload(
-    header: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
-) -> RemoteOrder:
-    """A RemoteOrder from an /order(s)/get header and its /orders/items/get items.
-
-    Lazada lists one order item per unit; items of the same SKU and paid price are one line
-    (its id is the lowest order item id). Cancelled items are left out of the lines unless
-    the whole order is cancelled. Total = price − voucher + shipping fee, Lazada's formula for
-    what the buyer paid.
-    """
-    item_statuses = [str(item.get("status") or "") for item in items]
-    statuses = item_statuses or [str(s) for s in header.get("statuses") or []]
-    state = order_state(statuses)
-    order_id = str(header.get("order_id"))
-    first = items[0] if items else {}
-    paid_ms = _first(items, "payment_time")  # milliseconds; absent while unpaid
-    return RemoteOrder(
-        order_number=str(header.get("order_number") or order_id),
-        order_id=order_id,
-        status=",".join(dict.fromkeys(str(s) for s in header.get("statuses") or statuses)),
-        state=state,
-        created_at=_order_time(header.get("created_at")),
-        updated_at=_order_time(header.get("updated_at")),
-        currency=str(first.get("currency") or ""),
-        total=_decimal(header.get("price"))
-        - _decimal(header.get("voucher"))
-        + _decimal(header.get("shipping_fee")),
-        lines=_order_lines(items, cancelled=state is OrderState.CANCELLED),
-        paid_at=_from_millis(paid_ms) if paid_ms.isdigit() else None,
-        payment_method=str(header.get("payment_method") or ""),
-        courier=_first(items, "shipment_provider"),
-        tracking_number=_first(items, "tracking_code"),
-        cancel_reason=_first(items, "reason") if state is OrderState.CANCELLED else "",
-        source={"order": dict(header), "items": [dict(item) for item in items]},
-    )
-
-
-def _order_lines(
-    items: Sequence[Mapping[str, Any]], *, cancelled: bool
-) -> tuple[RemoteOrderLine, ...]:
-    groups: dict[tuple[str, str, Decimal], list[Mapping[str, Any]]] = {}
-    for item in items:
-        status = STATUS_TABLE.get(str(item.get("status") or "").lower())
-        if status is OrderState.CANCELLED and not cancelled:
-            continue
-        key = (str(item.get("product_id") or ""), str(item.get("sku_id") or ""), _paid(item))
-        groups.setdefault(key, []).append(item)
-    lines = []
-    for (item_id, sku_id, price), group in groups.items():
-        first = min(group, key=lambda i: _sortable_id(i.get("order_item_id")))
-        variation = str(first.get("variation") or "")
-        name = str(first.get("name") or "")
-        lines.append(
-            RemoteOrderLine(
-                line_id=str(first.get("order_item_id")),
-                item_id=item_id,
-                variant_id=sku_id,
-                sku=str(first.get("sku") or ""),
-                title=f"{name} - {variation}" if variation else name,
-                quantity=len(group),
-                unit_price=price,
-            )
-        )
-    return tuple(lines)
-
-
-def webhook_event(body: bytes) -> WebhookEvent:
-    """A verified push body as an event; WebhookRejected(400) if it is not a Lazada push.
-
-    `delivery_id`: Lazada pushes carry no delivery id, so one is derived from the body. For an
-    order push it is the hash of seller, order, order line, status and status time, which a
-    redelivery repeats and the next change does not; for other pushes, the hash of the raw
-    body (a redelivery sends the same bytes).
-    """
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise WebhookRejected("The Lazada push body is not JSON", status=400) from None
-    if not isinstance(payload, dict) or "message_type" not in payload:
-        raise WebhookRejected("The Lazada push has no message_type", status=400)
-    try:
-        message_type = int(payload["message_type"])
-    except (TypeError, ValueError):
-        raise WebhookRejected("The Lazada push message_type is not a number", status=400) from None
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    if message_type == ORDER_PUSH:
-        order_id = str(data.get("trade_order_id") or "")
-        if not order_id:
-            raise WebhookRejected("The Lazada order push names no trade_order_id", status=400)
-        identity = "|".join(
-            str(part)
-            for part in (
-                payload.get("seller_id"),
-                order_id,
-                data.get("trade_order_line_id"),
-                data.get("order_status"),
-                data.get("status_update_time"),
-            )
-        )
-        return WebhookEvent(
-            delivery_id=hashlib.sha256(identity.encode()).hexdigest(),
-            topic="order_status",
-            order_number=order_id,
-            payload=payload,
-        )
-    topic = "product" if message_type in PRODUCT_PUSHES else "other"
-    return WebhookEvent(delivery_id=hashlib.sha256(body).hexdigest(), topic=topic, payload=payload)
 
 
 # -- building Lazada payloads (pure functions) -----------------------------------------------
@@ -1070,12 +852,12 @@ def _id_problem(item_id: str, variant_id: str, sku_id: str) -> str:
     return ""
 
 
-def _batch_results(
-    batch: Sequence[_Row],
-    updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate],
-    detail: Sequence[Mapping[str, Any]],
-) -> dict[int, PushResult]:
-    """Every row ok, but those Lazada names in `detail`; a reason naming no SKU fails all."""
+def _value(update: QuantityUpdate | PriceUpdate) -> int | Decimal:
+    return update.quantity if isinstance(update, QuantityUpdate) else update.price
+
+
+def _refused(detail: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Lazada's per-SKU failures by SkuId; a reason naming no SKU (under "") fails them all."""
     failed: dict[str, str] = {}
     unnamed: list[str] = []
     for row in detail:
@@ -1085,32 +867,9 @@ def _batch_results(
             failed[sku_id] = reason
         else:
             unnamed.append(reason)
-    results = {}
-    for row in batch:
-        update = updates[row.index]
-        error = failed.get(row.sku_id) or "; ".join(unnamed)
-        results[row.index] = PushResult(
-            update.item_id, update.variant_id, ok=not error, error=error
-        )
-    return results
-
-
-def _batch_failed(
-    batch: Sequence[_Row],
-    updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate],
-    error: str,
-    retryable: bool,
-) -> dict[int, PushResult]:
-    return {
-        row.index: PushResult(
-            updates[row.index].item_id,
-            updates[row.index].variant_id,
-            ok=False,
-            error=error,
-            retryable=retryable,
-        )
-        for row in batch
-    }
+    if unnamed:
+        failed[""] = "; ".join(unnamed)
+    return failed
 
 
 # -- small conversions ------------------------------------------------------------------------
@@ -1121,81 +880,10 @@ def _iso(second: int) -> str:
     return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
-def _from_millis(value: Any) -> datetime:
-    return datetime.fromtimestamp(_int(value) / 1000, tz=UTC)
-
-
-def _order_time(value: Any) -> datetime:
-    """Lazada's order time ("2024-12-01 10:00:00 +0800", or ISO 8601) as aware UTC."""
-    text = str(value or "").strip()
-    for parse in (
-        lambda t: datetime.strptime(t, "%Y-%m-%d %H:%M:%S %z"),
-        datetime.fromisoformat,
-    ):
-        try:
-            parsed = parse(text)
-        except ValueError:
-            continue
-        if parsed.tzinfo is not None:
-            return parsed.astimezone(UTC)
-    raise AdapterError(
-        f"Lazada sent an order time that cannot be read: {text!r}", retryable=False, code="time"
-    )
-
-
-def _decimal(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value if value not in (None, "") else 0))
-    except InvalidOperation:
-        return Decimal("0")
-
-
-def _paid(item: Mapping[str, Any]) -> Decimal:
-    paid = item.get("paid_price")
-    return _decimal(paid if paid not in (None, "") else item.get("item_price"))
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(Decimal(str(value)))
-    except (InvalidOperation, ValueError):
-        return 0
-
-
 def _two_places(value: Decimal) -> Decimal:
     return max(value.quantize(CENT, rounding=ROUND_HALF_UP), CENT)
-
-
-def _sku_key(sku: str) -> str:
-    """SKUs match when equal after trimming white space and ignoring case (BRIEF §1)."""
-    return sku.strip().lower()
-
-
-def _sortable_id(value: Any) -> tuple[int, str]:
-    text = str(value or "")
-    return (int(text), "") if text.isdigit() else (0, text)
-
-
-def _first(items: Sequence[Mapping[str, Any]], field: str) -> str:
-    return next((str(item[field]) for item in items if item.get(field)), "")
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
     wanted = name.lower()
     return next((value for key, value in headers.items() if key.lower() == wanted), "")
-
-
-def _chunks(values: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _validated(credentials: Mapping[str, Any] | LazadaCredentials) -> LazadaCredentials:
-    if isinstance(credentials, LazadaCredentials):
-        return credentials
-    try:
-        return LazadaCredentials.model_validate(dict(credentials))
-    except ValidationError as exc:
-        raise credentials_error(
-            SERVICE, exc.errors(include_input=False, include_url=False)
-        ) from None

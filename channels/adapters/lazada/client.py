@@ -29,9 +29,7 @@ client refreshes once (`/auth/token/refresh`), hands the whole new credentials t
 import hashlib
 import hmac
 import json
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,8 +37,9 @@ from xml.sax.saxutils import escape
 
 import requests
 
-from channels.adapters.base import AdapterError, CredentialsError, CredentialsSaver
-from channels.adapters.http import HttpCaller, OutgoingRequest, RetryAdvice, default_classifier
+from channels.adapters import kit
+from channels.adapters.base import AdapterError, CredentialsError
+from channels.adapters.http import OutgoingRequest, RetryAdvice, default_classifier
 from channels.adapters.lazada.credentials import LazadaCredentials
 
 SERVICE = "Lazada"
@@ -115,20 +114,6 @@ def auth_url_for(base_url: str) -> str:
     return AUTH_URL if host in API_HOSTS else base_url.rstrip("/")
 
 
-def classify_reply(response: requests.Response) -> RetryAdvice | None:
-    """HTTP 429/5xx as usual, plus Lazada's throttling and transient codes in a 200 body."""
-    advice = default_classifier(response)
-    if advice is not None or response.status_code != 200:
-        return advice
-    code, detail = _code_and_detail(response)
-    if code in THROTTLED:
-        # "Request too frequent: retry in the next second" (901); the server did nothing.
-        return RetryAdvice(code, retry_after=1.0 if code == "901" else None, unprocessed=True)
-    if code in TRANSIENT or (code in OVERVIEW and not detail):
-        return RetryAdvice(code)
-    return None
-
-
 def _code_and_detail(response: requests.Response) -> tuple[str, bool]:
     # Most replies are successes: spare them a second JSON parse.
     if b'"code":"0"' in response.content:
@@ -167,30 +152,31 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-class LazadaClient:
-    """Calls Lazada for one seller. Thread-safe: a token refresh happens once for all threads."""
+class LazadaClient(kit.Client[LazadaCredentials]):
+    """Calls Lazada for one seller. Thread-safe: a token refresh happens once for all threads.
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        credentials: LazadaCredentials,
-        caller: HttpCaller,
-        on_credentials_changed: CredentialsSaver | None = None,
-        auth_url: str | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._auth_url = (auth_url or auth_url_for(base_url)).rstrip("/")
-        self._credentials = credentials
-        self._caller = caller
-        self._on_credentials_changed = on_credentials_changed
-        self._clock = clock
-        self._refresh_lock = threading.Lock()
+    `auth_url` overrides where tokens are refreshed (by default `auth_url_for(base_url)`).
+    """
 
-    @property
-    def credentials(self) -> LazadaCredentials:
-        return self._credentials
+    service = SERVICE
+
+    def __init__(self, *, auth_url: str | None = None, **settings: Any) -> None:
+        super().__init__(**settings)
+        self._auth_url = (auth_url or auth_url_for(self._base_url)).rstrip("/")
+
+    @staticmethod
+    def classify_reply(response: requests.Response) -> RetryAdvice | None:
+        """HTTP 429/5xx as usual, plus Lazada's throttling and transient codes in a 200 body."""
+        advice = default_classifier(response)
+        if advice is not None or response.status_code != 200:
+            return advice
+        code, detail = _code_and_detail(response)
+        if code in THROTTLED:
+            # "Request too frequent: retry in the next second" (901); the server did nothing.
+            return RetryAdvice(code, retry_after=1.0 if code == "901" else None, unprocessed=True)
+        if code in TRANSIENT or (code in OVERVIEW and not detail):
+            return RetryAdvice(code)
+        return None
 
     # -- seller, categories, images ----------------------------------------------------------
 
@@ -313,21 +299,12 @@ class LazadaClient:
 
     # -- tokens ------------------------------------------------------------------------------
 
-    def refresh_access_token(self) -> LazadaCredentials:
-        """Trade the refresh token for a new pair on the auth host; persist it via the callback.
+    def exchange_refresh_token(self, current: LazadaCredentials) -> LazadaCredentials:
+        """Trade the refresh token for a new pair on the auth host (`/auth/token/refresh`).
 
-        The callback runs before the new pair is used, so a crash afterwards cannot lose a
-        refresh token Lazada has just replaced.
+        Not idempotent: a lost reply may have used up the refresh token already.
         """
-        current = self._credentials
         refresh_token = current.refresh_token.get_secret_value()
-        if not refresh_token:
-            raise CredentialsError(
-                "Lazada refused the access token (IllegalAccessToken) and the channel has no "
-                "refresh token: reconnect the shop in Lazada to issue new tokens",
-                code="IllegalAccessToken",
-            )
-        # Not idempotent: a lost reply may have used up the refresh token already.
         answer = self._send(
             "POST",
             TOKEN_REFRESH,
@@ -350,20 +327,17 @@ class LazadaClient:
                 retryable=False,
                 code="auth",
             )
-        renewed = current.with_tokens(
+        return current.with_tokens(
             access_token=str(answer["access_token"]),
             refresh_token=str(answer.get("refresh_token") or refresh_token),
         )
-        if self._on_credentials_changed is not None:
-            self._on_credentials_changed(renewed.as_dict())
-        self._credentials = renewed
-        return renewed
 
-    def _refresh_once(self, stale_access_token: str) -> None:
-        with self._refresh_lock:
-            # Another thread may have refreshed while this one waited for the lock.
-            if self._credentials.access_token.get_secret_value() == stale_access_token:
-                self.refresh_access_token()
+    def no_refresh_token(self) -> CredentialsError:
+        return CredentialsError(
+            "Lazada refused the access token (IllegalAccessToken) and the channel has no "
+            "refresh token: reconnect the shop in Lazada to issue new tokens",
+            code="IllegalAccessToken",
+        )
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -385,12 +359,10 @@ class LazadaClient:
         *,
         idempotent: bool = True,
     ) -> Payload:
-        used: dict[str, str] = {}
-        answer = self._send(method, path, params, used=used, idempotent=idempotent)
-        if str(answer.get("code", "")) == "IllegalAccessToken" and self._can_refresh():
-            self._refresh_once(used["access_token"])
-            answer = self._send(method, path, params, used=used, idempotent=idempotent)
-        return answer
+        return self.with_refresh(
+            lambda used: self._send(method, path, params, used=used, idempotent=idempotent),
+            _token_expired,
+        )
 
     def _send(
         self,
@@ -431,8 +403,9 @@ class LazadaClient:
 
         return _decoded(self._caller.send(build, idempotent=idempotent), path)
 
-    def _can_refresh(self) -> bool:
-        return bool(self._credentials.refresh_token.get_secret_value())
+
+def _token_expired(answer: Payload) -> bool:
+    return str(answer.get("code", "")) == "IllegalAccessToken"
 
 
 def _decoded(response: requests.Response, path: str) -> Payload:

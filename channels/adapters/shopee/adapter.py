@@ -6,26 +6,17 @@ is the item in the first case and each model in the second.
 """
 
 import math
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, TypeVar
+from functools import cached_property
+from typing import Any
 
-import requests
-from pydantic import ValidationError
-
-from channels.adapters import credentials_error
+from catalog.models import sku_key
+from channels.adapters import kit
 from channels.adapters.base import (
     AdapterError,
-    CallStats,
-    CredentialsError,
-    CredentialsSaver,
     Limits,
-    OrderState,
     PriceUpdate,
     PushResult,
     QuantityUpdate,
@@ -35,10 +26,10 @@ from channels.adapters.base import (
     UploadVariant,
     WebhookEvent,
 )
-from channels.adapters.http import HttpCaller, RetryPolicy, download_image
+from channels.adapters.http import download_image
 from channels.adapters.paging import PageTally, reported_total
 from channels.adapters.shopee import orders as shopee_orders
-from channels.adapters.shopee.client import SERVICE, ShopeeClient, classify_reply
+from channels.adapters.shopee.client import SERVICE, ShopeeClient
 from channels.adapters.shopee.credentials import ShopeeCredentials
 
 # A full scan lists what a buyer can see or the seller can re-enable; deleted items simply drop
@@ -51,28 +42,14 @@ LISTING_STATUS = {"NORMAL": "live", "UNLIST": "inactive", "REVIEWING": "inactive
 MAX_TIERS = 2  # Shopee's limit on option names per item
 MAX_IMAGES = 9  # Shopee's limit on images per item
 
-T = TypeVar("T")
 
+class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials]):
+    """omni's Adapter for one Shopee shop (construction, credentials and the worker pool:
+    `kit.BaseAdapter`; `workers` is how many model lists of one page are fetched at once)."""
 
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    """One write call's worth of updates: one item, at most `per_call` models."""
-
-    item_id: int
-    rows: list[tuple[int, int, Any]]  # (index in the caller's list, model_id, update)
-
-
-class ShopeeAdapter:
-    """omni's Adapter for one Shopee shop.
-
-    `credentials` is a mapping validated by `ShopeeCredentials` (or an instance of it);
-    `on_credentials_changed` receives the whole credentials dict after a token refresh.
-    `retry` tunes back-off; `model_workers` is how many model lists of one page are fetched in
-    parallel (1 turns the pool off). `stats` counts every HTTP call this adapter makes.
-    """
-
-    kind: ClassVar[str] = "shopee"
-    limits: ClassVar[Limits] = Limits(
+    kind = "shopee"
+    service = SERVICE
+    limits = Limits(
         page_size=100,
         detail_ids_per_call=50,
         stock_updates_per_call=50,
@@ -81,46 +58,10 @@ class ShopeeAdapter:
         order_ids_per_call=50,
         order_window_days=15,
     )
-
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        credentials: Mapping[str, Any] | ShopeeCredentials,
-        on_credentials_changed: CredentialsSaver | None = None,
-        retry: RetryPolicy | None = None,
-        session: requests.Session | None = None,
-        model_workers: int = 4,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.stats = CallStats()
-        self._caller = HttpCaller(
-            stats=self.stats,
-            service=SERVICE,
-            session=session,
-            policy=retry,
-            classify=classify_reply,
-        )
-        self._client = ShopeeClient(
-            base_url=base_url,
-            credentials=_validated(credentials),
-            caller=self._caller,
-            on_credentials_changed=on_credentials_changed,
-            clock=clock,
-        )
-        self._model_workers = max(1, model_workers)
-        self._clock = clock
-        self._leaf_categories: dict[str, int] | None = None
-        self._logistic_ids: list[int] | None = None
-
-    @property
-    def credentials(self) -> ShopeeCredentials:
-        """The credentials in use, tokens included once refreshed."""
-        return self._client.credentials
-
-    def close(self) -> None:
-        """Release pooled connections (those of a session passed in, too)."""
-        self._caller.session.close()
+    STATUS_TABLE = shopee_orders.STATUS_TABLE
+    credentials_model = ShopeeCredentials
+    client_class = ShopeeClient
+    _client: ShopeeClient
 
     # -- Adapter protocol ------------------------------------------------------------------
 
@@ -134,7 +75,7 @@ class ShopeeAdapter:
         """One list of listings per get_item_list page (up to 100 items, more listings).
 
         Costs per page: one list call, one base-info call per 50 items and one model-list call
-        per item with models (those run `model_workers` at a time). With `updated_since`, items
+        per item with models (those run `workers` at a time). With `updated_since`, items
         Shopee changed from that second until now come back, deleted and banned ones as
         "removed"; a removed item Shopee no longer describes comes back as one listing with
         variant_id "". Take the next watermark before calling, so changes made during the scan
@@ -145,7 +86,7 @@ class ShopeeAdapter:
         """
         statuses, window = self._scan_filter(updated_since)
         tally = PageTally(SERVICE, "items", self.limits.page_size)
-        with self._pool() as pool_map:
+        with self.pool() as pool_map:
             offset = 0
             while True:
                 page = self._client.get_item_list(
@@ -174,7 +115,7 @@ class ShopeeAdapter:
         item_id = self._add_item(product, body)
         if plan is not None:
             self._add_models(item_id, *plan)
-        return self._listings_of_items([item_id], pool_map=_serial_map)
+        return self._listings_of_items([item_id], pool_map=kit.serial_map)
 
     def _add_item(self, product: UploadProduct, body: Mapping[str, Any]) -> int:
         created = self._client.add_item(body)
@@ -208,30 +149,35 @@ class ShopeeAdapter:
         A refused call fails only its own listings (credential errors stop everything); a
         listing in Shopee's `failure_list` fails with Shopee's reason.
         """
-        for update in updates:
-            if update.quantity < 0:
-                raise ValueError(f"negative quantity for {update.item_id}/{update.variant_id}")
 
-        def send(batch: _Batch) -> Mapping[str, Any]:
+        def send(batch: kit.PushBatch) -> Mapping[str, str]:
             stock_list = [
-                {"model_id": model_id, "seller_stock": [{"stock": update.quantity}]}
-                for _, model_id, update in batch.rows
+                {"model_id": row.target, "seller_stock": [{"stock": row.update.quantity}]}
+                for row in batch.rows
             ]
-            return self._client.update_stock(item_id=batch.item_id, stock_list=stock_list)
+            return _refused(
+                self._client.update_stock(item_id=int(batch.group), stock_list=stock_list)
+            )
 
-        return self._push(updates, self.limits.stock_updates_per_call, send)
+        return self.push(
+            updates, per_call=self.limits.stock_updates_per_call, resolve=_resolve, send=send
+        )
 
     def update_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
         """Original prices; one update_price call per item and 50 models, in order."""
 
-        def send(batch: _Batch) -> Mapping[str, Any]:
+        def send(batch: kit.PushBatch) -> Mapping[str, str]:
             price_list = [
-                {"model_id": model_id, "original_price": _json_number(update.price)}
-                for _, model_id, update in batch.rows
+                {"model_id": row.target, "original_price": _json_number(row.update.price)}
+                for row in batch.rows
             ]
-            return self._client.update_price(item_id=batch.item_id, price_list=price_list)
+            return _refused(
+                self._client.update_price(item_id=int(batch.group), price_list=price_list)
+            )
 
-        return self._push(updates, self.limits.price_updates_per_call, send)
+        return self.push(
+            updates, per_call=self.limits.price_updates_per_call, resolve=_resolve, send=send
+        )
 
     # -- catalog pushes --------------------------------------------------------------------
 
@@ -256,9 +202,9 @@ class ShopeeAdapter:
         self._client.update_item({"item_id": item, **{k: body[k] for k in fields if k in body}})
         by_key = self._models_by_sku(item)
         updates = [
-            PriceUpdate(item_id, by_key.get(_key(v.sku), ""), v.price)
+            PriceUpdate(item_id, by_key.get(sku_key(v.sku), ""), v.price)
             for v in product.variants
-            if not by_key or _key(v.sku) in by_key
+            if not by_key or sku_key(v.sku) in by_key
         ]
         failed = [r for r in self.update_prices(updates) if not r.ok]
         if failed:
@@ -291,9 +237,9 @@ class ShopeeAdapter:
         if grew:
             self._client.update_tier_variation(item_id=item, tier_variation=tiers)
         self._client.add_model(item_id=item, model_list=rows)
-        wanted = {_key(v.sku) for v in new}
-        listings = self._listings_of_items([item], pool_map=_serial_map)
-        return [lst for lst in listings if _key(lst.sku) in wanted]
+        wanted = {sku_key(v.sku) for v in new}
+        listings = self._listings_of_items([item], pool_map=kit.serial_map)
+        return [lst for lst in listings if sku_key(lst.sku) in wanted]
 
     def set_active(self, item_id: str, active: bool) -> None:
         answer = self._client.unlist_item(item_id=int(item_id), unlist=not active)
@@ -315,7 +261,7 @@ class ShopeeAdapter:
         if not info or not info[0].get("has_model"):
             return {}
         models = self._client.get_model_list(item).get("model") or []
-        return {_key(m.get("model_sku", "")): str(m["model_id"]) for m in models}
+        return {sku_key(m.get("model_sku", "")): str(m["model_id"]) for m in models}
 
     # -- reading listings ------------------------------------------------------------------
 
@@ -333,7 +279,7 @@ class ShopeeAdapter:
         return INCREMENTAL_STATUSES, {"update_time_from": since, "update_time_to": until}
 
     def _page_listings(
-        self, summaries: Sequence[Mapping[str, Any]], pool_map: "PoolMap"
+        self, summaries: Sequence[Mapping[str, Any]], pool_map: kit.PoolMap
     ) -> list[RemoteListing]:
         ids = [int(summary["item_id"]) for summary in summaries]
         described = self._listings_of_items(ids, pool_map=pool_map)
@@ -346,9 +292,11 @@ class ShopeeAdapter:
         ]
         return described + placeholders
 
-    def _listings_of_items(self, ids: Sequence[int], *, pool_map: "PoolMap") -> list[RemoteListing]:
+    def _listings_of_items(
+        self, ids: Sequence[int], *, pool_map: kit.PoolMap
+    ) -> list[RemoteListing]:
         infos = []
-        for chunk in _chunks(ids, self.limits.detail_ids_per_call):
+        for chunk in kit.chunks(ids, self.limits.detail_ids_per_call):
             infos.extend(self._client.get_item_base_info(chunk).get("item_list") or [])
         with_models = [int(info["item_id"]) for info in infos if info.get("has_model")]
         model_lists = dict(
@@ -359,35 +307,7 @@ class ShopeeAdapter:
             listings.extend(listings_from_item(info, model_lists.get(int(info["item_id"]))))
         return listings
 
-    @contextmanager
-    def _pool(self) -> Iterator["PoolMap"]:
-        if self._model_workers == 1:
-            yield _serial_map
-            return
-        with ThreadPoolExecutor(self._model_workers, thread_name_prefix="shopee-models") as pool:
-            yield lambda fn, args: list(pool.map(fn, args))
-
     # -- writing ---------------------------------------------------------------------------
-
-    def _push(
-        self,
-        updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate],
-        per_call: int,
-        send: Callable[[_Batch], Mapping[str, Any]],
-    ) -> list[PushResult]:
-        results: dict[int, PushResult] = {}
-        batches, bad = _batches(updates, per_call)
-        results.update(bad)
-        for batch in batches:
-            try:
-                answer = send(batch)
-            except CredentialsError:
-                raise
-            except AdapterError as exc:
-                results.update(_batch_failed(batch, str(exc), exc.retryable))
-                continue
-            results.update(_batch_results(batch, answer))
-        return [results[index] for index in range(len(updates))]
 
     def _add_item_body(self, product: UploadProduct, *, has_models: bool) -> dict[str, Any]:
         if not product.variants:
@@ -431,7 +351,7 @@ class ShopeeAdapter:
         wanted = category.strip()
         if wanted.isdigit():
             return int(wanted)
-        leaves = self._categories()
+        leaves = self._leaf_categories
         for candidate in (wanted, wanted.replace("/", ">").split(">")[-1]):
             found = leaves.get(candidate.strip().lower())
             if found is not None:
@@ -443,26 +363,25 @@ class ShopeeAdapter:
             code="category",
         )
 
-    def _categories(self) -> dict[str, int]:
-        if self._leaf_categories is None:
-            tree = self._client.get_category().get("category_list") or []
-            self._leaf_categories = {
-                str(
-                    node.get("display_category_name") or node["original_category_name"]
-                ).lower(): int(node["category_id"])
-                for node in tree
-                if not node.get("has_children")
-            }
-        return self._leaf_categories
+    @cached_property
+    def _leaf_categories(self) -> dict[str, int]:
+        """{lower-cased leaf category name: id}: one get_category call per adapter."""
+        leaves: dict[str, int] = {}
+        for node in self._client.get_category().get("category_list") or []:
+            if not node.get("has_children"):
+                name = node.get("display_category_name") or node["original_category_name"]
+                leaves[str(name).lower()] = int(node["category_id"])
+        return leaves
+
+    @cached_property
+    def _logistic_ids(self) -> list[int]:
+        """The enabled shipping channels: one get_channel_list call per adapter."""
+        channels = self._client.get_channel_list().get("logistics_channel_list") or []
+        return [
+            int(channel["logistics_channel_id"]) for channel in channels if channel.get("enabled")
+        ]
 
     def _logistics(self) -> list[int]:
-        if self._logistic_ids is None:
-            channels = self._client.get_channel_list().get("logistics_channel_list") or []
-            self._logistic_ids = [
-                int(channel["logistics_channel_id"])
-                for channel in channels
-                if channel.get("enabled")
-            ]
         if not self._logistic_ids:
             raise AdapterError(
                 "The Shopee shop has no enabled shipping channel: enable one in Seller Centre",
@@ -489,8 +408,6 @@ class ShopeeAdapter:
         return _image_id(answer)
 
     # -- orders ----------------------------------------------------------------------------
-
-    STATUS_TABLE: ClassVar[dict[str, OrderState]] = shopee_orders.STATUS_TABLE
 
     def iter_orders(
         self, *, updated_from: datetime, updated_to: datetime
@@ -532,7 +449,7 @@ class ShopeeAdapter:
         orders: list[RemoteOrder] = []
         wanted = list(dict.fromkeys(number.strip() for number in order_numbers if number.strip()))
         shopee_orders.check_order_sns(wanted)
-        for chunk in _chunks(wanted, self.limits.order_ids_per_call):  # type: ignore[arg-type]
+        for chunk in kit.chunks(wanted, self.limits.order_ids_per_call):
             answer = self._client.get_order_detail(chunk, fields=shopee_orders.DETAIL_FIELDS)
             for detail in answer.get("order_list") or []:
                 order = shopee_orders.order_from_detail(detail)
@@ -558,13 +475,6 @@ def _unix_range(updated_from: datetime, updated_to: datetime) -> tuple[int, int]
     if updated_from.tzinfo is None or updated_to.tzinfo is None:
         raise ValueError("iter_orders needs aware datetimes")
     return math.floor(updated_from.timestamp()), math.ceil(updated_to.timestamp())
-
-
-PoolMap = Callable[[Callable[[int], T], Sequence[int]], list[T]]
-
-
-def _serial_map(fn: Callable[[int], T], args: Sequence[int]) -> list[T]:
-    return [fn(arg) for arg in args]
 
 
 # -- parsing Shopee payloads (pure functions) --------------------------------------------------
@@ -736,79 +646,30 @@ def _model_row(
     }
 
 
-def _batches(
-    updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate], per_call: int
-) -> tuple[list[_Batch], dict[int, PushResult]]:
-    """Updates grouped by item (first-seen order) and cut to `per_call` models; and a failed
-    result for every update whose ids are not Shopee's numbers."""
-    by_item: dict[int, list[tuple[int, int, Any]]] = {}
-    bad: dict[int, PushResult] = {}
-    for index, update in enumerate(updates):
-        try:
-            item_id = int(update.item_id)
-            model_id = int(update.variant_id or 0)
-        except ValueError:
-            bad[index] = PushResult(
-                update.item_id, update.variant_id, ok=False, error="not a Shopee item/model id"
-            )
-            continue
-        by_item.setdefault(item_id, []).append((index, model_id, update))
-    batches = [
-        _Batch(item_id, rows[start : start + per_call])
-        for item_id, rows in by_item.items()
-        for start in range(0, len(rows), per_call)
-    ]
-    return batches, bad
+def _resolve(update: QuantityUpdate | PriceUpdate) -> tuple[str, str, int]:
+    """(item id, model id, model id as Shopee's number) of an update: its call is limited to
+    its item, and Shopee names a refused row by model id (0: the item itself)."""
+    try:
+        item_id = int(update.item_id)
+        model_id = int(update.variant_id or 0)
+    except ValueError:
+        raise kit.Unpushable("not a Shopee item/model id") from None
+    return str(item_id), str(model_id), model_id
 
 
-def _batch_results(batch: _Batch, answer: Mapping[str, Any]) -> dict[int, PushResult]:
-    failures = {
-        int(failure.get("model_id", 0)): str(failure.get("failed_reason") or "refused by Shopee")
+def _refused(answer: Mapping[str, Any]) -> dict[str, str]:
+    """{model id: Shopee's reason} of a stock or price call's `failure_list`."""
+    return {
+        str(int(failure.get("model_id", 0))): str(
+            failure.get("failed_reason") or "refused by Shopee"
+        )
         for failure in answer.get("failure_list") or []
-    }
-    return {
-        index: PushResult(
-            update.item_id,
-            update.variant_id,
-            ok=model_id not in failures,
-            error=failures.get(model_id, ""),
-        )
-        for index, model_id, update in batch.rows
-    }
-
-
-def _batch_failed(batch: _Batch, error: str, retryable: bool) -> dict[int, PushResult]:
-    return {
-        index: PushResult(
-            update.item_id, update.variant_id, ok=False, error=error, retryable=retryable
-        )
-        for index, _, update in batch.rows
     }
 
 
 def _json_number(value: Decimal) -> int | float:
     """Whole amounts as JSON integers (Shopee takes only integers in most regions)."""
     return int(value) if value == value.to_integral_value() else float(value)
-
-
-def _chunks(values: Sequence[int], size: int) -> Iterator[Sequence[int]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _validated(credentials: Mapping[str, Any] | ShopeeCredentials) -> ShopeeCredentials:
-    if isinstance(credentials, ShopeeCredentials):
-        return credentials
-    try:
-        return ShopeeCredentials.model_validate(dict(credentials))
-    except ValidationError as exc:
-        raise credentials_error(
-            SERVICE, exc.errors(include_input=False, include_url=False)
-        ) from None
-
-
-def _key(sku: str) -> str:
-    return (sku or "").strip().lower()
 
 
 def _new_model_rows(

@@ -18,16 +18,15 @@ is persisted (a refresh token is single-use) and repeats the call.
 
 import hashlib
 import hmac
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import requests
 
-from channels.adapters.base import AdapterError, CredentialsError, CredentialsSaver
-from channels.adapters.http import HttpCaller, OutgoingRequest, RetryAdvice, default_classifier
+from channels.adapters import kit
+from channels.adapters.base import AdapterError, CredentialsError
+from channels.adapters.http import OutgoingRequest, RetryAdvice, default_classifier
 from channels.adapters.shopee.credentials import ShopeeCredentials
 
 SERVICE = "Shopee"
@@ -49,6 +48,9 @@ UPDATE_TIER_VARIATION = "/api/v2/product/update_tier_variation"
 ADD_MODEL = "/api/v2/product/add_model"
 UNLIST_ITEM = "/api/v2/product/unlist_item"
 DELETE_ITEM = "/api/v2/product/delete_item"
+ORDER_LIST = "/api/v2/order/get_order_list"
+ORDER_DETAIL = "/api/v2/order/get_order_detail"
+TRACKING_NUMBER = "/api/v2/logistics/get_tracking_number"
 
 # Errors meaning "Shopee did not do it, ask again later": retried by HttpCaller, and still
 # retryable for the caller if every attempt got them.
@@ -98,28 +100,11 @@ def _error_code(response: requests.Response) -> str:
     return str(payload.get("error") or "") if isinstance(payload, dict) else ""
 
 
-class ShopeeClient:
+class ShopeeClient(kit.Client[ShopeeCredentials]):
     """Calls Shopee for one shop. Thread-safe: a token refresh happens once for all threads."""
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        credentials: ShopeeCredentials,
-        caller: HttpCaller,
-        on_credentials_changed: CredentialsSaver | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._credentials = credentials
-        self._caller = caller
-        self._on_credentials_changed = on_credentials_changed
-        self._clock = clock
-        self._refresh_lock = threading.Lock()
-
-    @property
-    def credentials(self) -> ShopeeCredentials:
-        return self._credentials
+    service = SERVICE
+    classify_reply = staticmethod(classify_reply)
 
     # -- shop ------------------------------------------------------------------------------
 
@@ -226,22 +211,11 @@ class ShopeeClient:
 
     # -- tokens ----------------------------------------------------------------------------
 
-    def refresh_access_token(self) -> ShopeeCredentials:
-        """Trade the refresh token for a new token pair, persist it through the callback.
-
-        The callback runs before the new pair is used, so a crash afterwards cannot lose the
-        single-use refresh token Shopee has just replaced.
-        """
-        current = self._credentials
-        refresh_token = current.refresh_token.get_secret_value()
-        if not refresh_token:
-            raise CredentialsError(
-                "Shopee refused the access token (error_auth) and the channel has no refresh "
-                "token: reconnect the shop in Shopee to issue new tokens",
-                code="error_auth",
-            )
+    def exchange_refresh_token(self, current: ShopeeCredentials) -> ShopeeCredentials:
+        """Trade the refresh token for a new token pair (`kit.Client.refresh_access_token`
+        persists it through the callback before it is used)."""
         body = {
-            "refresh_token": refresh_token,
+            "refresh_token": current.refresh_token.get_secret_value(),
             "partner_id": current.partner_id,
             "shop_id": current.shop_id,
         }
@@ -261,19 +235,17 @@ class ShopeeClient:
             raise AdapterError(
                 "Shopee answered the token refresh without new tokens", retryable=False, code="auth"
             )
-        renewed = current.with_tokens(
+        return current.with_tokens(
             access_token=str(payload["access_token"]), refresh_token=str(payload["refresh_token"])
         )
-        if self._on_credentials_changed is not None:
-            self._on_credentials_changed(renewed.as_dict())
-        self._credentials = renewed
-        return renewed
 
-    def _refresh_once(self, stale_access_token: str) -> None:
-        with self._refresh_lock:
-            # Another thread may have refreshed while this one waited for the lock.
-            if self._credentials.access_token.get_secret_value() == stale_access_token:
-                self.refresh_access_token()
+    def no_refresh_token(self) -> CredentialsError:
+        """Shopee's own wording and code for an expired token that cannot be refreshed."""
+        return CredentialsError(
+            "Shopee refused the access token (error_auth) and the channel has no refresh "
+            "token: reconnect the shop in Shopee to issue new tokens",
+            code="error_auth",
+        )
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -286,12 +258,10 @@ class ShopeeClient:
         body: Mapping[str, Any] | None = None,
         idempotent: bool = True,
     ) -> Payload:
-        used: dict[str, str] = {}
-        payload = self._send(method, path, params, body, used=used, idempotent=idempotent)
-        if payload.get("error") == "error_auth" and self._can_refresh():
-            self._refresh_once(used["access_token"])
-            payload = self._send(method, path, params, body, used=used, idempotent=idempotent)
-        return _checked(payload, path)
+        def send(used: dict[str, str]) -> Payload:
+            return self._send(method, path, params, body, used=used, idempotent=idempotent)
+
+        return _checked(self.with_refresh(send, _token_expired), path)
 
     def _public_call(
         self,
@@ -356,9 +326,6 @@ class ShopeeClient:
 
         return _decoded(self._caller.send(build, idempotent=idempotent), path)
 
-    def _can_refresh(self) -> bool:
-        return bool(self._credentials.refresh_token.get_secret_value())
-
     # -- orders ----------------------------------------------------------------------------
 
     def get_order_list(
@@ -398,6 +365,10 @@ class ShopeeClient:
         """`tracking_number` of an order's parcel ("" until the courier has issued one)."""
         params = {"order_sn": order_sn}
         return _response(self._shop_call("GET", TRACKING_NUMBER, params=params))
+
+
+def _token_expired(payload: Payload) -> bool:
+    return payload.get("error") == "error_auth"
 
 
 def _decoded(response: requests.Response, path: str) -> Payload:
@@ -497,8 +468,3 @@ def _response(payload: Payload) -> Payload:
 
 def _endpoint(path: str) -> str:
     return path.removeprefix("/api/v2/")
-
-
-ORDER_LIST = "/api/v2/order/get_order_list"
-ORDER_DETAIL = "/api/v2/order/get_order_detail"
-TRACKING_NUMBER = "/api/v2/logistics/get_tracking_number"

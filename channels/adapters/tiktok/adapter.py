@@ -9,81 +9,57 @@ listing is looked up (one Get Product) unless this adapter has just read it.
 Tokopedia: a Tokopedia shop bound to TikTok Shop ("TikTok Shop by Tokopedia") is served by the
 same Partner API. Its products say where they are listed in `integrated_platform_statuses`
 (`{"platform": "TOKOPEDIA", "status": ...}`) and its orders where they were placed in
-`commerce_platform`. `TokopediaAdapter` keeps the products listed on Tokopedia and the orders
-whose `commerce_platform` is `"TOKOPEDIA"`; `TikTokShopAdapter` keeps every product of the shop
-(all are on TikTok Shop) and every order that is not Tokopedia's. The value list of
-`commerce_platform` is not published: `"TIKTOK_SHOP"` appears in TikTok's samples, and
-`"TOKOPEDIA"` is the platform name TikTok itself uses for Tokopedia in
-`integrated_platform_statuses`, so that is the value taken to mean Tokopedia. An order without
-the field (older API versions) counts as TikTok Shop's.
+`commerce_platform` (its values: `orders.py`). `TokopediaAdapter` keeps the products listed on
+Tokopedia and the orders whose `commerce_platform` is `"TOKOPEDIA"`; `TikTokShopAdapter` keeps
+every product of the shop (all are on TikTok Shop) and every order that is not Tokopedia's.
 """
 
 import html
-import json
 import math
-import re
-import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
-import requests
-from pydantic import ValidationError
-
-from channels.adapters import credentials_error
+from catalog.models import sku_key
+from channels.adapters import kit
 from channels.adapters.base import (
     AdapterError,
-    CallStats,
     CredentialsError,
-    CredentialsSaver,
     Limits,
     OrderNumbersMalformed,
-    OrderState,
     PriceUpdate,
     PushResult,
     QuantityUpdate,
     RemoteListing,
     RemoteOrder,
-    RemoteOrderLine,
     UploadProduct,
     UploadVariant,
     WebhookEvent,
     WebhookRejected,
     signature_matches,
 )
-from channels.adapters.http import HttpCaller, RetryPolicy, download_image
+from channels.adapters.http import download_image
 from channels.adapters.paging import PageTally, reported_total
 from channels.adapters.tiktok.client import (
     ORDER_NOT_SELLERS,
     SERVICE,
     TikTokClient,
-    classify_reply,
+    TokopediaClient,
     webhook_signature,
 )
 from channels.adapters.tiktok.credentials import TikTokCredentials
+from channels.adapters.tiktok.orders import (
+    ORDER_ID,
+    STATUS_TABLE,
+    TIKTOK_SHOP,
+    TOKOPEDIA,
+    _aware,
+    _decimal,
+    order_from_payload,
+    webhook_event,
+)
 
-# Every order status TikTok documents (reference §2.4), in omni's terms.
-STATUS_TABLE: dict[str, OrderState] = {
-    "UNPAID": OrderState.UNPAID,
-    # UK only: paid, but the buyer may still cancel and the seller may not ship yet.
-    "ON_HOLD": OrderState.PAID,
-    "AWAITING_SHIPMENT": OrderState.PAID,
-    # Some items have left, not all: the order as a whole still waits to be shipped.
-    "PARTIALLY_SHIPPING": OrderState.PAID,
-    # Packed and a pickup arranged, but not handed to the carrier yet.
-    "AWAITING_COLLECTION": OrderState.PAID,
-    "IN_TRANSIT": OrderState.SHIPPED,
-    "DELIVERED": OrderState.DELIVERED,
-    "COMPLETED": OrderState.DELIVERED,
-    # Refined by `order_state`: cancelled after the carrier collected it means it came back.
-    "CANCELLED": OrderState.CANCELLED,
-}
-TOKOPEDIA = "TOKOPEDIA"
-TIKTOK_SHOP = "TIKTOK_SHOP"
 # Search returns at most 10,000 products per query; larger sets are split by time window.
 SEARCH_CAP = 10_000
 MAX_IMAGES = 9
@@ -92,7 +68,6 @@ MAX_TITLE = 255
 MAX_SELLER_SKU = 50
 MAX_QUANTITY = 99_999  # Update Inventory takes 0 <= quantity < 99,999
 PRODUCT_MISSING = 12052032  # "The product does not exist" in activate/deactivate/delete errors
-ORDER_ID = re.compile(r"[0-9]+")  # an order number is the order id, all digits
 # The currency of a shop's prices, by region (TikTok's Create Product documentation).
 REGION_CURRENCY = {
     "US": "USD",
@@ -108,34 +83,19 @@ REGION_CURRENCY = {
 BARCODE_TYPES = {8: "EAN", 12: "UPC", 13: "EAN", 14: "GTIN"}
 DAY = 86_400
 
-T = TypeVar("T")
 Payload = dict[str, Any]
-PoolMap = Callable[[Callable[[str], T], Sequence[str]], list[T]]
 
 
-@dataclass(slots=True)
-class _Batch:
-    """One write call's worth of updates: one product, at most `per_call` SKUs. Updates of the
-    same listing are sent once (the last one wins) and all get its result."""
-
-    product_id: str
-    rows: dict[str, tuple[list[int], Any]] = field(default_factory=dict)  # sku -> (indexes, update)
-
-
-class TikTokShopAdapter:
-    """omni's Adapter for one TikTok Shop.
-
-    `credentials` is a mapping validated by `TikTokCredentials` (or an instance of it);
-    `on_credentials_changed` receives the whole credentials dict after a token refresh.
+class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials]):
+    """omni's Adapter for one TikTok Shop (construction, credentials and the worker pool:
+    `kit.BaseAdapter`; `workers` is how many product details of one page are fetched at once).
     `auth_base_url` is where tokens are refreshed (by default TikTok's auth host for TikTok's
-    API host, else `base_url` itself). `retry` tunes back-off; `detail_workers` is how many
-    product details of one page are fetched in parallel (1 turns the pool off). `stats` counts
-    every HTTP call this adapter makes.
+    API host, else `base_url` itself).
     """
 
-    kind: ClassVar[str] = "tiktok_shop"
-    service: ClassVar[str] = SERVICE
-    limits: ClassVar[Limits] = Limits(
+    kind = "tiktok_shop"
+    service = SERVICE
+    limits = Limits(
         page_size=100,
         detail_ids_per_call=1,  # Get Product takes one id
         # The SKUs per stock/price call are not documented; a product has at most 100 SKUs
@@ -146,52 +106,22 @@ class TikTokShopAdapter:
         order_ids_per_call=50,
         order_window_days=None,  # Search Orders documents no widest window
     )
+    STATUS_TABLE = STATUS_TABLE
+    credentials_model = TikTokCredentials
+    client_class = TikTokClient
+    _client: TikTokClient
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        credentials: Mapping[str, Any] | TikTokCredentials,
-        on_credentials_changed: CredentialsSaver | None = None,
-        retry: RetryPolicy | None = None,
-        session: requests.Session | None = None,
-        auth_base_url: str | None = None,
-        detail_workers: int = 4,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.stats = CallStats()
-        self._caller = HttpCaller(
-            stats=self.stats,
-            service=self.service,
-            session=session,
-            policy=retry,
-            classify=classify_reply,
-        )
-        self._client = TikTokClient(
-            base_url=base_url,
-            credentials=_validated(credentials, self.service),
-            caller=self._caller,
-            on_credentials_changed=on_credentials_changed,
-            auth_base_url=auth_base_url,
-            service=self.service,
-            clock=clock,
-        )
-        self._detail_workers = max(1, detail_workers)
-        self._clock = clock
+    def __init__(self, *, auth_base_url: str | None = None, **settings: Any) -> None:
+        self._auth_base_url = auth_base_url  # read by make_client, inside super().__init__
+        super().__init__(**settings)
         self._single_sku: dict[str, str] = {}  # product id -> its only SKU id, as last read
         self._shop: Payload | None = None
         self._leaf_categories: dict[str, str] | None = None
         self._brands: dict[str, str] = {}
         self._warehouse: str | None = None
 
-    @property
-    def credentials(self) -> TikTokCredentials:
-        """The credentials in use, tokens included once refreshed."""
-        return self._client.credentials
-
-    def close(self) -> None:
-        """Release pooled connections (those of a session passed in, too)."""
-        self._caller.session.close()
+    def make_client(self, **settings: Any) -> TikTokClient:
+        return self.client_class(auth_base_url=self._auth_base_url, **settings)
 
     # -- Adapter protocol ------------------------------------------------------------------
 
@@ -207,14 +137,14 @@ class TikTokShopAdapter:
         """One list of listings per Search Products page (up to 100 products).
 
         Costs per page: one search call and one Get Product per product with several SKUs
-        (for the SKUs' option names; `detail_workers` at a time). A full scan lists every
+        (for the SKUs' option names; `workers` at a time). A full scan lists every
         product but deleted ones. With `updated_since`, products changed from that second on
         come back, then those deleted since, as "removed" (a second search, status DELETED).
         Over 10,000 matching products, searches are split by time window (TikTok's cap), at
         the cost of one extra search per split. Take the next watermark before calling.
         A search read incompletely raises IncompleteRead (see `_pages`).
         """
-        with self._pool() as pool_map:
+        with self.pool() as pool_map:
             if updated_since is None:
                 for products in self._search({}, "create_time"):
                     yield from self._yielded(self._page_listings(products, pool_map))
@@ -267,9 +197,6 @@ class TikTokShopAdapter:
         errors stop everything); a SKU in TikTok's `errors[]` fails with TikTok's reason.
         Extra cost: one Get Product per single-SKU product this adapter has not read yet.
         """
-        for update in updates:
-            if update.quantity < 0:
-                raise ValueError(f"negative quantity for {update.item_id}/{update.variant_id}")
         warehouse = self.credentials.warehouse_id
 
         def row(sku_id: str, update: QuantityUpdate) -> Payload:
@@ -354,14 +281,14 @@ class TikTokShopAdapter:
                 retryable=False,
                 code="param",
             )
-        have = {_key(sku.get("seller_sku", "")) for sku in skus}
-        wanted = {_key(v.sku) for v in new}
-        missing = [v for v in new if _key(v.sku) not in have]
+        have = {sku_key(sku.get("seller_sku", "")) for sku in skus}
+        wanted = {sku_key(v.sku) for v in new}
+        missing = [v for v in new if sku_key(v.sku) not in have]
         if missing:
             rows = [self._existing_sku_row(sku) for sku in skus]
             rows += [self._sku_row(product, v, names) for v in missing]
             self._client.edit_product(item_id, {**_kept_fields(detail), "skus": rows})
-        return [lst for lst in self._listings_of(item_id) if _key(lst.sku) in wanted]
+        return [lst for lst in self._listings_of(item_id) if sku_key(lst.sku) in wanted]
 
     def set_active(self, item_id: str, active: bool) -> None:
         """List (Activate Products) or unlist (Deactivate Products) the product."""
@@ -435,8 +362,8 @@ class TikTokShopAdapter:
         )
         found: list[RemoteOrder] = []
         per_call = self.limits.order_ids_per_call
-        for start in range(0, len(wanted), per_call):
-            found.extend(self._remote_orders(self._order_details(wanted[start : start + per_call])))
+        for chunk in kit.chunks(wanted, per_call):
+            found.extend(self._remote_orders(self._order_details(chunk)))
         return found
 
     def _order_details(self, ids: Sequence[str]) -> list[Payload]:
@@ -536,7 +463,7 @@ class TikTokShopAdapter:
             )
 
     def _page_listings(
-        self, products: Sequence[Payload], pool_map: PoolMap[Payload]
+        self, products: Sequence[Payload], pool_map: kit.PoolMap
     ) -> list[RemoteListing]:
         kept = [p for p in products if self._lists(p)]
         # Search leaves out the SKUs' option names; a product with several SKUs needs them
@@ -583,72 +510,30 @@ class TikTokShopAdapter:
         if listings:
             yield listings
 
-    @contextmanager
-    def _pool(self) -> Iterator[PoolMap[Payload]]:
-        if self._detail_workers == 1:
-            yield _serial_map
-            return
-        with ThreadPoolExecutor(self._detail_workers, thread_name_prefix="tiktok-detail") as pool:
-            yield lambda fn, args: list(pool.map(fn, args))
-
     # -- writing stock and prices ----------------------------------------------------------
 
     def _push(
         self,
         updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate],
         per_call: int,
-        send: Callable[[str, list[Payload]], Payload],
+        call: Callable[[str, list[Payload]], Payload],
         row: Callable[[str, Any], Payload],
         local_problem: Callable[[Any], str],
     ) -> list[PushResult]:
-        results: dict[int, PushResult] = {}
-        for batch in self._batches(updates, per_call, results, local_problem):
-            try:
-                rows = [row(sku_id, update) for sku_id, (_, update) in batch.rows.items()]
-                answer = send(batch.product_id, rows)
-            except CredentialsError:
-                raise
-            except AdapterError as exc:
-                results.update(_batch_failed(batch, str(exc), exc.retryable))
-                continue
-            results.update(_batch_results(batch, answer))
-        return [results[index] for index in range(len(updates))]
+        """`kit.BaseAdapter.push` one product per call: an update TikTok would refuse
+        (`local_problem`, ids that are not TikTok's) fails unsent; a single-SKU listing's SKU id
+        is looked up; `row(sku_id, update)` is one SKU of the call's body."""
 
-    def _batches(
-        self,
-        updates: Sequence[QuantityUpdate] | Sequence[PriceUpdate],
-        per_call: int,
-        results: dict[int, PushResult],
-        local_problem: Callable[[Any], str],
-    ) -> list[_Batch]:
-        """Updates grouped by product (first-seen order), SKU ids resolved, cut to `per_call`
-        SKUs. Updates that cannot be sent get their failed result in `results` instead."""
-        by_product: dict[str, dict[str, tuple[list[int], Any]]] = {}
-        for index, update in enumerate(updates):
+        def resolve(update: QuantityUpdate | PriceUpdate) -> tuple[str, str, Any]:
             problem = local_problem(update) or _id_problem(update, self.service)
             if problem:
-                results[index] = PushResult(
-                    update.item_id, update.variant_id, ok=False, error=problem
-                )
-                continue
-            try:
-                sku_id = update.variant_id or self._only_sku(update.item_id)
-            except CredentialsError:
-                raise
-            except AdapterError as exc:
-                results[index] = PushResult(
-                    update.item_id, update.variant_id, False, str(exc), exc.retryable
-                )
-                continue
-            rows = by_product.setdefault(update.item_id, {})
-            indexes = rows[sku_id][0] if sku_id in rows else []
-            rows[sku_id] = ([*indexes, index], update)  # the last update of a listing wins
-        batches = []
-        for product_id, rows in by_product.items():
-            items = list(rows.items())
-            for start in range(0, len(items), per_call):
-                batches.append(_Batch(product_id, dict(items[start : start + per_call])))
-        return batches
+                raise kit.Unpushable(problem)
+            return update.item_id, update.variant_id or self._only_sku(update.item_id), None
+
+        def send(batch: kit.PushBatch) -> Mapping[str, str]:
+            return _refused(call(batch.group, [row(r.key, r.update) for r in batch.rows]))
+
+        return self.push(updates, per_call=per_call, resolve=resolve, send=send)
 
     def _only_sku(self, product_id: str) -> str:
         """The SKU id of a single-SKU listing: remembered from a read, else Get Product."""
@@ -888,8 +773,9 @@ class TokopediaAdapter(TikTokShopAdapter):
     Tokopedia entry is gone cannot be told apart from one never on Tokopedia and is left out.
     """
 
-    kind: ClassVar[str] = "tokopedia"
-    service: ClassVar[str] = "Tokopedia"
+    kind = "tokopedia"
+    service = "Tokopedia"
+    client_class = TokopediaClient
 
     def _lists(self, product: Mapping[str, Any]) -> bool:
         return _tokopedia_status(product) is not None
@@ -945,114 +831,6 @@ def listings_from_product(
     return listings
 
 
-def order_state(order: Mapping[str, Any]) -> OrderState:
-    """omni's state of a TikTok order: STATUS_TABLE, except that an order cancelled after the
-    carrier collected it (failed delivery, parcel returned) counts as returned. TikTok has no
-    order status for returns; returns after delivery live in its Return & Refund API."""
-    status = str(order.get("status") or "")
-    state = STATUS_TABLE.get(status)
-    if state is None:
-        raise AdapterError(
-            f"TikTok order {order.get('id')} is in status {status!r}, which omni does not know "
-            "yet: add it to the TikTok STATUS_TABLE",
-            retryable=False,
-            code="order_status",
-        )
-    if state is OrderState.CANCELLED and (
-        order.get("collection_time") or order.get("delivery_time")
-    ):
-        return OrderState.RETURNED
-    return state
-
-
-def order_from_payload(
-    order: Mapping[str, Any], service: str = SERVICE, *, single_sku: Collection[str] = ()
-) -> RemoteOrder:
-    """A RemoteOrder from a TikTok order (Search Orders or Get Order Detail). `single_sku`:
-    ids of products known to have a single SKU (see `order_lines`)."""
-    order_id = str(order.get("id") or "")
-    if not order_id:
-        raise AdapterError(f"{service} sent an order without an id", retryable=False, code="order")
-    payment = order.get("payment") or {}
-    return RemoteOrder(
-        order_number=order_id,
-        order_id=order_id,
-        status=str(order.get("status") or ""),
-        state=order_state(order),
-        created_at=_aware(order.get("create_time")),
-        updated_at=_aware(order.get("update_time")),
-        currency=str(payment.get("currency") or ""),
-        total=_decimal(payment.get("total_amount")),
-        lines=order_lines(order, single_sku=single_sku),
-        paid_at=_aware(order["paid_time"]) if order.get("paid_time") else None,
-        payment_method=str(order.get("payment_method_name") or ""),
-        courier=str(order.get("shipping_provider") or ""),
-        tracking_number=str(order.get("tracking_number") or ""),
-        cancel_reason=str(order.get("cancel_reason") or ""),
-        source=dict(order),
-    )
-
-
-def order_lines(
-    order: Mapping[str, Any], *, single_sku: Collection[str] = ()
-) -> tuple[RemoteOrderLine, ...]:
-    """TikTok lists one line item per unit: units of one SKU at one price become one line,
-    with the first unit's line item id. Units cancelled on their own (a partial cancel) are
-    left out; a cancelled order keeps them all, to show what it was.
-
-    `variant_id` is "" for a product with a single SKU, as in omni's listings: a product in
-    `single_sku`, or a line naming no option (`sku_name` empty), the usual mark of one. Else the
-    SKU id. (A single SKU with an option, unknown to `single_sku`, gets its SKU id; the order
-    pipeline then matches the line by SKU.)
-    """
-    items = [i for i in order.get("line_items") or [] if isinstance(i, dict)]
-    if order.get("status") != "CANCELLED":
-        items = [i for i in items if i.get("display_status") != "CANCELLED"]
-    grouped: dict[tuple[str, str, Decimal], list[Mapping[str, Any]]] = {}
-    for item in items:
-        key = (str(item.get("product_id") or ""), str(item.get("sku_id") or ""), _sale_price(item))
-        grouped.setdefault(key, []).append(item)
-    lines = []
-    for (product_id, sku_id, unit_price), units in grouped.items():
-        first = units[0]
-        option = str(first.get("sku_name") or "").strip()
-        name = str(first.get("product_name") or "")
-        lines.append(
-            RemoteOrderLine(
-                line_id=str(first.get("id") or ""),
-                item_id=product_id,
-                variant_id=sku_id if option and product_id not in single_sku else "",
-                sku=str(first.get("seller_sku") or ""),
-                title=f"{name} - {option}" if option else name,
-                quantity=sum(_units(unit) for unit in units),
-                unit_price=unit_price,
-            )
-        )
-    return tuple(lines)
-
-
-def webhook_event(body: bytes, *, service: str = SERVICE) -> WebhookEvent:
-    """A verified push body as a WebhookEvent; WebhookRejected(400) if it is malformed."""
-    try:
-        payload = json.loads(body.decode("utf-8"), parse_float=Decimal)
-    except ValueError:
-        raise WebhookRejected(f"{service} push body is not JSON", status=400) from None
-    if not isinstance(payload, dict):
-        raise WebhookRejected(f"{service} push body is not a JSON object", status=400)
-    delivery_id = str(payload.get("tts_notification_id") or "").strip()
-    if not delivery_id:
-        raise WebhookRejected(f"{service} push without tts_notification_id", status=400)
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-    kind = payload.get("type")
-    if kind == 1:  # ORDER_STATUS_CHANGE
-        order_id = str(data.get("order_id") or "").strip()
-        if not order_id:
-            raise WebhookRejected(f"{service} order push without data.order_id", status=400)
-        return WebhookEvent(delivery_id, "order_status", order_id, payload)
-    topic = "product" if kind in (5, 37) else "other"  # 5: product status, 37: product audit
-    return WebhookEvent(delivery_id, topic, "", payload)
-
-
 def _tokopedia_status(product: Mapping[str, Any]) -> str | None:
     for entry in product.get("integrated_platform_statuses") or []:
         if isinstance(entry, dict) and str(entry.get("platform") or "").upper() == TOKOPEDIA:
@@ -1088,27 +866,6 @@ def _quantity(inventory: Any, warehouse_id: str) -> int:
     return sum(int(row.get("quantity") or 0) for row in rows)
 
 
-def _sale_price(item: Mapping[str, Any]) -> Decimal:
-    return _decimal(item.get("sale_price") or item.get("original_price"))
-
-
-def _units(item: Mapping[str, Any]) -> int:
-    quantity = item.get("quantity")
-    return quantity if isinstance(quantity, int) and quantity > 0 else 1
-
-
-def _decimal(raw: Any) -> Decimal:
-    try:
-        value = Decimal(str(raw)) if raw not in (None, "") else Decimal("0")
-    except InvalidOperation:
-        return Decimal("0")
-    return value if value.is_finite() else Decimal("0")
-
-
-def _aware(timestamp: Any) -> datetime:
-    return datetime.fromtimestamp(int(timestamp or 0), tz=UTC)
-
-
 def _amount(value: Decimal) -> str:
     """A decimal as TikTok's string amounts: plain notation, no exponent."""
     return format(value.normalize(), "f") if value != value.to_integral_value() else str(int(value))
@@ -1134,31 +891,16 @@ def _reason(error: Mapping[str, Any]) -> str:
     return f"{said}: {'; '.join(extra)}" if extra else said
 
 
-def _batch_results(batch: _Batch, answer: Mapping[str, Any]) -> dict[int, PushResult]:
-    failures: dict[str, str] = {}
+def _refused(answer: Mapping[str, Any]) -> dict[str, str]:
+    """TikTok's reasons by SKU id, from a write's `errors[]`; an error naming no SKU is under ""
+    (it fails the whole call)."""
+    refused: dict[str, str] = {}
     for error in answer.get("errors") or []:
         if not isinstance(error, dict):
             continue
         detail = error.get("detail") if isinstance(error.get("detail"), dict) else {}
-        sku_id = str((detail or {}).get("sku_id") or "")
-        failures[sku_id] = _reason(error)
-    unnamed = failures.pop("", None)  # an error naming no SKU fails the whole call
-    results = {}
-    for sku_id, (indexes, update) in batch.rows.items():
-        error = failures.get(sku_id) or unnamed or ""
-        for index in indexes:
-            results[index] = PushResult(
-                update.item_id, update.variant_id, ok=not error, error=error
-            )
-    return results
-
-
-def _batch_failed(batch: _Batch, error: str, retryable: bool) -> dict[int, PushResult]:
-    return {
-        index: PushResult(update.item_id, update.variant_id, False, error, retryable)
-        for indexes, update in batch.rows.values()
-        for index in indexes
-    }
+        refused[str((detail or {}).get("sku_id") or "")] = _reason(error)
+    return refused
 
 
 def _id_problem(update: QuantityUpdate | PriceUpdate, service: str) -> str:
@@ -1271,34 +1013,13 @@ def _price_updates(
     """The POS prices of a product's variants for its TikTok SKUs, matched by SKU. A single-SKU
     product takes the price of the variant with its SKU, else of the first variant."""
     if len(skus) == 1:
-        only = _key(str(skus[0].get("seller_sku") or ""))
-        variant = next((v for v in product.variants if _key(v.sku) == only), None)
+        only = sku_key(str(skus[0].get("seller_sku") or ""))
+        variant = next((v for v in product.variants if sku_key(v.sku) == only), None)
         variant = variant or (product.variants[0] if product.variants else None)
         return [PriceUpdate(item_id, "", variant.price)] if variant else []
-    by_key = {_key(str(sku.get("seller_sku") or "")): str(sku["id"]) for sku in skus}
+    by_key = {sku_key(str(sku.get("seller_sku") or "")): str(sku["id"]) for sku in skus}
     return [
-        PriceUpdate(item_id, by_key[_key(v.sku)], v.price)
+        PriceUpdate(item_id, by_key[sku_key(v.sku)], v.price)
         for v in product.variants
-        if _key(v.sku) in by_key
+        if sku_key(v.sku) in by_key
     ]
-
-
-def _serial_map(fn: Callable[[str], T], args: Sequence[str]) -> list[T]:
-    return [fn(arg) for arg in args]
-
-
-def _validated(
-    credentials: Mapping[str, Any] | TikTokCredentials, service: str
-) -> TikTokCredentials:
-    if isinstance(credentials, TikTokCredentials):
-        return credentials
-    try:
-        return TikTokCredentials.model_validate(dict(credentials))
-    except ValidationError as exc:
-        raise credentials_error(
-            service, exc.errors(include_input=False, include_url=False)
-        ) from None
-
-
-def _key(sku: str) -> str:
-    return (sku or "").strip().lower()

@@ -31,8 +31,6 @@ secret in the query). When a shop call says the access token expired, the client
 import hashlib
 import hmac
 import re
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -41,8 +39,9 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 from requests.auth import AuthBase
 
-from channels.adapters.base import AdapterError, CredentialsError, CredentialsSaver
-from channels.adapters.http import HttpCaller, OutgoingRequest, RetryAdvice, default_classifier
+from channels.adapters.base import AdapterError, CredentialsError
+from channels.adapters.http import OutgoingRequest, RetryAdvice, default_classifier
+from channels.adapters.kit import Client
 from channels.adapters.tiktok.credentials import TikTokCredentials
 
 SERVICE = "TikTok Shop"
@@ -192,36 +191,20 @@ class RequestSigner(AuthBase):
         return request
 
 
-class TikTokClient:
+class TikTokClient(Client[TikTokCredentials]):
     """Calls the Partner API for one shop. Thread-safe: a token refresh happens once for all
-    threads. `service` names the channel in error messages ("TikTok Shop", "Tokopedia")."""
+    threads. `auth_base_url` is where tokens are refreshed (by default TikTok's auth host for
+    TikTok's API host, else `base_url` itself)."""
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        credentials: TikTokCredentials,
-        caller: HttpCaller,
-        on_credentials_changed: CredentialsSaver | None = None,
-        auth_base_url: str | None = None,
-        service: str = SERVICE,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._auth_base_url = (auth_base_url or auth_base_url_for(base_url)).rstrip("/")
-        self._credentials = credentials
-        self._caller = caller
-        self._on_credentials_changed = on_credentials_changed
-        self._service = service
-        self._clock = clock
-        self._refresh_lock = threading.Lock()
-        caller.session.auth = RequestSigner(
-            api_base_url=base_url, credentials=lambda: self.credentials
+    service = SERVICE
+    classify_reply = staticmethod(classify_reply)
+
+    def __init__(self, *, auth_base_url: str | None = None, **settings: Any) -> None:
+        super().__init__(**settings)
+        self._auth_base_url = (auth_base_url or auth_base_url_for(self._base_url)).rstrip("/")
+        self._caller.session.auth = RequestSigner(
+            api_base_url=self._base_url, credentials=lambda: self.credentials
         )
-
-    @property
-    def credentials(self) -> TikTokCredentials:
-        return self._credentials
 
     # -- shops -----------------------------------------------------------------------------
 
@@ -333,25 +316,16 @@ class TikTokClient:
 
     # -- tokens ----------------------------------------------------------------------------
 
-    def refresh_access_token(self) -> TikTokCredentials:
-        """Trade the refresh token for a new pair; persist it through the callback first.
+    def exchange_refresh_token(self, current: TikTokCredentials) -> TikTokCredentials:
+        """Trade the refresh token for a new pair (TikTok replaces the refresh token too).
 
-        The callback runs before the new pair is used, so a crash afterwards cannot lose the
-        refresh token TikTok has just replaced. Unsigned call on the auth host, secret in the
-        query as TikTok requires: the URL is never logged or put in a message.
+        Unsigned call on the auth host, secret in the query as TikTok requires: the URL is
+        never logged or put in a message.
         """
-        current = self._credentials
-        refresh_token = current.refresh_token.get_secret_value()
-        if not refresh_token:
-            raise CredentialsError(
-                f"{self._service} says the access token has expired and the channel has no "
-                "refresh token: reconnect the shop to issue new tokens",
-                code=str(TOKEN_EXPIRED),
-            )
         query = {
             "app_key": current.app_key,
             "app_secret": current.app_secret.get_secret_value(),
-            "refresh_token": refresh_token,
+            "refresh_token": current.refresh_token.get_secret_value(),
             "grant_type": "refresh_token",
         }
         url = self._auth_base_url + REFRESH_TOKEN
@@ -359,42 +333,39 @@ class TikTokClient:
         response = self._caller.send(
             lambda: OutgoingRequest("GET", url, params=query), idempotent=False
         )
-        payload = _decoded(response, REFRESH_TOKEN, self._service)
+        payload = _decoded(response, REFRESH_TOKEN, self.service)
         code = _int_code(payload.get("code"))
         if code:
             raise self._refresh_refused(code, str(payload.get("message") or ""))
         data = payload.get("data") or {}
         if not data.get("access_token") or not data.get("refresh_token"):
             raise AdapterError(
-                f"{self._service} answered the token refresh without new tokens",
+                f"{self.service} answered the token refresh without new tokens",
                 retryable=False,
                 code="token_refresh",
             )
-        renewed = current.with_tokens(
+        return current.with_tokens(
             access_token=str(data["access_token"]),
             refresh_token=str(data["refresh_token"]),
-            access_token_expires_at=_int_code(data.get("access_token_expire_in")),
+            access_token_expires_at=max(0, _int_code(data.get("access_token_expire_in"))),
         )
-        if self._on_credentials_changed is not None:
-            self._on_credentials_changed(renewed.as_dict())
-        self._credentials = renewed
-        return renewed
+
+    def no_refresh_token(self) -> CredentialsError:
+        return CredentialsError(
+            f"{self.service} says the access token has expired and the channel has no "
+            "refresh token: reconnect the shop to issue new tokens",
+            code=str(TOKEN_EXPIRED),
+        )
 
     def _refresh_refused(self, code: int, message: str) -> AdapterError:
-        error = tiktok_error(code, message, endpoint="token refresh", service=self._service)
+        error = tiktok_error(code, message, endpoint="token refresh", service=self.service)
         if error.retryable or "app_key" in message or "app_secret" in message:
             return error
         return CredentialsError(
-            f"{self._service} refused the refresh token ({code}): it was used already or has "
-            f"expired; reconnect the shop to issue new tokens. {self._service} said: {message}",
+            f"{self.service} refused the refresh token ({code}): it was used already or has "
+            f"expired; reconnect the shop to issue new tokens. {self.service} said: {message}",
             code=str(code),
         )
-
-    def _refresh_once(self, stale_access_token: str) -> None:
-        with self._refresh_lock:
-            # Another thread may have refreshed while this one waited for the lock.
-            if self._credentials.access_token.get_secret_value() == stale_access_token:
-                self.refresh_access_token()
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -412,24 +383,27 @@ class TikTokClient:
     ) -> Payload:
         """The `data` object of a successful call; AdapterError/CredentialsError otherwise.
         An expired access token is refreshed once, then the call is made again."""
-        used: dict[str, str] = {}
 
-        def build() -> OutgoingRequest:
-            creds = self._credentials  # read per attempt: a refresh may have replaced it
-            used["access_token"] = creds.access_token.get_secret_value()
-            query: dict[str, Any] = {"app_key": creds.app_key, "timestamp": int(self._clock())}
-            if shop:
-                query["shop_cipher"] = creds.shop_cipher
-            query.update(params or {})
-            url = self._base_url + path
-            return OutgoingRequest(method, url, params=query, json=body, files=files, data=data)
+        def send(used: dict[str, str]) -> Payload:
+            def build() -> OutgoingRequest:
+                creds = self._credentials  # read per attempt: a refresh may have replaced it
+                used["access_token"] = creds.access_token.get_secret_value()
+                query: dict[str, Any] = {"app_key": creds.app_key, "timestamp": int(self._clock())}
+                if shop:
+                    query["shop_cipher"] = creds.shop_cipher
+                query.update(params or {})
+                url = self._base_url + path
+                return OutgoingRequest(method, url, params=query, json=body, files=files, data=data)
 
-        payload = _decoded(self._caller.send(build, idempotent=idempotent), path, self._service)
-        if _token_refused(payload) and self._credentials.refresh_token.get_secret_value():
-            self._refresh_once(used["access_token"])
-            response = self._caller.send(build, idempotent=idempotent)
-            payload = _decoded(response, path, self._service)
-        return _checked(payload, path, self._service)
+            return _decoded(self._caller.send(build, idempotent=idempotent), path, self.service)
+
+        return _checked(self.with_refresh(send, _token_refused), path, self.service)
+
+
+class TokopediaClient(TikTokClient):
+    """The same Partner API for a shop bound to Tokopedia, named so in messages."""
+
+    service = "Tokopedia"
 
 
 def _decoded(response: requests.Response, path: str, service: str) -> Payload:

@@ -16,45 +16,33 @@ import hashlib
 import hmac
 import html
 import json
-import logging
 import math
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import PurePosixPath
-from typing import Any, ClassVar, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-from pydantic import ValidationError
-
-from channels.adapters import credentials_error
+from catalog.models import sku_key
+from channels.adapters import kit
 from channels.adapters.base import (
     AdapterError,
-    CallStats,
     CredentialsError,
-    CredentialsSaver,
     Limits,
     OrderNumbersMalformed,
-    OrderState,
     PriceUpdate,
     PushResult,
     QuantityUpdate,
     RemoteListing,
     RemoteOrder,
-    RemoteOrderLine,
     UploadProduct,
     UploadVariant,
     WebhookEvent,
     WebhookRejected,
     signature_matches,
 )
-from channels.adapters.http import HttpCaller, RetryPolicy
 from channels.adapters.paging import PageTally
 from channels.adapters.woocommerce.client import (
     MAX_BATCH_ITEMS,
@@ -64,41 +52,20 @@ from channels.adapters.woocommerce.client import (
     Payload,
     WooCommerceClient,
     WooCommerceError,
-    classify_reply,
     error_detail,
     walk_pages,
 )
 from channels.adapters.woocommerce.credentials import WooCommerceCredentials
-
-logger = logging.getLogger(__name__)
-
-# Every order status of WooCommerce (reference §5.4) in omni's terms. The order pipeline works
-# from the state alone; the status itself is kept verbatim on the RemoteOrder.
-STATUS_TABLE: dict[str, OrderState] = {
-    "pending": OrderState.UNPAID,  # placed, awaiting payment
-    "on-hold": OrderState.UNPAID,  # awaiting payment confirmation (bank transfer, cheque)
-    "failed": OrderState.UNPAID,  # payment failed or declined; the buyer may still pay
-    "checkout-draft": OrderState.UNPAID,  # a block-checkout cart, not placed yet (see LEFT_OUT)
-    "processing": OrderState.PAID,  # paid, or cash on delivery accepted: to be fulfilled
-    "completed": OrderState.DELIVERED,  # fulfilled and complete; core has no later status
-    "cancelled": OrderState.CANCELLED,
-    "trash": OrderState.CANCELLED,  # in the trash (see LEFT_OUT)
-    "refunded": OrderState.RETURNED,  # refunded in full, shipped or not
-    # Core has no "shipped" step; shipment-tracking and order-status plugins register these two
-    # statuses, and stores that use them expect orders to move through them.
-    "shipped": OrderState.SHIPPED,
-    "delivered": OrderState.DELIVERED,
-}
-# Orders omni never downloads: carts not placed yet, and orders in the trash. Merchants trash
-# old orders to tidy up; treating that as a cancellation would void invoices long settled.
-LEFT_OUT = frozenset({"checkout-draft", "trash"})
-# An order number is the order id, or what a numbering plugin makes of it ("WC-1042"): never
-# white space or control characters.
-ORDER_NUMBER = re.compile(r"[^\s\x00-\x1f\x7f]+")
-ORDER_NUMBER_FORM = "the order id, or the number a plugin gives it, without spaces"
-# Plugins may register any status: an unknown one is kept verbatim and treated as unpaid, the
-# state in which the pipeline does nothing it would have to undo.
-UNKNOWN_STATUS_STATE = OrderState.UNPAID
+from channels.adapters.woocommerce.orders import (
+    LEFT_OUT,
+    ORDER_NUMBER,
+    ORDER_NUMBER_FORM,
+    STATUS_TABLE,
+    modified_at,
+    order_from_payload,
+    order_number,
+    to_decimal,
+)
 
 LISTING_STATUS = {
     "publish": "live",
@@ -127,33 +94,20 @@ NOT_FOUND = frozenset(
 )
 _PING = re.compile(rb"webhook_id=(\d+)")
 
-T = TypeVar("T")
-R = TypeVar("R")
-# map(fetch variations of one product, product ids) -> their variations, in the same order
-PoolMap = Callable[[Callable[[int], list[Payload]], Sequence[int]], list[list[Payload]]]
 
-
-@dataclass(frozen=True, slots=True)
-class _Row:
-    """One update of a batch call: its index in the caller's list and the id it targets."""
-
-    index: int
-    target_id: int
-    update: QuantityUpdate | PriceUpdate
-
-
-class WooCommerceAdapter:
+class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials]):
     """omni's Adapter for one WooCommerce store.
 
     `base_url` is the site (`https://shop.example.com`); `credentials` a mapping validated by
     `WooCommerceCredentials` (or an instance). WooCommerce keys never expire, so
     `on_credentials_changed` is accepted for the common constructor and never called.
-    `retry` tunes back-off; `variation_workers` is how many variable products of one page have
-    their variations read in parallel (1 turns the pool off). `stats` counts every HTTP call.
+    `retry` tunes back-off; `workers` is how many variable products of one page have their
+    variations read in parallel (1 turns the pool off). `stats` counts every HTTP call.
     """
 
-    kind: ClassVar[str] = "woocommerce"
-    limits: ClassVar[Limits] = Limits(
+    kind = "woocommerce"
+    service = SERVICE
+    limits = Limits(
         page_size=MAX_PER_PAGE,
         detail_ids_per_call=1,  # variations are read one product per call
         stock_updates_per_call=MAX_BATCH_ITEMS,
@@ -164,43 +118,14 @@ class WooCommerceAdapter:
         order_ids_per_call=1,  # GET /orders/{id}
         order_window_days=None,  # any window: the list is paged, not capped
     )
+    STATUS_TABLE = STATUS_TABLE
+    credentials_model = WooCommerceCredentials
+    client_class = WooCommerceClient
+    _client: WooCommerceClient
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        credentials: Mapping[str, Any] | WooCommerceCredentials,
-        on_credentials_changed: CredentialsSaver | None = None,
-        retry: RetryPolicy | None = None,
-        session: requests.Session | None = None,
-        variation_workers: int = 4,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.stats = CallStats()
-        self._caller = HttpCaller(
-            stats=self.stats,
-            service=SERVICE,
-            session=session,
-            policy=retry,
-            classify=classify_reply,
-        )
-        self._client = WooCommerceClient(
-            base_url=base_url,
-            credentials=_validated(credentials),
-            caller=self._caller,
-            clock=clock,
-        )
-        self._workers = max(1, variation_workers)
-        self._units: tuple[str, str] | None = None
-        self._category_ids: dict[str, int] | None = None
-
-    @property
-    def credentials(self) -> WooCommerceCredentials:
-        return self._client.credentials
-
-    def close(self) -> None:
-        """Release pooled connections (those of a session passed in, too)."""
-        self._caller.session.close()
+    # Store settings, read on first use and kept for the adapter's life.
+    _units: tuple[str, str] | None = None
+    _category_ids: dict[str, int] | None = None
 
     # -- Adapter protocol: credentials and listings --------------------------------------------
 
@@ -214,7 +139,7 @@ class WooCommerceAdapter:
         """One list of listings per products page (up to 100 products, more listings).
 
         Costs per page: one list call, plus one variations call per variable product on it
-        (more for a product with over 100 variations), `variation_workers` at a time.
+        (more for a product with over 100 variations), `workers` at a time.
         A full scan reads every product but those in the trash. With `updated_since`, products
         modified from that second on come back, then a second pass over the trash returns
         the products trashed since then as "removed". Products deleted for good leave no trace:
@@ -243,13 +168,13 @@ class WooCommerceAdapter:
 
         # Products in id order: an edit during the scan never moves a product between pages.
         tally = PageTally(SERVICE, "products", MAX_PER_PAGE)
-        with self._pool() as pool_map:
+        with self.pool() as pool_map:
             for rows in walk_pages(fetch, per_page=MAX_PER_PAGE, tally=tally):
                 listings = self._page_listings(rows, pool_map)
                 if listings:
                     yield listings
 
-    def _page_listings(self, rows: Sequence[Payload], pool_map: PoolMap) -> list[RemoteListing]:
+    def _page_listings(self, rows: Sequence[Payload], pool_map: kit.PoolMap) -> list[RemoteListing]:
         variable = [
             int(row["id"])
             for row in rows
@@ -269,14 +194,6 @@ class WooCommerceAdapter:
         return [
             row for rows in walk_pages(fetch, per_page=MAX_PER_PAGE, tally=tally) for row in rows
         ]
-
-    @contextmanager
-    def _pool(self) -> Iterator[PoolMap]:
-        if self._workers == 1:
-            yield _serial_map
-            return
-        with ThreadPoolExecutor(self._workers, thread_name_prefix="woo-variations") as pool:
-            yield lambda fn, args: list(pool.map(fn, args))
 
     # -- Adapter protocol: creating products ---------------------------------------------------
 
@@ -325,7 +242,7 @@ class WooCommerceAdapter:
     ) -> tuple[list[Payload], list[str]]:
         made: list[Payload] = []
         failures: list[str] = []
-        for chunk in _chunks(rows, MAX_BATCH_ITEMS):
+        for chunk in kit.chunks(rows, MAX_BATCH_ITEMS):
             # Not idempotent: a batch that may have run is not sent again.
             answer = self._client.batch_variations(parent_id, {"create": chunk}, idempotent=False)
             for sent, item in zip(chunk, _answer_items(answer, "create", len(chunk)), strict=True):
@@ -345,88 +262,45 @@ class WooCommerceAdapter:
         A refused call fails only its own listings (credential errors stop everything); an
         item WooCommerce refuses inside a batch fails with WooCommerce's message.
         """
-        for update in updates:
-            if update.quantity < 0:
-                raise ValueError(f"negative quantity for {update.item_id}/{update.variant_id}")
-        return self._push(updates, lambda update: _stock_fields(update.quantity))
+        per_call = self.limits.stock_updates_per_call
+        return self._push(updates, per_call, lambda update: _stock_fields(update.quantity))
 
     def update_prices(self, updates: Sequence[PriceUpdate]) -> list[PushResult]:
         """Regular prices (strings, as WooCommerce takes them), batched like quantities. Sale
         prices are the store's own promotions and are left alone."""
-        bad = {
-            index: PushResult(u.item_id, u.variant_id, ok=False, error="a price cannot be negative")
-            for index, u in enumerate(updates)
-            if u.price < 0
-        }
-        return self._push(updates, lambda update: {"regular_price": _money(update.price)}, bad)
+        per_call = self.limits.price_updates_per_call
+        return self._push(updates, per_call, lambda update: {"regular_price": _money(update.price)})
 
     def _push(
-        self,
-        updates: Sequence[QuantityUpdate | PriceUpdate],
-        fields: Callable[[Any], Payload],
-        known: Mapping[int, PushResult] | None = None,
+        self, updates: Sequence[kit.Update], per_call: int, fields: Callable[[Any], Payload]
     ) -> list[PushResult]:
-        results: dict[int, PushResult] = dict(known or {})
-        groups: dict[int | None, list[_Row]] = {}
-        for index, update in enumerate(updates):
-            if index in results:
-                continue
-            try:
-                item_id = int(update.item_id)
-                variant_id = int(update.variant_id) if update.variant_id else None
-            except ValueError:
-                results[index] = PushResult(
-                    update.item_id,
-                    update.variant_id,
-                    ok=False,
-                    error="not a WooCommerce product/variation id",
-                )
-                continue
-            parent = None if variant_id is None else item_id
-            target = item_id if variant_id is None else variant_id
-            groups.setdefault(parent, []).append(_Row(index, target, update))
-        for parent, rows in groups.items():
-            for chunk in _chunks(rows, MAX_BATCH_ITEMS):
-                results.update(self._send_batch(parent, chunk, fields))
-        return [results[index] for index in range(len(updates))]
+        return self.push(
+            updates,
+            per_call=per_call,
+            # Grouped by endpoint (`_batch_target`), which keeps variations of one product per
+            # call while simple products of any item share the products batch.
+            one_item=True,
+            resolve=_batch_target,
+            send=lambda batch: self._send_batch(batch, fields),
+        )
 
     def _send_batch(
-        self,
-        parent: int | None,
-        rows: Sequence[_Row],
-        fields: Callable[[Any], Payload],
-    ) -> dict[int, PushResult]:
-        body = {"update": [{"id": row.target_id, **fields(row.update)} for row in rows]}
-        try:
-            if parent is None:
-                answer = self._client.batch_products(body)
-            else:
-                answer = self._client.batch_variations(parent, body)
-            items = _answer_items(answer, "update", len(rows))
-        except CredentialsError:
-            raise
-        except AdapterError as exc:
-            return {
-                row.index: PushResult(
-                    row.update.item_id,
-                    row.update.variant_id,
-                    ok=False,
-                    error=str(exc),
-                    retryable=exc.retryable,
-                )
-                for row in rows
-            }
-        results = {}
-        for row, item in zip(rows, items, strict=True):
+        self, batch: kit.PushBatch, fields: Callable[[Any], Payload]
+    ) -> dict[str, AdapterError]:
+        """One batch call; what WooCommerce said of each item it refused, by key (retryable
+        when the item failed on WooCommerce's side: a 5xx, or no result for it)."""
+        body = {"update": [{"id": int(row.key), **fields(row.update)} for row in batch.rows]}
+        if batch.group:
+            answer = self._client.batch_variations(int(batch.group), body)
+        else:
+            answer = self._client.batch_products(body)
+        refused = {}
+        items = _answer_items(answer, "update", len(batch.rows))
+        for row, item in zip(batch.rows, items, strict=True):
             error = _item_error(item)
-            results[row.index] = PushResult(
-                row.update.item_id,
-                row.update.variant_id,
-                ok=error is None,
-                error="" if error is None else error[0],
-                retryable=False if error is None else error[1],
-            )
-        return results
+            if error is not None:
+                refused[row.key] = AdapterError(error[0], retryable=error[1])
+        return refused
 
     # -- Adapter protocol: catalog pushes ----------------------------------------------------
 
@@ -462,7 +336,7 @@ class WooCommerceAdapter:
             if match is not None:
                 rows.append({"id": int(match["id"]), **_variant_fields(variant)})
         failures = []
-        for chunk in _chunks(rows, MAX_BATCH_ITEMS):
+        for chunk in kit.chunks(rows, MAX_BATCH_ITEMS):
             answer = self._client.batch_variations(parent_id, {"update": chunk})
             for sent, item in zip(chunk, _answer_items(answer, "update", len(chunk)), strict=True):
                 error = _item_error(item)
@@ -509,10 +383,10 @@ class WooCommerceAdapter:
         attributes = _merged_attributes(current, product, names, new)
         if _attribute_set(attributes) != _attribute_set(current.get("attributes") or []):
             current = self._client.update_product(parent_id, {"attributes": attributes})
-        existing = {_sku_key(str(v.get("sku") or "")): v for v in self._variations(parent_id)}
+        existing = {sku_key(str(v.get("sku") or "")): v for v in self._variations(parent_id)}
         existing.pop("", None)  # a blank SKU identifies nothing
-        already = [existing[_sku_key(v.sku)] for v in new if _sku_key(v.sku) in existing]
-        missing = [v for v in new if _sku_key(v.sku) not in existing]
+        already = [existing[sku_key(v.sku)] for v in new if sku_key(v.sku) in existing]
+        missing = [v for v in new if sku_key(v.sku) not in existing]
         made, failures = self._create_variations(
             parent_id, [_variation_body(v, names) for v in missing]
         )
@@ -676,10 +550,10 @@ class WooCommerceAdapter:
                 if exc.code not in NOT_FOUND:
                     raise
             else:
-                if _order_number(payload) == number:
+                if order_number(payload) == number:
                     return payload
         page = self._client.list_orders(page=1, search=number, orderby="id")
-        return next((row for row in page.rows if _order_number(row) == number), None)
+        return next((row for row in page.rows if order_number(row) == number), None)
 
     # -- Adapter protocol: webhooks ----------------------------------------------------------
 
@@ -733,7 +607,7 @@ class WooCommerceAdapter:
             return WebhookEvent(
                 delivery_id=delivery_id,
                 topic="order_status",
-                order_number=_order_number(payload),
+                order_number=order_number(payload),
                 payload=payload,
             )
         topic = "product" if resource == "product" else "other"
@@ -744,10 +618,6 @@ def webhook_signature(secret: str, body: bytes) -> str:
     """`X-WC-Webhook-Signature`: base64 of HMAC-SHA256 over the raw body, keyed with the
     webhook's secret."""
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
-
-
-def _serial_map(fn: Callable[[T], R], args: Sequence[T]) -> list[R]:
-    return [fn(arg) for arg in args]
 
 
 # -- parsing WooCommerce payloads (pure functions) ------------------------------------------------
@@ -764,7 +634,7 @@ def listings_from_product(
     product_id = str(product["id"])
     name = html.unescape(str(product.get("name") or ""))
     status = str(product.get("status") or "")
-    updated_at = _modified(product)
+    updated_at = modified_at(product)
     kind = product.get("type")
     if kind == "simple":
         return [
@@ -794,66 +664,10 @@ def listings_from_product(
             price=_price(variation),
             quantity=_quantity(variation),
             status=_listing_status(status, str(variation.get("status") or "publish")),
-            updated_at=max(updated_at, _modified(variation)),
+            updated_at=max(updated_at, modified_at(variation)),
         )
         for variation in variations
     ]
-
-
-def order_from_payload(payload: Mapping[str, Any]) -> RemoteOrder:
-    """A RemoteOrder from a REST order (or an order webhook's body)."""
-    status = str(payload.get("status") or "")
-    state = STATUS_TABLE.get(status)
-    if state is None:
-        logger.warning(
-            "WooCommerce order %s has status %r, unknown to omni: treated as unpaid",
-            payload.get("id"),
-            status,
-        )
-        state = UNKNOWN_STATUS_STATE
-    lines = tuple(_order_line(item) for item in payload.get("line_items") or [])
-    shipping = payload.get("shipping_lines") or []
-    return RemoteOrder(
-        order_number=_order_number(payload),
-        order_id=str(payload["id"]),
-        status=status,
-        state=state,
-        created_at=_utc(payload.get("date_created_gmt")) or _EPOCH,
-        updated_at=_modified(payload),
-        currency=str(payload.get("currency") or ""),
-        total=_decimal(payload.get("total")),
-        lines=lines,
-        paid_at=_utc(payload.get("date_paid_gmt")),
-        payment_method=str(
-            payload.get("payment_method_title") or payload.get("payment_method") or ""
-        ),
-        courier=str(shipping[0].get("method_title") or "") if shipping else "",
-        source=dict(payload),
-    )
-
-
-def _order_line(item: Mapping[str, Any]) -> RemoteOrderLine:
-    quantity = int(item.get("quantity") or 0)
-    total = _decimal(item.get("total"))
-    paid = total + _decimal(item.get("total_tax"))  # line totals exclude tax in WooCommerce
-    unit_price = paid / quantity if quantity else paid
-    exponent = total.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < 0:
-        unit_price = unit_price.quantize(Decimal(1).scaleb(exponent))
-    variation_id = int(item.get("variation_id") or 0)
-    return RemoteOrderLine(
-        line_id=str(item.get("id") or ""),
-        item_id=str(item.get("product_id") or ""),
-        variant_id=str(variation_id) if variation_id else "",
-        sku=str(item.get("sku") or ""),
-        title=html.unescape(str(item.get("name") or "")),
-        quantity=quantity,
-        unit_price=unit_price,
-    )
-
-
-def _order_number(payload: Mapping[str, Any]) -> str:
-    return str(payload.get("number") or payload.get("id") or "")
 
 
 def _listing_status(product_status: str, variation_status: str = "publish") -> str:
@@ -873,41 +687,13 @@ def _options_text(variation: Mapping[str, Any]) -> str:
 
 
 def _price(row: Mapping[str, Any]) -> Decimal:
-    return _decimal(row.get("regular_price") or row.get("price"))
+    return to_decimal(row.get("regular_price") or row.get("price"))
 
 
 def _quantity(row: Mapping[str, Any]) -> int:
     # null when stock is not managed; negative when backorders are allowed: kept as it is.
     value = row.get("stock_quantity")
     return int(value) if value is not None else 0
-
-
-def _decimal(raw: Any) -> Decimal:
-    if raw is None or raw == "":
-        return Decimal(0)
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        return Decimal(0)
-    return value if value.is_finite() else Decimal(0)
-
-
-_EPOCH = datetime.fromtimestamp(0, tz=UTC)
-
-
-def _utc(raw: Any) -> datetime | None:
-    """A `*_gmt` field ("2025-01-02T08:00:00", no zone: it is UTC) as an aware datetime."""
-    if not raw:
-        return None
-    try:
-        parsed = datetime.fromisoformat(str(raw))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _modified(row: Mapping[str, Any]) -> datetime:
-    return _utc(row.get("date_modified_gmt")) or _utc(row.get("date_created_gmt")) or _EPOCH
 
 
 def _gmt(seconds: int) -> str:
@@ -1094,10 +880,10 @@ def _image_name(url: str) -> str:
 def _matching_variation(
     variant: UploadVariant, variations: Sequence[Mapping[str, Any]]
 ) -> Mapping[str, Any] | None:
-    key = _sku_key(variant.sku)
+    key = sku_key(variant.sku)
     if key:
         for variation in variations:
-            if _sku_key(str(variation.get("sku") or "")) == key:
+            if sku_key(str(variation.get("sku") or "")) == key:
                 return variation
     wanted = {name.lower(): str(value).strip().lower() for name, value in variant.options.items()}
     if not wanted:
@@ -1112,8 +898,20 @@ def _matching_variation(
     return None
 
 
-def _sku_key(sku: str) -> str:
-    return sku.strip().lower()
+def _batch_target(update: kit.Update) -> tuple[str, str, None]:
+    """Where an update goes, as (group, key, target) for `kit.push_in_batches`: a simple
+    product to the products batch (group ""), a variation to its product's variations batch
+    (group = the product id); the key is the id the batch item names."""
+    if isinstance(update, PriceUpdate) and update.price < 0:
+        raise kit.Unpushable("a price cannot be negative")
+    try:
+        item_id = int(update.item_id)
+        variant_id = int(update.variant_id) if update.variant_id else None
+    except ValueError:
+        raise kit.Unpushable("not a WooCommerce product/variation id") from None
+    if variant_id is None:
+        return "", str(item_id), None
+    return str(item_id), str(variant_id), None
 
 
 def _answer_items(answer: Mapping[str, Any], action: str, sent: int) -> list[Payload]:
@@ -1144,25 +942,9 @@ def _item_error(item: Mapping[str, Any]) -> tuple[str, bool] | None:
     return text + error_detail(code, data), status >= 500
 
 
-def _chunks(values: Sequence[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(values), size):
-        yield list(values[start : start + size])
-
-
 def _id(item_id: str) -> int:
     if not str(item_id).strip().isdigit():
         raise AdapterError(
             f"{item_id!r} is not a WooCommerce product id", retryable=False, code="param"
         )
     return int(item_id)
-
-
-def _validated(credentials: Mapping[str, Any] | WooCommerceCredentials) -> WooCommerceCredentials:
-    if isinstance(credentials, WooCommerceCredentials):
-        return credentials
-    try:
-        return WooCommerceCredentials.model_validate(dict(credentials))
-    except ValidationError as exc:
-        raise credentials_error(
-            SERVICE, exc.errors(include_input=False, include_url=False)
-        ) from None

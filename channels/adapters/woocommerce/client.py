@@ -29,7 +29,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -40,8 +39,9 @@ from urllib.parse import quote, urlsplit
 import requests
 from requests.auth import AuthBase
 
+from channels.adapters import kit
 from channels.adapters.base import AdapterError, CredentialsError
-from channels.adapters.http import HttpCaller, OutgoingRequest, RetryAdvice, default_classifier
+from channels.adapters.http import OutgoingRequest, RetryAdvice, default_classifier
 from channels.adapters.paging import PageTally
 from channels.adapters.woocommerce.credentials import WooCommerceCredentials
 
@@ -148,18 +148,6 @@ class WooBasicAuth(AuthBase):
         return f"WooBasicAuth(host={self._host!r})"
 
 
-# -- retries -------------------------------------------------------------------------------------
-
-
-def classify_reply(response: requests.Response) -> RetryAdvice | None:
-    """HTTP 429 and 5xx are retried. A 503 comes from the host or from WordPress's maintenance
-    mode before WooCommerce runs, so even a create may be sent again after one."""
-    advice = default_classifier(response)
-    if advice is not None and response.status_code == 503:
-        return RetryAdvice(advice.reason, retry_after=advice.retry_after, unprocessed=True)
-    return advice
-
-
 # -- pages ---------------------------------------------------------------------------------------
 
 
@@ -234,21 +222,22 @@ def _last_page(current: Page, page: int, per_page: int) -> bool:
 # -- the client ----------------------------------------------------------------------------------
 
 
-class WooCommerceClient:
+class WooCommerceClient(kit.Client[WooCommerceCredentials]):
     """Calls one store's REST API. Thread-safe: it keeps no state between calls.
 
     Over HTTPS the caller's session gets Basic credentials for the store's host (a session
     passed in is changed for good); over HTTP every request is OAuth-signed in its query.
+    WooCommerce keys never expire: there is no token to refresh.
     """
+
+    service = SERVICE
 
     def __init__(
         self,
         *,
         base_url: str,
-        credentials: WooCommerceCredentials,
-        caller: HttpCaller,
-        clock: Callable[[], float] = time.time,
         nonce: Callable[[], str] = lambda: secrets.token_hex(16),
+        **settings: Any,
     ) -> None:
         site = base_url.strip().rstrip("/")
         parts = urlsplit(site)
@@ -258,18 +247,22 @@ class WooCommerceClient:
                 retryable=False,
                 code="site_url",
             )
-        self._api = site + API_PREFIX
+        super().__init__(base_url=site, **settings)
+        self._api = self._base_url + API_PREFIX
         self._https = parts.scheme == "https"
-        self._credentials = credentials
-        self._caller = caller
-        self._clock = clock
         self._nonce = nonce
         if self._https:
-            caller.session.auth = WooBasicAuth(parts.netloc, credentials)
+            self._caller.session.auth = WooBasicAuth(parts.netloc, self._credentials)
 
-    @property
-    def credentials(self) -> WooCommerceCredentials:
-        return self._credentials
+    @staticmethod
+    def classify_reply(response: requests.Response) -> RetryAdvice | None:
+        """HTTP 429 and 5xx are retried. A 503 comes from the host or from WordPress's
+        maintenance mode before WooCommerce runs, so even a create may be sent again after
+        one."""
+        advice = default_classifier(response)
+        if advice is not None and response.status_code == 503:
+            return RetryAdvice(advice.reason, retry_after=advice.retry_after, unprocessed=True)
+        return advice
 
     # -- products --------------------------------------------------------------------------
 

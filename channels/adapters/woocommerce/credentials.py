@@ -1,11 +1,11 @@
 """What a WooCommerce channel must store to call one store's REST API (v3)."""
 
-from typing import Any
+from pydantic import Field, SecretStr, field_validator
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from channels.adapters import kit
 
 
-class WooCommerceCredentials(BaseModel):
+class WooCommerceCredentials(kit.Credentials):
     """A store's REST API key pair and the secret of its order webhooks.
 
     The key pair comes from WooCommerce > Settings > Advanced > REST API ("ck_…" and "cs_…").
@@ -16,17 +16,9 @@ class WooCommerceCredentials(BaseModel):
     WooCommerce keys never expire, so there is no token to refresh.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
     consumer_key: SecretStr = Field(min_length=1)
     consumer_secret: SecretStr = Field(min_length=1)
     webhook_secret: SecretStr = SecretStr("")
-
-    @field_validator("consumer_key", "consumer_secret", "webhook_secret", mode="before")
-    @classmethod
-    def _strip(cls, value: Any) -> Any:
-        # Keys copied from the WordPress admin often carry a trailing space or newline.
-        return value.strip() if isinstance(value, str) else value
 
     @field_validator("consumer_key")
     @classmethod
@@ -46,11 +38,3 @@ class WooCommerceCredentials(BaseModel):
                 "a WooCommerce consumer secret starts with cs_ (were key and secret swapped?)"
             )
         return value
-
-    def as_dict(self) -> dict[str, Any]:
-        """Every field in clear, in the shape this model validates: what the channel stores."""
-        return {
-            "consumer_key": self.consumer_key.get_secret_value(),
-            "consumer_secret": self.consumer_secret.get_secret_value(),
-            "webhook_secret": self.webhook_secret.get_secret_value(),
-        }

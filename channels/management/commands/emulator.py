@@ -10,8 +10,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from channels.emulators import DEFAULT_PORTS, EMULATORS, emulator_class
+from channels.emulators import emulator_class
 from channels.emulators.base import Emulator, Faults
+from channels.marketplaces import BY_KIND, KINDS
 
 
 class Command(BaseCommand):
@@ -21,7 +22,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("kind", choices=sorted(EMULATORS), help="Which marketplace.")
+        parser.add_argument("kind", choices=sorted(KINDS), help="Which marketplace.")
         parser.add_argument("--port", type=int, help="Port (default: the kind's demo port).")
         parser.add_argument("--items", type=int, default=200, help="Items in the shop.")
         parser.add_argument("--seed", type=int, default=1, help="Same seed, same shop.")
@@ -71,7 +72,7 @@ class Command(BaseCommand):
         pos_skus = _catalog_skus() if options["from_catalog"] else []
         if options["from_catalog"]:
             self.stdout.write(f"{len(pos_skus)} POS SKUs read from the catalog.")
-        port = options["port"] if options["port"] is not None else DEFAULT_PORTS.get(kind, 0)
+        port = options["port"] if options["port"] is not None else BY_KIND[kind].demo_port
         cls: Any = emulator_class(kind)
         return cls(
             items=options["items"],
