@@ -4,12 +4,12 @@ Where each kind's adapter and credentials model live, and its production host, a
 `channels.marketplaces.MARKETPLACES`; nothing else imports an adapter module directly.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.utils.module_loading import import_string
 
-from channels.adapters.base import AdapterError, CredentialsError, CredentialsSaver
+from channels.adapters.base import AdapterError, CredentialsSaver
 from channels.marketplaces import BY_KIND, Marketplace
 
 if TYPE_CHECKING:
@@ -49,22 +49,6 @@ def build_adapter(
         base_url=base_url or BY_KIND[kind].base_url,
         credentials=credentials,
         on_credentials_changed=on_credentials_changed,
-    )
-
-
-def credentials_error(service: str, errors: Iterable[Mapping[str, Any]]) -> CredentialsError:
-    """A CredentialsError listing what is wrong with each field, never the field's value.
-
-    `errors` is pydantic's `ValidationError.errors()`, whose messages would otherwise quote the
-    submitted secrets back.
-    """
-    problems = []
-    for error in errors:
-        field = ".".join(str(part) for part in error.get("loc", ())) or "credentials"
-        problems.append(f"{field}: {error.get('msg', 'invalid')}")
-    return CredentialsError(
-        f"The {service} credentials are incomplete or wrong ({'; '.join(problems)})",
-        code="invalid_credentials",
     )
 
 

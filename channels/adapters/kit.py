@@ -9,10 +9,14 @@ A marketplace package (`channels/adapters/<kind>/`) has the same four files:
   order payloads turned into `RemoteOrder`s;
 - `adapter.py`: a `BaseAdapter` subclass mapping payloads to and from omni's dataclasses.
 
-`BaseAdapter` owns construction from a channel's settings, credentials validation, `close`, the
-worker pool for concurrent detail fetches, and pushing quantities and prices in batches within
-`Limits` with per-listing skip-and-continue. A subclass overrides only its marketplace's hooks,
-as healthchecks' transports and django-q2's brokers do.
+`BaseAdapter` owns construction from a channel's settings (the marketplace's own client settings
+passed through), credentials validation, `close`, the worker pool for concurrent detail fetches,
+pushing quantities and prices in batches within `Limits` with per-listing skip-and-continue,
+cutting an order range into the windows a marketplace allows (`order_pages` reads one) and
+asking for named orders `order_ids_per_call` at a time (`orders_by_number`). A subclass
+overrides only its marketplace's hooks, as healthchecks' transports and django-q2's brokers do.
+Small conversions (money, times, headers, push bodies) are in `convert.py`, the checks every
+upload gets before it is sent in `uploads.py`.
 """
 
 import threading
@@ -21,6 +25,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from re import Pattern
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import requests
@@ -32,16 +39,20 @@ from channels.adapters.base import (
     CredentialsError,
     CredentialsSaver,
     Limits,
+    OrderNumbersMalformed,
     OrderState,
     PriceUpdate,
     PushResult,
     QuantityUpdate,
+    RemoteOrder,
 )
+from channels.adapters.convert import unix_range
 from channels.adapters.http import HttpCaller, RetryAdvice, RetryPolicy
 
 T = TypeVar("T")
 R = TypeVar("R")
 Update = QuantityUpdate | PriceUpdate
+DAY = 86_400  # seconds
 PoolMap = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
 
 
@@ -107,9 +118,11 @@ class Client(Generic[C]):
     afresh on every attempt (a refresh may have replaced them). Where the marketplace issues
     refresh tokens it implements `exchange_refresh_token` and wraps its calls in
     `with_refresh`; the rest (once per stale token, persisting before use) is done here.
+    `service` is the marketplace's name in messages, the adapter's (TikTok Shop's client serves
+    Tokopedia under that name).
     """
 
-    service: ClassVar[str]
+    service: str
 
     def __init__(
         self,
@@ -117,9 +130,11 @@ class Client(Generic[C]):
         base_url: str,
         credentials: C,
         caller: HttpCaller,
+        service: str,
         on_credentials_changed: CredentialsSaver | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.service = service
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
         self._caller = caller
@@ -190,6 +205,52 @@ class Client(Generic[C]):
             f"reconnect the shop in {self.service} to issue new tokens",
             code="auth",
         )
+
+
+# -- replies: the JSON a marketplace answered ----------------------------------------------------
+
+
+def reply_json(response: requests.Response, *, service: str, endpoint: str) -> Any:
+    """The JSON a marketplace answered, numbers with decimals as Decimal. AdapterError (code
+    `http_<status>`) when the body is not JSON: retryable on HTTP 200 (a glitch), 429 and 5xx."""
+    status = response.status_code
+    try:
+        return response.json(parse_float=Decimal)
+    except ValueError:
+        raise AdapterError(
+            f"{service} answered {endpoint} with HTTP {status} and no JSON body",
+            retryable=status in (200, 429) or status >= 500,
+            code=f"http_{status}",
+        ) from None
+
+
+def reply_object(
+    response: requests.Response,
+    *,
+    service: str,
+    endpoint: str,
+    names_error: Callable[[dict[str, Any]], bool],
+) -> dict[str, Any]:
+    """The JSON object a marketplace answered, for marketplaces that put their own error in the
+    body whatever the HTTP status. AdapterError (code `http_<status>`, retryable on 429 and
+    5xx) when it is not JSON (`reply_json`), not an object, or a failed HTTP status comes with
+    a body that names no error (`names_error` says whether it does)."""
+    payload = reply_json(response, service=service, endpoint=endpoint)
+    status = response.status_code
+    retryable = status == 429 or status >= 500
+    if not isinstance(payload, dict):
+        raise AdapterError(
+            f"{service} answered {endpoint} with JSON that is not an object (HTTP {status})",
+            retryable=retryable,
+            code=f"http_{status}",
+        )
+    if status != 200 and not names_error(payload):
+        raise AdapterError(
+            f"{service} answered {endpoint} with HTTP {status}",
+            retryable=retryable,
+            code=f"http_{status}",
+        )
+    return payload
 
 
 # -- pushing in batches -------------------------------------------------------------------------
@@ -292,13 +353,18 @@ def _failed(update: Update, error: str, retryable: bool) -> PushResult:
 # -- the adapter --------------------------------------------------------------------------------
 
 
-class BaseAdapter(Generic[C]):
-    """omni's Adapter for one shop of one marketplace (the protocol is `base.Adapter`).
+K = TypeVar("K", bound=Client[Any])
+
+
+class BaseAdapter(Generic[C, K]):
+    """omni's Adapter for one shop of one marketplace (the protocol is `base.Adapter`), typed by
+    its credentials model `C` and its client `K`.
 
     `credentials` is a mapping validated by `credentials_model` (or an instance of it);
     `on_credentials_changed` receives the whole credentials dict after a token refresh;
     `retry` tunes back-off; `workers` is how many detail reads of one page run at once (1 turns
-    the pool off). `stats` counts every HTTP call this adapter makes.
+    the pool off). `client_options` go to the marketplace's client as they are (Lazada's
+    `auth_url`, TikTok's `auth_base_url`). `stats` counts every HTTP call this adapter makes.
     """
 
     kind: ClassVar[str]
@@ -306,7 +372,11 @@ class BaseAdapter(Generic[C]):
     limits: ClassVar[Limits]
     STATUS_TABLE: ClassVar[Mapping[str, OrderState]]
     credentials_model: ClassVar[type[Credentials]]
-    client_class: ClassVar[type[Client[Any]]]
+    client_class: type[K]  # a class attribute; a ClassVar cannot hold a type variable
+    # What the marketplace's order numbers look like, in full and in words (`get_orders`).
+    order_number_pattern: ClassVar[Pattern[str]]
+    order_number_form: ClassVar[str]
+    _client: K
 
     def __init__(
         self,
@@ -318,6 +388,7 @@ class BaseAdapter(Generic[C]):
         session: requests.Session | None = None,
         workers: int = 4,
         clock: Callable[[], float] = time.time,
+        **client_options: Any,
     ) -> None:
         self.stats = CallStats()
         self._caller = HttpCaller(
@@ -327,19 +398,17 @@ class BaseAdapter(Generic[C]):
             policy=retry,
             classify=self.client_class.classify_reply,
         )
-        self._client = self.make_client(
+        self._client = self.client_class(
             base_url=base_url,
             credentials=self.validated(credentials),
             caller=self._caller,
+            service=self.service,
             on_credentials_changed=on_credentials_changed,
             clock=clock,
+            **client_options,
         )
         self._workers = max(1, workers)
         self._clock = clock
-
-    def make_client(self, **settings: Any) -> Any:
-        """The marketplace's client; override to pass it more than the common settings."""
-        return self.client_class(**settings)
 
     @classmethod
     def validated(cls, credentials: Mapping[str, Any] | C) -> C:
@@ -390,6 +459,66 @@ class BaseAdapter(Generic[C]):
             one_item=self.limits.one_item_per_update if one_item is None else one_item,
             resolve=resolve,
             send=send,
+        )
+
+    # -- orders: the range cut into windows, named orders in chunks ----------------------------
+
+    def iter_orders(
+        self, *, updated_from: datetime, updated_to: datetime
+    ) -> Iterator[list[RemoteOrder]]:
+        """Orders updated in [updated_from, updated_to), a page at a time (`order_pages`).
+
+        Whole seconds: the start is rounded down and the end up, so an order updated in either
+        edge second is not missed. The range is cut into windows of at most
+        `limits.order_window_days` (None: one window), as a marketplace that refuses wider
+        ones needs; an empty range asks nothing.
+        """
+        start, end = unix_range(updated_from, updated_to)
+        if end <= start:
+            return
+        days = self.limits.order_window_days
+        width = end - start if days is None else days * DAY
+        for low in range(start, end, width):
+            yield from self.order_pages(low, min(low + width, end))
+
+    def order_pages(self, start: int, end: int) -> Iterator[list[RemoteOrder]]:
+        """Orders updated from Unix second `start` up to, not including, `end` (a window within
+        the marketplace's limit, never empty), a page at a time, with their lines."""
+        raise NotImplementedError(f"{self.service} reads orders its own way")
+
+    def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
+        """The named orders (Manual Download Order), asked for `limits.order_ids_per_call`
+        numbers at a time (`orders_by_number`), chunk after chunk in the order given; numbers
+        the marketplace does not know are left out. OrderNumbersMalformed, before any call, as
+        `wanted_order_numbers` says."""
+        found: list[RemoteOrder] = []
+        wanted = self.wanted_order_numbers(order_numbers)
+        for chunk in chunks(wanted, self.limits.order_ids_per_call):
+            found.extend(self.orders_by_number(chunk))
+        return found
+
+    def orders_by_number(self, numbers: Sequence[str]) -> list[RemoteOrder]:
+        """The orders of at most `limits.order_ids_per_call` well-formed, distinct numbers."""
+        raise NotImplementedError(f"{self.service} reads named orders its own way")
+
+    def wanted_order_numbers(self, order_numbers: Sequence[str]) -> list[str]:
+        """The numbers to ask for: each as `clean_order_number` makes it, blanks left out, each
+        once, in the order given. OrderNumbersMalformed for any that no order of this
+        marketplace can have (`order_number_pattern`)."""
+        cleaned = (self.clean_order_number(number) for number in order_numbers)
+        wanted = list(dict.fromkeys(number for number in cleaned if number))
+        self.check_order_numbers(wanted)
+        return wanted
+
+    @staticmethod
+    def clean_order_number(number: str) -> str:
+        """An order number as typed, made ready to ask for: trimmed."""
+        return number.strip()
+
+    def check_order_numbers(self, numbers: Sequence[str]) -> None:
+        """OrderNumbersMalformed for the numbers `order_number_pattern` does not match in full."""
+        OrderNumbersMalformed.check(
+            numbers, self.order_number_pattern, service=self.service, form=self.order_number_form
         )
 
 

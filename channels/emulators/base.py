@@ -17,24 +17,34 @@ what its marketplace serves. The framework gives it:
 - fault knobs, changeable while it runs: `error_rate` (HTTP 500), `throttle_rate` (HTTP 429 with
   `Retry-After`), `retry_after` and `latency` seconds. Faults are drawn from a seeded random, so a
   run is repeatable, and are applied before `handle`, so a faulted write changes nothing and its
-  retry has exactly one effect; `error_reply` and `throttle_reply` shape those answers;
+  retry has exactly one effect; `error_reply` and `throttle_reply` shape those answers
+  (`throttled_in_body` for a marketplace that throttles inside an HTTP 200 body too);
 - a page fault for the listing list (`set_page_fault`): one page of the product/item list
   answered empty, short, or not at all (the connection dropped), every time or a set number
   of times; each emulator's list endpoint passes its page through `listing_page`;
 - `TokenStore` (access/refresh token pairs: issued, refreshed with single-use refresh tokens,
   expired, revoked, checked) and `IdSequence` (thread-safe id counters), for the subclass to
-  hold;
-- a clock (`emulator.clock`, real time by default) the subclass uses for update times;
+  hold; `ExpiringTokens`, mixed in where the marketplace's tokens expire, adds
+  `expire_access_tokens`;
+- `ShopCache` (id lists kept until the shop changes) for the list endpoints, and
+  `signed_json_push` for webhooks signed with a hex HMAC in `Authorization`;
+- a clock (`emulator.clock`, real time by default) the subclass uses for update times
+  (`time_after` keeps an update time moving forward);
 - static files (`serve_file`), e.g. product images an adapter downloads, outside the fault path;
 - the test helpers every emulator offers (docs/adapters.md), declared here so a new emulator
   is told what to provide: `credentials`, `wrong_credentials`, `put_item`, `touch_item`,
   `remove_item`, `listing_quantities`, `listing_prices`, `update_calls`, `create_order`,
-  `move_order`, `signed_webhook`. The base versions raise NotImplementedError.
+  `move_order`, `signed_webhook`. `listing_quantities` and `listing_prices` are built on one
+  hook, `iter_listings`, and `wrong_credentials` on `secret_fields`; the base versions of the
+  others and of `iter_listings`, and `wrong_credentials` without `secret_fields`, raise
+  NotImplementedError.
 """
 
 import contextlib
 import email.parser
 import email.policy
+import hashlib
+import hmac
 import json
 import logging
 import math
@@ -44,12 +54,12 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Self, TypeVar
+from typing import Any, ClassVar, Generic, Literal, NamedTuple, Self, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from channels.emulators.shop import ShopItem
@@ -57,6 +67,7 @@ from channels.emulators.shop import ShopItem
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +89,9 @@ class Faults:
             raise ValueError("retry_after and latency cannot be negative")
 
 
+# How a marketplace answers a throttled call: HTTP 429 with Retry-After ("http"), an error
+# inside an HTTP 200 body ("body"), or either, drawn call by call ("mixed").
+ThrottleStyle = Literal["http", "body", "mixed"]
 PageFaultKind = Literal["empty", "short", "drop"]
 
 
@@ -139,6 +153,18 @@ class Request:
     def json(self) -> Any:
         """The body parsed as JSON; ValueError if it is not JSON."""
         return json.loads(self.body or b"null")
+
+    def json_object(self, not_json: Exception, not_object: Exception) -> dict[str, Any]:
+        """The body as a JSON object. Raises the marketplace's own refusals: `not_json` when
+        the body is not JSON (an empty body is JSON null), `not_object` when it is JSON but
+        not an object."""
+        try:
+            body = self.json()
+        except ValueError:
+            raise not_json from None
+        if not isinstance(body, dict):
+            raise not_object
+        return body
 
     def form(self) -> dict[str, FormField]:
         """The body's multipart/form-data fields by name; ValueError if it is not multipart."""
@@ -503,6 +529,77 @@ class IdSequence:
             return self._next
 
 
+class ExpiringTokens:
+    """Mixed in (before `Emulator`) by an emulator whose marketplace's access tokens expire;
+    it keeps them in a `TokenStore` as `self.tokens`. An emulator without it has no
+    `expire_access_tokens`: its keys never expire."""
+
+    tokens: TokenStore
+
+    def expire_access_tokens(self) -> None:
+        """Make every access token issued so far invalid, as if its lifetime (the
+        marketplace's ACCESS_TOKEN_TTL) had passed."""
+        self.tokens.expire_access()
+
+
+# -- shop state ------------------------------------------------------------------------------------
+
+
+class ShopCache(Generic[K, T]):
+    """Values worked out from the shop's state, kept until it changes: the list endpoints keep
+    their matching ids here, so a scan's pages are slices of one list instead of a pass over
+    every item per page.
+
+    `get(key, version, compute)` answers what `compute()` gave for `key` while `version` (a
+    counter the emulator bumps on every change that matters) is the one it was computed at.
+    Past `limit` keys, every entry is forgotten at once. Guarded by the emulator's lock.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: dict[K, tuple[int, T]] = {}
+
+    def get(self, key: K, version: int, compute: Callable[[], T]) -> T:
+        cached = self._entries.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        value = compute()
+        if len(self._entries) > self.limit:
+            self._entries.clear()
+        self._entries[key] = (version, value)
+        return value
+
+
+class Listing(NamedTuple):
+    """One listing as the shared test helpers report it: ids as `RemoteListing` carries them
+    (variant "" for an item without variants), its stock as the stock read endpoints show it,
+    and its price."""
+
+    item_id: str
+    variant_id: str
+    quantity: int
+    price: Decimal
+
+
+# -- webhooks and secrets --------------------------------------------------------------------------
+
+
+def signed_json_push(
+    payload: Any, *, secret: str, signed_prefix: bytes
+) -> tuple[dict[str, str], bytes]:
+    """`(headers, body)` of a push signed the way Shopee, Lazada and TikTok sign theirs: the
+    payload as compact JSON, and `Authorization` the hex HMAC-SHA256, keyed with `secret`, of
+    `signed_prefix` followed by the body."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    signature = hmac.new(secret.encode(), signed_prefix + body, hashlib.sha256).hexdigest()
+    return {"Authorization": signature, "Content-Type": "application/json"}, body
+
+
+def _zeroed(secret: str) -> str:
+    # The same shape, not the same secret: the hex digits after any prefix all zeros.
+    return re.sub(r"[0-9a-f]+$", lambda found: "0" * len(found.group()), secret)
+
+
 class Emulator:
     """Base class of every marketplace emulator.
 
@@ -537,6 +634,8 @@ class Emulator:
     name: ClassVar[str] = "marketplace"
     routes: ClassVar[Sequence[Route]] = ()
     router: ClassVar[Router] = Router(())
+    # The credentials `wrong_credentials` gets wrong: the key, signing secret or token.
+    secret_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -664,10 +763,17 @@ class Emulator:
         """The emulator's time, for update times."""
         return self.clock()
 
+    def time_after(self, previous: int) -> int:
+        """The emulator's time in whole seconds, strictly later than `previous`: an update
+        time moves forward even when the clock has not moved a whole second since."""
+        return max(int(self.now()), previous + 1)
+
     # -- what every emulator offers (docs/adapters.md) --------------------------------------
     # The contract suite (tests/channels/test_contract.py) drives every marketplace through
     # these helpers. Ids are strings, as RemoteListing carries them (str() of what put_item
-    # returns); an item without variants has variant id "". Each emulator provides its own.
+    # returns); an item without variants has variant id "". Each emulator provides its own,
+    # except `listing_quantities` and `listing_prices` (from its `iter_listings`) and
+    # `wrong_credentials` (from its `secret_fields`).
 
     @property
     def credentials(self) -> dict[str, Any]:
@@ -675,8 +781,13 @@ class Emulator:
         raise NotImplementedError(f"{type(self).__name__} does not offer credentials")
 
     def wrong_credentials(self) -> dict[str, Any]:
-        """`credentials` with the secret (key, signing secret or token) wrong."""
-        raise NotImplementedError(f"{type(self).__name__} does not offer wrong_credentials")
+        """`credentials` with the secret (key, signing secret or token) wrong: each of
+        `secret_fields` the same shape, its hex digits after any prefix all zeros."""
+        if not self.secret_fields:
+            raise NotImplementedError(f"{type(self).__name__} does not offer wrong_credentials")
+        credentials = self.credentials
+        wrong = {name: _zeroed(str(credentials[name])) for name in self.secret_fields}
+        return {**credentials, **wrong}
 
     def put_item(self, shop_item: ShopItem) -> str | int:
         """Add a generated or hand-made item with its variants; its item id."""
@@ -690,14 +801,27 @@ class Emulator:
         """Delete an item as the seller would (the marketplace's own kind of deletion)."""
         raise NotImplementedError(f"{type(self).__name__} does not offer remove_item")
 
+    def iter_listings(self) -> Iterator[Listing]:
+        """Every listing not deleted, in the shop's order: the one hook behind
+        `listing_quantities` and `listing_prices`. Called under `self.lock`."""
+        raise NotImplementedError(f"{type(self).__name__} does not offer iter_listings")
+
     def listing_quantities(self) -> dict[tuple[str, str], int]:
         """`{(item_id, variant_id): stock}` of every listing not deleted, as the stock read
         endpoints show it."""
-        raise NotImplementedError(f"{type(self).__name__} does not offer listing_quantities")
+        with self.lock:
+            return {
+                (listing.item_id, listing.variant_id): listing.quantity
+                for listing in self.iter_listings()
+            }
 
     def listing_prices(self) -> dict[tuple[str, str], Decimal]:
         """`{(item_id, variant_id): price}` of every listing not deleted."""
-        raise NotImplementedError(f"{type(self).__name__} does not offer listing_prices")
+        with self.lock:
+            return {
+                (listing.item_id, listing.variant_id): listing.price
+                for listing in self.iter_listings()
+            }
 
     def update_calls(self, what: str) -> int:
         """How many stock (`"stock"`) or price (`"price"`) update calls succeeded."""
@@ -802,6 +926,11 @@ class Emulator:
         """A draw from the seeded fault random, for subclasses that vary their fault replies."""
         with self._fault_lock:
             return self._fault_random.random()
+
+    def throttled_in_body(self, style: ThrottleStyle) -> bool:
+        """Whether to answer a throttled call inside an HTTP 200 body rather than with HTTP
+        429, as `style` says; "mixed" draws from the seeded fault random (half and half)."""
+        return style == "body" or (style == "mixed" and self.random_fault() < 0.5)
 
     # -- dispatch --------------------------------------------------------------------------
 

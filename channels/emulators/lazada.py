@@ -23,7 +23,7 @@ import random
 import time
 import uuid
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -33,17 +33,21 @@ from urllib.parse import parse_qs
 from channels.adapters.base import OrderState
 from channels.emulators.base import (
     Emulator,
+    ExpiringTokens,
     Faults,
     IdSequence,
+    Listing,
     Refusal,
     Reply,
     Request,
     Route,
+    ShopCache,
     TokenKind,
     TokenStore,
+    signed_json_push,
 )
 from channels.emulators.order_stock import OrderStock, floored
-from channels.emulators.shop import LEAVES, ShopItem, ShopMix, generate_shop
+from channels.emulators.shop import LEAVES, ShopItem, ShopMix, category_ids, generate_shop
 
 TIMESTAMP_TOLERANCE = 7200  # seconds either way of now
 ACCESS_TOKEN_TTL = 7 * 86400
@@ -205,13 +209,10 @@ class LazadaState:
 
 
 # Category tree built from the generator's catalogue: departments, then leaves.
-DEPARTMENTS = {
-    name: 10_001 + n for n, name in enumerate(dict.fromkeys(leaf.department for leaf in LEAVES))
-}
-LEAF_IDS = {leaf.name: 10_002_001 + n for n, leaf in enumerate(LEAVES)}
+DEPARTMENTS, LEAF_IDS = category_ids(10_001, 10_002_001)
 
 
-class LazadaEmulator(Emulator):
+class LazadaEmulator(ExpiringTokens, Emulator):
     """One Lazada seller (Singapore) on 127.0.0.1.
 
     `items`, `seed`, `pos_skus` and `mix` generate the shop (see `generate_shop`); the app
@@ -219,6 +220,7 @@ class LazadaEmulator(Emulator):
     """
 
     name = "lazada"
+    secret_fields = ("app_secret",)
     # auth "seller": signed and with the seller's access token; "app": signed only.
     # envelope "flat": the answer's fields at the top level instead of under "data".
     routes = (
@@ -265,7 +267,7 @@ class LazadaEmulator(Emulator):
         self._sku_ids = IdSequence(FIRST_SKU_ID)
         self._order_ids = IdSequence(FIRST_ORDER_ID)
         self._order_item_ids = IdSequence(FIRST_ORDER_ITEM_ID)
-        self._list_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
+        self._list_cache: ShopCache[tuple[Any, ...], list[int]] = ShopCache(64)
         for item in generate_shop(items, seed, pos_skus, mix=mix, now=clock()):
             self.put_item(item)
 
@@ -281,9 +283,6 @@ class LazadaEmulator(Emulator):
             "access_token": tokens.access,
             "refresh_token": tokens.refresh,
         }
-
-    def wrong_credentials(self) -> dict[str, Any]:
-        return {**self.credentials, "app_secret": "0" * 32}
 
     def put_item(self, shop_item: ShopItem, *, status: str | None = None) -> str:
         """Add a generated (or hand-made) item, its variants as SKUs; its item_id."""
@@ -308,11 +307,13 @@ class LazadaEmulator(Emulator):
             product.status = "Deleted"
             self._save(product)
 
-    def listing_quantities(self) -> dict[tuple[str, str], int]:
-        return self._per_listing(lambda sku: sku.quantity)
-
-    def listing_prices(self) -> dict[tuple[str, str], Decimal]:
-        return self._per_listing(lambda sku: sku.price)
+    def iter_listings(self) -> Iterator[Listing]:
+        """Every SKU not deleted of every product not deleted, by its SKU id (a product
+        without variations too): its quantity and price."""
+        for product in self.state.products.values():
+            if product.status != "Deleted":
+                for sku in product.live_skus():
+                    yield Listing(str(product.item_id), str(sku.sku_id), sku.quantity, sku.price)
 
     def update_calls(self, what: str) -> int:
         """Successful /product/price_quantity/update calls that set quantities ("stock") or
@@ -411,17 +412,9 @@ class LazadaEmulator(Emulator):
                 "timestamp": int(self.now()),
                 "site": "lazada_sg",
             }
-        body = json.dumps(push, separators=(",", ":")).encode()
-        signature = hmac.new(
-            self.app_secret.encode(), self.app_key.encode() + body, hashlib.sha256
-        ).hexdigest()
-        return {"Authorization": signature, "Content-Type": "application/json"}, body
+        return signed_json_push(push, secret=self.app_secret, signed_prefix=self.app_key.encode())
 
     # -- more test helpers ---------------------------------------------------------------------
-
-    def expire_access_tokens(self) -> None:
-        """Make every access token issued so far invalid, as if a week had passed."""
-        self.tokens.expire_access()
 
     def product(self, item_id: str | int) -> dict[str, Any]:
         """The product as /product/item/get describes it (deleted ones too)."""
@@ -622,24 +615,19 @@ class LazadaEmulator(Emulator):
         }
 
     def _listed_ids(self, product_filter: str, bounds: tuple[int | None, ...]) -> list[int]:
-        """Matching item ids in id order, cached until the shop changes: a scan's pages are
-        slices of one list instead of a pass over every product per page."""
-        key = (product_filter, bounds)
-        cached = self._list_cache.get(key)
-        if cached is not None and cached[0] == self.state.version:
-            return cached[1]
-        update_after, update_before, create_after, create_before = bounds
-        ids = [
-            product.item_id
-            for product in self.state.products.values()
-            if _in_filter(product, product_filter)
-            and _within(product.updated_ms, update_after, update_before)
-            and _within(product.created_ms, create_after, create_before)
-        ]
-        if len(self._list_cache) > 64:
-            self._list_cache.clear()
-        self._list_cache[key] = (self.state.version, ids)
-        return ids
+        """Matching item ids in id order, cached until the shop changes (`ShopCache`)."""
+
+        def matching() -> list[int]:
+            update_after, update_before, create_after, create_before = bounds
+            return [
+                product.item_id
+                for product in self.state.products.values()
+                if _in_filter(product, product_filter)
+                and _within(product.updated_ms, update_after, update_before)
+                and _within(product.created_ms, create_after, create_before)
+            ]
+
+        return self._list_cache.get((product_filter, bounds), self.state.version, matching)
 
     def _get_product_item(self, params: Params) -> dict[str, Any]:
         item_id = params.get("item_id")
@@ -1194,15 +1182,6 @@ class LazadaEmulator(Emulator):
         """Order header times, as Lazada writes them: "2024-12-01T10:00:00+08:00"."""
         return datetime.fromtimestamp(millis / 1000, tz=self.zone).isoformat(timespec="seconds")
 
-    def _per_listing(self, value: Callable[[Sku], Any]) -> dict[tuple[str, str], Any]:
-        with self.lock:
-            return {
-                (str(product.item_id), str(sku.sku_id)): value(sku)
-                for product in self.state.products.values()
-                if product.status != "Deleted"
-                for sku in product.live_skus()
-            }
-
 
 # -- request parsing (raise LazadaFault on bad input) -------------------------------------------
 
@@ -1222,12 +1201,9 @@ def _params(request: Request) -> Params:
             raise _bad_format(f"unreadable form body: {exc}") from None
         params.update({name: part.value.decode(errors="replace") for name, part in form.items()})
     elif request.content_type == "application/json":
-        try:
-            body = json.loads(request.body)
-        except ValueError:
-            raise _bad_format("the body is not valid JSON") from None
-        if not isinstance(body, dict):
-            raise _bad_format("the body must be a JSON object")
+        body = request.json_object(
+            _bad_format("the body is not valid JSON"), _bad_format("the body must be a JSON object")
+        )
         params.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()})
     else:
         try:

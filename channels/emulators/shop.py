@@ -290,6 +290,17 @@ SELLING_POINTS = (
 )
 
 
+def category_ids(first_department: int, first_leaf: int) -> tuple[dict[str, int], dict[str, int]]:
+    """A marketplace's category tree over the generator's catalogue: `{department: id}`
+    numbered from `first_department` and `{leaf name: id}` from `first_leaf`, in catalogue
+    order."""
+    departments = dict.fromkeys(leaf.department for leaf in LEAVES)
+    return (
+        {name: first_department + n for n, name in enumerate(departments)},
+        {leaf.name: first_leaf + n for n, leaf in enumerate(LEAVES)},
+    )
+
+
 def generate_shop(
     items: int,
     seed: int,

@@ -17,30 +17,34 @@ or a public call (`auth`) and whether Shopee answers it at the top level or unde
 
 import hashlib
 import hmac
-import json
 import logging
 import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any
 
 from channels.emulators.base import (
     Emulator,
+    ExpiringTokens,
     Faults,
     IdSequence,
+    Listing,
     Refusal,
     Reply,
     Request,
     Route,
+    ShopCache,
+    ThrottleStyle,
     TokenKind,
     TokenStore,
+    signed_json_push,
 )
 from channels.emulators.order_stock import OrderStock, floored
-from channels.emulators.shop import LEAVES, ShopItem, ShopMix, generate_shop
+from channels.emulators.shop import LEAVES, ShopItem, ShopMix, category_ids, generate_shop
 
 TIMESTAMP_TOLERANCE = 300  # seconds: Shopee accepts a timestamp for 5 minutes
 ACCESS_TOKEN_TTL = 4 * 3600
@@ -55,6 +59,7 @@ ITEM_STATUSES = frozenset(
 DELETED = frozenset({"SELLER_DELETE", "SHOPEE_DELETE"})
 FIRST_ITEM_ID = 800_001_000
 FIRST_MODEL_ID = 5_000_000_000
+_CURRENCIES = {"SG": "SGD", "MY": "MYR", "ID": "IDR", "TH": "THB", "PH": "PHP", "VN": "VND"}
 
 Params = dict[str, Any]
 
@@ -124,10 +129,7 @@ class ShopeeState:
 
 
 # Category tree built from the generator's catalogue: departments, then leaves.
-DEPARTMENTS = {
-    name: 100_001 + n for n, name in enumerate(dict.fromkeys(leaf.department for leaf in LEAVES))
-}
-LEAF_IDS = {leaf.name: 100_101 + n for n, leaf in enumerate(LEAVES)}
+DEPARTMENTS, LEAF_IDS = category_ids(100_001, 100_101)
 LOGISTICS = (
     {"logistics_channel_id": 7032, "logistics_channel_name": "Standard Delivery", "enabled": True},
     {"logistics_channel_id": 70066, "logistics_channel_name": "Shopee Express", "enabled": True},
@@ -135,7 +137,7 @@ LOGISTICS = (
 )
 
 
-class ShopeeEmulator(Emulator):
+class ShopeeEmulator(ExpiringTokens, Emulator):
     """One Shopee shop on 127.0.0.1.
 
     `items`, `seed`, `pos_skus` and `mix` generate the shop (see `generate_shop`); the partner
@@ -143,6 +145,7 @@ class ShopeeEmulator(Emulator):
     """
 
     name = "shopee"
+    secret_fields = ("partner_key",)
     # `auth`: "shop" calls are signed with the access token and shop id, "public" ones are not.
     # `envelope`: "flat" answers at the top level, "" under "response".
     routes = (
@@ -180,7 +183,7 @@ class ShopeeEmulator(Emulator):
         partner_id: int = 2001887,
         shop_id: int = 1_234_567,
         region: str = "SG",
-        throttle_style: Literal["http", "body", "mixed"] = "mixed",
+        throttle_style: ThrottleStyle = "mixed",
         host: str = "127.0.0.1",
         port: int = 0,
         faults: Faults | None = None,
@@ -198,7 +201,7 @@ class ShopeeEmulator(Emulator):
         self.tokens = TokenStore(
             self._new_token, access_ttl=ACCESS_TOKEN_TTL, old_access_grace=OLD_TOKEN_GRACE
         )
-        self._item_list_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
+        self._item_list_cache: ShopCache[tuple[Any, ...], list[int]] = ShopCache(32)
         for item in generate_shop(items, seed, pos_skus, mix=mix, now=clock()):
             self.put_item(item)
 
@@ -215,10 +218,6 @@ class ShopeeEmulator(Emulator):
             "access_token": tokens.access,
             "refresh_token": tokens.refresh,
         }
-
-    def expire_access_tokens(self) -> None:
-        """Make every access token issued so far invalid, as if four hours had passed."""
-        self.tokens.expire_access()
 
     def put_item(self, shop_item: ShopItem, *, status: str | None = None) -> int:
         """Add a generated (or hand-made) item with its variants as models; its item_id."""
@@ -278,11 +277,11 @@ class ShopeeEmulator(Emulator):
     def quantities(self) -> dict[tuple[int, int], int]:
         """Seller stock per (item_id, model_id) of every item not deleted; model_id 0 for
         items without models."""
-        return self._per_listing(lambda target: target.stock)
+        return {_ids(key): value for key, value in self.listing_quantities().items()}
 
     def prices(self) -> dict[tuple[int, int], Decimal]:
         """Original price per (item_id, model_id), like `quantities`."""
-        return self._per_listing(lambda target: target.price)
+        return {_ids(key): value for key, value in self.listing_prices().items()}
 
     def item_ids(self, *statuses: str) -> list[int]:
         """Item ids, in order, optionally only those with one of `statuses`."""
@@ -293,20 +292,23 @@ class ShopeeEmulator(Emulator):
 
     # -- the helpers every emulator offers (docs/adapters.md) ------------------------------
 
-    def wrong_credentials(self) -> dict[str, Any]:
-        return {**self.credentials, "partner_key": "shpk" + "0" * 60}
-
     def touch_item(self, item_id: str, *, name: str) -> None:
         self.change_item(int(item_id), name=name)
 
     def remove_item(self, item_id: str) -> None:
         self.delete_item(int(item_id))
 
-    def listing_quantities(self) -> dict[tuple[str, str], int]:
-        return {_ref(key): value for key, value in self.quantities().items()}
-
-    def listing_prices(self) -> dict[tuple[str, str], Decimal]:
-        return {_ref(key): value for key, value in self.prices().items()}
+    def iter_listings(self) -> Iterator[Listing]:
+        """Items not deleted: an item without models is one listing (model "" in place of
+        its model_id 0), each model of one with models another; seller stock and original
+        price."""
+        for item in self.state.items.values():
+            if item.status in DELETED:
+                continue
+            if not item.has_model:
+                yield Listing(str(item.item_id), "", item.stock, item.price)
+            for model in item.models.values():
+                yield Listing(str(item.item_id), str(model.model_id), model.stock, model.price)
 
     def update_calls(self, what: str) -> int:
         """Successful update_stock (`"stock"`) or update_price (`"price"`) calls: answered
@@ -360,10 +362,7 @@ class ShopeeEmulator(Emulator):
         fault = ShopeeFault(
             "error_rate_limit", "Too many requests, please try again later.", status=429
         )
-        in_body = self.throttle_style == "body" or (
-            self.throttle_style == "mixed" and self.random_fault() < 0.5
-        )
-        if in_body:
+        if self.throttled_in_body(self.throttle_style):
             fault.status = 200
             return self._error(fault)
         return self._error(fault, headers=(("Retry-After", f"{retry_after:g}"),))
@@ -427,13 +426,10 @@ class ShopeeEmulator(Emulator):
                 return dict(request.form())
             except ValueError as exc:
                 raise _param_error(f"unreadable form body: {exc}") from None
-        try:
-            body = request.json()
-        except ValueError:
-            raise _param_error("the body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise _param_error("the body must be a JSON object.")
-        return body
+        return request.json_object(
+            _param_error("the body is not valid JSON."),
+            _param_error("the body must be a JSON object."),
+        )
 
     def _new_token(self, kind: TokenKind) -> str:
         return self._secrets.randbytes(16).hex()  # access and refresh tokens look alike
@@ -517,22 +513,17 @@ class ShopeeEmulator(Emulator):
     def _listed_ids(
         self, statuses: frozenset[str], since: int | None, until: int | None
     ) -> list[int]:
-        """Matching item ids in id order, cached until the shop changes: a scan's pages
-        are slices of one list instead of a pass over every item per page."""
-        key = (statuses, since, until)
-        cached = self._item_list_cache.get(key)
-        if cached is not None and cached[0] == self.state.version:
-            return cached[1]
-        low, high = since if since is not None else -1, until if until is not None else 2**62
-        ids = [
-            item.item_id
-            for item in self.state.items.values()
-            if item.status in statuses and low <= item.update_time <= high
-        ]
-        if len(self._item_list_cache) > 32:
-            self._item_list_cache.clear()
-        self._item_list_cache[key] = (self.state.version, ids)
-        return ids
+        """Matching item ids in id order, cached until the shop changes (`ShopCache`)."""
+
+        def matching() -> list[int]:
+            low, high = since if since is not None else -1, until if until is not None else 2**62
+            return [
+                item.item_id
+                for item in self.state.items.values()
+                if item.status in statuses and low <= item.update_time <= high
+            ]
+
+        return self._item_list_cache.get((statuses, since, until), self.state.version, matching)
 
     def _get_item_base_info(self, params: Params, request: Request) -> dict[str, Any]:
         ids = _id_list(params, "item_id_list")
@@ -601,9 +592,8 @@ class ShopeeEmulator(Emulator):
         }
 
     def _price_info(self, price: Decimal) -> dict[str, Any]:
-        currency = {"SG": "SGD", "MY": "MYR", "ID": "IDR", "TH": "THB", "PH": "PHP", "VN": "VND"}
         return {
-            "currency": currency.get(self.region, "SGD"),
+            "currency": _CURRENCIES.get(self.region, "SGD"),
             "original_price": price,
             "current_price": price,
         }
@@ -913,22 +903,9 @@ class ShopeeEmulator(Emulator):
 
     def _save(self, item: Item, *, touch: bool = True) -> None:
         if touch:
-            # Strictly later than before, even when the clock has not moved a whole second.
-            item.update_time = max(int(self.now()), item.update_time + 1)
+            item.update_time = self.time_after(item.update_time)
         self.state.items[item.item_id] = item
         self.state.version += 1
-
-    def _per_listing(self, value: Callable[[Item | Model], Any]) -> dict[tuple[int, int], Any]:
-        with self.lock:
-            result: dict[tuple[int, int], Any] = {}
-            for item in self.state.items.values():
-                if item.status in DELETED:
-                    continue
-                if not item.has_model:
-                    result[(item.item_id, 0)] = value(item)
-                for model in item.models.values():
-                    result[(item.item_id, model.model_id)] = value(model)
-            return result
 
     # -- orders (get_order_list, get_order_detail, get_tracking_number, pushes) ------------
 
@@ -1014,7 +991,7 @@ class ShopeeEmulator(Emulator):
 
     def signed_webhook(self, order_number: str, url: str) -> tuple[dict[str, str], bytes]:
         """An order status push (code 3) for the order's current status, signed as Shopee
-        signs pushes to `url`: (headers, raw body)."""
+        signs pushes to `url` (over the URL, "|" and the body): (headers, raw body)."""
         with self.lock:
             order = self.state.orders[order_number]
             envelope = {
@@ -1027,11 +1004,9 @@ class ShopeeEmulator(Emulator):
                     "update_time": order["update_time"],
                 },
             }
-        body = json.dumps(envelope, separators=(",", ":")).encode()
-        signature = hmac.new(
-            self.partner_key.encode(), url.encode() + b"|" + body, hashlib.sha256
-        ).hexdigest()
-        return {"Authorization": signature, "Content-Type": "application/json"}, body
+        return signed_json_push(
+            envelope, secret=self.partner_key, signed_prefix=url.encode() + b"|"
+        )
 
     def start_order_stream(self, rate_per_minute: float = 30.0, seed: int = 1) -> None:
         """Buyers at work, for the demo: about `rate_per_minute` events a minute, each either a
@@ -1077,11 +1052,11 @@ class ShopeeEmulator(Emulator):
                 current = self.state.orders[number]["order_status"]
                 self.move_order(number, _stream_next(current, rng))
                 return number
-            listings = list(self._per_listing(lambda target: target.stock))
+            listings = [(listing.item_id, listing.variant_id) for listing in self.iter_listings()]
         if not listings:
             return None
         picked = rng.sample(listings, k=min(len(listings), rng.randint(1, 3)))
-        lines = [(str(i), str(m) if m else "", rng.randint(1, 2)) for i, m in picked]
+        lines = [(item_id, model_id, rng.randint(1, 2)) for item_id, model_id in picked]
         return self.create_order(lines)
 
     def _order_stream(self, interval: float, rng: random.Random, stop: threading.Event) -> None:
@@ -1396,10 +1371,10 @@ def _logistic_name(logistic_id: int) -> str:
     )
 
 
-def _ref(key: tuple[int, int]) -> tuple[str, str]:
-    """(item_id, model_id) as RemoteListing ids: model 0 (no models) is the empty string."""
+def _ids(key: tuple[str, str]) -> tuple[int, int]:
+    """A listing's (item_id, model_id) as Shopee numbers them: model 0 for no models."""
     item_id, model_id = key
-    return str(item_id), str(model_id) if model_id else ""
+    return int(item_id), int(model_id or 0)
 
 
 # -- orders --------------------------------------------------------------------------------------
@@ -1407,7 +1382,6 @@ def _ref(key: tuple[int, int]) -> tuple[str, str]:
 logger = logging.getLogger(__name__)
 
 ORDER_WINDOW_DAYS = 15  # get_order_list refuses a wider time range
-_CURRENCIES = {"SG": "SGD", "MY": "MYR", "ID": "IDR", "TH": "THB", "PH": "PHP", "VN": "VND"}
 # omni's order states (channels.adapters.base.OrderState values) -> the Shopee status used.
 _STATE_STATUS = {
     "unpaid": "UNPAID",

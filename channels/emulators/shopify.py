@@ -48,22 +48,25 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from html import escape
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qs
 
 from channels.emulators.base import (
     Emulator,
+    ExpiringTokens,
     Faults,
     HangUp,
     IdSequence,
+    Listing,
     Reply,
     Request,
     Route,
+    ThrottleStyle,
     TokenKind,
     TokenStore,
 )
@@ -274,7 +277,7 @@ class _UserErrors(Exception):
         self.errors = errors
 
 
-class ShopifyEmulator(Emulator):
+class ShopifyEmulator(ExpiringTokens, Emulator):
     """One Shopify shop on 127.0.0.1.
 
     `items`, `seed`, `pos_skus` and `mix` generate the catalog (see `generate_shop`); the tokens
@@ -283,6 +286,8 @@ class ShopifyEmulator(Emulator):
     """
 
     name = "shopify"
+    # A wrong access token and a wrong client secret (so a refresh cannot rescue it).
+    secret_fields = ("access_token", "client_secret")
     routes = (
         Route("POST", TOKEN_PATH, "_token_endpoint", auth="client"),
         # The handler takes the lock itself: parsing and costing a query need no shop state.
@@ -300,7 +305,7 @@ class ShopifyEmulator(Emulator):
         currency: str = "USD",
         bucket_size: float = 2000.0,
         restore_rate: float = 1000.0,
-        throttle_style: Literal["http", "body", "mixed"] = "mixed",
+        throttle_style: ThrottleStyle = "mixed",
         host: str = "127.0.0.1",
         port: int = 0,
         faults: Faults | None = None,
@@ -349,14 +354,6 @@ class ShopifyEmulator(Emulator):
             "refresh_token": tokens.refresh,
         }
 
-    def wrong_credentials(self) -> dict[str, Any]:
-        """A wrong access token and a wrong client secret (so a refresh cannot rescue it)."""
-        return {
-            **self.credentials,
-            "access_token": "shpat_" + "0" * 32,
-            "client_secret": "shpss_" + "0" * 32,
-        }
-
     def put_item(self, shop_item: ShopItem) -> str:
         """Add a generated (or hand-made) item as a product; its id."""
         with self.lock:
@@ -401,11 +398,13 @@ class ShopifyEmulator(Emulator):
         with self.lock:
             self._delete(self.products[int(item_id)])
 
-    def listing_quantities(self) -> dict[tuple[str, str], int]:
-        return self._per_listing(lambda variant: variant.quantity)
-
-    def listing_prices(self) -> dict[tuple[str, str], Decimal]:
-        return self._per_listing(lambda variant: variant.price)
+    def iter_listings(self) -> Iterator[Listing]:
+        """Every variant of every product (Shopify deletes outright), variant "" for a product
+        with only its default variant: "available" at the location, and price."""
+        for product in self.products.values():
+            for variant in product.variants.values():
+                ref = "" if product.only_default else str(variant.variant_id)
+                yield Listing(str(product.product_id), ref, variant.quantity, variant.price)
 
     def update_calls(self, what: str) -> int:
         """Successful stock (inventorySetQuantities) or price (productVariantsBulkUpdate) calls."""
@@ -490,10 +489,6 @@ class ShopifyEmulator(Emulator):
         return headers, body
 
     # -- more test helpers ---------------------------------------------------------------------
-
-    def expire_access_tokens(self) -> None:
-        """Make every access token issued so far invalid, as if an hour had passed."""
-        self.tokens.expire_access()
 
     def spend(self, points: float) -> None:
         """Another caller of the same app and shop spends `points` of the shared bucket."""
@@ -585,11 +580,8 @@ class ShopifyEmulator(Emulator):
         return Reply.json({"errors": "Method Not Allowed"}, status=405)
 
     def throttle_reply(self, request: Request, retry_after: float) -> Reply:
-        in_body = ANY_GRAPHQL_PATH.fullmatch(request.path) is not None and (
-            self.throttle_style == "body"
-            or (self.throttle_style == "mixed" and self.random_fault() < 0.5)
-        )
-        if not in_body:
+        graphql = ANY_GRAPHQL_PATH.fullmatch(request.path) is not None
+        if not (graphql and self.throttled_in_body(self.throttle_style)):
             return Reply.json(
                 {
                     "errors": "Exceeded 2 calls per second for api client. Reduce request rates to "
@@ -991,17 +983,8 @@ class ShopifyEmulator(Emulator):
     def _variants_bulk_update(
         self, args: dict[str, Any], directives: dict[str, Any]
     ) -> dict[str, Any]:
-        rows = _input_list(args.get("variants"), "ProductVariantsBulkInput", "variants")
-        payload: dict[str, Any] = {
-            "__typename": "ProductVariantsBulkUpdatePayload",
-            "product": None,
-            "productVariants": None,
-        }
-        product = self._product_by_gid(args.get("productId"))
+        rows, payload, product = self._bulk_variants(args, "ProductVariantsBulkUpdatePayload")
         if product is None:
-            payload["userErrors"] = [
-                _user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
-            ]
             return payload
         planned, errors = [], []
         for n, row in enumerate(rows):
@@ -1038,17 +1021,8 @@ class ShopifyEmulator(Emulator):
     def _variants_bulk_create(
         self, args: dict[str, Any], directives: dict[str, Any]
     ) -> dict[str, Any]:
-        rows = _input_list(args.get("variants"), "ProductVariantsBulkInput", "variants")
-        payload: dict[str, Any] = {
-            "__typename": "ProductVariantsBulkCreatePayload",
-            "product": None,
-            "productVariants": None,
-        }
-        product = self._product_by_gid(args.get("productId"))
+        rows, payload, product = self._bulk_variants(args, "ProductVariantsBulkCreatePayload")
         if product is None:
-            payload["userErrors"] = [
-                _user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
-            ]
             return payload
         try:
             planned = self._plan_new_variants(product, rows)
@@ -1144,6 +1118,24 @@ class ShopifyEmulator(Emulator):
 
     # -- mutation helpers -----------------------------------------------------------------
 
+    def _bulk_variants(
+        self, args: dict[str, Any], type_name: str
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], Product | None]:
+        """A productVariantsBulk* mutation's rows, its payload so far and its product; with
+        no such product (None), the payload refusing the call."""
+        rows = _input_list(args.get("variants"), "ProductVariantsBulkInput", "variants")
+        payload: dict[str, Any] = {
+            "__typename": type_name,
+            "product": None,
+            "productVariants": None,
+        }
+        product = self._product_by_gid(args.get("productId"))
+        if product is None:
+            payload["userErrors"] = [
+                _user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
+            ]
+        return rows, payload, product
+
     def _product_from_set_input(self, fields: dict[str, Any]) -> Product:
         """A new product from a productSet input, or _UserErrors with every userError found."""
         errors: list[dict[str, Any]] = []
@@ -1206,7 +1198,9 @@ class ShopifyEmulator(Emulator):
                     path,
                     item_type="InventoryItemInput",
                 )
-                quantity = self._set_quantity(row.get("inventoryQuantities"), path)
+                quantity = self._initial_quantity(
+                    row.get("inventoryQuantities"), path, "ProductSetInventoryInput"
+                )
             except _UserErrors as refusal:
                 errors.extend(refusal.errors)
                 continue
@@ -1268,21 +1262,24 @@ class ShopifyEmulator(Emulator):
             options[name] = values
         return options
 
-    def _set_quantity(self, rows: Any, path: list[str]) -> int:
+    def _initial_quantity(self, rows: Any, path: list[str], type_name: str) -> int:
+        """The stock a new variant starts with at the location: the last of its
+        `inventoryQuantities` rows, 0 without any. productSet sends ProductSetInventoryInput
+        (a quantity `name` and `quantity`), productVariantsBulkCreate InventoryLevelInput
+        (`availableQuantity`)."""
+        named = type_name == "ProductSetInventoryInput"
         quantity = 0
-        for m, row in enumerate(
-            _input_list(rows, "ProductSetInventoryInput", "inventoryQuantities")
-        ):
+        for m, row in enumerate(_input_list(rows, type_name, "inventoryQuantities")):
             here = [*path, "inventoryQuantities", str(m)]
             if row.get("locationId") != self.location_gid:
                 raise _UserErrors(
                     [_user_error(here, "The location does not exist", "INVALID_LOCATION")]
                 )
-            if row.get("name") not in ("available", "on_hand"):
+            if named and row.get("name") not in ("available", "on_hand"):
                 raise _UserErrors(
                     [_user_error(here, "The quantity name is not valid", "INVALID_NAME")]
                 )
-            value = row.get("quantity")
+            value = row.get("quantity" if named else "availableQuantity")
             if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= MAX_QUANTITY:
                 raise _UserErrors(
                     [_user_error(here, "The quantity is not valid", "INVALID_QUANTITY")]
@@ -1304,7 +1301,9 @@ class ShopifyEmulator(Emulator):
                     row.get("optionValues"), names, path, "VariantOptionValueInput", new_values=True
                 )
                 changes = _variant_changes(row, path)
-                quantity = self._bulk_quantity(row.get("inventoryQuantities"), path)
+                quantity = self._initial_quantity(
+                    row.get("inventoryQuantities"), path, "InventoryLevelInput"
+                )
             except _UserErrors as refusal:
                 errors.extend(refusal.errors)
                 continue
@@ -1324,22 +1323,6 @@ class ShopifyEmulator(Emulator):
         if errors:
             raise _UserErrors(errors)
         return planned
-
-    def _bulk_quantity(self, rows: Any, path: list[str]) -> int:
-        quantity = 0
-        for m, row in enumerate(_input_list(rows, "InventoryLevelInput", "inventoryQuantities")):
-            here = [*path, "inventoryQuantities", str(m)]
-            if row.get("locationId") != self.location_gid:
-                raise _UserErrors(
-                    [_user_error(here, "The location does not exist", "INVALID_LOCATION")]
-                )
-            value = row.get("availableQuantity")
-            if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= MAX_QUANTITY:
-                raise _UserErrors(
-                    [_user_error(here, "The quantity is not valid", "INVALID_QUANTITY")]
-                )
-            quantity = value
-        return quantity
 
     def _plan_quantities(
         self, fields: dict[str, Any], rows: list[dict[str, Any]]
@@ -1459,8 +1442,7 @@ class ShopifyEmulator(Emulator):
         del self.products[product.product_id]
 
     def _touch(self, product: Product) -> None:
-        # Strictly later than before, even when the clock has not moved a whole second.
-        product.updated_at = max(int(self.now()), product.updated_at + 1)
+        product.updated_at = self.time_after(product.updated_at)
 
     def _product_by_gid(self, gid: Any) -> Product | None:
         kind, number = _parse_gid(gid)
@@ -1479,15 +1461,6 @@ class ShopifyEmulator(Emulator):
         if not product.only_default:
             raise KeyError(f"product {item_id} has variants: name one")
         return next(iter(product.variants.values()))
-
-    def _per_listing(self, value: Callable[[Variant], Any]) -> dict[tuple[str, str], Any]:
-        with self.lock:
-            result: dict[tuple[str, str], Any] = {}
-            for product in self.products.values():
-                for variant in product.variants.values():
-                    ref = "" if product.only_default else str(variant.variant_id)
-                    result[(str(product.product_id), ref)] = value(variant)
-            return result
 
     def _order_line(self, item_id: str, variant_id: str, quantity: int) -> OrderLine:
         if quantity <= 0:

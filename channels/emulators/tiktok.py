@@ -41,25 +41,30 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any
 
 from channels.adapters.base import OrderState
 from channels.emulators.base import (
     Emulator,
+    ExpiringTokens,
     Faults,
     IdSequence,
+    Listing,
     Refusal,
     Reply,
     Request,
     Route,
+    ShopCache,
+    ThrottleStyle,
     TokenKind,
     TokenStore,
+    signed_json_push,
 )
 from channels.emulators.order_stock import OrderStock, floored
-from channels.emulators.shop import BRANDS, LEAVES, ShopItem, ShopMix, generate_shop
+from channels.emulators.shop import BRANDS, LEAVES, ShopItem, ShopMix, category_ids, generate_shop
 
 TIMESTAMP_PAST = 300  # seconds a timestamp may lag behind the server clock
 TIMESTAMP_FUTURE = 30  # seconds it may run ahead
@@ -198,16 +203,14 @@ class TikTokState:
     version: int = 0  # bumped on every product change; keys the search cache
 
 
-# Category tree from the generator's catalogue: departments, then leaves.
-DEPARTMENTS = {
-    name: str(600_001 + n)
-    for n, name in enumerate(dict.fromkeys(leaf.department for leaf in LEAVES))
-}
-LEAF_IDS = {leaf.name: str(853_001 + n) for n, leaf in enumerate(LEAVES)}
+# Category tree from the generator's catalogue: departments, then leaves; TikTok's ids are text.
+DEPARTMENTS, LEAF_IDS = (
+    {name: str(number) for name, number in ids.items()} for ids in category_ids(600_001, 853_001)
+)
 BRAND_IDS = {name: str(7_082_427_311_584_347_905 + n) for n, name in enumerate(BRANDS)}
 
 
-class TikTokShopEmulator(Emulator):
+class TikTokShopEmulator(ExpiringTokens, Emulator):
     """One TikTok Shop on 127.0.0.1.
 
     `items`, `seed`, `pos_skus` and `mix` generate the shop (see `generate_shop`); the app keys,
@@ -217,6 +220,7 @@ class TikTokShopEmulator(Emulator):
     """
 
     name = "tiktok_shop"
+    secret_fields = ("app_secret",)
     platform = TIKTOK_SHOP  # the commerce_platform of the orders this shop receives
     bound_to_tokopedia = False  # whether new products are listed on Tokopedia too
     # `auth` is the call's scope: "shop" calls need `shop_cipher`, "global" ones refuse it,
@@ -256,7 +260,7 @@ class TikTokShopEmulator(Emulator):
         currency: str = "SGD",
         shop_id: str = "7494049642642441621",
         min_title_length: int = 1,
-        throttle_style: Literal["http", "body", "mixed"] = "mixed",
+        throttle_style: ThrottleStyle = "mixed",
         host: str = "127.0.0.1",
         port: int = 0,
         faults: Faults | None = None,
@@ -280,7 +284,8 @@ class TikTokShopEmulator(Emulator):
         self.tokens = TokenStore(
             self._new_token, access_ttl=ACCESS_TOKEN_TTL, refresh_ttl=REFRESH_TOKEN_TTL
         )
-        self._search_cache: dict[tuple[Any, ...], tuple[int, list[str]]] = {}
+        # A split scan asks for a few dozen windows.
+        self._search_cache: ShopCache[tuple[Any, ...], list[str]] = ShopCache(256)
         for item in generate_shop(items, seed, pos_skus, mix=mix, now=clock()):
             self.put_item(item)
 
@@ -297,13 +302,6 @@ class TikTokShopEmulator(Emulator):
             "refresh_token": tokens.refresh,
             "shop_cipher": self.shop_cipher,
         }
-
-    def wrong_credentials(self) -> dict[str, Any]:
-        return {**self.credentials, "app_secret": "0" * len(self.app_secret)}
-
-    def expire_access_tokens(self) -> None:
-        """Make every access token issued so far expire, as if a week had passed."""
-        self.tokens.expire_access()
 
     def put_item(
         self, shop_item: ShopItem, *, status: str | None = None, tokopedia: bool | None = None
@@ -385,14 +383,15 @@ class TikTokShopEmulator(Emulator):
         with self.lock:
             return self._product_detail(self.state.products[item_id])
 
-    def listing_quantities(self) -> dict[tuple[str, str], int]:
-        """Stock (all warehouses) per (product id, SKU id) of every product not deleted that
-        this shop lists; the SKU id is "" for a product with a single SKU."""
-        return self._per_listing(lambda sku: sum(sku.inventory.values()))
-
-    def listing_prices(self) -> dict[tuple[str, str], Decimal]:
-        """Pre-tax price per listing, keyed like `listing_quantities`."""
-        return self._per_listing(lambda sku: sku.price)
+    def iter_listings(self) -> Iterator[Listing]:
+        """Every SKU of every product not deleted that this shop lists (`_listed_products`),
+        the SKU id "" for a product with a single SKU: its stock in all warehouses and its
+        pre-tax price."""
+        for product in self._listed_products():
+            single = len(product.skus) == 1
+            for sku in product.skus.values():
+                stock = sum(sku.inventory.values())
+                yield Listing(product.id, "" if single else sku.id, stock, sku.price)
 
     def update_calls(self, what: str) -> int:
         """How many Update Inventory (`"stock"`) or Update Price (`"price"`) calls succeeded."""
@@ -512,11 +511,9 @@ class TikTokShopEmulator(Emulator):
                     "update_time": order["update_time"],
                 },
             }
-        body = json.dumps(envelope, separators=(",", ":")).encode()
-        signature = hmac.new(
-            self.app_secret.encode(), self.app_key.encode() + body, hashlib.sha256
-        ).hexdigest()
-        return {"Authorization": signature, "Content-Type": "application/json"}, body
+        return signed_json_push(
+            envelope, secret=self.app_secret, signed_prefix=self.app_key.encode()
+        )
 
     # -- HTTP ------------------------------------------------------------------------------
 
@@ -599,10 +596,7 @@ class TikTokShopEmulator(Emulator):
             "Too many requests. You've made too many requests in a short period of time.",
             status=429,
         )
-        in_body = self.throttle_style == "body" or (
-            self.throttle_style == "mixed" and self.random_fault() < 0.5
-        )
-        if in_body:
+        if self.throttled_in_body(self.throttle_style):
             fault.status = 200
             return self._error(fault)
         return self._error(fault, headers=(("Retry-After", f"{retry_after:g}"),))
@@ -631,13 +625,10 @@ class TikTokShopEmulator(Emulator):
                 "for structured data or `multipart/form-data` for binary files.",
                 status=400,
             )
-        try:
-            body = request.json()
-        except ValueError:
-            raise _invalid("body", "it is not valid JSON", "a JSON object") from None
-        if not isinstance(body, dict):
-            raise _invalid("body", "it is not a JSON object", "a JSON object")
-        return body
+        return request.json_object(
+            _invalid("body", "it is not valid JSON", "a JSON object"),
+            _invalid("body", "it is not a JSON object", "a JSON object"),
+        )
 
     # -- authentication --------------------------------------------------------------------
 
@@ -838,24 +829,20 @@ class TikTokShopEmulator(Emulator):
         }
 
     def _searched_ids(self, filters: tuple[Any, ...]) -> list[str]:
-        """Matching product ids in id order, cached until the shop changes: a scan's pages are
-        slices of one list, not a pass over every product per page."""
-        cached = self._search_cache.get(filters)
-        if cached is not None and cached[0] == self.state.version:
-            return cached[1]
-        status, skus, created, updated = filters
-        ids = [
-            product.id
-            for product in self.state.products.values()
-            if _status_matches(product.status, status)
-            and created[0] <= product.create_time <= created[1]
-            and updated[0] <= product.update_time <= updated[1]
-            and (not skus or any(sku.seller_sku in skus for sku in product.skus.values()))
-        ]
-        if len(self._search_cache) > 256:  # a split scan asks for a few dozen windows
-            self._search_cache.clear()
-        self._search_cache[filters] = (self.state.version, ids)
-        return ids
+        """Matching product ids in id order, cached until the shop changes (`ShopCache`)."""
+
+        def matching() -> list[str]:
+            status, skus, created, updated = filters
+            return [
+                product.id
+                for product in self.state.products.values()
+                if _status_matches(product.status, status)
+                and created[0] <= product.create_time <= created[1]
+                and updated[0] <= product.update_time <= updated[1]
+                and (not skus or any(sku.seller_sku in skus for sku in product.skus.values()))
+            ]
+
+        return self._search_cache.get(filters, self.state.version, matching)
 
     def _get_product(self, params: Params, body: Body, request: Request, product_id: str) -> Body:
         product = self.state.products.get(product_id)
@@ -884,10 +871,7 @@ class TikTokShopEmulator(Emulator):
                 for sku in product.skus.values()
             ],
         }
-        if product.tokopedia is not None:
-            summary["integrated_platform_statuses"] = [
-                {"platform": TOKOPEDIA, "status": product.tokopedia}
-            ]
+        summary.update(_platform_statuses(product))
         return summary
 
     def _product_detail(self, product: Product) -> dict[str, Any]:
@@ -938,10 +922,7 @@ class TikTokShopEmulator(Emulator):
         }
         if product.dimensions:
             detail["package_dimensions"] = {**product.dimensions, "unit": "CENTIMETER"}
-        if product.tokopedia is not None:
-            detail["integrated_platform_statuses"] = [
-                {"platform": TOKOPEDIA, "status": product.tokopedia}
-            ]
+        detail.update(_platform_statuses(product))
         return detail
 
     def _price(self, price: Decimal) -> dict[str, str]:
@@ -1486,19 +1467,9 @@ class TikTokShopEmulator(Emulator):
 
     def _save(self, product: Product, *, touch: bool = True) -> None:
         if touch:
-            # Strictly later than before, even when the clock has not moved a whole second.
-            product.update_time = max(int(self.now()), product.update_time + 1)
+            product.update_time = self.time_after(product.update_time)
         self.state.products[product.id] = product
         self.state.version += 1
-
-    def _per_listing(self, value: Callable[[Sku], Any]) -> dict[tuple[str, str], Any]:
-        with self.lock:
-            result: dict[tuple[str, str], Any] = {}
-            for product in self._listed_products():
-                single = len(product.skus) == 1
-                for sku in product.skus.values():
-                    result[(product.id, "" if single else sku.id)] = value(sku)
-            return result
 
     def _listed_products(self) -> Iterable[Product]:
         """Products not deleted that this shop's channel lists."""
@@ -1713,6 +1684,13 @@ def _sku_error(sku_id: str, code: int, message: str, detail: str = "") -> dict[s
 
 def _product_error(product_id: str, code: int, message: str) -> dict[str, Any]:
     return {"code": code, "message": message, "detail": {"product_id": product_id}}
+
+
+def _platform_statuses(product: Product) -> dict[str, Any]:
+    """`integrated_platform_statuses` of a product listed on Tokopedia too; {} otherwise."""
+    if product.tokopedia is None:
+        return {}
+    return {"integrated_platform_statuses": [{"platform": TOKOPEDIA, "status": product.tokopedia}]}
 
 
 def _inventory(sku: Sku) -> list[dict[str, Any]]:

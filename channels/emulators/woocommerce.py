@@ -35,7 +35,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -49,10 +49,12 @@ from channels.emulators.base import (
     Emulator,
     Faults,
     IdSequence,
+    Listing,
     Refusal,
     Reply,
     Request,
     Route,
+    ShopCache,
 )
 from channels.emulators.order_stock import OrderStock
 from channels.emulators.shop import LEAVES, ShopItem, ShopMix, generate_shop
@@ -245,6 +247,7 @@ class WooCommerceEmulator(Emulator):
     """
 
     name = "woocommerce"
+    secret_fields = ("consumer_secret",)
     # Paths under the REST root (`route_path`); `auth` is the permission the route's callback
     # checks (PERMISSION_ERRORS).
     routes = (
@@ -312,7 +315,7 @@ class WooCommerceEmulator(Emulator):
         self._term_ids = IdSequence(FIRST_TERM_ID)
         self._image_ids = IdSequence(FIRST_IMAGE_ID)
         self._nonces: dict[str, float] = {}  # nonce -> when it was used
-        self._list_cache: dict[tuple[Any, ...], tuple[int, list[int]]] = {}
+        self._list_cache: ShopCache[tuple[Any, ...], list[int]] = ShopCache(32)
         self._add_categories()
         for item in generate_shop(items, seed, pos_skus, mix=mix, now=clock()):
             self.put_item(item)
@@ -326,9 +329,6 @@ class WooCommerceEmulator(Emulator):
             "consumer_secret": self.consumer_secret,
             "webhook_secret": self.webhook_secret,
         }
-
-    def wrong_credentials(self) -> dict[str, Any]:
-        return {**self.credentials, "consumer_secret": "cs_" + "0" * 40}
 
     def put_item(self, shop_item: ShopItem, *, status: str | None = None) -> str:
         """Add a generated (or hand-made) item: a simple product, or a variable product with
@@ -370,11 +370,16 @@ class WooCommerceEmulator(Emulator):
             product.status = "trash"
             self._touch(product)
 
-    def listing_quantities(self) -> dict[tuple[str, str], int]:
-        return self._per_listing(lambda row: row.stock_quantity or 0)
-
-    def listing_prices(self) -> dict[tuple[str, str], Decimal]:
-        return self._per_listing(lambda row: row.regular_price or Decimal(0))
+    def iter_listings(self) -> Iterator[Listing]:
+        """Products not in the trash: a simple product is one listing (variation ""), each
+        variation of a variable one another."""
+        for product in self.state.products.values():
+            if product.status == "trash":
+                continue
+            if product.type == "simple":
+                yield _listing(product, "", product)
+            for variation_id in product.variation_ids:
+                yield _listing(product, str(variation_id), self.state.variations[variation_id])
 
     def update_calls(self, what: str) -> int:
         """Write calls that set stock (`"stock"`) or regular prices (`"price"`) and succeeded."""
@@ -433,7 +438,7 @@ class WooCommerceEmulator(Emulator):
             order = self._order_by_number(order_number)
             order.status = status
             self._stamp(order, status)
-            order.date_modified = max(int(self.now()), order.date_modified + 1)
+            order.date_modified = self.time_after(order.date_modified)
             self._move_stock(order)
 
     def signed_webhook(self, order_number: str, url: str) -> tuple[dict[str, str], bytes]:
@@ -653,14 +658,11 @@ class WooCommerceEmulator(Emulator):
             params.get("type"),
             params.get("search"),
         )
-        cached = self._list_cache.get(key)
-        if cached is not None and cached[0] == self.state.version:
-            ids = cached[1]
-        else:
-            ids = self._product_ids(status, after, before, orderby, order, skus, params)
-            if len(self._list_cache) > 32:
-                self._list_cache.clear()
-            self._list_cache[key] = (self.state.version, ids)
+        ids = self._list_cache.get(
+            key,
+            self.state.version,
+            lambda: self._product_ids(status, after, before, orderby, order, skus, params),
+        )
         return self._paged(
             ids, params, lambda i: self._product_json(self.state.products[i]), listing=True
         )
@@ -990,7 +992,7 @@ class WooCommerceEmulator(Emulator):
             raise _invalid_param("body", "Each item must be an object.")
         changes = self._variation_changes(body, variation)
         self._apply(variation, changes)
-        variation.date_modified = max(int(self.now()), variation.date_modified + 1)
+        variation.date_modified = self.time_after(variation.date_modified)
         self._touch(self.state.products[parent_id])
         return variation
 
@@ -1268,7 +1270,7 @@ class WooCommerceEmulator(Emulator):
         product as `wc_update_product_stock` does: its modified time moves."""
         row.stock_quantity = (row.stock_quantity or 0) + delta
         if isinstance(row, Variation):
-            row.date_modified = max(int(self.now()), row.date_modified + 1)
+            row.date_modified = self.time_after(row.date_modified)
             row = self.state.products[row.parent_id]
         self._touch(row)
         return delta
@@ -1531,25 +1533,8 @@ class WooCommerceEmulator(Emulator):
         )
 
     def _touch(self, product: Product) -> None:
-        # Strictly later than before, even when the clock has not moved a whole second.
-        product.date_modified = max(int(self.now()), product.date_modified + 1)
+        product.date_modified = self.time_after(product.date_modified)
         self.state.version += 1
-
-    def _per_listing(
-        self, value: Callable[[Product | Variation], Any]
-    ) -> dict[tuple[str, str], Any]:
-        with self.lock:
-            result: dict[tuple[str, str], Any] = {}
-            for product in self.state.products.values():
-                if product.status == "trash":
-                    continue
-                if product.type == "simple":
-                    result[(str(product.id), "")] = value(product)
-                for variation_id in product.variation_ids:
-                    result[(str(product.id), str(variation_id))] = value(
-                        self.state.variations[variation_id]
-                    )
-            return result
 
 
 # -- signing (the server's side, as WC_REST_Authentication computes it) ---------------------------
@@ -1667,6 +1652,13 @@ def _offset(zone: str) -> timedelta:
     sign = -1 if zone.startswith("-") else 1
     digits = zone[1:].replace(":", "")
     return sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+
+
+def _listing(product: Product, variation_ref: str, row: Product | Variation) -> Listing:
+    """A listing's stock quantity and regular price, 0 for either when it is not set."""
+    return Listing(
+        str(product.id), variation_ref, row.stock_quantity or 0, row.regular_price or Decimal(0)
+    )
 
 
 def _money(value: Decimal | None) -> str:

@@ -2,12 +2,15 @@
 `emulator` management command; what each marketplace's emulator adds is in
 test_<kind>_emulator.py."""
 
+import hashlib
+import hmac
 import itertools
 import math
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,17 +19,21 @@ from django.core.management import CommandError, call_command
 
 from channels.emulators.base import (
     Emulator,
+    ExpiringTokens,
     Faults,
     IdSequence,
+    Listing,
     Refusal,
     Reply,
     Request,
     Route,
+    ShopCache,
     TokenKind,
     TokenPair,
     TokenStore,
+    signed_json_push,
 )
-from channels.emulators.shop import ShopMix, generate_shop
+from channels.emulators.shop import LEAVES, ShopMix, category_ids, generate_shop
 
 
 class EchoEmulator(Emulator):
@@ -764,3 +771,135 @@ def test_id_sequence_hands_out_each_id_once_across_threads():
     assert sorted(every) == list(range(1, 8 * per_thread + 1))
     assert ids.peek() == 8 * per_thread + 1
     assert all(mine == sorted(mine) for mine in taken)  # each thread sees them increase
+
+
+# -- what the base gives every marketplace -------------------------------------------------------
+
+
+class ListingsEmulator(ExpiringTokens, Emulator):
+    """The helpers the base builds from a marketplace's hooks: two listings, tokens that
+    expire, and a signing secret and token `wrong_credentials` gets wrong."""
+
+    name = "listings"
+    secret_fields = ("app_secret", "access_token")
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        super().__init__(clock=clock or FakeClock())
+        self.tokens, _ = token_store(FakeClock())
+
+    @property
+    def credentials(self) -> dict[str, Any]:
+        return {
+            "access_token": "shpat_" + self.tokens.current.access.encode().hex(),
+            "app_key": "app-7",
+            "app_secret": "cs_3fa9c2",
+        }
+
+    def iter_listings(self) -> Iterator[Listing]:
+        yield Listing("10", "", 4, Decimal("9.90"))
+        yield Listing("11", "21", 0, Decimal("12.00"))
+
+
+def test_listing_helpers_are_built_from_iter_listings():
+    emulator = ListingsEmulator()
+
+    assert emulator.listing_quantities() == {("10", ""): 4, ("11", "21"): 0}
+    assert emulator.listing_prices() == {("10", ""): Decimal("9.90"), ("11", "21"): Decimal("12")}
+    with pytest.raises(NotImplementedError, match="iter_listings"):
+        EchoEmulator().listing_quantities()
+
+
+def test_wrong_credentials_zero_the_secret_fields_and_keep_the_rest():
+    emulator = ListingsEmulator()
+    right = emulator.credentials
+
+    wrong = emulator.wrong_credentials()
+
+    assert list(wrong) == list(right)  # same keys, same order
+    assert wrong["app_key"] == right["app_key"]
+    assert wrong["app_secret"] == "cs_000000"  # the prefix kept, the hex digits zeroed
+    assert wrong["access_token"] == "shpat_" + "0" * (len(right["access_token"]) - 6)
+    with pytest.raises(NotImplementedError, match="wrong_credentials"):
+        EchoEmulator().wrong_credentials()
+
+
+def test_expiring_tokens_expire_every_access_token_issued():
+    emulator = ListingsEmulator()
+    access = emulator.tokens.current.access
+
+    emulator.expire_access_tokens()
+
+    assert emulator.tokens.access_state(access) == "expired"
+    assert not hasattr(EchoEmulator(), "expire_access_tokens")  # keys that never expire
+
+
+def test_shop_cache_recomputes_when_the_version_moves_and_forgets_past_its_limit():
+    cache: ShopCache[str, list[int]] = ShopCache(limit=2)
+    computed: list[str] = []
+
+    def compute(key: str) -> list[int]:
+        computed.append(key)
+        return [len(computed)]
+
+    first = cache.get("a", 1, lambda: compute("a"))
+    again = cache.get("a", 1, lambda: compute("a"))
+    moved = cache.get("a", 2, lambda: compute("a"))
+    for key in ("b", "c", "d"):  # the fourth key finds three: all are forgotten
+        cache.get(key, 2, lambda key=key: compute(key))
+    after_limit = cache.get("a", 2, lambda: compute("a"))
+
+    assert first is again
+    assert moved == [2]
+    assert computed == ["a", "a", "b", "c", "d", "a"]
+    assert after_limit == [6]
+
+
+def test_json_object_raises_the_marketplaces_own_refusals():
+    def request(body: bytes) -> Request:
+        return Request("POST", "/x", {}, {"content-type": "application/json"}, body)
+
+    not_json, not_object = Refusal("not JSON"), Refusal("not an object")
+
+    assert request(b'{"a": 1}').json_object(not_json, not_object) == {"a": 1}
+    for body, expected in ((b"{bad", not_json), (b"[1]", not_object), (b"", not_object)):
+        with pytest.raises(Refusal) as refused:
+            request(body).json_object(not_json, not_object)
+        assert refused.value is expected
+
+
+def test_throttled_in_body_follows_the_style_and_draws_only_when_mixed():
+    emulator, twin = EchoEmulator(seed=4), EchoEmulator(seed=4)
+
+    assert all(emulator.throttled_in_body("body") for _ in range(5))
+    assert not any(emulator.throttled_in_body("http") for _ in range(5))
+    mixed = [emulator.throttled_in_body("mixed") for _ in range(40)]
+
+    assert mixed == [twin.random_fault() < 0.5 for _ in range(40)]  # no draw for body or http
+    assert set(mixed) == {True, False}
+
+
+def test_signed_json_push_signs_the_prefix_and_the_compact_body():
+    headers, body = signed_json_push({"b": 1, "a": [2]}, secret="s3", signed_prefix=b"key|")
+
+    assert body == b'{"b":1,"a":[2]}'
+    assert headers == {
+        "Authorization": hmac.new(b"s3", b"key|" + body, hashlib.sha256).hexdigest(),
+        "Content-Type": "application/json",
+    }
+
+
+def test_time_after_is_the_clock_or_a_second_past_the_previous_time():
+    clock = FakeClock(1000.7)
+    emulator = ListingsEmulator(clock)
+
+    assert emulator.time_after(900) == 1000
+    assert emulator.time_after(1000) == 1001
+    assert emulator.time_after(1005) == 1006
+
+
+def test_category_ids_number_departments_and_leaves_in_catalogue_order():
+    departments, leaves = category_ids(100, 500)
+
+    assert list(departments) == list(dict.fromkeys(leaf.department for leaf in LEAVES))
+    assert list(departments.values()) == list(range(100, 100 + len(departments)))
+    assert leaves == {leaf.name: 500 + n for n, leaf in enumerate(LEAVES)}

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
 from typing import Any
 
 from catalog.models import sku_key
@@ -28,7 +29,6 @@ from channels.adapters.base import (
     AdapterError,
     CredentialsError,
     Limits,
-    OrderNumbersMalformed,
     PriceUpdate,
     PushResult,
     QuantityUpdate,
@@ -40,6 +40,12 @@ from channels.adapters.base import (
     WebhookRejected,
     signature_matches,
 )
+from channels.adapters.convert import (
+    header,
+    iso_utc,
+    to_decimal,
+    watermark_second,
+)
 from channels.adapters.lazada.client import SERVICE, LazadaClient
 from channels.adapters.lazada.credentials import LazadaCredentials
 from channels.adapters.lazada.orders import (
@@ -47,11 +53,18 @@ from channels.adapters.lazada.orders import (
     from_millis,
     order_from_payload,
     order_time,
-    to_decimal,
     to_int,
     webhook_event,
 )
 from channels.adapters.paging import PageTally, reported_total
+from channels.adapters.uploads import (
+    category_id,
+    check_option_names,
+    option_names,
+    option_value,
+    require_variants,
+    require_weight,
+)
 
 PRODUCTS_PAGE = 50  # /products/get `limit` at most
 MAX_PRODUCTS_OFFSET = 10_000  # /products/get refuses a larger offset
@@ -74,12 +87,12 @@ ALREADY_INACTIVE = "E0004"  # /product/deactivate: "Product Status not online"
 CENT = Decimal("0.01")
 
 
-class LazadaAdapter(kit.BaseAdapter[LazadaCredentials]):
+class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
     """omni's Adapter for one Lazada seller in one country.
 
-    `base_url` is the country's API host (`https://api.lazada.sg/rest`, ...). `auth_url`
-    overrides where tokens are refreshed (by default Lazada's auth host, or the base URL for
-    other hosts); the other settings are `kit.BaseAdapter`'s.
+    `base_url` is the country's API host (`https://api.lazada.sg/rest`, ...). `auth_url`,
+    passed on to the client, overrides where tokens are refreshed (by default Lazada's auth
+    host, or the base URL for other hosts); the other settings are `kit.BaseAdapter`'s.
     """
 
     kind = "lazada"
@@ -96,14 +109,8 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials]):
     STATUS_TABLE = STATUS_TABLE
     credentials_model = LazadaCredentials
     client_class = LazadaClient
-
-    def __init__(self, *, auth_url: str | None = None, **settings: Any) -> None:
-        self._auth_url = auth_url
-        self._leaf_categories: dict[str, str] | None = None
-        super().__init__(**settings)
-
-    def make_client(self, **settings: Any) -> LazadaClient:
-        return LazadaClient(auth_url=self._auth_url, **settings)
+    order_number_pattern = ORDER_ID
+    order_number_form = "digits: the order id"
 
     # -- Adapter protocol: credentials and listings ------------------------------------------
 
@@ -131,11 +138,7 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials]):
         update_after = ""
         filters: tuple[str, ...] = ("all",)
         if updated_since is not None:
-            if updated_since.tzinfo is None:
-                raise ValueError("updated_since must be an aware datetime")
-            # Whole seconds, rounded down: a product changed in the watermark's own second
-            # comes back again rather than being missed.
-            update_after = _iso(math.floor(updated_since.timestamp()))
+            update_after = _iso(watermark_second(updated_since))
             filters = ("all", "deleted")
         for product_filter in filters:
             include_removed = updated_since is not None
@@ -429,24 +432,15 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials]):
 
     # -- Adapter protocol: orders ------------------------------------------------------------
 
-    def iter_orders(
-        self, *, updated_from: datetime, updated_to: datetime
-    ) -> Iterator[list[RemoteOrder]]:
-        """Orders updated in [updated_from, updated_to), a page of up to 100 at a time.
+    def order_pages(self, start: int, end: int) -> Iterator[list[RemoteOrder]]:
+        """Orders updated in the window (`kit.BaseAdapter.iter_orders`: the whole range, in
+        whole seconds), a page of up to 100 at a time.
 
         /orders/get is read oldest change first; Lazada refuses offsets past 5,000, so the
         window then restarts at the last order's update time (orders already seen are left
-        out). The lower bound is rounded down to the second, so an order changed in the
-        watermark's own second comes back again rather than being missed. Cost per page: one
-        /orders/get and one /orders/items/get per 50 orders.
+        out). Cost per page: one /orders/get and one /orders/items/get per 50 orders.
         """
-        for bound in (updated_from, updated_to):
-            if bound.tzinfo is None:
-                raise ValueError("updated_from and updated_to must be aware datetimes")
-        start = math.floor(updated_from.timestamp())
-        last = math.ceil(updated_to.timestamp()) - 1  # update_before is inclusive
-        if last < start:
-            return
+        last = end - 1  # update_before is inclusive
         seen: set[str] = set()
         offset = 0
         while True:
@@ -485,20 +479,18 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials]):
         OrderNumbersMalformed, unasked. Calls: one /order/get per number, one
         /orders/items/get per 50 orders found.
         """
-        wanted = list(dict.fromkeys(n.strip() for n in order_numbers if n.strip()))
-        OrderNumbersMalformed.check(wanted, ORDER_ID, service=SERVICE, form="digits: the order id")
         headers = []
-        for number in wanted:
+        for number in self.wanted_order_numbers(order_numbers):
             try:
-                header = self._client.get_order(number)
+                found = self._client.get_order(number)
             except CredentialsError:
                 raise
             except AdapterError as exc:
                 if exc.code in ORDER_UNKNOWN:
                     continue
                 raise
-            if header.get("order_id"):
-                headers.append(header)
+            if found.get("order_id"):
+                headers.append(found)
         return self._with_lines(headers)
 
     def _with_lines(self, headers: Sequence[Mapping[str, Any]]) -> list[RemoteOrder]:
@@ -521,7 +513,7 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials]):
         WebhookRejected(401) for a missing or wrong signature, (400) for a signed body that is
         not a Lazada push. Lazada sends no delivery id: see `delivery_id`.
         """
-        signature = _header(headers, "Authorization").strip()
+        signature = header(headers, "Authorization").strip()
         if not signature:
             raise WebhookRejected("The Lazada push has no Authorization signature", status=401)
         creds = self.credentials
@@ -546,35 +538,22 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials]):
     def _category_id(self, category: str) -> str:
         """A Lazada category id from the POS category: a number is taken as the id itself,
         a name must equal a Lazada leaf category's name (last part of an "A > B" path)."""
-        wanted = category.strip()
-        if wanted.isdigit():
-            return wanted
-        leaves = self._categories()
-        for candidate in (wanted, wanted.replace("/", ">").split(">")[-1]):
-            found = leaves.get(candidate.strip().lower())
-            if found is not None:
-                return found
-        raise AdapterError(
-            f"Lazada has no category named {category!r}: name the POS category after a Lazada "
-            "category, or put the Lazada category id in it",
-            retryable=False,
-            code="category",
-        )
+        return category_id(category, lambda: self._leaf_categories, service=SERVICE)
 
-    def _categories(self) -> dict[str, str]:
-        if self._leaf_categories is None:
-            leaves: dict[str, str] = {}
-            stack = list(self._client.get_category_tree())
-            while stack:
-                node = stack.pop()
-                if not isinstance(node, dict):
-                    continue
-                children = node.get("children") or []
-                if node.get("leaf") or not children:
-                    leaves.setdefault(str(node.get("name") or "").lower(), str(node["category_id"]))
-                stack.extend(children)
-            self._leaf_categories = leaves
-        return self._leaf_categories
+    @cached_property
+    def _leaf_categories(self) -> dict[str, str]:
+        """{lower-cased leaf category name: id}: one /category/tree/get call per adapter."""
+        leaves: dict[str, str] = {}
+        stack = list(self._client.get_category_tree())
+        while stack:
+            node = stack.pop()
+            if not isinstance(node, dict):
+                continue
+            children = node.get("children") or []
+            if node.get("leaf") or not children:
+                leaves.setdefault(str(node.get("name") or "").lower(), str(node["category_id"]))
+            stack.extend(children)
+        return leaves
 
     def _migrate_images(self, product: UploadProduct) -> list[str]:
         urls = [url.strip() for url in product.images if url.strip()][:MAX_IMAGES]
@@ -658,28 +637,18 @@ class _Plan:
 def _variation_plan(product: UploadProduct) -> _Plan | None:
     """The product's variations, or None for a single SKU without options; AdapterError
     naming what Lazada would refuse."""
-    variants = product.variants
-    if not variants:
-        raise AdapterError(
-            f"{product.name!r} has no variant to list on Lazada", retryable=False, code="param"
-        )
+    require_variants(product, service=SERVICE)
     if len(product.name) > MAX_NAME:
         raise AdapterError(
             f"Lazada allows product names of {MAX_NAME} characters; {product.name!r} is longer",
             retryable=False,
             code="param",
         )
-    names = tuple(product.option_names) or tuple(variants[0].options)
+    names = option_names(product)
+    check_option_names(product, names, service=SERVICE, apart="SKUs")
     if not names:
-        if len(variants) > 1:
-            raise AdapterError(
-                f"{product.name!r} has {len(variants)} variants but no option names: Lazada "
-                "needs them (e.g. Color, Size) to tell the SKUs apart",
-                retryable=False,
-                code="param",
-            )
         return None
-    return _extended_plan(product, names, [[] for _ in names], variants)
+    return _extended_plan(product, names, [[] for _ in names], product.variants)
 
 
 def _extended_plan(
@@ -688,13 +657,7 @@ def _extended_plan(
     existing: Sequence[Sequence[str]],
     variants: Sequence[UploadVariant],
 ) -> _Plan:
-    if len(names) > MAX_VARIATIONS:
-        raise AdapterError(
-            f"Lazada allows {MAX_VARIATIONS} option names per product; {product.name!r} has "
-            f"{len(names)} ({', '.join(names)})",
-            retryable=False,
-            code="param",
-        )
+    check_option_names(product, names, service=SERVICE, most=MAX_VARIATIONS)
     too_long = [name for name in names if len(name) > MAX_VARIATION_NAME]
     if too_long:
         raise AdapterError(
@@ -708,13 +671,7 @@ def _extended_plan(
     for variant in variants:
         combo = []
         for position, name in enumerate(names):
-            value = str(variant.options.get(name, "")).strip()
-            if not value:
-                raise AdapterError(
-                    f"Variant {variant.sku!r} of {product.name!r} has no {name}",
-                    retryable=False,
-                    code="param",
-                )
+            value = option_value(product, variant, name)
             if len(value) > MAX_OPTION_LENGTH:
                 raise AdapterError(
                     f"Lazada allows option values of {MAX_OPTION_LENGTH} characters; {value!r} "
@@ -758,12 +715,7 @@ def _variation_node(names: Sequence[str], options: Sequence[Sequence[str]]) -> d
 
 def _package(product: UploadProduct) -> dict[str, Decimal]:
     """Package weight (kg) and dimensions (cm), two decimals: mandatory for every Lazada SKU."""
-    if product.weight_kg is None or product.weight_kg <= 0:
-        raise AdapterError(
-            f"Lazada needs a weight for {product.name!r}: fill in its weight (kg) in the POS",
-            retryable=False,
-            code="param",
-        )
+    weight = require_weight(product, service=SERVICE)
     if product.dimensions_cm is None or any(side <= 0 for side in product.dimensions_cm):
         raise AdapterError(
             f"Lazada needs package dimensions for {product.name!r}: fill in its length, width "
@@ -773,7 +725,7 @@ def _package(product: UploadProduct) -> dict[str, Decimal]:
         )
     length, width, height = (_two_places(side) for side in product.dimensions_cm)
     return {
-        "package_weight": _two_places(product.weight_kg),
+        "package_weight": _two_places(weight),
         "package_length": length,
         "package_width": width,
         "package_height": height,
@@ -877,13 +829,8 @@ def _refused(detail: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 
 def _iso(second: int) -> str:
     """ISO 8601 in UTC, as Lazada's `*_after` / `*_before` filters take it."""
-    return datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    return iso_utc(second, zone="+00:00")
 
 
 def _two_places(value: Decimal) -> Decimal:
     return max(value.quantize(CENT, rounding=ROUND_HALF_UP), CENT)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str:
-    wanted = name.lower()
-    return next((value for key, value in headers.items() if key.lower() == wanted), "")

@@ -39,6 +39,7 @@ import requests
 
 from channels.adapters import kit
 from channels.adapters.base import AdapterError, CredentialsError
+from channels.adapters.convert import decimal_text
 from channels.adapters.http import OutgoingRequest, RetryAdvice, default_classifier
 from channels.adapters.lazada.credentials import LazadaCredentials
 
@@ -147,9 +148,7 @@ def _xml_body(tree: Mapping[str, Any]) -> str:
 
 
 def _text(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
+    return decimal_text(value) if isinstance(value, Decimal) else str(value)
 
 
 class LazadaClient(kit.Client[LazadaCredentials]):
@@ -157,8 +156,6 @@ class LazadaClient(kit.Client[LazadaCredentials]):
 
     `auth_url` overrides where tokens are refreshed (by default `auth_url_for(base_url)`).
     """
-
-    service = SERVICE
 
     def __init__(self, *, auth_url: str | None = None, **settings: Any) -> None:
         super().__init__(**settings)
@@ -409,28 +406,14 @@ def _token_expired(answer: Payload) -> bool:
 
 
 def _decoded(response: requests.Response, path: str) -> Payload:
-    """The JSON object Lazada answered, prices as Decimal; AdapterError if there is none."""
-    status = response.status_code
-    retryable = status == 429 or status >= 500
-    try:
-        payload = response.json(parse_float=Decimal)
-    except ValueError:
-        raise AdapterError(
-            f"Lazada answered {path} with HTTP {status} and no JSON body",
-            retryable=retryable or status == 200,
-            code=f"http_{status}",
-        ) from None
-    if not isinstance(payload, dict):
-        raise AdapterError(
-            f"Lazada answered {path} with JSON that is not an object (HTTP {status})",
-            retryable=retryable,
-            code=f"http_{status}",
-        )
-    if status != 200 and str(payload.get("code", SUCCESS)) == SUCCESS:
-        raise AdapterError(
-            f"Lazada answered {path} with HTTP {status}", retryable=retryable, code=f"http_{status}"
-        )
-    return payload
+    """The JSON object Lazada answered, prices as Decimal; AdapterError if there is none, or
+    for a failed HTTP status whose body says success."""
+    return kit.reply_object(
+        response,
+        service=SERVICE,
+        endpoint=path,
+        names_error=lambda payload: str(payload.get("code", SUCCESS)) != SUCCESS,
+    )
 
 
 def _checked(payload: Payload, path: str) -> Payload:

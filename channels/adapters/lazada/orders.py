@@ -9,7 +9,6 @@ order status change. Lazada sends no delivery id: see `webhook_event`.
 """
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -23,6 +22,7 @@ from channels.adapters.base import (
     WebhookEvent,
     WebhookRejected,
 )
+from channels.adapters.convert import push_json, to_decimal
 
 # Every order item status Lazada documents (§3.4: the union of GetOrders' filter values and
 # its error table), plus "repacked" from the fulfilment flow guide, mapped onto omni's states.
@@ -158,12 +158,10 @@ def webhook_event(body: bytes) -> WebhookEvent:
     redelivery repeats and the next change does not; for other pushes, the hash of the raw
     body (a redelivery sends the same bytes).
     """
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise WebhookRejected("The Lazada push body is not JSON", status=400) from None
-    if not isinstance(payload, dict) or "message_type" not in payload:
-        raise WebhookRejected("The Lazada push has no message_type", status=400)
+    no_type = "The Lazada push has no message_type"
+    payload = push_json(body, not_json="The Lazada push body is not JSON", not_object=no_type)
+    if "message_type" not in payload:
+        raise WebhookRejected(no_type, status=400)
     try:
         message_type = int(payload["message_type"])
     except (TypeError, ValueError):
@@ -217,13 +215,6 @@ def order_time(value: Any) -> datetime:
     raise AdapterError(
         f"Lazada sent an order time that cannot be read: {text!r}", retryable=False, code="time"
     )
-
-
-def to_decimal(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value if value not in (None, "") else 0))
-    except InvalidOperation:
-        return Decimal("0")
 
 
 def _paid(item: Mapping[str, Any]) -> Decimal:

@@ -7,8 +7,8 @@ is the item in the first case and each model in the second.
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
@@ -26,11 +26,25 @@ from channels.adapters.base import (
     UploadVariant,
     WebhookEvent,
 )
+from channels.adapters.convert import (
+    to_decimal,
+    utc_from_seconds,
+    watermark_second,
+)
 from channels.adapters.http import download_image
 from channels.adapters.paging import PageTally, reported_total
 from channels.adapters.shopee import orders as shopee_orders
 from channels.adapters.shopee.client import SERVICE, ShopeeClient
 from channels.adapters.shopee.credentials import ShopeeCredentials
+from channels.adapters.uploads import (
+    category_id,
+    check_distinct_options,
+    check_option_names,
+    option_names,
+    option_value,
+    require_variants,
+    require_weight,
+)
 
 # A full scan lists what a buyer can see or the seller can re-enable; deleted items simply drop
 # out, and the caller marks what it no longer sees as removed. An incremental scan must also ask
@@ -43,7 +57,7 @@ MAX_TIERS = 2  # Shopee's limit on option names per item
 MAX_IMAGES = 9  # Shopee's limit on images per item
 
 
-class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials]):
+class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials, ShopeeClient]):
     """omni's Adapter for one Shopee shop (construction, credentials and the worker pool:
     `kit.BaseAdapter`; `workers` is how many model lists of one page are fetched at once)."""
 
@@ -61,7 +75,8 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials]):
     STATUS_TABLE = shopee_orders.STATUS_TABLE
     credentials_model = ShopeeCredentials
     client_class = ShopeeClient
-    _client: ShopeeClient
+    order_number_pattern = shopee_orders.ORDER_SN
+    order_number_form = shopee_orders.ORDER_SN_FORM
 
     # -- Adapter protocol ------------------------------------------------------------------
 
@@ -270,11 +285,7 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials]):
     ) -> tuple[tuple[str, ...], dict[str, int]]:
         if updated_since is None:
             return FULL_SCAN_STATUSES, {}
-        if updated_since.tzinfo is None:
-            raise ValueError("updated_since must be an aware datetime")
-        # Whole seconds, rounded down: an item changed in the watermark's own second comes back
-        # again rather than being missed.
-        since = math.floor(updated_since.timestamp())
+        since = watermark_second(updated_since)
         until = max(since, int(self._clock()))
         return INCREMENTAL_STATUSES, {"update_time_from": since, "update_time_to": until}
 
@@ -310,16 +321,8 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials]):
     # -- writing ---------------------------------------------------------------------------
 
     def _add_item_body(self, product: UploadProduct, *, has_models: bool) -> dict[str, Any]:
-        if not product.variants:
-            raise AdapterError(
-                f"{product.name!r} has no variant to list on Shopee", retryable=False, code="param"
-            )
-        if product.weight_kg is None or product.weight_kg <= 0:
-            raise AdapterError(
-                f"Shopee needs a weight for {product.name!r}: fill in its weight (kg) in the POS",
-                retryable=False,
-                code="param",
-            )
+        require_variants(product, service=SERVICE)
+        weight = require_weight(product, service=SERVICE)
         first = product.variants[0]
         body: dict[str, Any] = {
             "item_name": product.name,
@@ -328,7 +331,7 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials]):
             "item_sku": "" if has_models else first.sku,
             "original_price": _json_number(min(variant.price for variant in product.variants)),
             "seller_stock": [{"stock": 0 if has_models else first.quantity}],
-            "weight": _json_number(product.weight_kg),
+            "weight": _json_number(weight),
             "category_id": self._category_id(product.category),
             "image": {"image_id_list": self._upload_images(product)},
             "logistic_info": [{"logistic_id": i, "enabled": True} for i in self._logistics()],
@@ -348,20 +351,7 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials]):
     def _category_id(self, category: str) -> int:
         """A Shopee category id from the POS category: a number is taken as the id itself,
         a name must equal a Shopee leaf category's name (last part of a "A > B" path)."""
-        wanted = category.strip()
-        if wanted.isdigit():
-            return int(wanted)
-        leaves = self._leaf_categories
-        for candidate in (wanted, wanted.replace("/", ">").split(">")[-1]):
-            found = leaves.get(candidate.strip().lower())
-            if found is not None:
-                return found
-        raise AdapterError(
-            f"Shopee has no category named {category!r}: name the POS category after a Shopee "
-            "category, or put the Shopee category id in it",
-            retryable=False,
-            code="category",
-        )
+        return int(category_id(category, lambda: self._leaf_categories, service=SERVICE))
 
     @cached_property
     def _leaf_categories(self) -> dict[str, int]:
@@ -409,56 +399,42 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials]):
 
     # -- orders ----------------------------------------------------------------------------
 
-    def iter_orders(
-        self, *, updated_from: datetime, updated_to: datetime
-    ) -> Iterator[list[RemoteOrder]]:
-        """Orders updated in [updated_from, updated_to), one list per get_order_list page.
-
-        The range is cut into windows of at most `limits.order_window_days` (Shopee refuses
-        wider ones). Whole seconds: the start is rounded down and the end is exclusive, so an
-        order updated in the first second is included and one in the last second is not.
-        Calls per page of up to 100 orders: the list call, one detail call per 50 orders and
-        one tracking-number call per shipped order.
+    def order_pages(self, start: int, end: int) -> Iterator[list[RemoteOrder]]:
+        """One list per get_order_list page of a window (`kit.BaseAdapter.iter_orders` cuts
+        the range into windows of at most `limits.order_window_days`: Shopee refuses wider
+        ones). Calls per page of up to 100 orders: the list call, one detail call per 50
+        orders and one tracking-number call per shipped order.
         """
-        start, end = _unix_range(updated_from, updated_to)
-        window = (self.limits.order_window_days or 15) * 86400
-        for time_from in range(start, end, window):
-            time_to = min(time_from + window, end) - 1  # Shopee's time_to is inclusive
-            cursor = ""
-            while True:
-                page = self._client.get_order_list(
-                    time_from=time_from,
-                    time_to=time_to,
-                    page_size=self.limits.page_size,
-                    cursor=cursor,
-                )
-                numbers = [str(row["order_sn"]) for row in page.get("order_list") or []]
-                if numbers:
-                    yield self.get_orders(numbers)
-                cursor = str(page.get("next_cursor") or "")
-                if not page.get("more") or not cursor or not numbers:
-                    break
+        time_to = end - 1  # Shopee's time_to is inclusive
+        cursor = ""
+        while True:
+            page = self._client.get_order_list(
+                time_from=start, time_to=time_to, page_size=self.limits.page_size, cursor=cursor
+            )
+            numbers = [str(row["order_sn"]) for row in page.get("order_list") or []]
+            if numbers:
+                yield self.get_orders(numbers)
+            cursor = str(page.get("next_cursor") or "")
+            if not page.get("more") or not cursor or not numbers:
+                return
 
-    def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
-        """The named orders with their lines, in Shopee's order; unknown numbers are left out.
-        OrderNumbersMalformed, before any call, for a number that is not letters and digits.
+    def orders_by_number(self, numbers: Sequence[str]) -> list[RemoteOrder]:
+        """The orders with their lines, in Shopee's order; unknown numbers are left out (a
+        number that is not letters and digits never gets here: `order_number_pattern`).
 
-        Calls: one get_order_detail per 50 numbers, plus one get_tracking_number per order
-        that has been shipped (Shopee keeps tracking numbers out of the order detail).
+        Calls: one get_order_detail (for up to 50 numbers), plus one get_tracking_number per
+        order that has been shipped (Shopee keeps tracking numbers out of the order detail).
         """
         orders: list[RemoteOrder] = []
-        wanted = list(dict.fromkeys(number.strip() for number in order_numbers if number.strip()))
-        shopee_orders.check_order_sns(wanted)
-        for chunk in kit.chunks(wanted, self.limits.order_ids_per_call):
-            answer = self._client.get_order_detail(chunk, fields=shopee_orders.DETAIL_FIELDS)
-            for detail in answer.get("order_list") or []:
-                order = shopee_orders.order_from_detail(detail)
-                if order.state in shopee_orders.SHIPPED_STATES:
-                    tracking = self._client.get_tracking_number(order.order_number)
-                    order = shopee_orders.order_from_detail(
-                        detail, tracking_number=str(tracking.get("tracking_number") or "")
-                    )
-                orders.append(order)
+        answer = self._client.get_order_detail(numbers, fields=shopee_orders.DETAIL_FIELDS)
+        for detail in answer.get("order_list") or []:
+            order = shopee_orders.order_from_detail(detail)
+            if order.state in shopee_orders.SHIPPED_STATES:
+                tracking = self._client.get_tracking_number(order.order_number)
+                order = shopee_orders.order_from_detail(
+                    detail, tracking_number=str(tracking.get("tracking_number") or "")
+                )
+            orders.append(order)
         return orders
 
     def verify_webhook(self, *, url: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
@@ -469,12 +445,6 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials]):
             headers=headers,
             body=body,
         )
-
-
-def _unix_range(updated_from: datetime, updated_to: datetime) -> tuple[int, int]:
-    if updated_from.tzinfo is None or updated_to.tzinfo is None:
-        raise ValueError("iter_orders needs aware datetimes")
-    return math.floor(updated_from.timestamp()), math.ceil(updated_to.timestamp())
 
 
 # -- parsing Shopee payloads (pure functions) --------------------------------------------------
@@ -488,7 +458,7 @@ def listings_from_item(
     item_id = str(info["item_id"])
     name = str(info.get("item_name") or "")
     item_status = str(info.get("item_status") or "")
-    updated_at = _aware(info.get("update_time"))
+    updated_at = utc_from_seconds(info.get("update_time"))
     models = (model_list or {}).get("model") or []
     if not models:
         return [
@@ -528,7 +498,7 @@ def _removed_item(summary: Mapping[str, Any]) -> RemoteListing:
         price=Decimal("0"),
         quantity=0,
         status="removed",
-        updated_at=_aware(summary.get("update_time")),
+        updated_at=utc_from_seconds(summary.get("update_time")),
     )
 
 
@@ -554,11 +524,7 @@ def _model_name(model: Mapping[str, Any], tiers: Sequence[Mapping[str, Any]]) ->
 def _price(price_info: Any) -> Decimal:
     if not price_info:
         return Decimal("0")
-    raw = price_info[0].get("original_price", 0)
-    try:
-        return Decimal(str(raw))
-    except InvalidOperation:
-        return Decimal("0")
+    return to_decimal(price_info[0].get("original_price", 0))
 
 
 def _quantity(stock_info: Any) -> int:
@@ -568,10 +534,6 @@ def _quantity(stock_info: Any) -> int:
     if seller_stock is not None:
         return sum(int(row.get("stock", 0)) for row in seller_stock)
     return int((stock_info.get("summary_info") or {}).get("total_available_stock", 0))
-
-
-def _aware(timestamp: Any) -> datetime:
-    return datetime.fromtimestamp(int(timestamp or 0), tz=UTC)
 
 
 def _image_id(answer: Mapping[str, Any]) -> str:
@@ -592,30 +554,13 @@ def _tier_plan(product: UploadProduct) -> tuple[list[dict[str, Any]], list[dict[
     Option names come from `product.option_names`, else from the first variant's options.
     Each tier's options keep the order in which variants first use them.
     """
-    variants = product.variants
-    names = tuple(product.option_names) or (tuple(variants[0].options) if variants else ())
+    names = option_names(product)
+    check_option_names(product, names, service=SERVICE, most=MAX_TIERS)
     if not names:
-        if len(variants) > 1:
-            raise AdapterError(
-                f"{product.name!r} has {len(variants)} variants but no option names: Shopee "
-                "needs them (e.g. Color, Size) to tell the variants apart",
-                retryable=False,
-                code="param",
-            )
         return None
-    if len(names) > MAX_TIERS:
-        raise AdapterError(
-            f"Shopee allows {MAX_TIERS} option names per product; {product.name!r} has "
-            f"{len(names)} ({', '.join(names)})",
-            retryable=False,
-            code="param",
-        )
     options: list[list[str]] = [[] for _ in names]
-    models = [_model_row(product, variant, names, options) for variant in variants]
-    if len({tuple(model["tier_index"]) for model in models}) != len(models):
-        raise AdapterError(
-            f"Two variants of {product.name!r} have the same options", retryable=False, code="param"
-        )
+    models = [_model_row(product, variant, names, options) for variant in product.variants]
+    check_distinct_options(product, [tuple(model["tier_index"]) for model in models])
     tier_variation = [
         {"name": name, "option_list": [{"option": value} for value in values]}
         for name, values in zip(names, options, strict=True)
@@ -628,13 +573,7 @@ def _model_row(
 ) -> dict[str, Any]:
     tier_index = []
     for tier, name in enumerate(names):
-        value = str(variant.options.get(name, "")).strip()
-        if not value:
-            raise AdapterError(
-                f"Variant {variant.sku!r} of {product.name!r} has no {name}",
-                retryable=False,
-                code="param",
-            )
+        value = option_value(product, variant, name)
         if value not in options[tier]:
             options[tier].append(value)
         tier_index.append(options[tier].index(value))
@@ -682,13 +621,7 @@ def _new_model_rows(
     for variant in new:
         tier_index = []
         for tier, name in zip(tiers, names, strict=True):
-            value = str(variant.options.get(name, "")).strip()
-            if not value:
-                raise AdapterError(
-                    f"Variant {variant.sku!r} of {product.name!r} has no {name}",
-                    retryable=False,
-                    code="param",
-                )
+            value = option_value(product, variant, name)
             values = [o["option"] for o in tier["option_list"]]
             if value not in values:
                 tier["option_list"].append({"option": value})

@@ -19,7 +19,6 @@ is persisted (a refresh token is single-use) and repeats the call.
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import requests
@@ -103,7 +102,6 @@ def _error_code(response: requests.Response) -> str:
 class ShopeeClient(kit.Client[ShopeeCredentials]):
     """Calls Shopee for one shop. Thread-safe: a token refresh happens once for all threads."""
 
-    service = SERVICE
     classify_reply = staticmethod(classify_reply)
 
     # -- shop ------------------------------------------------------------------------------
@@ -372,31 +370,14 @@ def _token_expired(payload: Payload) -> bool:
 
 
 def _decoded(response: requests.Response, path: str) -> Payload:
-    """The JSON object Shopee answered, prices as Decimal; AdapterError if there is none."""
-    endpoint = _endpoint(path)
-    status = response.status_code
-    retryable = status == 429 or status >= 500
-    try:
-        payload = response.json(parse_float=Decimal)
-    except ValueError:
-        raise AdapterError(
-            f"Shopee answered {endpoint} with HTTP {status} and no JSON body",
-            retryable=retryable or status == 200,
-            code=f"http_{status}",
-        ) from None
-    if not isinstance(payload, dict):
-        raise AdapterError(
-            f"Shopee answered {endpoint} with JSON that is not an object (HTTP {status})",
-            retryable=retryable,
-            code=f"http_{status}",
-        )
-    if status != 200 and not payload.get("error"):
-        raise AdapterError(
-            f"Shopee answered {endpoint} with HTTP {status}",
-            retryable=retryable,
-            code=f"http_{status}",
-        )
-    return payload
+    """The JSON object Shopee answered, prices as Decimal; AdapterError if there is none, or
+    for a failed HTTP status whose body names no `error`."""
+    return kit.reply_object(
+        response,
+        service=SERVICE,
+        endpoint=_endpoint(path),
+        names_error=lambda payload: bool(payload.get("error")),
+    )
 
 
 def _checked(payload: Payload, path: str) -> Payload:

@@ -14,16 +14,12 @@ same bytes, and two different status changes never do (their `update_time` diffe
 
 import hashlib
 import hmac
-import json
 import re
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from collections.abc import Mapping
 from typing import Any
 
 from channels.adapters.base import (
     AdapterError,
-    OrderNumbersMalformed,
     OrderState,
     RemoteOrder,
     RemoteOrderLine,
@@ -31,6 +27,7 @@ from channels.adapters.base import (
     WebhookRejected,
     signature_matches,
 )
+from channels.adapters.convert import header, push_json, to_decimal, utc_from_seconds
 
 # Every order status Shopee documents, mapped onto omni's states.
 # - IN_CANCEL is a buyer's cancellation request the seller has not answered: the order still
@@ -58,12 +55,6 @@ STATUS_TABLE: dict[str, OrderState] = {
 # anything else (a comma above all, which would split order_sn_list) is refused unasked.
 ORDER_SN = re.compile(r"[0-9A-Za-z]+")
 ORDER_SN_FORM = "letters and digits, e.g. 241201ABCD1234"
-
-
-def check_order_sns(numbers: Sequence[str]) -> None:
-    """OrderNumbersMalformed for numbers no Shopee order can have."""
-    OrderNumbersMalformed.check(numbers, ORDER_SN, service="Shopee", form=ORDER_SN_FORM)
-
 
 # The status the emulator and the tests use to stand for each state.
 STATE_STATUS: dict[OrderState, str] = {
@@ -118,12 +109,12 @@ def order_from_detail(detail: Mapping[str, Any], *, tracking_number: str = "") -
         order_id=number,
         status=status,
         state=state,
-        created_at=_aware(detail.get("create_time")),
-        updated_at=_aware(detail.get("update_time")),
+        created_at=utc_from_seconds(detail.get("create_time")),
+        updated_at=utc_from_seconds(detail.get("update_time")),
         currency=str(detail.get("currency") or ""),
-        total=_decimal(detail.get("total_amount")),
+        total=to_decimal(detail.get("total_amount")),
         lines=order_lines(detail.get("item_list") or []),
-        paid_at=_aware(detail["pay_time"]) if detail.get("pay_time") else None,
+        paid_at=utc_from_seconds(detail["pay_time"]) if detail.get("pay_time") else None,
         payment_method=str(detail.get("payment_method") or ""),
         courier=_courier(detail),
         tracking_number=tracking_number,
@@ -155,7 +146,7 @@ def order_lines(items: list[Mapping[str, Any]]) -> tuple[RemoteOrderLine, ...]:
                 sku=str(item.get("model_sku") or item.get("item_sku") or ""),
                 title=f"{name} - {model_name}" if model_name else name,
                 quantity=int(item.get("model_quantity_purchased") or 0),
-                unit_price=_decimal(price),
+                unit_price=to_decimal(price),
             )
         )
     return tuple(lines)
@@ -173,7 +164,7 @@ def webhook_event(
     """A verified push, or WebhookRejected: 401 for a missing or wrong signature (checked
     first, so nothing about an unsigned body is revealed), 400 for a body that is not a
     Shopee push envelope."""
-    given = _header(headers, "authorization").strip()
+    given = header(headers, "authorization").strip()
     if not given:
         raise WebhookRejected("the push has no Authorization header", status=401)
     expected = push_signature(partner_key=partner_key, url=url, body=body)
@@ -202,22 +193,13 @@ def webhook_event(
 
 
 def _envelope(body: bytes) -> dict[str, Any]:
-    try:
-        envelope = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise WebhookRejected("the push body is not JSON", status=400) from None
-    if not isinstance(envelope, dict) or not isinstance(envelope.get("code"), int):
-        raise WebhookRejected("the push body has no numeric `code`", status=400)
+    no_code = "the push body has no numeric `code`"
+    envelope = push_json(body, not_json="the push body is not JSON", not_object=no_code)
+    if not isinstance(envelope.get("code"), int):
+        raise WebhookRejected(no_code, status=400)
     if "data" in envelope and not isinstance(envelope["data"], dict):
         raise WebhookRejected("the push body's `data` is not an object", status=400)
     return envelope
-
-
-def _header(headers: Mapping[str, str], name: str) -> str:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return ""
 
 
 def _courier(detail: Mapping[str, Any]) -> str:
@@ -233,14 +215,3 @@ def _cancel_reason(detail: Mapping[str, Any]) -> str:
     reason = str(detail.get("cancel_reason") or detail.get("buyer_cancel_reason") or "")
     by = str(detail.get("cancel_by") or "")
     return f"{reason} (by {by})" if reason and by else reason
-
-
-def _decimal(raw: Any) -> Decimal:
-    try:
-        return Decimal(str(raw if raw is not None else 0))
-    except InvalidOperation:
-        return Decimal("0")
-
-
-def _aware(timestamp: Any) -> datetime:
-    return datetime.fromtimestamp(int(timestamp or 0), tz=UTC)

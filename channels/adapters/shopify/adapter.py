@@ -12,14 +12,12 @@ for a shop that sells from one location.
 """
 
 import html
-import json
 import math
 import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import Any, ClassVar
 
 from catalog.models import sku_key
@@ -27,7 +25,6 @@ from channels.adapters.base import (
     AdapterError,
     CredentialsError,
     Limits,
-    OrderNumbersMalformed,
     PriceUpdate,
     PushResult,
     QuantityUpdate,
@@ -39,16 +36,23 @@ from channels.adapters.base import (
     WebhookRejected,
     signature_matches,
 )
+from channels.adapters.convert import (
+    decimal_text,
+    header,
+    iso_utc,
+    push_json,
+    to_decimal,
+)
 from channels.adapters.kit import BaseAdapter, PushBatch, PushRow, Unpushable, chunks
 from channels.adapters.paging import PageTally, reported_total
 from channels.adapters.shopify.client import SERVICE, ShopifyClient, webhook_hmac
 from channels.adapters.shopify.credentials import ShopifyCredentials
-from channels.adapters.shopify.orders import (
-    STATUS_TABLE,
-    decimal,
-    order_from_node,
-    parse_time,
-    tail,
+from channels.adapters.shopify.orders import STATUS_TABLE, order_from_node, parse_time, tail
+from channels.adapters.uploads import (
+    check_distinct_options,
+    check_option_names,
+    option_value,
+    require_variants,
 )
 
 # -- catalog ------------------------------------------------------------------------------------
@@ -80,7 +84,7 @@ class _Target:
     inventory_item_gid: str
 
 
-class ShopifyAdapter(BaseAdapter[ShopifyCredentials]):
+class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
     """omni's Adapter for one Shopify shop.
 
     `base_url` is the shop's own address (`https://<shop>.myshopify.com`); the rest as
@@ -92,6 +96,8 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials]):
     service = SERVICE
     credentials_model = ShopifyCredentials
     client_class = ShopifyClient
+    order_number_pattern = ORDER_NAME
+    order_number_form = ORDER_NAME_FORM
     limits: ClassVar[Limits] = Limits(
         # Shopify allows 250 per page, but a page's calculated cost must stay under 1,000
         # points: 40 products with their first 20 variants cost 922.
@@ -270,8 +276,7 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials]):
                 variant_gid = by_key.get(sku_key(variant.sku), "")
             if variant_gid:
                 rows.append({"id": variant_gid, **_variant_fields(variant, product)})
-        for start in range(0, len(rows), self.limits.price_updates_per_call):
-            chunk = rows[start : start + self.limits.price_updates_per_call]
+        for chunk in chunks(rows, self.limits.price_updates_per_call):
             answer = self._client.variants_bulk_update(product_id=gid, variants=chunk)
             errors = _user_errors(answer)
             if errors:
@@ -353,8 +358,8 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials]):
         """
         if updated_from.tzinfo is None or updated_to.tzinfo is None:
             raise ValueError("iter_orders needs aware datetimes")
-        end = datetime.fromtimestamp(math.ceil(updated_to.timestamp()), tz=UTC)
-        search = f"updated_at:>='{_iso(updated_from)}' AND updated_at:<'{_iso(end)}'"
+        until = iso_utc(math.ceil(updated_to.timestamp()), zone="Z")
+        search = f"updated_at:>='{_iso(updated_from)}' AND updated_at:<'{until}'"
         yield from self._order_pages(search, self.limits.order_ids_per_call)
 
     def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
@@ -362,12 +367,10 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials]):
         in Shopify's order; unknown ones are left out. OrderNumbersMalformed, unasked, for a
         name with white space, quotes or backslashes. One call per 15 names."""
         given = [n.strip() for n in order_numbers if n.strip()]
-        OrderNumbersMalformed.check(given, ORDER_NAME, service=SERVICE, form=ORDER_NAME_FORM)
+        self.check_order_numbers(given)
         wanted = list(dict.fromkeys(_order_name(n) for n in given))
         orders: list[RemoteOrder] = []
-        per_call = self.limits.order_ids_per_call
-        for start in range(0, len(wanted), per_call):
-            chunk = wanted[start : start + per_call]
+        for chunk in chunks(wanted, self.limits.order_ids_per_call):
             search = " OR ".join(f"name:'{name}'" for name in chunk)
             keys = {_name_key(name) for name in chunk}
             for page in self._order_pages(search, len(chunk)):
@@ -383,7 +386,7 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials]):
         or a delivery without `X-Shopify-Webhook-Id` (the id that makes a re-delivery one
         event). Order topics (`orders/...`) become "order_status" with the order's name.
         """
-        given = _header(headers, "x-shopify-hmac-sha256").strip()
+        given = header(headers, "x-shopify-hmac-sha256").strip()
         if not given:
             raise WebhookRejected("the webhook has no X-Shopify-Hmac-SHA256 header", status=401)
         expected = webhook_hmac(secret=self.credentials.client_secret.get_secret_value(), body=body)
@@ -393,11 +396,15 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials]):
                 "app's, which Shopify signs webhooks with)",
                 status=401,
             )
-        delivery_id = _header(headers, "x-shopify-webhook-id").strip()
+        delivery_id = header(headers, "x-shopify-webhook-id").strip()
         if not delivery_id:
             raise WebhookRejected("the webhook has no X-Shopify-Webhook-Id header", status=400)
-        payload = _json_body(body)
-        shopify_topic = _header(headers, "x-shopify-topic").strip()
+        payload = push_json(
+            body,
+            not_json="the webhook body is not JSON",
+            not_object="the webhook body is not a JSON object",
+        )
+        shopify_topic = header(headers, "x-shopify-topic").strip()
         number = str(payload.get("name") or "")
         if shopify_topic.startswith("orders/") and number:
             topic = "order_status"
@@ -542,7 +549,7 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials]):
         return refused, None
 
     def _set_prices(self, batch: PushBatch) -> dict[str, str]:
-        variants = [{"id": row.key, "price": _money(row.update.price)} for row in batch.rows]  # type: ignore[union-attr]
+        variants = [{"id": row.key, "price": decimal_text(row.update.price)} for row in batch.rows]  # type: ignore[union-attr]
         answer = self._client.variants_bulk_update(
             product_id=PRODUCT_GID + batch.group, variants=variants
         )
@@ -555,12 +562,7 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials]):
 
     def _product_set_input(self, product: UploadProduct) -> dict[str, Any]:
         """The productSet input, after every check that can be made without Shopify."""
-        if not product.variants:
-            raise AdapterError(
-                f"{product.name!r} has no variant to list on Shopify",
-                retryable=False,
-                code="param",
-            )
+        require_variants(product, service=SERVICE)
         if len(product.variants) > MAX_VARIANTS:
             raise AdapterError(
                 f"Shopify allows {MAX_VARIANTS} variants per product; {product.name!r} has "
@@ -576,20 +578,7 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials]):
                     code="param",
                 )
         names = _option_names(product)
-        if not names and len(product.variants) > 1:
-            raise AdapterError(
-                f"{product.name!r} has {len(product.variants)} variants but no option names: "
-                "Shopify needs them (e.g. Color, Size) to tell the variants apart",
-                retryable=False,
-                code="param",
-            )
-        if len(names) > MAX_OPTIONS:
-            raise AdapterError(
-                f"Shopify allows {MAX_OPTIONS} option names per product; {product.name!r} has "
-                f"{len(names)} ({', '.join(names)})",
-                retryable=False,
-                code="param",
-            )
+        check_option_names(product, names, service=SERVICE, most=MAX_OPTIONS)
         location = self.credentials.location_id
         variants = []
         for variant in product.variants:
@@ -612,12 +601,7 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials]):
                 }
             )
         combos = [tuple(v["name"] for v in row["optionValues"]) for row in variants]
-        if len(set(combos)) != len(combos):
-            raise AdapterError(
-                f"Two variants of {product.name!r} have the same options",
-                retryable=False,
-                code="param",
-            )
+        check_distinct_options(product, combos)
         return {
             **_product_fields(product),
             "status": "ACTIVE" if product.is_active else "DRAFT",
@@ -650,7 +634,7 @@ def listings_from_product(
             variant_id="" if only_default else tail(variant.get("id")),
             sku=str(variant.get("sku") or ""),
             title=title if only_default else f"{title} - {variant.get('title') or ''}".strip(),
-            price=decimal(variant.get("price")),
+            price=to_decimal(variant.get("price")),
             quantity=int(variant.get("inventoryQuantity") or 0),
             status=status,
             updated_at=updated_at,
@@ -761,7 +745,7 @@ def _variant_fields(variant: UploadVariant, product: UploadProduct) -> dict[str,
         inventory_item["measurement"] = {
             "weight": {"value": float(product.weight_kg), "unit": "KILOGRAMS"}
         }
-    fields: dict[str, Any] = {"price": _money(variant.price), "inventoryItem": inventory_item}
+    fields: dict[str, Any] = {"price": decimal_text(variant.price), "inventoryItem": inventory_item}
     if variant.upc.strip():
         fields["barcode"] = variant.upc.strip()
     return fields
@@ -777,17 +761,7 @@ def _option_names(product: UploadProduct) -> tuple[str, ...]:
 def _option_values(
     product: UploadProduct, variant: UploadVariant, names: Sequence[str]
 ) -> list[dict[str, str]]:
-    values = []
-    for name in names:
-        value = str(variant.options.get(name, "")).strip()
-        if not value:
-            raise AdapterError(
-                f"Variant {variant.sku!r} of {product.name!r} has no {name}",
-                retryable=False,
-                code="param",
-            )
-        values.append({"optionName": name, "name": value})
-    return values
+    return [{"optionName": name, "name": option_value(product, variant, name)} for name in names]
 
 
 def _product_options(
@@ -819,10 +793,6 @@ def _description_html(text: str) -> str:
 # -- small helpers ---------------------------------------------------------------------------------
 
 
-def _money(value: Decimal) -> str:
-    return f"{value:f}"
-
-
 def _numeric(value: str) -> str | None:
     number = tail(value)
     return number if number.isdigit() else None
@@ -839,8 +809,7 @@ def _iso(when: datetime) -> str:
     """Shopify's search syntax takes ISO 8601 in UTC; whole seconds, rounded down."""
     if when.tzinfo is None:
         raise ValueError("Shopify search times must be aware datetimes")
-    moment = datetime.fromtimestamp(math.floor(when.timestamp()), tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc(math.floor(when.timestamp()), zone="Z")
 
 
 def _order_name(number: str) -> str:
@@ -851,23 +820,6 @@ def _order_name(number: str) -> str:
 
 def _name_key(name: str) -> str:
     return name.strip().lstrip("#").lower()
-
-
-def _header(headers: Mapping[str, str], name: str) -> str:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return ""
-
-
-def _json_body(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise WebhookRejected("the webhook body is not JSON", status=400) from None
-    if not isinstance(payload, dict):
-        raise WebhookRejected("the webhook body is not a JSON object", status=400)
-    return payload
 
 
 def _count(count: Any) -> int | None:

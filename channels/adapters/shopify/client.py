@@ -292,7 +292,6 @@ class ShopifyClient(Client[ShopifyCredentials]):
     """Calls one shop's GraphQL Admin API. A token refresh happens once for all threads that
     were refused with the same token."""
 
-    service = SERVICE
     classify_reply = staticmethod(classify_reply)
 
     def __init__(self, *, sleep: Callable[[float], None] = time.sleep, **settings: Any) -> None:

@@ -3,11 +3,11 @@ turned into a RemoteOrder."""
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from itertools import product as cartesian
 from typing import Any
 
 from channels.adapters.base import AdapterError, OrderState, RemoteOrder, RemoteOrderLine
+from channels.adapters.convert import to_decimal
 
 # -- orders: Shopify's statuses and omni's states ------------------------------------------------
 
@@ -128,7 +128,7 @@ def order_from_node(
         created_at=parse_time(node.get("createdAt")),
         updated_at=parse_time(node.get("updatedAt")),
         currency=str(money.get("currencyCode") or ""),
-        total=decimal(money.get("amount")),
+        total=to_decimal(money.get("amount")),
         lines=tuple(_order_line(line) for line in lines),
         payment_method=", ".join(str(g) for g in node.get("paymentGatewayNames") or []),
         courier=str(tracking.get("company") or ""),
@@ -152,7 +152,7 @@ def _order_line(line: Mapping[str, Any]) -> RemoteOrderLine:
         sku=str(line.get("sku") or ""),
         title=str(line.get("name") or ""),
         quantity=int(line.get("quantity") or 0),
-        unit_price=decimal(price),
+        unit_price=to_decimal(price),
     )
 
 
@@ -165,13 +165,6 @@ def _tracking(node: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 # -- small conversions, shared with the adapter ----------------------------------------------------
-
-
-def decimal(raw: Any) -> Decimal:
-    try:
-        return Decimal(str(raw if raw is not None else 0))
-    except InvalidOperation:
-        return Decimal("0")
 
 
 def tail(gid: Any) -> str:

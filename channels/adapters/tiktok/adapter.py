@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from catalog.models import sku_key
@@ -27,7 +28,6 @@ from channels.adapters.base import (
     AdapterError,
     CredentialsError,
     Limits,
-    OrderNumbersMalformed,
     PriceUpdate,
     PushResult,
     QuantityUpdate,
@@ -39,13 +39,19 @@ from channels.adapters.base import (
     WebhookRejected,
     signature_matches,
 )
+from channels.adapters.convert import (
+    decimal_text,
+    header,
+    to_decimal,
+    utc_from_seconds,
+    watermark_second,
+)
 from channels.adapters.http import download_image
 from channels.adapters.paging import PageTally, reported_total
 from channels.adapters.tiktok.client import (
     ORDER_NOT_SELLERS,
     SERVICE,
     TikTokClient,
-    TokopediaClient,
     webhook_signature,
 )
 from channels.adapters.tiktok.credentials import TikTokCredentials
@@ -54,10 +60,17 @@ from channels.adapters.tiktok.orders import (
     STATUS_TABLE,
     TIKTOK_SHOP,
     TOKOPEDIA,
-    _aware,
-    _decimal,
     order_from_payload,
     webhook_event,
+)
+from channels.adapters.uploads import (
+    category_id,
+    check_distinct_options,
+    check_option_names,
+    option_names,
+    option_value,
+    require_variants,
+    require_weight,
 )
 
 # Search returns at most 10,000 products per query; larger sets are split by time window.
@@ -86,11 +99,11 @@ DAY = 86_400
 Payload = dict[str, Any]
 
 
-class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials]):
+class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
     """omni's Adapter for one TikTok Shop (construction, credentials and the worker pool:
     `kit.BaseAdapter`; `workers` is how many product details of one page are fetched at once).
-    `auth_base_url` is where tokens are refreshed (by default TikTok's auth host for TikTok's
-    API host, else `base_url` itself).
+    `auth_base_url`, passed on to the client, is where tokens are refreshed (by default
+    TikTok's auth host for TikTok's API host, else `base_url` itself).
     """
 
     kind = "tiktok_shop"
@@ -109,19 +122,15 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials]):
     STATUS_TABLE = STATUS_TABLE
     credentials_model = TikTokCredentials
     client_class = TikTokClient
-    _client: TikTokClient
+    order_number_pattern = ORDER_ID
+    order_number_form = "digits: the order id"
 
-    def __init__(self, *, auth_base_url: str | None = None, **settings: Any) -> None:
-        self._auth_base_url = auth_base_url  # read by make_client, inside super().__init__
+    def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         self._single_sku: dict[str, str] = {}  # product id -> its only SKU id, as last read
         self._shop: Payload | None = None
-        self._leaf_categories: dict[str, str] | None = None
         self._brands: dict[str, str] = {}
         self._warehouse: str | None = None
-
-    def make_client(self, **settings: Any) -> TikTokClient:
-        return self.client_class(auth_base_url=self._auth_base_url, **settings)
 
     # -- Adapter protocol ------------------------------------------------------------------
 
@@ -149,11 +158,7 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials]):
                 for products in self._search({}, "create_time"):
                     yield from self._yielded(self._page_listings(products, pool_map))
                 return
-            if updated_since.tzinfo is None:
-                raise ValueError("updated_since must be an aware datetime")
-            # Whole seconds, rounded down: a product changed in the watermark's own second
-            # comes back again rather than being missed.
-            window = {"update_time_ge": math.floor(updated_since.timestamp())}
+            window = {"update_time_ge": watermark_second(updated_since)}
             for filters in (window, {**window, "status": "DELETED"}):
                 for products in self._search(filters, "update_time"):
                     yield from self._yielded(self._page_listings(products, pool_map))
@@ -224,7 +229,10 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials]):
         promotion, a SKU that is gone), so a refusal fails every listing of that call."""
 
         def row(sku_id: str, update: PriceUpdate) -> Payload:
-            amount = {"amount": _amount(update.price), "currency": self._currency()}
+            amount = {
+                "amount": decimal_text(update.price, trimmed=True),
+                "currency": self._currency(),
+            }
             return {"id": sku_id, "price": amount}
 
         def local_problem(update: PriceUpdate) -> str:
@@ -319,20 +327,12 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials]):
 
     # -- orders ----------------------------------------------------------------------------
 
-    def iter_orders(
-        self, *, updated_from: datetime, updated_to: datetime
-    ) -> Iterator[list[RemoteOrder]]:
-        """Orders updated in [updated_from, updated_to), a page (up to 100) at a time, oldest
-        update first, line items included: one Search Orders call per page, no detail calls.
-        Orders of the other platform of the shop are left out of the pages."""
-        if updated_from.tzinfo is None or updated_to.tzinfo is None:
-            raise ValueError("updated_from and updated_to must be aware datetimes")
-        filters = {
-            "update_time_ge": math.floor(updated_from.timestamp()),
-            "update_time_lt": math.ceil(updated_to.timestamp()),
-        }
-        if filters["update_time_ge"] >= filters["update_time_lt"]:
-            return
+    def order_pages(self, start: int, end: int) -> Iterator[list[RemoteOrder]]:
+        """Orders updated in the window (`kit.BaseAdapter.iter_orders`: the whole range, in
+        whole seconds), a page (up to 100) at a time, oldest update first, line items included:
+        one Search Orders call per page, no detail calls. Orders of the other platform of the
+        shop are left out of the pages."""
+        filters = {"update_time_ge": start, "update_time_lt": end}
         token = ""
         while True:
             page = self._client.search_orders(
@@ -346,25 +346,16 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials]):
             if not token or not orders:
                 return
 
-    def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
-        """The named orders (Manual Download Order), 50 per Get Order Detail call.
+    def orders_by_number(self, numbers: Sequence[str]) -> list[RemoteOrder]:
+        """The named orders of one Get Order Detail call (up to 50 ids; TikTok's order number
+        is its order id, all digits: `order_number_pattern`).
 
-        TikTok's order number is its order id, all digits: anything else is
-        OrderNumbersMalformed, unasked. Orders of the shop's other platform are left out, and
-        so are ids that are not this seller's: TikTok refuses the whole call for one of those
-        (21008111, "does not belong to the current seller"), so such a call is asked again in
-        halves until each unknown id stands alone. Cost: one call per 50 ids, plus about
-        2·log2(50) calls per unknown id.
+        Orders of the shop's other platform are left out, and so are ids that are not this
+        seller's: TikTok refuses the whole call for one of those (21008111, "does not belong to
+        the current seller"), so such a call is asked again in halves until each unknown id
+        stands alone. Cost: one call per 50 ids, plus about 2·log2(50) calls per unknown id.
         """
-        wanted = list(dict.fromkeys(n.strip() for n in order_numbers if n.strip()))
-        OrderNumbersMalformed.check(
-            wanted, ORDER_ID, service=self.service, form="digits: the order id"
-        )
-        found: list[RemoteOrder] = []
-        per_call = self.limits.order_ids_per_call
-        for chunk in kit.chunks(wanted, per_call):
-            found.extend(self._remote_orders(self._order_details(chunk)))
-        return found
+        return self._remote_orders(self._order_details(numbers))
 
     def _order_details(self, ids: Sequence[str]) -> list[Payload]:
         """Get Order Detail's `orders` for `ids`, leaving out the ids TikTok says are not
@@ -384,7 +375,7 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials]):
         """Check a push as TikTok signs it: `Authorization` = lowercase hex
         HMAC-SHA256(app_secret, app_key + raw body). TikTok does not sign the callback URL, so
         `url` plays no part. Dedupe key: `tts_notification_id`."""
-        given = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        given = header(headers, "authorization")
         if not given.strip():
             raise WebhookRejected(
                 f"{self.service} push without an Authorization header", status=401
@@ -555,13 +546,7 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials]):
 
     def _product_body(self, product: UploadProduct, names: Sequence[str]) -> Payload:
         """A Create Product body; AdapterError on the first thing TikTok would refuse."""
-        if product.weight_kg is None or product.weight_kg <= 0:
-            raise AdapterError(
-                f"{self.service} needs a weight for {product.name!r}: fill in its weight (kg) "
-                "in the POS",
-                retryable=False,
-                code="param",
-            )
+        require_weight(product, service=self.service)
         _check_title(product, self.service)
         for variant in product.variants:
             _check_variant(product, variant, self.service)
@@ -593,7 +578,8 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials]):
         if images:
             body["main_images"] = [{"uri": self._upload_image(url)} for url in images]
         if product.weight_kg is not None and product.weight_kg > 0:
-            body["package_weight"] = {"value": _amount(product.weight_kg), "unit": "KILOGRAM"}
+            weight = decimal_text(product.weight_kg, trimmed=True)
+            body["package_weight"] = {"value": weight, "unit": "KILOGRAM"}
         if product.dimensions_cm is not None:
             length, width, height = (max(1, math.ceil(side)) for side in product.dimensions_cm)
             body["package_dimensions"] = {
@@ -609,13 +595,15 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials]):
     ) -> Payload:
         row: Payload = {
             "seller_sku": variant.sku.strip(),
-            "price": {"amount": _amount(variant.price), "currency": self._currency()},
+            "price": {
+                "amount": decimal_text(variant.price, trimmed=True),
+                "currency": self._currency(),
+            },
             "inventory": [{"warehouse_id": self._warehouse_id(), "quantity": variant.quantity}],
         }
         if names:
             row["sales_attributes"] = [
-                {"name": name, "value_name": _option(product, variant, name, self.service)}
-                for name in names
+                {"name": name, "value_name": option_value(product, variant, name)} for name in names
             ]
         code = variant.upc.strip()
         if code.isdigit() and len(code) in BARCODE_TYPES:
@@ -649,26 +637,17 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials]):
     def _category_id(self, category: str) -> str:
         """A TikTok category id from the POS category: a number is taken as the id itself, a
         name must equal a TikTok leaf category's name (last part of an "A > B" path)."""
-        wanted = category.strip()
-        if wanted.isdigit():
-            return wanted
-        if self._leaf_categories is None:
-            tree = self._client.get_categories().get("categories") or []
-            self._leaf_categories = {
-                str(node.get("local_name") or "").strip().lower(): str(node["id"])
-                for node in tree
-                if node.get("is_leaf")
-            }
-        for candidate in (wanted, wanted.replace("/", ">").split(">")[-1]):
-            found = self._leaf_categories.get(candidate.strip().lower())
-            if found is not None:
-                return found
-        raise AdapterError(
-            f"{self.service} has no category named {category!r}: name the POS category after a "
-            f"{self.service} category, or put the {self.service} category id in it",
-            retryable=False,
-            code="category",
-        )
+        return category_id(category, lambda: self._leaf_categories, service=self.service)
+
+    @cached_property
+    def _leaf_categories(self) -> dict[str, str]:
+        """{lower-cased leaf category name: id}: one Get Categories call per adapter."""
+        tree = self._client.get_categories().get("categories") or []
+        return {
+            str(node.get("local_name") or "").strip().lower(): str(node["id"])
+            for node in tree
+            if node.get("is_leaf")
+        }
 
     def _brand_id(self, brand: str, category_id: str) -> str:
         """The TikTok brand id of a brand name, "" when TikTok has no brand of that exact name
@@ -775,7 +754,6 @@ class TokopediaAdapter(TikTokShopAdapter):
 
     kind = "tokopedia"
     service = "Tokopedia"
-    client_class = TokopediaClient
 
     def _lists(self, product: Mapping[str, Any]) -> bool:
         return _tokopedia_status(product) is not None
@@ -808,7 +786,7 @@ def listings_from_product(
     warehouse's stock (the one omni writes to); "" sums every warehouse."""
     product_id = str(product["id"])
     title = str(product.get("title") or "")
-    updated_at = _aware(product.get("update_time"))
+    updated_at = utc_from_seconds(product.get("update_time"))
     skus = product.get("skus") or []
     names = {str(sku["id"]): _sku_name(sku) for sku in (detail or {}).get("skus") or []}
     single = len(skus) == 1
@@ -856,7 +834,7 @@ def _price(price: Any) -> Decimal:
     """The pre-tax price omni writes (`tax_exclusive_price`), else the sale price."""
     if not isinstance(price, dict):
         return Decimal("0")
-    return _decimal(price.get("tax_exclusive_price") or price.get("sale_price"))
+    return to_decimal(price.get("tax_exclusive_price") or price.get("sale_price"), finite=True)
 
 
 def _quantity(inventory: Any, warehouse_id: str) -> int:
@@ -864,11 +842,6 @@ def _quantity(inventory: Any, warehouse_id: str) -> int:
     if warehouse_id:
         rows = [row for row in rows if str(row.get("warehouse_id")) == warehouse_id]
     return sum(int(row.get("quantity") or 0) for row in rows)
-
-
-def _amount(value: Decimal) -> str:
-    """A decimal as TikTok's string amounts: plain notation, no exponent."""
-    return format(value.normalize(), "f") if value != value.to_integral_value() else str(int(value))
 
 
 def _html(text: str) -> str:
@@ -912,44 +885,13 @@ def _id_problem(update: QuantityUpdate | PriceUpdate, service: str) -> str:
 def _option_names(product: UploadProduct, service: str) -> tuple[str, ...]:
     """The sales attribute names of an upload: `option_names`, else the first variant's.
     Several variants need names to tell them apart; at most 3, as TikTok allows."""
-    names = tuple(product.option_names) or (
-        tuple(product.variants[0].options) if product.variants else ()
-    )
-    if not product.variants:
-        raise AdapterError(
-            f"{product.name!r} has no variant to list on {service}", retryable=False, code="param"
-        )
-    if not names and len(product.variants) > 1:
-        raise AdapterError(
-            f"{product.name!r} has {len(product.variants)} variants but no option names: "
-            f"{service} needs them (e.g. Color, Size) to tell the variants apart",
-            retryable=False,
-            code="param",
-        )
-    if len(names) > MAX_SALES_ATTRIBUTES:
-        raise AdapterError(
-            f"{service} allows {MAX_SALES_ATTRIBUTES} option names per product; "
-            f"{product.name!r} has {len(names)} ({', '.join(names)})",
-            retryable=False,
-            code="param",
-        )
-    combos = {tuple(_option(product, v, n, service) for n in names) for v in product.variants}
-    if names and len(combos) != len(product.variants):
-        raise AdapterError(
-            f"Two variants of {product.name!r} have the same options", retryable=False, code="param"
-        )
+    require_variants(product, service=service)
+    names = option_names(product)
+    check_option_names(product, names, service=service, most=MAX_SALES_ATTRIBUTES)
+    # Without names there is a single variant (several were refused above): nothing to compare.
+    combos = [tuple(option_value(product, v, n) for n in names) for v in product.variants]
+    check_distinct_options(product, combos)
     return names
-
-
-def _option(product: UploadProduct, variant: UploadVariant, name: str, service: str) -> str:
-    value = str(variant.options.get(name, "")).strip()
-    if not value:
-        raise AdapterError(
-            f"Variant {variant.sku!r} of {product.name!r} has no {name}",
-            retryable=False,
-            code="param",
-        )
-    return value
 
 
 def _check_title(product: UploadProduct, service: str) -> None:

@@ -32,7 +32,6 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -41,7 +40,7 @@ from requests.auth import AuthBase
 
 from channels.adapters.base import AdapterError, CredentialsError
 from channels.adapters.http import OutgoingRequest, RetryAdvice, default_classifier
-from channels.adapters.kit import Client
+from channels.adapters.kit import Client, reply_json
 from channels.adapters.tiktok.credentials import TikTokCredentials
 
 SERVICE = "TikTok Shop"
@@ -194,9 +193,9 @@ class RequestSigner(AuthBase):
 class TikTokClient(Client[TikTokCredentials]):
     """Calls the Partner API for one shop. Thread-safe: a token refresh happens once for all
     threads. `auth_base_url` is where tokens are refreshed (by default TikTok's auth host for
-    TikTok's API host, else `base_url` itself)."""
+    TikTok's API host, else `base_url` itself). A shop bound to Tokopedia is served the same
+    way; its adapter names the client "Tokopedia" in messages (`service`)."""
 
-    service = SERVICE
     classify_reply = staticmethod(classify_reply)
 
     def __init__(self, *, auth_base_url: str | None = None, **settings: Any) -> None:
@@ -400,29 +399,15 @@ class TikTokClient(Client[TikTokCredentials]):
         return _checked(self.with_refresh(send, _token_refused), path, self.service)
 
 
-class TokopediaClient(TikTokClient):
-    """The same Partner API for a shop bound to Tokopedia, named so in messages."""
-
-    service = "Tokopedia"
-
-
 def _decoded(response: requests.Response, path: str, service: str) -> Payload:
     """The JSON object TikTok answered (numbers with decimals as Decimal); AdapterError if none."""
     endpoint = _endpoint(path)
     status = response.status_code
-    retryable = status == 429 or status >= 500
-    try:
-        payload = response.json(parse_float=Decimal)
-    except ValueError:
-        raise AdapterError(
-            f"{service} answered {endpoint} with HTTP {status} and no JSON body",
-            retryable=retryable or status == 200,
-            code=f"http_{status}",
-        ) from None
+    payload = reply_json(response, service=service, endpoint=endpoint)
     if not isinstance(payload, dict) or "code" not in payload:
         raise AdapterError(
             f"{service} answered {endpoint} with HTTP {status} and no result code",
-            retryable=retryable,
+            retryable=status == 429 or status >= 500,
             code=f"http_{status}",
         )
     if status == 429 and not _int_code(payload.get("code")):

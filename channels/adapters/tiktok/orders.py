@@ -12,11 +12,9 @@ Pushes: `Authorization` = lowercase hex HMAC-SHA256(app_secret, app_key + raw bo
 "timestamp", "data"}`, type 1 an order status change.
 """
 
-import json
 import re
 from collections.abc import Collection, Mapping
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from channels.adapters.base import (
@@ -27,6 +25,7 @@ from channels.adapters.base import (
     WebhookEvent,
     WebhookRejected,
 )
+from channels.adapters.convert import push_json, to_decimal, utc_from_seconds
 from channels.adapters.tiktok.client import SERVICE
 
 # Every order status TikTok documents (reference §2.4), in omni's terms.
@@ -84,12 +83,12 @@ def order_from_payload(
         order_id=order_id,
         status=str(order.get("status") or ""),
         state=order_state(order),
-        created_at=_aware(order.get("create_time")),
-        updated_at=_aware(order.get("update_time")),
+        created_at=utc_from_seconds(order.get("create_time")),
+        updated_at=utc_from_seconds(order.get("update_time")),
         currency=str(payment.get("currency") or ""),
-        total=_decimal(payment.get("total_amount")),
+        total=to_decimal(payment.get("total_amount"), finite=True),
         lines=order_lines(order, single_sku=single_sku),
-        paid_at=_aware(order["paid_time"]) if order.get("paid_time") else None,
+        paid_at=utc_from_seconds(order["paid_time"]) if order.get("paid_time") else None,
         payment_method=str(order.get("payment_method_name") or ""),
         courier=str(order.get("shipping_provider") or ""),
         tracking_number=str(order.get("tracking_number") or ""),
@@ -138,12 +137,12 @@ def order_lines(
 
 def webhook_event(body: bytes, *, service: str = SERVICE) -> WebhookEvent:
     """A verified push body as a WebhookEvent; WebhookRejected(400) if it is malformed."""
-    try:
-        payload = json.loads(body.decode("utf-8"), parse_float=Decimal)
-    except ValueError:
-        raise WebhookRejected(f"{service} push body is not JSON", status=400) from None
-    if not isinstance(payload, dict):
-        raise WebhookRejected(f"{service} push body is not a JSON object", status=400)
+    payload = push_json(
+        body,
+        not_json=f"{service} push body is not JSON",
+        not_object=f"{service} push body is not a JSON object",
+        parse_float=Decimal,
+    )
     delivery_id = str(payload.get("tts_notification_id") or "").strip()
     if not delivery_id:
         raise WebhookRejected(f"{service} push without tts_notification_id", status=400)
@@ -159,21 +158,9 @@ def webhook_event(body: bytes, *, service: str = SERVICE) -> WebhookEvent:
 
 
 def _sale_price(item: Mapping[str, Any]) -> Decimal:
-    return _decimal(item.get("sale_price") or item.get("original_price"))
+    return to_decimal(item.get("sale_price") or item.get("original_price"), finite=True)
 
 
 def _units(item: Mapping[str, Any]) -> int:
     quantity = item.get("quantity")
     return quantity if isinstance(quantity, int) and quantity > 0 else 1
-
-
-def _decimal(raw: Any) -> Decimal:
-    try:
-        value = Decimal(str(raw)) if raw not in (None, "") else Decimal("0")
-    except InvalidOperation:
-        return Decimal("0")
-    return value if value.is_finite() else Decimal("0")
-
-
-def _aware(timestamp: Any) -> datetime:
-    return datetime.fromtimestamp(int(timestamp or 0), tz=UTC)

@@ -15,11 +15,9 @@ import base64
 import hashlib
 import hmac
 import html
-import json
-import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import PurePosixPath
 from typing import Any
@@ -31,7 +29,6 @@ from channels.adapters.base import (
     AdapterError,
     CredentialsError,
     Limits,
-    OrderNumbersMalformed,
     PriceUpdate,
     PushResult,
     QuantityUpdate,
@@ -43,7 +40,23 @@ from channels.adapters.base import (
     WebhookRejected,
     signature_matches,
 )
+from channels.adapters.convert import (
+    decimal_text,
+    header,
+    iso_utc,
+    push_json,
+    to_decimal,
+    unix_range,
+    watermark_second,
+)
 from channels.adapters.paging import PageTally
+from channels.adapters.uploads import (
+    check_distinct_options,
+    check_option_names,
+    option_names,
+    option_value,
+    require_variants,
+)
 from channels.adapters.woocommerce.client import (
     MAX_BATCH_ITEMS,
     MAX_PER_PAGE,
@@ -64,7 +77,6 @@ from channels.adapters.woocommerce.orders import (
     modified_at,
     order_from_payload,
     order_number,
-    to_decimal,
 )
 
 LISTING_STATUS = {
@@ -95,7 +107,7 @@ NOT_FOUND = frozenset(
 _PING = re.compile(rb"webhook_id=(\d+)")
 
 
-class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials]):
+class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials, WooCommerceClient]):
     """omni's Adapter for one WooCommerce store.
 
     `base_url` is the site (`https://shop.example.com`); `credentials` a mapping validated by
@@ -121,7 +133,8 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials]):
     STATUS_TABLE = STATUS_TABLE
     credentials_model = WooCommerceCredentials
     client_class = WooCommerceClient
-    _client: WooCommerceClient
+    order_number_pattern = ORDER_NUMBER
+    order_number_form = ORDER_NUMBER_FORM
 
     # Store settings, read on first use and kept for the adapter's life.
     _units: tuple[str, str] | None = None
@@ -152,11 +165,9 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials]):
         if updated_since is None:
             yield from self._scan("any", None)
             return
-        if updated_since.tzinfo is None:
-            raise ValueError("updated_since must be an aware datetime")
         # modified_after is strict and to the second: one second earlier includes the
         # watermark's own second, so nothing changed in it is missed.
-        after = _gmt(math.floor(updated_since.timestamp()) - 1)
+        after = _gmt(watermark_second(updated_since) - 1)
         yield from self._scan("any", after)
         yield from self._scan("trash", after)
 
@@ -269,7 +280,9 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials]):
         """Regular prices (strings, as WooCommerce takes them), batched like quantities. Sale
         prices are the store's own promotions and are left alone."""
         per_call = self.limits.price_updates_per_call
-        return self._push(updates, per_call, lambda update: {"regular_price": _money(update.price)})
+        return self._push(
+            updates, per_call, lambda update: {"regular_price": decimal_text(update.price)}
+        )
 
     def _push(
         self, updates: Sequence[kit.Update], per_call: int, fields: Callable[[Any], Payload]
@@ -507,13 +520,10 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials]):
         window's edge seconds is missed: one on an edge may come in two adjacent windows, which
         the order pipeline takes once. Checkout drafts and trashed orders are left out.
         """
-        for moment in (updated_from, updated_to):
-            if moment.tzinfo is None:
-                raise ValueError("updated_from and updated_to must be aware datetimes")
+        start, end = unix_range(updated_from, updated_to)
         if updated_to <= updated_from:
             return
-        after = _gmt(math.floor(updated_from.timestamp()) - 1)
-        before = _gmt(math.ceil(updated_to.timestamp()))
+        after, before = _gmt(start - 1), _gmt(end)
 
         def fetch(page: int) -> Page:
             return self._client.list_orders(page=page, modified_after=after, modified_before=before)
@@ -523,20 +533,22 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials]):
             if orders:
                 yield orders
 
-    def get_orders(self, order_numbers: Sequence[str]) -> list[RemoteOrder]:
-        """The named orders (Manual Download Order), in the order asked; a leading "#" is
-        ignored. Unknown numbers, checkout drafts and trashed orders are left out;
-        OrderNumbersMalformed, unasked, for a number with spaces or control characters.
+    @staticmethod
+    def clean_order_number(number: str) -> str:
+        """Trimmed, a leading "#" ignored (OrderNumbersMalformed, unasked, for a number with
+        spaces or control characters: `order_number_pattern`)."""
+        return number.strip().lstrip("#").strip()
+
+    def orders_by_number(self, numbers: Sequence[str]) -> list[RemoteOrder]:
+        """The named orders, in the order asked; unknown numbers, checkout drafts and trashed
+        orders are left out.
 
         One `GET /orders/{id}` per number (a WooCommerce order number is its id unless a
         plugin numbers orders); a number that is not an id, or names another order, is looked
         up with one search call.
         """
-        numbers = [raw.strip().lstrip("#").strip() for raw in order_numbers]
-        wanted = list(dict.fromkeys(number for number in numbers if number))
-        OrderNumbersMalformed.check(wanted, ORDER_NUMBER, service=SERVICE, form=ORDER_NUMBER_FORM)
         found: list[RemoteOrder] = []
-        for number in wanted:
+        for number in numbers:
             payload = self._find_order(number)
             if payload is not None and payload.get("status") not in LEFT_OUT:
                 found.append(order_from_payload(payload))
@@ -574,8 +586,7 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials]):
         body `webhook_id=<id>`), is accepted as topic "other" so the store sees the 200 it
         waits for; it carries nothing to act on.
         """
-        lowered = {name.lower(): value for name, value in headers.items()}
-        signature = lowered.get("x-wc-webhook-signature", "").strip()
+        signature = header(headers, "x-wc-webhook-signature").strip()
         if not signature:
             ping = _PING.fullmatch(body.strip())
             if ping is not None:
@@ -590,19 +601,18 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials]):
             )
         if not signature_matches(signature, webhook_signature(secret, body)):
             raise WebhookRejected("WooCommerce push with a wrong signature", status=401)
-        delivery_id = lowered.get("x-wc-webhook-delivery-id", "").strip()
+        delivery_id = header(headers, "x-wc-webhook-delivery-id").strip()
         if not delivery_id:
             raise WebhookRejected(
                 "WooCommerce push without an X-WC-Webhook-Delivery-ID", status=400
             )
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            raise WebhookRejected("WooCommerce push whose body is not JSON", status=400) from None
-        if not isinstance(payload, dict):
-            raise WebhookRejected("WooCommerce push whose body is not a JSON object", status=400)
+        payload = push_json(
+            body,
+            not_json="WooCommerce push whose body is not JSON",
+            not_object="WooCommerce push whose body is not a JSON object",
+        )
         delivery_id = f"{delivery_id}-{hashlib.sha256(body).hexdigest()[:16]}"
-        resource = lowered.get("x-wc-webhook-topic", "").split(".")[0].strip()
+        resource = header(headers, "x-wc-webhook-topic").split(".")[0].strip()
         if resource == "order":
             return WebhookEvent(
                 delivery_id=delivery_id,
@@ -687,7 +697,7 @@ def _options_text(variation: Mapping[str, Any]) -> str:
 
 
 def _price(row: Mapping[str, Any]) -> Decimal:
-    return to_decimal(row.get("regular_price") or row.get("price"))
+    return to_decimal(row.get("regular_price") or row.get("price"), finite=True)
 
 
 def _quantity(row: Mapping[str, Any]) -> int:
@@ -697,7 +707,8 @@ def _quantity(row: Mapping[str, Any]) -> int:
 
 
 def _gmt(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    """A `*_gmt` filter's value: ISO 8601 with no zone (the field is UTC)."""
+    return iso_utc(seconds, zone="")
 
 
 # -- building WooCommerce payloads (pure functions) ----------------------------------------------
@@ -706,20 +717,10 @@ def _gmt(seconds: int) -> str:
 def _option_names(product: UploadProduct) -> tuple[str, ...]:
     """The product's option names ((): a simple product); AdapterError on what WooCommerce
     would refuse or what would mix variants up, before anything is sent."""
-    variants = product.variants
-    if not variants:
-        raise AdapterError(
-            f"{product.name!r} has no variant to list on WooCommerce", retryable=False, code="param"
-        )
-    names = tuple(product.option_names) or (tuple(variants[0].options) if variants else ())
+    require_variants(product, service=SERVICE)
+    names = option_names(product)
+    check_option_names(product, names, service=SERVICE, apart="variations")
     if not names:
-        if len(variants) > 1:
-            raise AdapterError(
-                f"{product.name!r} has {len(variants)} variants but no option names: WooCommerce "
-                "needs them (e.g. Color, Size) to tell the variations apart",
-                retryable=False,
-                code="param",
-            )
         return ()
     if any(name.strip().lower() == BRAND_ATTRIBUTE.lower() for name in names):
         raise AdapterError(
@@ -728,28 +729,15 @@ def _option_names(product: UploadProduct) -> tuple[str, ...]:
             retryable=False,
             code="param",
         )
-    combos = [tuple(_check_options(product, variant, names)) for variant in variants]
-    if len(set(combos)) != len(combos):
-        raise AdapterError(
-            f"Two variants of {product.name!r} have the same options", retryable=False, code="param"
-        )
+    combos = [tuple(_check_options(product, variant, names)) for variant in product.variants]
+    check_distinct_options(product, combos)
     return names
 
 
 def _check_options(
     product: UploadProduct, variant: UploadVariant, names: Sequence[str]
 ) -> list[str]:
-    values = []
-    for name in names:
-        value = str(variant.options.get(name, "")).strip()
-        if not value:
-            raise AdapterError(
-                f"Variant {variant.sku!r} of {product.name!r} has no {name}",
-                retryable=False,
-                code="param",
-            )
-        values.append(value)
-    return values
+    return [option_value(product, variant, name) for name in names]
 
 
 def _new_attributes(product: UploadProduct, names: Sequence[str]) -> list[Payload]:
@@ -828,7 +816,7 @@ def _variation_body(variant: UploadVariant, names: Sequence[str]) -> Payload:
 
 
 def _variant_fields(variant: UploadVariant) -> Payload:
-    fields: Payload = {"sku": variant.sku.strip(), "regular_price": _money(variant.price)}
+    fields: Payload = {"sku": variant.sku.strip(), "regular_price": decimal_text(variant.price)}
     if variant.upc.strip():
         fields["global_unique_id"] = variant.upc.strip()  # GTIN/UPC/EAN/ISBN, WooCommerce 9.2+
     return fields
@@ -837,11 +825,6 @@ def _variant_fields(variant: UploadVariant) -> Payload:
 def _stock_fields(quantity: int) -> Payload:
     # stock_quantity is ignored unless the product (or variation) manages its stock.
     return {"manage_stock": True, "stock_quantity": quantity}
-
-
-def _money(value: Decimal) -> str:
-    """Prices go as strings ("19.90"), never in exponent form."""
-    return format(value, "f")
 
 
 def _convert(value: Decimal, per_unit: Mapping[str, Decimal], unit: str) -> str:

@@ -230,8 +230,6 @@ class WooCommerceClient(kit.Client[WooCommerceCredentials]):
     WooCommerce keys never expire: there is no token to refresh.
     """
 
-    service = SERVICE
-
     def __init__(
         self,
         *,

@@ -6,10 +6,11 @@ import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from channels.adapters.base import OrderState, RemoteOrder, RemoteOrderLine
+from channels.adapters.convert import to_decimal
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def order_from_payload(payload: Mapping[str, Any]) -> RemoteOrder:
         created_at=parse_gmt(payload.get("date_created_gmt")) or EPOCH,
         updated_at=modified_at(payload),
         currency=str(payload.get("currency") or ""),
-        total=to_decimal(payload.get("total")),
+        total=to_decimal(payload.get("total"), finite=True),
         lines=lines,
         paid_at=parse_gmt(payload.get("date_paid_gmt")),
         payment_method=str(
@@ -76,8 +77,10 @@ def order_from_payload(payload: Mapping[str, Any]) -> RemoteOrder:
 
 def _order_line(item: Mapping[str, Any]) -> RemoteOrderLine:
     quantity = int(item.get("quantity") or 0)
-    total = to_decimal(item.get("total"))
-    paid = total + to_decimal(item.get("total_tax"))  # line totals exclude tax in WooCommerce
+    # Money fields are strings in WooCommerce's answers; blank or not a finite number reads as 0.
+    total = to_decimal(item.get("total"), finite=True)
+    # Line totals exclude tax in WooCommerce.
+    paid = total + to_decimal(item.get("total_tax"), finite=True)
     unit_price = paid / quantity if quantity else paid
     exponent = total.as_tuple().exponent
     if isinstance(exponent, int) and exponent < 0:
@@ -100,18 +103,6 @@ def order_number(payload: Mapping[str, Any]) -> str:
 
 
 # -- reading WooCommerce payloads (products' fields read the same way) ---------------------------
-
-
-def to_decimal(raw: Any) -> Decimal:
-    """A money or number field (a string in WooCommerce's answers); 0 when blank or not a
-    finite number."""
-    if raw is None or raw == "":
-        return Decimal(0)
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        return Decimal(0)
-    return value if value.is_finite() else Decimal(0)
 
 
 EPOCH = datetime.fromtimestamp(0, tz=UTC)
