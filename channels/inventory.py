@@ -215,6 +215,8 @@ def _outbox_upsert(channel_id: int, listing_ids: list[int], reason: str) -> None
     """
     if not listing_ids:
         return
+    # Rows are taken in listing order, as the flush locks them, so the two never deadlock.
+    listing_ids = sorted(set(listing_ids))
     now = timezone.now()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -432,7 +434,7 @@ def _record(batch, updates, by_ref, result: FlushResult) -> None:
         result.failed += push.failed
         result.retrying += not push.failed
     with transaction.atomic():
-        _delete_unless_requested_again([push for _, push in done_listings])
+        _delete_unless_requested_again([push for _, push in done_listings], retry_rows)
         bulk_set(
             Listing,
             [lst for lst, _ in done_listings],
@@ -443,15 +445,23 @@ def _record(batch, updates, by_ref, result: FlushResult) -> None:
     result.pushed += len(done_listings)
 
 
-def _delete_unless_requested_again(pushes: Sequence[PendingPush]) -> None:
+def _delete_unless_requested_again(
+    pushes: Sequence[PendingPush], retrying: Sequence[PendingPush] = ()
+) -> None:
     """Delete sent rows, except those requested again while the push was in flight.
 
     The rows are locked first, so a request racing with this delete either lands before it
-    (and is kept, its requested_at having moved) or after it (and inserts a fresh row).
+    (and is kept, its requested_at having moved) or after it (and inserts a fresh row). The
+    rows about to be marked for a retry (`retrying`) are locked with them, all in listing
+    order: the order a stock change's `_outbox_upsert` takes them in, so neither can hold a row
+    the other waits for while waiting for one it holds (a deadlock).
     """
-    ids = [push.pk for push in pushes]
+    ids = [push.pk for push in [*pushes, *retrying]]
     current = dict(
-        PendingPush.objects.select_for_update().filter(pk__in=ids).values_list("pk", "requested_at")
+        PendingPush.objects.select_for_update()
+        .filter(pk__in=ids)
+        .order_by("listing_id")
+        .values_list("pk", "requested_at")
     )
     sent = [push.pk for push in pushes if current.get(push.pk) == push.requested_at]
     PendingPush.objects.filter(pk__in=sent).delete()
