@@ -1,12 +1,19 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python 3.11 to 3.13 (Django 5.2 runs on 3.10-3.13; pyproject.toml says what omni needs).
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUPPORTED := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
 
 .PHONY: demo test lint format install bench clean browser
 
+# A .venv made by a Python omni does not support (or whose Python is gone) is made anew.
 $(STAMP): pyproject.toml
+	@if [ -e $(VENV) ] && ! $(BIN)/python -c '$(SUPPORTED)' 2>/dev/null; then \
+		echo "$(VENV) was made by a Python omni does not support: making it anew with $(PYTHON)"; \
+		rm -rf $(VENV); fi
+	@$(PYTHON) -c '$(SUPPORTED)' || { echo "omni needs Python 3.11 to 3.13; $(PYTHON) is not one: set PYTHON=..."; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"

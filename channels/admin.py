@@ -5,7 +5,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
@@ -471,10 +471,18 @@ class ChannelTabFilter(admin.SimpleListFilter):
         self.model_admin = model_admin
 
     def queryset(self, request, queryset):
-        channel = Channel.objects.filter(pk=self.value()).first() if self.value() else None
+        channel = channel_named(self.value())
         if channel is None:
             return queryset.none()
         return self.model_admin.tab.queryset(channel, queryset)
+
+
+def channel_named(value: str | None) -> Channel | None:
+    """The channel a query string names by id; None when it names none: missing, not a number
+    (`?channel=abc`) or no longer there."""
+    if not value or not value.isdigit():
+        return None
+    return Channel.objects.filter(pk=int(value)).first()
 
 
 def register_tab(tab: Tab):
@@ -513,8 +521,8 @@ class TabAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [ChannelTabFilter, *self.list_filter]
 
     def changelist_view(self, request, extra_context=None):
-        channel_id = request.GET.get("channel")
-        if not channel_id or not Channel.objects.filter(pk=channel_id).exists():
+        channel = channel_named(request.GET.get("channel"))
+        if channel is None:
             first = Channel.objects.order_by("name").first()
             if first is None:
                 self.message_user(request, "Connect a channel first.", messages.WARNING)
@@ -522,7 +530,6 @@ class TabAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             query = request.GET.copy()
             query["channel"] = str(first.pk)
             return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
-        channel = Channel.objects.get(pk=channel_id)
         context = {
             "tabs": [
                 {
@@ -539,7 +546,10 @@ class TabAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return super().changelist_view(request, extra_context=context)
 
     def _channel(self, request) -> Channel:
-        return get_object_or_404(Channel, pk=request.GET.get("channel"))
+        channel = channel_named(request.GET.get("channel"))
+        if channel is None:
+            raise Http404("No such channel")
+        return channel
 
     def _report(self, request, report: ActionReport, verb: str) -> None:
         if report.done:

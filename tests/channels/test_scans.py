@@ -357,3 +357,18 @@ def test_a_second_full_scan_of_an_unchanged_shop_changes_nothing(pos, shop):
     run_scan(channel)
     again = run_scan(channel)
     assert (again.seen, again.new, again.changed, again.removed) == (8, 0, 0, 0)
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5", "-1", "99999", ""])
+def test_a_tab_asked_for_a_channel_that_is_not_one_opens_on_the_first_channel(
+    value, pos, shop, admin_client
+):
+    # given: one channel; a bookmarked or hand-typed address naming no channel of it
+    channel = make_channel(shop)
+    url = reverse("admin:channels_soldinchannel_changelist")
+    # when
+    response = admin_client.get(url, {"channel": value, "q": "tee"})
+    # then: the normal admin answer, the tab of the first channel, the search kept
+    assert response.status_code == 302
+    assert response.url == f"{url}?channel={channel.pk}&q=tee"
+    assert admin_client.get(response.url).status_code == 200
