@@ -23,7 +23,14 @@ from django.utils import timezone
 from catalog.models import StockMovement
 from catalog.services import MovementRecord
 from channels.adapters.base import AdapterError, PushResult, QuantityUpdate
-from channels.models import Channel, InventorySync, Listing, PendingPush
+from channels.models import (
+    OWN_ORDER_RESYNC,
+    Channel,
+    InventorySync,
+    Listing,
+    PendingPush,
+    SyncTrigger,
+)
 from channels.selectors import duplicated_sku_keys
 from channels.services import adapter_for
 from channels.stock import channel_quantities
@@ -36,11 +43,10 @@ Mode = Channel.SyncMode
 Trigger = StockMovement.Trigger
 
 # Triggers that are not stock movements: the three kinds of full sync.
-FULFILLMENT_RECURRING = "fulfillment_recurring"
-FULFILLMENT_MANUAL = "fulfillment_manual"
-SALES_CHANNEL_MANUAL = "sales_channel_manual"
-# Not a trigger of the table: the repair of own_orders_seen.
-OWN_ORDER_RESYNC = "own_order_resync"
+FULFILLMENT_RECURRING = SyncTrigger.FULFILLMENT_RECURRING
+FULFILLMENT_MANUAL = SyncTrigger.FULFILLMENT_MANUAL
+SALES_CHANNEL_MANUAL = SyncTrigger.SALES_CHANNEL_MANUAL
+# Not a trigger of the table: the repair of own_orders_seen (channels.models.OWN_ORDER_RESYNC).
 
 # The trigger table of BRIEF §4: for each trigger, the modes in which a channel is sent
 # anything. This is the single place that decides it. Order triggers are split by whether the

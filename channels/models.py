@@ -4,7 +4,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from catalog.models import Outlet, Variant
+from catalog.models import Outlet, StockMovement, Variant
 from channels.credentials_store import EncryptedJSONField
 from channels.marketplaces import BY_KIND, MARKETPLACES
 from omni.models import TimeStampedModel
@@ -267,6 +267,27 @@ class Scan(models.Model):
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
 
+class SyncTrigger(models.TextChoices):
+    """What started a full inventory sync (BRIEF §4), in the words of the trigger table."""
+
+    FULFILLMENT_RECURRING = "fulfillment_recurring", "Fulfillment channel recurring job"
+    FULFILLMENT_MANUAL = "fulfillment_manual", "Fulfillment channel manual sync"
+    SALES_CHANNEL_MANUAL = "sales_channel_manual", "Sales channel manual sync"
+
+
+OWN_ORDER_RESYNC = "own_order_resync"
+LISTING_RETURNED = "listing_returned"
+# Why a listing's stock is pushed: a stock movement's trigger, a full sync, the repair of a push
+# that overwrote the marketplace's own order deduction (inventory.own_orders_seen), or a listing
+# a full scan found back on the channel (scans).
+PUSH_REASONS = [
+    *StockMovement.Trigger.choices,
+    *SyncTrigger.choices,
+    (OWN_ORDER_RESYNC, "Repair after the channel's own order"),
+    (LISTING_RETURNED, "Listing back on the channel"),
+]
+
+
 class PendingPush(models.Model):
     """The outbox: a listing whose channel quantity must be brought in line with the POS.
 
@@ -277,7 +298,7 @@ class PendingPush(models.Model):
 
     listing = models.OneToOneField(Listing, models.CASCADE, related_name="pending_push")
     channel = models.ForeignKey(Channel, models.CASCADE, related_name="pending_pushes")
-    reason = models.CharField(max_length=40)
+    reason = models.CharField(max_length=40, choices=PUSH_REASONS)
     # Bumped each time the row is requested again; a flush deletes the row only if it is
     # unchanged, so a request that arrives while a push is in flight is not lost.
     requested_at = models.DateTimeField()
@@ -291,6 +312,7 @@ class PendingPush(models.Model):
     )
 
     class Meta:
+        verbose_name_plural = "pending pushes"
         ordering = ["next_attempt_at", "pk"]
         indexes = [
             # inventory_flush: due rows of one channel.
@@ -305,7 +327,7 @@ class InventorySync(models.Model):
     """One full inventory sync of a channel: drift found, pushes queued, duplicates skipped."""
 
     channel = models.ForeignKey(Channel, models.CASCADE, related_name="inventory_syncs")
-    trigger = models.CharField(max_length=40)
+    trigger = models.CharField(max_length=40, choices=SyncTrigger.choices)
     requested_by = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -345,6 +367,7 @@ class CatalogPush(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name_plural = "catalog pushes"
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:

@@ -25,7 +25,7 @@ from channels.listing_store import (
     listings_seen,
     listings_upsert,
 )
-from channels.models import Channel, Listing, Scan
+from channels.models import LISTING_RETURNED, Channel, Listing, Scan
 from channels.services import adapter_for
 from omni.leases import beating
 
@@ -50,9 +50,6 @@ WRITE_BATCH = 1000
 # listings removed marks none and waits for staff to confirm. A project setting
 # (OMNI_SCAN_REMOVAL_CONFIRM_SHARE) overrides it.
 REMOVAL_CONFIRM_SHARE = 0.2
-
-# The outbox reason of a listing a scan finds back on the channel after it was marked removed.
-LISTING_RETURNED = "listing_returned"
 
 # Where the scanned status sits in a row of `listings_of_items`: (id, item_id, variant_ref,
 # *SCANNED, is_manual_link).

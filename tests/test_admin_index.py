@@ -1,0 +1,51 @@
+"""The admin index as staff read it."""
+
+import re
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_admin_index_names_every_table_in_proper_plurals(admin_client):
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    assert "Pending pushes" in html
+    assert "Catalog pushes" in html
+    # no English plural ends in "shs", "chs" or "xs" the way Django's default "+s" makes them
+    assert not re.search(r"\b\w+(sh|ch|x)s\b", html), re.findall(r"\b\w+(?:sh|ch|x)s\b", html)
+
+
+def test_sync_triggers_and_push_reasons_read_as_words(admin_client):
+    from catalog.models import StockMovement
+    from channels.models import Channel, InventorySync, Listing, PendingPush, SyncTrigger
+    from tests.factories import OutletFactory
+
+    # given: a manual sync of a channel, and a push queued by a stock import
+    channel = Channel.objects.create(
+        kind="shopee", name="Shop", order_outlet=OutletFactory(), credentials={}
+    )
+    InventorySync.objects.create(channel=channel, trigger=SyncTrigger.SALES_CHANNEL_MANUAL)
+    listing = Listing.objects.create(channel=channel, item_id="1", variant_ref="", sku="A")
+    now = timezone.now()
+    PendingPush.objects.create(
+        listing=listing,
+        channel=channel,
+        reason=StockMovement.Trigger.IMPORT,
+        requested_at=now,
+        next_attempt_at=now,
+    )
+    # when
+    syncs = admin_client.get(reverse("admin:channels_inventorysync_changelist"))
+    pushes = admin_client.get(reverse("admin:channels_pendingpush_changelist"))
+    # then: the words of the trigger table, never the stored values
+    shown = _text(syncs.content.decode())
+    assert "Sales channel manual sync" in shown
+    assert "sales_channel_manual" not in shown
+    assert StockMovement.Trigger.IMPORT.label in _text(pushes.content.decode())
+
+
+def _text(html: str) -> str:
+    """What a page shows: its text, without tags and their attributes."""
+    return re.sub(r"<[^>]+>", " ", html)
