@@ -588,8 +588,28 @@ class SoldInChannelAdmin(ListingTabAdmin):
     pass
 
 
+class BlankSkuFilter(admin.SimpleListFilter):
+    """Not in POS: the listings with no SKU on the channel, which nothing can match until the
+    seller gives them one (or staff link them by hand)."""
+
+    title = "SKU"
+    parameter_name = "sku"
+
+    def lookups(self, request, model_admin):
+        return [("blank", "Blank"), ("filled", "Filled in")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "blank":
+            return queryset.filter(sku_key="")
+        if self.value() == "filled":
+            return queryset.exclude(sku_key="")
+        return queryset
+
+
 @register_tab(tabs.NOT_IN_POS)
 class NotInPosAdmin(ListingTabAdmin):
+    list_filter = [BlankSkuFilter]
+
     @admin.action(description="Download to POS")
     def download_to_pos(self, request, queryset):
         try:

@@ -372,3 +372,17 @@ def test_a_tab_asked_for_a_channel_that_is_not_one_opens_on_the_first_channel(
     assert response.status_code == 302
     assert response.url == f"{url}?channel={channel.pk}&q=tee"
     assert admin_client.get(response.url).status_code == 200
+
+
+def test_not_in_pos_narrows_to_the_listings_with_a_blank_sku(pos, shop, admin_client):
+    # given: Not in POS holds a listing with no SKU and listings whose SKU the POS lacks
+    channel = make_channel(shop)
+    run_scan(channel)
+    url = reverse("admin:channels_notinpos_changelist")
+    # when
+    blank = admin_client.get(url, {"channel": channel.pk, "sku": "blank"})
+    filled = admin_client.get(url, {"channel": channel.pk, "sku": "filled"})
+    # then: each page lists exactly its side, and the filter says so in the sidebar
+    assert [row.title for row in blank.context["cl"].result_list] == ["Mystery Box"]
+    assert sorted(row.sku for row in filled.context["cl"].result_list) == ["OLD-1", "UNKNOWN-9"]
+    assert ">Blank</a>" in blank.content.decode()
