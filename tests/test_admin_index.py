@@ -17,6 +17,19 @@ def test_the_admin_index_names_every_table_in_proper_plurals(admin_client):
     assert not re.search(r"\b\w+(sh|ch|x)s\b", html), re.findall(r"\b\w+(?:sh|ch|x)s\b", html)
 
 
+def test_every_admin_page_carries_the_favicon(admin_client, client):
+    from django.contrib.staticfiles import finders
+
+    pages = [
+        admin_client.get(reverse("admin:index")),
+        admin_client.get(reverse("admin:channels_channel_changelist")),
+        client.get(reverse("admin:login")),  # before signing in, too
+    ]
+    for page in pages:
+        assert '<link rel="icon" href="/static/omni/favicon.svg"' in page.content.decode()
+    assert finders.find("omni/favicon.svg")
+
+
 def test_sync_triggers_and_push_reasons_read_as_words(admin_client):
     from catalog.models import StockMovement
     from channels.models import Channel, InventorySync, Listing, PendingPush, SyncTrigger
