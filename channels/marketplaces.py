@@ -9,6 +9,9 @@ list of kinds are all derived from `MARKETPLACES`: adding a marketplace is one p
 """
 
 from dataclasses import dataclass
+from typing import Any
+
+from django.utils.module_loading import import_string
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +120,15 @@ MARKETPLACES: tuple[Marketplace, ...] = (
 
 BY_KIND: dict[str, Marketplace] = {marketplace.kind: marketplace for marketplace in MARKETPLACES}
 KINDS: tuple[str, ...] = tuple(BY_KIND)
+
+
+def load_listed(dotted_path: str) -> Any | None:
+    """The class at one of a row's dotted paths; None when its module is not written yet (a
+    marketplace listed before its code). Any other import failure is a bug and is raised."""
+    try:
+        return import_string(dotted_path)
+    except ModuleNotFoundError as exc:
+        module = dotted_path.rpartition(".")[0]
+        if exc.name is None or not (module + ".").startswith(exc.name + "."):
+            raise
+        return None

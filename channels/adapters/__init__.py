@@ -7,10 +7,8 @@ Where each kind's adapter and credentials model live, and its production host, a
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from django.utils.module_loading import import_string
-
 from channels.adapters.base import AdapterError, CredentialsSaver
-from channels.marketplaces import BY_KIND, Marketplace
+from channels.marketplaces import BY_KIND, Marketplace, load_listed
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -53,17 +51,11 @@ def build_adapter(
 
 
 def _load(kind: str, dotted_path: str) -> Any:
-    """The class at `dotted_path`; AdapterError when its package is not written yet (a
-    marketplace listed before its adapter), any other import failure as it is."""
-    try:
-        return import_string(dotted_path)
-    except ModuleNotFoundError as exc:
-        module = dotted_path.rpartition(".")[0]
-        if exc.name is None or not (module + ".").startswith(exc.name + "."):
-            raise
-        raise AdapterError(
-            f"no adapter for {kind} yet", retryable=False, code="no_adapter"
-        ) from None
+    """The class at `dotted_path`; AdapterError when its package is not written yet."""
+    loaded = load_listed(dotted_path)
+    if loaded is None:
+        raise AdapterError(f"no adapter for {kind} yet", retryable=False, code="no_adapter")
+    return loaded
 
 
 def _marketplace(kind: str) -> Marketplace:

@@ -8,9 +8,7 @@ like the adapters.
 
 from typing import TYPE_CHECKING
 
-from django.utils.module_loading import import_string
-
-from channels.marketplaces import BY_KIND
+from channels.marketplaces import BY_KIND, load_listed
 
 if TYPE_CHECKING:
     from channels.emulators.base import Emulator
@@ -20,12 +18,7 @@ def emulator_class(kind: str) -> type["Emulator"]:
     """The emulator class for a channel kind; LookupError when there is none yet."""
     if kind not in BY_KIND:
         raise LookupError(f"no emulator for {kind} yet (available: {', '.join(sorted(BY_KIND))})")
-    dotted_path = BY_KIND[kind].emulator
-    try:
-        cls: type[Emulator] = import_string(dotted_path)
-    except ModuleNotFoundError as exc:
-        # A marketplace listed before its emulator is written; any other import failure is a bug.
-        if exc.name != dotted_path.rpartition(".")[0]:
-            raise
-        raise LookupError(f"no emulator for {kind} yet") from None
+    cls: type[Emulator] | None = load_listed(BY_KIND[kind].emulator)
+    if cls is None:
+        raise LookupError(f"no emulator for {kind} yet")
     return cls
