@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from channels import tabs
 from channels.credentials_store import CredentialsUnreadable, credentials_of
 from channels.exceptions import ChannelError, InvalidCredentials
-from channels.inventory import SALES_CHANNEL_MANUAL, inventory_sync_run
+from channels.inventory import inventory_sync_run
 from channels.listings import (
     ActionReport,
     listing_link,
@@ -23,7 +23,15 @@ from channels.listings import (
     listings_upload,
     listings_with_channels,
 )
-from channels.models import CatalogPush, Channel, InventorySync, Listing, PendingPush, Scan
+from channels.models import (
+    CatalogPush,
+    Channel,
+    InventorySync,
+    Listing,
+    PendingPush,
+    Scan,
+    SyncTrigger,
+)
 from channels.scans import RemovalNotHeld, scan_confirm_removal, scan_request
 from channels.services import channel_apply_duplicate_policy, credentials_validate
 from channels.tabs import Tab
@@ -175,7 +183,7 @@ class ChannelAdmin(admin.ModelAdmin):
         for channel in queryset:
             record = inventory_sync_run(
                 channel=channel,
-                trigger=SALES_CHANNEL_MANUAL,
+                trigger=SyncTrigger.SALES_CHANNEL_MANUAL,
                 requested_by=request.user.get_username(),
             )
             level = messages.WARNING if record.drift or record.skipped_duplicates else messages.INFO

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from catalog.models import Outlet, Variant
 from channels.emulators import emulator_class
 from channels.emulators.base import Emulator
-from channels.inventory import SALES_CHANNEL_MANUAL, inventory_sync_run
+from channels.inventory import inventory_sync_run
 from channels.marketplaces import MARKETPLACES
-from channels.models import Channel, Scan
+from channels.models import Channel, Scan, SyncTrigger
 from channels.scans import scan_request, scan_run
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,8 @@ def demo_channels_start(*, order_outlet: str = "jkt-central", seed: int = 11) ->
             scan_id=scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False).pk
         )
         # The shop's own stock numbers are the generator's; bring them in line with the POS.
-        inventory_sync_run(channel=channel, trigger=SALES_CHANNEL_MANUAL, requested_by="demo")
+        inventory_sync_run(
+            channel=channel, trigger=SyncTrigger.SALES_CHANNEL_MANUAL, requested_by="demo"
+        )
         started.append(DemoChannel(channel, emulator, scan))
     return started

@@ -42,10 +42,7 @@ logger = logging.getLogger(__name__)
 Mode = Channel.SyncMode
 Trigger = StockMovement.Trigger
 
-# Triggers that are not stock movements: the three kinds of full sync.
-FULFILLMENT_RECURRING = SyncTrigger.FULFILLMENT_RECURRING
-FULFILLMENT_MANUAL = SyncTrigger.FULFILLMENT_MANUAL
-SALES_CHANNEL_MANUAL = SyncTrigger.SALES_CHANNEL_MANUAL
+# Triggers that are not stock movements: the three kinds of full sync (SyncTrigger).
 # Not a trigger of the table: the repair of own_orders_seen (channels.models.OWN_ORDER_RESYNC).
 
 # The trigger table of BRIEF §4: for each trigger, the modes in which a channel is sent
@@ -54,9 +51,11 @@ SALES_CHANNEL_MANUAL = SyncTrigger.SALES_CHANNEL_MANUAL
 # marketplace moved its stock itself), except to repair a push that overwrote that move
 # (own_orders_seen).
 TRIGGER_TABLE: dict[tuple[str, bool], frozenset[str]] = {
-    (FULFILLMENT_RECURRING, False): frozenset({Mode.REALTIME, Mode.FULFILLMENT}),
-    (FULFILLMENT_MANUAL, False): frozenset({Mode.REALTIME, Mode.FULFILLMENT}),
-    (SALES_CHANNEL_MANUAL, False): frozenset({Mode.NONE, Mode.REALTIME, Mode.FULFILLMENT}),
+    (SyncTrigger.FULFILLMENT_RECURRING, False): frozenset({Mode.REALTIME, Mode.FULFILLMENT}),
+    (SyncTrigger.FULFILLMENT_MANUAL, False): frozenset({Mode.REALTIME, Mode.FULFILLMENT}),
+    (SyncTrigger.SALES_CHANNEL_MANUAL, False): frozenset(
+        {Mode.NONE, Mode.REALTIME, Mode.FULFILLMENT}
+    ),
     (Trigger.IMPORT, False): frozenset({Mode.REALTIME}),
     (Trigger.MANUAL, False): frozenset({Mode.REALTIME}),
     (Trigger.RECEIPT, False): frozenset({Mode.REALTIME}),
@@ -558,7 +557,7 @@ def inventory_sync_due(*, now=None) -> list[int]:
         last = channel.last_inventory_sync_at
         if last is None or now - last >= timedelta(minutes=channel.fulfillment_sync_minutes):
             inventory_sync_run(
-                channel=channel, trigger=FULFILLMENT_RECURRING, requested_by="schedule"
+                channel=channel, trigger=SyncTrigger.FULFILLMENT_RECURRING, requested_by="schedule"
             )
             ran.append(channel.pk)
     return ran

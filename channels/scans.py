@@ -16,7 +16,7 @@ from catalog.models import sku_key
 from catalog.selectors import variant_ids_by_sku_key
 from channels.adapters.base import AdapterError, CallStats, RemoteListing
 from channels.exceptions import ChannelError, ScanAlreadyRunning
-from channels.inventory import FULFILLMENT_RECURRING, push_request, sends
+from channels.inventory import push_request, sends
 from channels.listing_store import (
     SCANNED,
     ListingRow,
@@ -25,7 +25,7 @@ from channels.listing_store import (
     listings_seen,
     listings_upsert,
 )
-from channels.models import LISTING_RETURNED, Channel, Listing, Scan
+from channels.models import LISTING_RETURNED, Channel, Listing, Scan, SyncTrigger
 from channels.services import adapter_for
 from omni.leases import beating
 
@@ -302,7 +302,7 @@ def _push_returned(channel: Channel, listing_ids: list[int]) -> None:
     Cost: nothing without returned listings; else the outbox's read and upsert."""
     if not listing_ids or not channel.is_active:
         return
-    if not sends(FULFILLMENT_RECURRING, channel.inventory_sync_mode):
+    if not sends(SyncTrigger.FULFILLMENT_RECURRING, channel.inventory_sync_mode):
         return
     listings = Listing.objects.filter(pk__in=listing_ids).present().mapped()
     push_request(channel=channel, listings=listings, reason=LISTING_RETURNED)

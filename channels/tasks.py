@@ -52,11 +52,11 @@ def catalog_delete(product_id: int, items: list[list]) -> str:
 
 def inventory_sync(channel_id: int, requested_by: str) -> str:
     """The sales-channel manual sync, queued by the API's "Sync inventory now"."""
-    from channels.inventory import SALES_CHANNEL_MANUAL, inventory_sync_run
-    from channels.models import Channel
+    from channels.inventory import inventory_sync_run
+    from channels.models import Channel, SyncTrigger
 
     channel = Channel.objects.prefetch_related("outlets").get(pk=channel_id)
     record = inventory_sync_run(
-        channel=channel, trigger=SALES_CHANNEL_MANUAL, requested_by=requested_by
+        channel=channel, trigger=SyncTrigger.SALES_CHANNEL_MANUAL, requested_by=requested_by
     )
     return f"inventory sync {record.pk} of channel {channel_id}: {record.message}"

@@ -19,8 +19,8 @@ from catalog.models import Outlet, Product, StockMovement, Variant
 from catalog.services import StockChange, stock_apply
 from channels.emulators.shop import ShopItem, ShopVariant
 from channels.emulators.shopee import ShopeeEmulator
-from channels.inventory import SALES_CHANNEL_MANUAL, inventory_flush, inventory_sync_run
-from channels.models import Channel, PendingPush, Scan
+from channels.inventory import inventory_flush, inventory_sync_run
+from channels.models import Channel, PendingPush, Scan, SyncTrigger
 from channels.scans import scan_request, scan_run
 from channels.stock import channel_quantities
 from omni.benchmarks import Report, positive_int
@@ -156,7 +156,9 @@ def connected_channel(*, kind: str, name: str, base_url: str, credentials: dict,
     if scan.status != Scan.Status.SUCCEEDED:
         raise RuntimeError(f"scan of {channel.name} failed: {scan.error}")
     # A newly connected channel starts from a full sync, so it agrees before the clock starts.
-    inventory_sync_run(channel=channel, trigger=SALES_CHANNEL_MANUAL, requested_by="bench")
+    inventory_sync_run(
+        channel=channel, trigger=SyncTrigger.SALES_CHANNEL_MANUAL, requested_by="bench"
+    )
     with override_settings(OMNI_FLUSH_ON_COMMIT=False):
         _drain(channel)
     return channel

@@ -10,14 +10,11 @@ from catalog.models import Stock, StockMovement
 from catalog.services import StockChange, stock_apply
 from channels.emulators.shopee import ShopeeEmulator
 from channels.inventory import (
-    FULFILLMENT_MANUAL,
-    FULFILLMENT_RECURRING,
-    SALES_CHANNEL_MANUAL,
     inventory_flush,
     inventory_sync_due,
     inventory_sync_run,
 )
-from channels.models import Channel, Listing, PendingPush, Scan
+from channels.models import Channel, Listing, PendingPush, Scan, SyncTrigger
 from channels.scans import scan_request, scan_run
 from channels.stock import channel_quantities
 from tests.channels.builders import shop_item
@@ -77,9 +74,9 @@ def drain(channel: Channel, rounds: int = 50) -> None:
 def fire(case: str, variant, outlet, channel, other_channel_id: int) -> None:
     """Cause the trigger named by `case` for `variant` at `outlet`."""
     full = {
-        "fulfillment recurring job": FULFILLMENT_RECURRING,
-        "fulfillment manual sync": FULFILLMENT_MANUAL,
-        "sales channel manual sync": SALES_CHANNEL_MANUAL,
+        "fulfillment recurring job": SyncTrigger.FULFILLMENT_RECURRING,
+        "fulfillment manual sync": SyncTrigger.FULFILLMENT_MANUAL,
+        "sales channel manual sync": SyncTrigger.SALES_CHANNEL_MANUAL,
     }
     if case in full:
         inventory_sync_run(channel=channel, trigger=full[case])
@@ -152,7 +149,7 @@ def test_quantity_sums_available_over_chosen_outlets_less_buffer():
         channel.outlets.set([store_a, store_b])
         # (10-2) + 5 + (3-1) = 15 available over the chosen outlets and the order outlet; less 4
         assert channel_quantities(channel=channel, variant_ids=[variant.pk]) == {variant.pk: 11}
-        inventory_sync_run(channel=channel, trigger=SALES_CHANNEL_MANUAL)
+        inventory_sync_run(channel=channel, trigger=SyncTrigger.SALES_CHANNEL_MANUAL)
         drain(channel)
         assert shop.quantities()[(item_id, 0)] == 11
         # stock at the outlet the channel does not sell from changes nothing
@@ -165,7 +162,7 @@ def test_quantity_sums_available_over_chosen_outlets_less_buffer():
         # a buffer larger than what is available sends zero, never a negative number
         Channel.objects.filter(pk=channel.pk).update(buffer=40)
         channel.refresh_from_db()
-        inventory_sync_run(channel=channel, trigger=SALES_CHANNEL_MANUAL)
+        inventory_sync_run(channel=channel, trigger=SyncTrigger.SALES_CHANNEL_MANUAL)
         drain(channel)
         assert shop.quantities()[(item_id, 0)] == 0
     listing = Listing.objects.get(sku="TEE-1")
@@ -183,7 +180,7 @@ def test_duplicate_skus_are_skipped_by_default_and_logged():
         stock_apply(changes=[StockChange(variant.pk, outlet.pk, on_hand_delta=9)], trigger=T.MANUAL)
         drain(channel)
         assert received(shop) == []
-        record = inventory_sync_run(channel=channel, trigger=SALES_CHANNEL_MANUAL)
+        record = inventory_sync_run(channel=channel, trigger=SyncTrigger.SALES_CHANNEL_MANUAL)
         assert record.skipped_duplicates == 2
         assert "share a SKU" in record.message
         assert {row["sku"] for row in record.skipped_sample} == {"MUG-1", "mug-1 "}
