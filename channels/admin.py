@@ -432,7 +432,7 @@ class InventorySyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "drift",
         "queued",
         "skipped_duplicates",
-        "message",
+        "short_message",
     ]
     list_filter = ["channel", "trigger"]
     list_select_related = ["channel"]
@@ -451,6 +451,10 @@ class InventorySyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "message",
     ]
     denied_permissions = frozenset({"add", "change"})
+
+    @admin.display(description="Message")
+    def short_message(self, obj: InventorySync) -> str:
+        return clipped(obj.message, 120)
 
 
 # --- the six tabs ----------------------------------------------------------------------------
