@@ -1,0 +1,37 @@
+"""Substring search served by an index, on PostgreSQL.
+
+The admin's search boxes match by substring: a plain entry in `search_fields` is Django's
+`icontains`, which PostgreSQL runs as `UPPER(column::text) LIKE UPPER('%term%')`. A B-tree index
+cannot serve a pattern with a leading `%`; a trigram GIN index on `UPPER(column)` can (the
+pg_trgm extension), so a search over a million log rows reads a few index pages instead of the
+table. SQLite, the embedded default, scans: its tables are a shop's demo or a test.
+
+In a migration: `operations = [trigram_index("channels_listing", "title"), ...]`.
+"""
+
+from django.db import migrations
+
+
+def _index_name(table: str, column: str) -> str:
+    return f"{table}_{column}_trgm"[:63]  # PostgreSQL's identifier limit
+
+
+def trigram_index(table: str, column: str) -> migrations.RunPython:
+    """A migration operation adding a trigram index on UPPER(`column`) of `table` on
+    PostgreSQL (and the pg_trgm extension where it is missing); nothing elsewhere."""
+    name = _index_name(table, column)
+
+    def create(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        schema_editor.execute(
+            f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" '
+            f'USING gin ((UPPER("{column}"::text)) gin_trgm_ops)'
+        )
+
+    def drop(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
+
+    return migrations.RunPython(create, drop, elidable=False)
