@@ -1,6 +1,7 @@
 """Admin pieces shared by the apps."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 
@@ -10,6 +11,7 @@ from django.contrib.admin.views.main import PAGE_VAR
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -148,3 +150,68 @@ class DateRangeFilter(admin.FieldListFilter):
     def _value(self, name: str) -> str:
         values = self.used_parameters.get(name)
         return (values[-1] if isinstance(values, list) else values) or ""
+
+
+STATE_COLOURS = {"queued": GREY, "running": "#1565c0", "succeeded": GREEN, "failed": RED}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A piece of long work as staff watch it: a scan, an inventory sync, an import.
+
+    `state` is one of STATE_COLOURS (another outcome, say "to confirm", is drawn orange);
+    `total` is None while unknown (the bar then slides instead of filling). `poll_url` answers
+    the same bar rendered anew (see `progress_bar`); the page's progress.js asks it every 2 s
+    while the work is queued or running.
+    """
+
+    state: str
+    label: str  # the badge: "Running", "Succeeded", "Failed", ...
+    done: int = 0
+    total: int | None = None
+    unit: str = "rows"
+    started_at: datetime | None = None
+    error: str = ""
+    poll_url: str = ""
+
+    @property
+    def live(self) -> bool:
+        return self.state in ("queued", "running")
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.total:
+            return 1.0 if self.state == "succeeded" else None
+        return min(self.done / self.total, 1.0)
+
+    @property
+    def percent(self) -> int:
+        return round((self.fraction or 0) * 100)
+
+    @property
+    def badge(self) -> str:
+        return state_badge(self.label, STATE_COLOURS.get(self.state, ORANGE))
+
+    @property
+    def counts(self) -> str:
+        if self.state == "queued" and not self.done:
+            return "waiting for a worker"
+        if self.total:
+            return f"{self.done:,} of {self.total:,} {self.unit}"
+        return f"{self.done:,} {self.unit}" if self.done or not self.live else ""
+
+    @property
+    def estimate(self) -> str:
+        """ "about 3 min left", from the pace so far; "" until there is a pace to go by."""
+        if self.state != "running" or not self.total or not self.done or not self.started_at:
+            return ""
+        elapsed = (timezone.now() - self.started_at).total_seconds()
+        left = elapsed / self.done * max(self.total - self.done, 0)
+        if left < 60:
+            return f"about {max(round(left), 1)} s left"
+        return f"about {round(left / 60)} min left"
+
+
+def progress_bar(progress: Progress) -> str:
+    """The bar's HTML, for a changelist column, a readonly field or the poll answer alone."""
+    return render_to_string("admin/omni/progress.html", {"p": progress})
