@@ -1,4 +1,5 @@
-"""Admin for API tokens: created here with the plain token shown once, revoked by an action."""
+"""Admin for API tokens (created here with the plain token shown once, revoked by an action)
+and the idempotency records of their writes."""
 
 from typing import Any
 
@@ -7,8 +8,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from omni.admin_tools import ReadOnlyAdminMixin
 from omni.auth import token_create, token_revoke
-from omni.models import ApiToken
+from omni.models import ApiToken, IdempotentRequest
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -79,3 +81,16 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for token in tokens:
             token_revoke(token=token)
         self.message_user(request, f"Revoked {len(tokens)} token(s); they stop working at once.")
+
+
+@admin.register(IdempotentRequest)
+class IdempotentRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The API's remembered writes: what a retry with the same Idempotency-Key is answered."""
+
+    list_display = ["key", "token", "status", "created_at"]
+    list_filter = ["status"]
+    list_select_related = ["token"]
+    search_fields = ["=key"]
+    search_help_text = "The exact Idempotency-Key."
+    show_full_result_count = False
+    denied_permissions = frozenset({"add", "change"})

@@ -102,7 +102,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG el
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "omni.admin_site.OmniAdminConfig",  # django.contrib.admin with omni's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

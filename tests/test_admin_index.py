@@ -62,3 +62,55 @@ def test_sync_triggers_and_push_reasons_read_as_words(admin_client):
 def _text(html: str) -> str:
     """What a page shows: its text, without tags and their attributes."""
     return re.sub(r"<[^>]+>", " ", html)
+
+
+def test_the_index_and_sidebar_read_in_dealpos_order(admin_client):
+    from channels import tabs
+
+    html = admin_client.get(reverse("admin:index")).content.decode()
+    captions = re.findall(r'<a href="[^"]*" class="section"[^>]*>([^<]+)</a>', html)
+    assert captions == [
+        "Channel products",
+        "Sync Logs",
+        "Channels",
+        "Catalog",
+        "Operations",
+        "Access",
+        # django-q's own tables are under Operations: no other section is left
+    ]
+    names = re.findall(r'<th scope="row"[^>]*>\s*<a href="[^"]*"[^>]*>([^<]+)</a>', html)
+    # the six product tabs first, in the tab bar's order; then the six steps, All, the report
+    assert names[:6] == [tab.title for tab in tabs.TABS]
+    assert names[6:14] == [
+        "Create Order",
+        "Convert Order To Invoice",
+        "Create Invoice",
+        "Create Outbound Logistic",
+        "Add Payment",
+        "Void Invoice",
+        "All",
+        "Report · last 7 days",
+    ]
+    operations = html.split(">Operations<", 1)[1].split("</table>", 1)[0]
+    for internal in ["Pending pushes", "Catalog pushes", "Inventory syncs", "Scans", "Webhook"]:
+        assert internal in operations
+    assert "Idempotent requests" in operations or "Idempotency" in operations
+
+
+def test_navigation_names_every_registered_model():
+    from django.contrib import admin
+
+    from omni.admin_site import NAVIGATION, model_key
+
+    named = {getattr(e, "model", e) for section in NAVIGATION for e in section.entries}
+    assert {model_key(model) for model in admin.site._registry} <= named
+
+
+def test_the_sidebar_follows_the_same_order(admin_client):
+    page = admin_client.get(reverse("admin:channels_channel_changelist")).content.decode()
+    sidebar = page.split('id="nav-sidebar"', 1)[1]
+    assert (
+        sidebar.index("Sold in Channel")
+        < sidebar.index("Create Order")
+        < sidebar.index("Pending pushes")
+    )
