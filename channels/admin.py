@@ -5,14 +5,29 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
 from channels import tabs
+from channels.adapters.base import AdapterError
+from channels.admin_panels import (
+    Outbox,
+    age,
+    expected_listings,
+    expected_listings_of_channel,
+    latest_scans,
+    latest_sync_ids,
+    outboxes,
+    scan_panel,
+    scan_progress,
+    sync_outbox_annotations,
+    sync_progress,
+)
 from channels.credentials_store import CredentialsUnreadable, credentials_of
 from channels.exceptions import ChannelError, InvalidCredentials
 from channels.inventory import inventory_sync_run
@@ -23,6 +38,7 @@ from channels.listings import (
     listings_upload,
     listings_with_channels,
 )
+from channels.marketplaces import BY_KIND
 from channels.models import (
     CatalogPush,
     Channel,
@@ -33,9 +49,19 @@ from channels.models import (
     SyncTrigger,
 )
 from channels.scans import RemovalNotHeld, scan_confirm_removal, scan_request
-from channels.services import channel_apply_duplicate_policy, credentials_validate
+from channels.services import adapter_for, channel_apply_duplicate_policy, credentials_validate
 from channels.tabs import Tab
-from omni.admin_tools import GREEN, GREY, ORANGE, RED, ReadOnlyAdminMixin, clipped, state_badge
+from omni.admin_tools import (
+    GREEN,
+    GREY,
+    ORANGE,
+    RED,
+    DateRangeFilter,
+    ReadOnlyAdminMixin,
+    clipped,
+    progress_bar,
+    state_badge,
+)
 
 # --- channel settings ------------------------------------------------------------------------
 
@@ -94,14 +120,13 @@ class ChannelForm(forms.ModelForm):
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
+    change_form_template = "admin/channels/channel/change_form.html"
     list_display = [
         "name",
         "kind",
-        "is_active",
-        "short_last_error",
-        "last_scan_at",
+        "state",
+        "last_scan",
         "inventory_sync_mode",
-        "duplicate_sku_policy",
         "order_outlet",
         "buffer",
     ]
@@ -138,9 +163,106 @@ class ChannelAdmin(admin.ModelAdmin):
         ("Scans", {"fields": ["last_scan_at", "last_error", "held_removal"]}),
     ]
 
-    @admin.display(description="Last error")
-    def short_last_error(self, obj: Channel) -> str:
-        return clipped(obj.last_error, 120)
+    @admin.display(description="State", ordering="is_active")
+    def state(self, obj: Channel) -> str:
+        badge = state_badge("Active", GREEN) if obj.is_active else state_badge("Paused", GREY)
+        if obj.last_error:
+            return format_html("{} {}", badge, clipped(obj.last_error, 90))
+        return badge
+
+    @admin.display(description="Last scan", ordering="last_scan_at")
+    def last_scan(self, obj: Channel) -> str:
+        return age(obj.last_scan_at)
+
+    # -- the channel's own buttons (its page, the tabs, Channel Statistic) --------------------
+
+    def get_urls(self):
+        def view(method):
+            return self.admin_site.admin_view(require_POST(method))
+
+        return [
+            path(
+                "<int:channel_id>/scan/<str:kind>/",
+                self.admin_site.admin_view(self.scan_view),
+                name="channels_channel_scan",
+            ),
+            path(
+                "<int:channel_id>/sync-inventory/",
+                view(self.sync_inventory_view),
+                name="channels_channel_sync_inventory",
+            ),
+            path(
+                "<int:channel_id>/test-connection/",
+                view(self.test_connection_view),
+                name="channels_channel_test_connection",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _back(self, request, channel: Channel) -> HttpResponseRedirect:
+        """Back where the button was pressed (a tab, Channel Statistic), else the channel."""
+        back = request.POST.get("next") or request.GET.get("next")
+        if not back or not url_has_allowed_host_and_scheme(back, {request.get_host()}):
+            back = reverse("admin:channels_channel_change", args=[channel.pk])
+        return HttpResponseRedirect(back)
+
+    def scan_view(self, request, channel_id: int, kind: str):
+        """POST queues the scan; GET asks to confirm (so a crawler or a prefetch starts none)."""
+        channel = get_object_or_404(Channel, pk=channel_id)
+        if kind not in Scan.Kind.values:
+            raise Http404("No such kind of scan")
+        if request.method == "POST":
+            _queue_scan(self, request, channel, kind)
+            return self._back(request, channel)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{Scan.Kind(kind).label} of {channel}",
+            "channel": channel,
+            "kind_label": Scan.Kind(kind).label,
+            "back": reverse("admin:channels_channel_change", args=[channel.pk]),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/channels/scan_confirm.html", context)
+
+    def sync_inventory_view(self, request, channel_id: int):
+        channel = get_object_or_404(Channel, pk=channel_id)
+        if not self.has_change_permission(request, channel):
+            raise Http404("No such channel")
+        self._sync_now(request, channel)
+        return self._back(request, channel)
+
+    def test_connection_view(self, request, channel_id: int):
+        """One cheap signed call to the marketplace; its answer, or its refusal, as a message."""
+        channel = get_object_or_404(Channel, pk=channel_id)
+        try:
+            adapter = adapter_for(channel)
+            adapter.check_credentials()
+        except (AdapterError, ChannelError, CredentialsUnreadable) as exc:
+            self.message_user(request, f"{channel}: the connection failed — {exc}", messages.ERROR)
+        else:
+            millis = round(adapter.stats.seconds * 1000)
+            self.message_user(
+                request,
+                f"{channel}: connected. {channel.get_kind_display()} accepted the signed call "
+                f"({adapter.stats.calls} call, {millis} ms).",
+                messages.SUCCESS,
+            )
+        return self._back(request, channel)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        channel = channel_named(object_id)
+        if channel is not None:
+            extra_context = {
+                "panel": scan_panel(channel),
+                "tab_links": [
+                    (tab.title, reverse(tab.changelist_url_name) + f"?channel={channel.pk}")
+                    for tab in tabs.TABS
+                ],
+                "webhook_url": request.build_absolute_uri(f"/api/webhooks/{channel.pk}"),
+                "webhook_scheme": BY_KIND[channel.kind].webhook_scheme,
+                **(extra_context or {}),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="Removal awaiting confirmation")
     def held_removal(self, obj: Channel) -> str:
@@ -181,13 +303,23 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.action(description="Sync inventory now (sales channel manual sync)")
     def sync_inventory_now(self, request, queryset):
         for channel in queryset:
-            record = inventory_sync_run(
-                channel=channel,
-                trigger=SyncTrigger.SALES_CHANNEL_MANUAL,
-                requested_by=request.user.get_username(),
-            )
-            level = messages.WARNING if record.drift or record.skipped_duplicates else messages.INFO
-            self.message_user(request, f"{channel}: {record.message}", level)
+            self._sync_now(request, channel)
+
+    def _sync_now(self, request, channel: Channel) -> None:
+        record = inventory_sync_run(
+            channel=channel,
+            trigger=SyncTrigger.SALES_CHANNEL_MANUAL,
+            requested_by=request.user.get_username(),
+        )
+        level = messages.WARNING if record.drift or record.skipped_duplicates else messages.INFO
+        url = (
+            reverse("admin:channels_inventorysync_changelist") + f"?channel__id__exact={channel.pk}"
+        )
+        self.message_user(
+            request,
+            format_html('{}: {} <a href="{}">Follow the pushes</a>.', channel, record.message, url),
+            level,
+        )
 
 
 SCAN_COLOURS = {
@@ -218,11 +350,8 @@ class ScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "pk",
         "channel",
-        "kind",
-        "status_badge",
-        "held_removal",
-        "short_error",
         "progress",
+        "held_removal",
         "seen",
         "new",
         "changed",
@@ -230,10 +359,9 @@ class ScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "not_in_pos",
         "duplicates",
         "removed",
-        "started_at",
-        "finished_at",
+        "started",
     ]
-    list_filter = ["status", "kind", "channel"]
+    list_filter = ["status", "kind", "channel", ("created_at", DateRangeFilter)]
     list_select_related = ["channel"]
     show_full_result_count = False
     actions = ["confirm_removal"]
@@ -242,29 +370,37 @@ class ScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_confirm_removal_permission(self, request) -> bool:
         return request.user.has_perm(CONFIRM_REMOVAL_PERMISSION)
 
-    @admin.display(description="Progress")
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(expected=expected_listings_of_channel())
+
+    @admin.display(description="Progress / outcome", ordering="status")
     def progress(self, obj: Scan) -> str:
-        pages, listings = obj.pages_done, obj.listings_done
-        return f"{pages} page{pluralize(pages)}, {listings} listing{pluralize(listings)}"
+        return progress_bar(scan_progress(obj, obj.expected))
 
     @admin.display(description="Held removal")
     def held_removal(self, obj: Scan) -> str:
         return confirm_removal_button(obj) or (str(obj.removal_held) if obj.removal_held else "")
 
-    @admin.display(description="Error / note")
-    def short_error(self, obj: Scan) -> str:
-        return clipped(obj.error or obj.note, 160)
-
-    @admin.display(description="Status", ordering="status")
-    def status_badge(self, obj: Scan) -> str:
-        return state_badge(obj.get_status_display(), SCAN_COLOURS[obj.status])
+    @admin.display(description="Started", ordering="created_at")
+    def started(self, obj: Scan) -> str:
+        return age(obj.started_at or obj.created_at)
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.confirm_removal_view)
+        progress = self.admin_site.admin_view(self.progress_view)
         return [
             path("<int:scan_id>/confirm-removal/", view, name="channels_scan_confirm_removal"),
+            path("<int:scan_id>/progress/", progress, name="channels_scan_progress"),
             *super().get_urls(),
         ]
+
+    def progress_view(self, request, scan_id: int) -> HttpResponse:
+        """The scan's progress bar alone, as the page's progress.js asks for it."""
+        if not self.has_view_permission(request):
+            raise Http404("No such scan")
+        scan = get_object_or_404(Scan, pk=scan_id)
+        expected = expected_listings([scan.channel_id]).get(scan.channel_id)
+        return HttpResponse(progress_bar(scan_progress(scan, expected)))
 
     def confirm_removal_view(self, request, scan_id: int):
         """GET shows what the scan holds and asks to confirm; POST marks the listings removed."""
@@ -354,7 +490,7 @@ class ListingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["channel", "status", "is_manual_link", PushStateFilter]
     list_select_related = ["channel", "variant"]
-    search_fields = ["=sku_key", "title", "=item_id"]
+    search_fields = ["title", "sku_key", "^item_id"]
     autocomplete_fields = ["variant"]
     readonly_fields = [
         "channel",
@@ -373,6 +509,27 @@ class ListingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "push_error",
     ]
     denied_permissions = frozenset({"add"})  # scans add listings; staff link them by hand
+    change_form_template = "admin/channels/listing/change_form.html"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """Remembers the page staff came from (a tab), to go back there once saved."""
+        back = (
+            request.POST.get("next")
+            or request.GET.get("next")
+            or request.META.get("HTTP_REFERER", "")
+        )
+        if not url_has_allowed_host_and_scheme(back, {request.get_host()}):
+            back = ""
+        return super().change_view(
+            request, object_id, form_url, {"next": back, **(extra_context or {})}
+        )
+
+    def response_change(self, request, obj):
+        back = request.POST.get("next", "")
+        safe = back and url_has_allowed_host_and_scheme(back, {request.get_host()})
+        if safe and "_continue" not in request.POST:
+            return HttpResponseRedirect(back)
+        return super().response_change(request, obj)
 
     def save_model(self, request, obj: Listing, form, change) -> None:
         listing_link(listing=obj, variant=form.cleaned_data["variant"])
@@ -395,7 +552,7 @@ class PendingPushAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["failed", "channel", "reason"]
     list_select_related = ["listing", "channel"]
-    search_fields = ["=listing__sku_key", "listing__title"]
+    search_fields = ["listing__sku_key", "listing__title"]
     show_full_result_count = False
     denied_permissions = frozenset({"add", "change"})
 
@@ -424,17 +581,8 @@ class CatalogPushAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(InventorySync)
 class InventorySyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = [
-        "created_at",
-        "channel",
-        "trigger",
-        "considered",
-        "drift",
-        "queued",
-        "skipped_duplicates",
-        "short_message",
-    ]
-    list_filter = ["channel", "trigger"]
+    list_display = ["created_at", "channel", "trigger", "progress", "findings"]
+    list_filter = ["channel", "trigger", ("created_at", DateRangeFilter)]
     list_select_related = ["channel"]
     readonly_fields = [
         "channel",
@@ -452,41 +600,95 @@ class InventorySyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     denied_permissions = frozenset({"add", "change"})
 
-    @admin.display(description="Message")
-    def short_message(self, obj: InventorySync) -> str:
-        return clipped(obj.message, 120)
+    @admin.display(description="Found")
+    def findings(self, obj: InventorySync) -> str:
+        if obj.finished_at and not obj.considered:
+            return clipped(obj.message, 90)  # nothing sent, and why
+        text = f"{obj.drift} of {obj.considered} differed from the POS"
+        if obj.skipped_duplicates:
+            text += f"; {obj.skipped_duplicates} skipped (shared SKU)"
+        return format_html('<span title="{}">{}</span>', obj.message, text)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(**sync_outbox_annotations())
+
+    @admin.display(description="Pushes")
+    def progress(self, obj: InventorySync) -> str:
+        outbox = Outbox(obj.outbox_waiting, obj.outbox_failed) if obj.is_latest else None
+        return progress_bar(sync_progress(obj, outbox))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.progress_view)
+        return [
+            path("<int:sync_id>/progress/", view, name="channels_inventorysync_progress"),
+            *super().get_urls(),
+        ]
+
+    def progress_view(self, request, sync_id: int) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise Http404("No such sync")
+        record = get_object_or_404(InventorySync, pk=sync_id)
+        outbox = None
+        if record.pk in latest_sync_ids([record.channel_id]):
+            outbox = outboxes([record.channel_id]).get(record.channel_id, Outbox())
+        return HttpResponse(progress_bar(sync_progress(record, outbox)))
 
 
 # --- the six tabs ----------------------------------------------------------------------------
 
 
 class ChannelTabFilter(admin.SimpleListFilter):
-    """The channel picker. The admin's tab (channels.tabs) says what it shows for that channel."""
+    """The channel a tab shows, from `?channel=`. The tab bar's picker chooses it, so the
+    filter sidebar does not repeat it (no output); the admin's tab (channels.tabs) says what it
+    shows for that channel. Channel Statistic, with no channel chosen, shows every channel."""
 
     title = "channel"
     parameter_name = "channel"
 
     def lookups(self, request, model_admin):
-        return [(str(c.pk), c.name) for c in Channel.objects.all()]
+        return []  # the tab bar's picker lists the channels
 
-    def choices(self, changelist):
-        # No "All": every tab is about one channel.
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-    def __init__(self, request, params, model, model_admin) -> None:
-        super().__init__(request, params, model, model_admin)
-        self.model_admin = model_admin
+    def has_output(self) -> bool:
+        return False
 
     def queryset(self, request, queryset):
-        channel = channel_named(self.value())
-        if channel is None:
-            return queryset.none()
-        return self.model_admin.tab.queryset(channel, queryset)
+        return queryset  # applied by TabAdmin.get_queryset
+
+
+def tab_rows(tab: Tab, channel: Channel | None, base):
+    """`tab`'s rows for `channel`: none without one, but on Channel Statistic, every channel."""
+    if tab.rows is tabs.Rows.CHANNELS:
+        rows = tab.queryset(channel, base)
+        return rows if channel is None else rows.filter(pk=channel.pk)
+    if channel is None:
+        return base.none()
+    return tab.queryset(channel, base)
+
+
+def filter_roots(model_admin) -> set[str]:
+    """The query-string keys a changelist's filters read, by their first part ("status" for
+    "status__exact"): what another tab may pass on to it without Django refusing the query."""
+    roots = {"q"}
+    for entry in model_admin.list_filter:
+        if isinstance(entry, str):
+            roots.add(entry.split("__")[0])
+        elif isinstance(entry, tuple):
+            roots.add(entry[0].split("__")[0])
+        else:
+            roots.add(entry.parameter_name)
+    return roots
+
+
+def kept_query(request, channel: Channel, target) -> str:
+    """The query string of another tab for `channel`, keeping the search and the filters the
+    target tab also has (a filter it lacks would be an error there)."""
+    roots = filter_roots(target)
+    query = request.GET.copy()
+    for key in list(query):
+        if key.split("__")[0] not in roots:
+            del query[key]
+    query["channel"] = str(channel.pk)
+    return query.urlencode()
 
 
 def channel_named(value: str | None) -> Channel | None:
@@ -532,6 +734,13 @@ class TabAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_list_filter(self, request):
         return [ChannelTabFilter, *self.list_filter]
 
+    def get_queryset(self, request):
+        # The channel filter has no output (the picker shows it), and Django applies only the
+        # filters it shows: apply it here, once, with the tab's rows.
+        return tab_rows(
+            self.tab, channel_named(request.GET.get("channel")), super().get_queryset(request)
+        )
+
     def changelist_view(self, request, extra_context=None):
         channel = channel_named(request.GET.get("channel"))
         if channel is None:
@@ -542,20 +751,36 @@ class TabAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             query = request.GET.copy()
             query["channel"] = str(first.pk)
             return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
-        context = {
+        return super().changelist_view(
+            request, extra_context={**self.tab_context(request, channel), **(extra_context or {})}
+        )
+
+    def tab_context(self, request, channel: Channel) -> dict:
+        """The tab bar (each tab with its count, keeping the search and the filters it also
+        has), the channel picker (keeping everything but the page), and the scan strip."""
+        counts = tabs.tab_counts(channel)
+        return {
             "tabs": [
                 {
                     "label": tab.title,
-                    "url": reverse(tab.changelist_url_name) + f"?channel={channel.pk}",
+                    "count": counts[tab.slug],
+                    "url": reverse(tab.changelist_url_name)
+                    + "?"
+                    + kept_query(request, channel, self.admin_site._registry[tab.proxy]),
                     "active": tab is self.tab,
                 }
                 for tab in tabs.TABS
             ],
             "tab_channel": channel,
-            "tab_channels": Channel.objects.all(),
-            **(extra_context or {}),
+            "tab_channels": Channel.objects.order_by("name"),
+            "picker_keep": [
+                (key, value)
+                for key, values in request.GET.lists()
+                if key not in ("channel", "p", "e")
+                for value in values
+            ],
+            "panel": scan_panel(channel) if self.tab.rows is not tabs.Rows.CHANNELS else None,
         }
-        return super().changelist_view(request, extra_context=context)
 
     def _channel(self, request) -> Channel:
         channel = channel_named(request.GET.get("channel"))
@@ -572,11 +797,27 @@ class TabAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"Failed — {line}", messages.ERROR)
 
 
+LISTING_COLOURS = {
+    Listing.Status.LIVE: GREEN,
+    Listing.Status.INACTIVE: GREY,
+    Listing.Status.REMOVED: RED,
+}
+
+
 class ListingTabAdmin(TabAdmin):
     list_select_related = ["variant__product"]
-    search_fields = ["title", "=sku_key", "=item_id"]
-    search_help_text = "Title, exact SKU (any case) or item id."
+    # Substring matches (any case), served on PostgreSQL by trigram indexes (omni.search).
+    search_fields = ["title", "sku_key", "^item_id"]
+    search_help_text = "Part of the title or the SKU (any case), or the start of the item id."
     list_filter = ["status"]
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj: Listing) -> str:
+        return state_badge(obj.get_status_display(), LISTING_COLOURS[obj.status])
+
+    def get_search_results(self, request, queryset, search_term):
+        # sku_key is stored trimmed and lower-cased: search it the same way
+        return super().get_search_results(request, queryset, search_term.strip())
 
     @admin.display(description="SKU", ordering="sku_key")
     def sku_cell(self, obj: Listing):
@@ -646,8 +887,9 @@ class MultipleListedSkuAdmin(ListingTabAdmin):
 
 class VariantTabAdmin(TabAdmin):
     list_select_related = ["product"]
-    search_fields = ["=sku_key", "=upc", "product__name"]
-    search_help_text = "Exact SKU (any case) or UPC, or product name."
+    # Substring matches (any case), served on PostgreSQL by trigram indexes (omni.search).
+    search_fields = ["sku", "^upc", "product__name"]
+    search_help_text = "Part of the SKU or the product name (any case), or the start of the UPC."
     list_filter = ["is_active", "product__brand", "product__category"]
 
     @admin.display(description="SKU", ordering="sku_key")
@@ -686,10 +928,6 @@ class VariantTabAdmin(TabAdmin):
         )
         self._report(request, report, "Uploaded")
 
-    @admin.action(description="Scan this channel")
-    def scan_channel(self, request, queryset):
-        _queue_scan(self, request, self._channel(request), Scan.Kind.FULL)
-
 
 @register_tab(tabs.NOT_IN_CHANNEL)
 class NotInChannelAdmin(VariantTabAdmin):
@@ -722,15 +960,33 @@ def _queue_scan(model_admin, request, channel: Channel, kind: str) -> None:
 
 @register_tab(tabs.CHANNEL_STATISTIC)
 class ChannelStatisticAdmin(TabAdmin):
-    """Every channel's numbers side by side; the picker only chooses the tab bar's channel."""
+    """Every channel's numbers side by side, or the one the picker chooses."""
 
     def get_list_filter(self, request):
         return [ChannelTabFilter]
 
-    @property
-    def scan_url_name(self) -> str:
-        """The Scan buttons' view, at <channel id>/scan/<kind>/ under the tab's changelist."""
-        return f"{self.opts.app_label}_{self.opts.model_name}_scan"
+    def changelist_view(self, request, extra_context=None):
+        if "channel" in request.GET and channel_named(request.GET["channel"]) is None:
+            query = request.GET.copy()
+            del query["channel"]
+            return HttpResponseRedirect(f"{request.path}?{query.urlencode()}".rstrip("?"))
+        if "channel" in request.GET:
+            return super().changelist_view(request, extra_context)
+        first = Channel.objects.order_by("name").first()
+        if first is None:
+            return super().changelist_view(request, extra_context)  # asks to connect one
+        # No channel chosen: every channel; the tab bar leads to the first one's tabs.
+        context = {**self.tab_context(request, first), "all_channels": True}
+        return admin.ModelAdmin.changelist_view(self, request, {**context, **(extra_context or {})})
+
+    @admin.display(description="Channel", ordering="name")
+    def channel_link(self, obj: Channel) -> str:
+        return format_html(
+            '<a href="{}">{}</a><br><span class="omni-muted">{}</span>',
+            reverse("admin:channels_channel_change", args=[obj.pk]),
+            obj.name,
+            obj.get_kind_display(),
+        )
 
     # The counts are annotated by the tab's queryset (selectors.channels_with_tab_counts).
     @admin.display(description="Live Product", ordering="live_product")
@@ -738,53 +994,57 @@ class ChannelStatisticAdmin(TabAdmin):
         return obj.live_product
 
     @admin.display(description="Sold in Channel", ordering="sold_in_channel")
-    def sold_in_channel(self, obj) -> int:
-        return obj.sold_in_channel
+    def sold_in_channel(self, obj) -> str:
+        url = reverse(tabs.SOLD_IN_CHANNEL.changelist_url_name) + f"?channel={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, obj.sold_in_channel)
 
     @admin.display(description="Product not in POS", ordering="not_in_pos")
-    def not_in_pos(self, obj) -> int:
-        return obj.not_in_pos
+    def not_in_pos(self, obj) -> str:
+        url = reverse(tabs.NOT_IN_POS.changelist_url_name) + f"?channel={obj.pk}"
+        return format_html('<a href="{}">{}</a>', url, obj.not_in_pos)
+
+    @admin.display(description="Matched")
+    def chart(self, obj) -> str:
+        """A bar: the present listings, the part matched to the POS green, the rest orange."""
+        present = obj.sold_in_channel + obj.not_in_pos
+        if not present:
+            return format_html('<span class="omni-muted">{}</span>', "no listings")
+        share = round(100 * obj.sold_in_channel / present)
+        return format_html(
+            '<div class="omni-chart" title="{} of {} listings matched to the POS; {} not in POS">'
+            '<span style="width:{}%"></span></div><span class="omni-muted">{}% matched</span>',
+            obj.sold_in_channel,
+            present,
+            obj.not_in_pos,
+            share,
+            share,
+        )
+
+    @admin.display(description="Last scan", ordering="last_scan_at")
+    def last_scan(self, obj: Channel) -> str:
+        latest = latest_scans([obj.pk]).get(obj.pk)
+        if latest is None:
+            return format_html('<span class="omni-muted">{}</span>', "never scanned")
+        expected = expected_listings([obj.pk]).get(obj.pk) if latest.status == "running" else None
+        return format_html(
+            '<span class="omni-muted">{}</span>{}',
+            age(obj.last_scan_at),
+            progress_bar(scan_progress(latest, expected)),
+        )
 
     @admin.display(description="Scan")
     def scan_buttons(self, obj) -> str:
+        # Buttons of the changelist's own form (which carries the CSRF token), posting
+        # elsewhere: a form cannot sit inside another.
+        back = reverse(self.tab.changelist_url_name)
         return format_html(
-            '<a class="button" href="{}">Scan</a> <a class="button" href="{}">Scan Updated</a>',
-            reverse(f"admin:{self.scan_url_name}", args=[obj.pk, Scan.Kind.FULL]),
-            reverse(f"admin:{self.scan_url_name}", args=[obj.pk, Scan.Kind.UPDATED]),
+            '<span class="omni-buttons">'
+            '<button type="submit" class="button" formaction="{}" name="next" value="{}">'
+            "Scan</button>"
+            '<button type="submit" class="button" formaction="{}" name="next" value="{}">'
+            "Scan Updated Products</button></span>",
+            reverse("admin:channels_channel_scan", args=[obj.pk, Scan.Kind.FULL]),
+            back,
+            reverse("admin:channels_channel_scan", args=[obj.pk, Scan.Kind.UPDATED]),
+            back,
         )
-
-    def get_urls(self):
-        view = self.admin_site.admin_view(self.scan_view)
-        return [
-            path("<int:channel_id>/scan/<str:kind>/", view, name=self.scan_url_name),
-            *super().get_urls(),
-        ]
-
-    def scan_view(self, request, channel_id: int, kind: str):
-        """GET asks to confirm; POST queues the scan (so a crawler or a prefetch starts none)."""
-        channel = get_object_or_404(Channel, pk=channel_id)
-        if kind not in Scan.Kind.values:
-            return HttpResponseRedirect(reverse(self.tab.changelist_url_name))
-        back = reverse(self.tab.changelist_url_name) + f"?channel={channel.pk}"
-        if request.method == "POST":
-            _queue_scan(self, request, channel, kind)
-            return HttpResponseRedirect(back)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{Scan.Kind(kind).label} of {channel}",
-            "channel": channel,
-            "kind_label": Scan.Kind(kind).label,
-            "back": back,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/channels/scan_confirm.html", context)
-
-    @admin.action(description="Scan")
-    def scan_full(self, request, queryset):
-        for channel in queryset:
-            _queue_scan(self, request, channel, Scan.Kind.FULL)
-
-    @admin.action(description="Scan Updated Products")
-    def scan_updated(self, request, queryset):
-        for channel in queryset:
-            _queue_scan(self, request, channel, Scan.Kind.UPDATED)

@@ -28,6 +28,7 @@ from channels.models import (
     NotInPos,
     SoldInChannel,
 )
+from omni.api_base import count_of
 
 
 class Rows(StrEnum):
@@ -89,7 +90,7 @@ class Tab:
         return ListingTabFilter if self.rows is Rows.LISTINGS else VariantTabFilter
 
 
-LISTING_COLUMNS = ("title", "sku_cell", "external_ref", "price", "quantity", "status", "pos")
+LISTING_COLUMNS = ("title", "sku_cell", "external_ref", "price", "quantity", "status_badge", "pos")
 VARIANT_COLUMNS = (
     "sku_link",
     "product_name",
@@ -145,7 +146,7 @@ IN_POS = Tab(
     queryset=selectors.in_pos,
     ordering=SKU_ORDER,
     columns=VARIANT_COLUMNS,
-    actions=("upload", "scan_channel"),
+    actions=("upload",),
     api_ordering=("pk",),
     api_fields=(*VARIANT_FIELDS, "listed"),  # where the variant is listed on this channel
 )
@@ -156,7 +157,7 @@ MULTIPLE_LISTED_SKU = Tab(
     rows=Rows.LISTINGS,
     queryset=selectors.multiple_listed_sku,
     ordering=DUPLICATES_ORDER,
-    columns=("sku_cell", "title", "external_ref", "status", "found_at", "pos"),
+    columns=("sku_cell", "title", "external_ref", "status_badge", "found_at", "pos"),
     api_ordering=(*DUPLICATES_ORDER, "pk"),
     api_fields=LISTING_FIELDS,
 )
@@ -168,19 +169,31 @@ CHANNEL_STATISTIC = Tab(
     queryset=selectors.channels_with_tab_counts,
     ordering=(),  # by name, as channels are
     columns=(
-        "name",
+        "channel_link",
         "live_product",
         "sold_in_channel",
         "not_in_pos",
-        "last_scan_at",
+        "chart",
+        "last_scan",
         "scan_buttons",
     ),
-    actions=("scan_full", "scan_updated"),
 )
 
 # The tab bar's order: the seed's product menu.
 TABS = (SOLD_IN_CHANNEL, NOT_IN_POS, NOT_IN_CHANNEL, IN_POS, MULTIPLE_LISTED_SKU, CHANNEL_STATISTIC)
 BY_SLUG = {tab.slug: tab for tab in TABS}
 API_TABS = tuple(tab.slug for tab in TABS if tab.api_fields)
+
+
+def tab_counts(channel: Channel) -> dict[str, int]:
+    """Each tab's row count for `channel`, as the tab bar shows it. Exact up to 1,000 rows;
+    a larger count is kept for 30 seconds (omni.api_base.count_of), so a tab bar over 100,000
+    listings costs a few bounded queries per page view, not six full counts."""
+    return {
+        tab.slug: count_of(tab.queryset(channel), key=f"tab-count:{tab.slug}:{channel.pk}")
+        for tab in TABS
+    }
+
+
 # The API's `tab` parameter: one of API_TABS (a Literal of a tuple is a Literal of its items).
 ApiTab = Literal[API_TABS]  # type: ignore[valid-type]
