@@ -1,0 +1,97 @@
+"""The admin as staff use it, in Chromium at 1440 px: every page opened here is also checked
+for JavaScript errors and for anything cut off or scrolling sideways (see conftest.Staff)."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from channels import tabs
+from channels.models import Listing, Scan
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def tab_path(tab: tabs.Tab, channel, **params) -> str:
+    query = "&".join(f"{k}={v}" for k, v in {"channel": channel.pk, **params}.items())
+    return reverse(tab.changelist_url_name) + "?" + query
+
+
+def result_count(page) -> int:
+    """The number of rows the changelist says it has ("12 results" or "12 sold in channel")."""
+    text = page.locator("#changelist .paginator").inner_text().strip()
+    return int(re.search(r"(\d[\d,]*)\s+\D+$", text).group(1).replace(",", ""))
+
+
+def messages(page) -> str:
+    return (
+        page.locator("ul.messagelist").inner_text()
+        if page.locator("ul.messagelist").count()
+        else ""
+    )
+
+
+def test_every_tab_shows_its_count_and_opens_on_as_many_rows(staff, shop):
+    staff.open(tab_path(tabs.SOLD_IN_CHANNEL, shop.channel))
+    bar = {}
+    for link in staff.page.locator("nav.omni-tabs a").all():
+        label = link.inner_text()
+        title, count = label.rsplit(" ", 1) if label[-1].isdigit() else (label, "")
+        bar[title.strip()] = int(count)
+    assert list(bar) == [tab.title for tab in tabs.TABS]
+    for tab in tabs.TABS:
+        staff.open(tab_path(tab, shop.channel))
+        assert result_count(staff.page) == bar[tab.title], tab.title
+    assert bar["Sold in Channel"] > 0
+    assert bar["Not in POS"] > 0
+
+
+def test_a_partial_sku_finds_its_listings(staff, shop):
+    listing = Listing.objects.filter(channel=shop.channel).exclude(variant=None).first()
+    part = listing.sku_key[2:6]
+    staff.open(tab_path(tabs.SOLD_IN_CHANNEL, shop.channel))
+    staff.page.fill("#searchbar", part.upper())
+    with staff.page.expect_navigation():
+        staff.page.press("#searchbar", "Enter")
+    staff.check_layout()
+    skus = staff.page.locator("#result_list td.field-sku_cell").all_inner_texts()
+    assert listing.sku in skus
+    assert all(part in sku.lower() for sku in skus)
+
+
+def test_a_scan_shows_its_progress_until_it_succeeds(staff, shop, worker):
+    shop.emulator.set_faults(latency=0.4)  # a marketplace that takes its time
+    staff.open(tab_path(tabs.SOLD_IN_CHANNEL, shop.channel))
+    with staff.page.expect_navigation():
+        staff.page.click(".omni-strip button:text-is('Scan')")
+    assert "Full scan of Shopee Demo queued" in messages(staff.page)
+    bar = staff.page.locator(".omni-strip .omni-progress")
+    assert bar.get_attribute("data-state") in ("queued", "running")
+    # the page asks for the bar again every 2 s: it moves on without a reload
+    staff.page.wait_for_selector(".omni-strip .omni-progress[data-state=succeeded]", timeout=60_000)
+    assert "Full scan: Succeeded" in bar.inner_text()
+    assert Scan.objects.filter(channel=shop.channel).latest("created_at").status == "succeeded"
+
+
+def test_upload_from_not_in_channel(staff, shop):
+    staff.open(tab_path(tabs.NOT_IN_CHANNEL, shop.channel))
+    sku = (
+        staff.page.locator("#result_list tbody tr").first.locator("td.field-sku_link").inner_text()
+    )
+    staff.page.locator("#result_list tbody tr").first.locator("input.action-select").check()
+    staff.page.select_option("select[name=action]", "upload")
+    with staff.page.expect_navigation():
+        staff.page.click("button[name=index]")
+    assert "Uploaded 1" in messages(staff.page)
+    assert Listing.objects.filter(channel=shop.channel, sku=sku).exists()
+
+
+def test_download_to_pos_of_a_blank_sku_says_why_not(staff, shop):
+    staff.open(tab_path(tabs.NOT_IN_POS, shop.channel, sku="blank"))
+    rows = staff.page.locator("#result_list tbody tr")
+    assert rows.count() > 0
+    rows.first.locator("input.action-select").check()
+    staff.page.select_option("select[name=action]", "download_to_pos")
+    with staff.page.expect_navigation():
+        staff.page.click("button[name=index]")
+    assert "has no SKU: fill in the SKU on Shopee first" in messages(staff.page)
