@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUPPORTED := import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))
 
-.PHONY: demo test lint format install bench clean browser
+.PHONY: demo test lint format install bench clean browser screenshots
 
 # A .venv made by a Python omni does not support (or whose Python is gone) is made anew.
 $(STAMP): pyproject.toml
@@ -45,6 +45,13 @@ browser:
 test: lint browser
 	DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run > /dev/null
 	DATABASE_URL="$$($(BIN)/python tests/select_database.py)" $(BIN)/pytest
+
+# PNGs of the main admin screens (docs/screenshots/), from the demo loaded into a scratch database.
+screenshots: $(STAMP) browser
+	mkdir -p var
+	rm -f var/screenshots.sqlite3
+	DEBUG=true DATABASE_URL=sqlite:///var/screenshots.sqlite3 $(BIN)/python manage.py migrate --noinput -v0
+	DEBUG=true DATABASE_URL=sqlite:///var/screenshots.sqlite3 $(BIN)/python manage.py screenshots
 
 clean:
 	rm -rf $(VENV) var .ruff_cache

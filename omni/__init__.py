@@ -31,5 +31,6 @@ PROJECT_MODULES = (
     "omni.benchmarks",
     "omni.management.commands.bench",
     "omni.management.commands.demo",
+    "omni.management.commands.screenshots",
     "omni.management.commands.setup_schedules",
 )

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
@@ -103,10 +104,23 @@ def model_key(model: type) -> str:
     return f"{model._meta.app_label}.{model.__name__}"
 
 
+class LabelledAutocomplete(AutocompleteJsonView):
+    """An autocomplete whose options read as the searched admin says (`autocomplete_label`):
+    a variant as its SKU, product name and options, not its bare SKU."""
+
+    def serialize_result(self, obj: Any, to_field_name: str) -> dict[str, Any]:
+        result = super().serialize_result(obj, to_field_name)
+        label = getattr(self.model_admin, "autocomplete_label", None)
+        return {**result, "text": label(obj)} if label else result
+
+
 class OmniAdminSite(admin.AdminSite):
     site_header = "omni back office"
     site_title = "omni"
     index_title = "Channels, sync logs and catalog"
+
+    def autocomplete_view(self, request: HttpRequest):
+        return LabelledAutocomplete.as_view(admin_site=self)(request)
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
         """The index and the sidebar in NAVIGATION's order; an app's own page stays Django's."""
