@@ -1,4 +1,6 @@
-"""A believable demo catalog: a few hundred products with variants, stock in three outlets."""
+"""A believable demo catalog: a few hundred products with variants, stock in three outlets.
+
+An Indonesian shop: outlets in Jakarta, Bandung and Cikarang, prices in rupiah."""
 
 import random
 from dataclasses import dataclass
@@ -126,7 +128,7 @@ def _create_products(rng, count, brands, categories, image_url: str) -> list[Var
     variants: list[Variant] = []
     images: list[ProductImage] = []
     for product, (_category, axes, (low, high)) in zip(product_rows, plans, strict=True):
-        price = Decimal(rng.randrange(low, high, 1000))
+        price = _shop_price(rng, low, high)
         code = "".join(w[0] for w in product.name.split()[:4]).upper()
         for position, options in enumerate(_option_combinations(rng, axes)):
             suffix = "-".join(slugify(v).upper()[:3] for v in options.values())
@@ -144,6 +146,12 @@ def _create_products(rng, count, brands, categories, image_url: str) -> list[Var
     Variant.objects.bulk_create(variants)
     ProductImage.objects.bulk_create(images)
     return variants
+
+
+def _shop_price(rng, low: int, high: int) -> Decimal:
+    """A rupiah price as Indonesian shops set them: 145,000, 149,000 or 149,900."""
+    base = rng.randrange(low // 5000 + 1, high // 5000 + 1) * 5000
+    return Decimal(base - rng.choice((0, 1000, 100)))
 
 
 def _option_combinations(rng, axes: dict[str, list[str]]) -> list[dict[str, str]]:

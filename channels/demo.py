@@ -1,22 +1,36 @@
 """Demo channels: one emulated shop per marketplace, overlapping the demo catalog.
 
-Each shop is generated from the POS SKUs the way a real one overlaps its POS (most SKUs known,
-some unknown, some blank, some duplicated, some typed in another case), served on its demo port
-by an emulator in this process, registered as a channel and scanned, so every tab has rows.
+Each shop lists the POS products the way a real Indonesian seller does (see
+`channels.emulators.shop`): one item per product, under the product's name, with its option
+values and its price in rupiah, a little above the POS price at most; then the shop's own
+products the POS does not know, a few blank SKUs, SKUs typed in another case and items listed
+twice. It is served on its demo port by an emulator in this process, registered as a channel
+and scanned, so every tab has rows.
 """
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from catalog.models import Outlet, Variant
 from channels.emulators import emulator_class
 from channels.emulators.base import Emulator
+from channels.emulators.shop import PosVariant, generate_shop
 from channels.inventory import inventory_sync_run
 from channels.marketplaces import MARKETPLACES
 from channels.models import Channel, Scan, SyncTrigger
 from channels.scans import scan_request, scan_run
 
 logger = logging.getLogger(__name__)
+
+# The demo shops sell in Indonesia: prices in rupiah, shops registered in region ID. Tokopedia's
+# emulator is Indonesian already; Lazada's prices carry no currency.
+SHOP_OPTIONS: dict[str, dict[str, Any]] = {
+    "shopee": {"region": "ID"},
+    "tiktok_shop": {"region": "ID", "currency": "IDR"},
+    "shopify": {"currency": "IDR"},
+    "woocommerce": {"currency": "IDR"},
+}
 
 
 @dataclass
@@ -26,23 +40,60 @@ class DemoChannel:
     scan: Scan
 
 
-def demo_channels_start(*, order_outlet: str = "jkt-central", seed: int = 11) -> list[DemoChannel]:
+def demo_pos_variants() -> list[PosVariant]:
+    """The active POS variants as the demo shops list them: SKU, product name, option values,
+    retail price, product, category and brand. One query."""
+    rows = (
+        Variant.objects.active()
+        .order_by("product_id", "position", "pk")
+        .values_list(
+            "sku",
+            "product__name",
+            "options",
+            "retail_price",
+            "product_id",
+            "product__category__name",
+            "product__brand__name",
+        )
+    )
+    return [
+        PosVariant(
+            sku=sku,
+            title=title,
+            options={str(name): str(value) for name, value in (options or {}).items()},
+            price=price,
+            product=str(product_id),
+            category=category or "",
+            brand=brand or "",
+        )
+        for sku, title, options, price, product_id, category, brand in rows
+    ]
+
+
+def demo_channels_start(
+    *,
+    order_outlet: str = "jkt-central",
+    seed: int = 11,
+    items: int | None = None,
+    fixed_ports: bool = True,
+) -> list[DemoChannel]:
     """Start every demo shop, (re)register its channel and scan it; the running shops.
 
-    Safe to re-run: channels are found by name and pointed at the freshly started shop.
+    Each shop lists `items` items (default: the marketplace's `demo_items`), on its demo port
+    (any free port without `fixed_ports`). Safe to re-run: channels are found by name and
+    pointed at the freshly started shop.
     """
-    skus = list(Variant.objects.order_by("pk").values_list("sku", flat=True))
+    pos_variants = demo_pos_variants()
     outlet = Outlet.objects.get(code=order_outlet)
     outlets = list(Outlet.objects.filter(is_active=True))
     started: list[DemoChannel] = []
     for n, marketplace in enumerate(MARKETPLACES):
-        # Each shop lists a different slice of the catalog, as real shops differ.
-        pos_skus = skus[n * 37 % max(len(skus), 1) :] + skus[: n * 37 % max(len(skus), 1)]
-        emulator = emulator_class(marketplace.kind)(
-            items=marketplace.demo_items,
+        emulator = demo_shop(
+            marketplace.kind,
+            items=marketplace.demo_items if items is None else items,
             seed=seed + n,
-            pos_skus=pos_skus,
-            port=marketplace.demo_port,
+            pos_variants=pos_variants,
+            port=marketplace.demo_port if fixed_ports else 0,
         )
         emulator.start()
         channel, _ = Channel.objects.update_or_create(
@@ -64,3 +115,15 @@ def demo_channels_start(*, order_outlet: str = "jkt-central", seed: int = 11) ->
         )
         started.append(DemoChannel(channel, emulator, scan))
     return started
+
+
+def demo_shop(
+    kind: str, *, items: int, seed: int, pos_variants: list[PosVariant], port: int
+) -> Emulator:
+    """An emulator of `kind` (not started) holding a shop generated from the POS variants,
+    put in through `put_item` as the emulator itself puts a generated shop in."""
+    emulator = emulator_class(kind)(seed=seed, port=port, **SHOP_OPTIONS.get(kind, {}))
+    shop = generate_shop(items, seed, pos_variants=pos_variants, now=emulator.now())
+    for shop_item in shop:
+        emulator.put_item(shop_item)
+    return emulator

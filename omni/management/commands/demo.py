@@ -78,7 +78,11 @@ class Command(BaseCommand):
             stops.append(demo.emulator.stop)
             if demo.channel.kind == "shopee":
                 orders = demo_orders_start(demo.emulator, demo.channel)
-                self.stdout.write(f"  streaming orders; {orders.backfilled} past orders loaded")
+                logged = ", ".join(f"{n} × {status}" for status, n in orders.logged.items())
+                self.stdout.write(
+                    f"  streaming orders; {orders.backfilled} past orders loaded "
+                    f"(sync log rows: {logged})"
+                )
                 stops.append(orders.stop)
         return stops
 
