@@ -3,12 +3,17 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, OuterRef, Sum
+from django.db import models
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.urls import path
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import smart_split, unescape_string_literal
 
 from catalog.admin_views import catalog_import_view, stock_import_view
 from catalog.exceptions import StockError
+from catalog.forms import VariantForm, VariantInlineForm, VariantInlineFormSet
 from catalog.models import (
     Brand,
     Category,
@@ -18,12 +23,14 @@ from catalog.models import (
     Stock,
     StockMovement,
     Variant,
-    sku_key,
 )
 from catalog.services import StockChange as Change
-from catalog.services import product_delete, product_saved, stock_apply, variant_sku_check
+from catalog.services import product_delete, product_saved, stock_apply
 from omni.actors import Actor
-from omni.admin_tools import CappedCountPaginator, ReadOnlyAdminMixin
+from omni.admin_tools import CappedCountPaginator, DateRangeFilter, ReadOnlyAdminMixin
+
+# A changelist cell kept on one line (SKUs break at their hyphens otherwise).
+NOWRAP = '<span style="white-space:nowrap">{}</span>'
 
 
 class OutletStockFilter(admin.SimpleListFilter):
@@ -49,32 +56,60 @@ class ProductOutletStockFilter(OutletStockFilter):
     stock_path = "variant__product"
 
 
-class VariantInlineFormSet(forms.BaseInlineFormSet):
-    def clean(self) -> None:
-        super().clean()
-        seen: dict[str, str] = {}
-        for form in self.forms:
-            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
-                continue
-            sku = form.cleaned_data.get("sku", "")
-            key = sku_key(sku)
-            if key in seen:
-                raise ValidationError(
-                    f"SKUs {seen[key]!r} and {sku!r} are the same once trimmed and ignoring case; "
-                    "each variant needs its own SKU."
-                )
-            seen[key] = sku
+# --- search ----------------------------------------------------------------------------------
+# The changelists match each word of a search against any part of a SKU, UPC, product name
+# (and handle, and ledger reference), ignoring case: `icontains`, which trigram indexes serve on
+# PostgreSQL (migration 0004). Each admin builds its condition from ids looked up in the table
+# that holds the text, rather than through a join: an OR of substring matches across joined
+# tables makes PostgreSQL read every row of the listed table, while an OR of a column's trigram
+# index and a list of ids are index scans it can combine. It also lists each product once when
+# several of its variants match, without a DISTINCT over every column.
+
+# Ids passed to a query as a list; past this, as a subquery (slower: PostgreSQL then checks it
+# against each row it reads).
+SEARCH_IDS_CAP = 1000
 
 
-class VariantInlineForm(forms.ModelForm):
-    class Meta:
-        model = Variant
-        fields = ["sku", "upc", "options", "retail_price", "is_active", "position"]
+def _search_words(search_term: str) -> list[str]:
+    """The words of a search, split as the admin splits them: quotes keep words together."""
+    words = []
+    for bit in smart_split(search_term):
+        if bit.startswith(('"', "'")) and bit[0] == bit[-1]:
+            bit = unescape_string_literal(bit)
+        if bit:
+            words.append(bit)
+    return words
 
-    def clean_sku(self) -> str:
-        sku = (self.cleaned_data.get("sku") or "").strip()
-        variant_sku_check(sku=sku, exclude_pk=self.instance.pk)
-        return sku
+
+def _search(queryset, search_term: str, condition) -> tuple:
+    """`queryset` narrowed to the rows meeting `condition(word)` for every word."""
+    for word in _search_words(search_term):
+        queryset = queryset.filter(condition(word))
+    return queryset, False
+
+
+def _ids(values: QuerySet) -> list[int] | QuerySet:
+    """A one-column queryset's values as a list, or itself when there are too many."""
+    values = values.order_by()
+    found = list(values[: SEARCH_IDS_CAP + 1])
+    return values if len(found) > SEARCH_IDS_CAP else found
+
+
+def _variant_matches(word: str) -> Q:
+    """Variants whose SKU, UPC or product name holds `word`."""
+    named = _ids(Product.objects.filter(name__icontains=word).values_list("pk", flat=True))
+    return Q(sku_key__icontains=word) | Q(upc__icontains=word) | Q(product_id__in=named)
+
+
+def _variant_ids(word: str) -> list[int] | QuerySet:
+    return _ids(Variant.objects.filter(_variant_matches(word)).values_list("pk", flat=True))
+
+
+def _product_matches(word: str) -> Q:
+    """Products whose name or handle, or one of whose variants' SKU or UPC, holds `word`."""
+    by_variant = Variant.objects.filter(Q(sku_key__icontains=word) | Q(upc__icontains=word))
+    ids = _ids(by_variant.values_list("product_id", flat=True).distinct())
+    return Q(name__icontains=word) | Q(handle__icontains=word) | Q(pk__in=ids)
 
 
 class VariantInline(admin.TabularInline):
@@ -90,6 +125,8 @@ class ProductImageInline(admin.TabularInline):
     model = ProductImage
     extra = 0
     fields = ["url", "position"]
+    # An address typed without a scheme is taken as https (Django 6's default, chosen now).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Product)
@@ -105,8 +142,9 @@ class ProductAdmin(admin.ModelAdmin):
     ]
     list_filter = ["is_active", "brand", "category", ProductOutletStockFilter]
     list_select_related = ["brand", "category"]
-    search_fields = ["name", "handle", "=variants__sku", "=variants__upc"]
-    search_help_text = "Name, handle, or an exact SKU or UPC."
+    # What the search matches (see get_search_results and "search" above).
+    search_fields = ["name", "handle", "variants__sku_key", "variants__upc"]
+    search_help_text = "Name, handle, SKU or UPC: the whole or any part of it."
     autocomplete_fields = ["brand", "category"]
     readonly_fields = ["stock_by_outlet", "created_at", "updated_at"]
     inlines = [VariantInline, ProductImageInline]
@@ -129,12 +167,25 @@ class ProductAdmin(admin.ModelAdmin):
     ]
 
     def get_queryset(self, request):
+        # Subqueries rather than joins: a search or filter joining variants cannot multiply
+        # them, and the page's total count needs neither.
+        variants = Variant.objects.filter(product=OuterRef("pk")).order_by().values("product")
+        stocks = (
+            Stock.objects.filter(variant__product=OuterRef("pk"))
+            .order_by()
+            .values("variant__product")
+        )
         return (
             super()
             .get_queryset(request)
-            .annotate(n_variants=Count("variants", distinct=True))
-            .annotate(n_on_hand=Sum("variants__stocks__on_hand"))
+            .annotate(
+                n_variants=Coalesce(Subquery(variants.annotate(n=Count("pk")).values("n")), 0),
+                n_on_hand=Coalesce(Subquery(stocks.annotate(n=Sum("on_hand")).values("n")), 0),
+            )
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        return _search(queryset, search_term, _product_matches)
 
     @admin.display(description="Variants", ordering="n_variants")
     def variant_count(self, obj: Product) -> int:
@@ -142,7 +193,7 @@ class ProductAdmin(admin.ModelAdmin):
 
     @admin.display(description="On hand", ordering="n_on_hand")
     def on_hand_total(self, obj: Product) -> int:
-        return obj.n_on_hand or 0
+        return obj.n_on_hand
 
     @admin.display(description="Stock per outlet")
     def stock_by_outlet(self, obj: Product) -> str:
@@ -217,31 +268,43 @@ class StockInline(ReadOnlyAdminMixin, admin.TabularInline):
         return obj.available
 
 
-class VariantForm(VariantInlineForm):
-    class Meta(VariantInlineForm.Meta):
-        fields = ["product", *VariantInlineForm.Meta.fields]
-
-
 @admin.register(Variant)
 class VariantAdmin(admin.ModelAdmin):
     form = VariantForm
-    list_display = ["sku", "product", "options_label", "upc", "retail_price", "is_active"]
+    # A method, not the "product" key, whose cell the admin would keep on one line.
+    list_display = [
+        "sku_label",
+        "product_name",
+        "options_label",
+        "upc",
+        "retail_price",
+        "is_active",
+    ]
     list_filter = ["is_active", "product__brand", "product__category", OutletStockFilter]
     list_select_related = ["product"]
-    search_fields = ["=sku_key", "=upc", "product__name"]
-    search_help_text = "Exact SKU (any case) or UPC, or product name."
+    search_fields = ["sku_key", "upc", "product__name"]  # see get_search_results
+    search_help_text = "SKU, UPC or product name: the whole or any part of it."
     raw_id_fields = ["product"]
     readonly_fields = ["sku_key"]
     inlines = [StockInline]
     list_per_page = 100
 
     def get_search_results(self, request, queryset, search_term):
-        # SKUs are compared normalised, so " ABC-1 " finds "abc-1".
-        return super().get_search_results(request, queryset, search_term.strip())
+        return _search(queryset, search_term, _variant_matches)
+
+    @admin.display(description="SKU", ordering="sku")
+    def sku_label(self, obj: Variant) -> str:
+        return format_html(NOWRAP, obj.sku)
+
+    @admin.display(description="Product", ordering="product__name")
+    def product_name(self, obj: Variant) -> str:
+        return obj.product.name
 
     @admin.display(description="Options")
     def options_label(self, obj: Variant) -> str:
-        return obj.option_label
+        # "Maroon / XL" on one line; a long label may wrap rather than widen the table.
+        label = obj.option_label
+        return format_html(NOWRAP, label) if len(label) <= 24 else label
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
@@ -286,7 +349,8 @@ class StockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["variant", "product_name", "outlet", "on_hand", "reserved", "available_qty"]
     list_filter = ["outlet"]
     list_select_related = ["variant__product", "outlet"]
-    search_fields = ["=variant__sku_key", "=variant__upc", "variant__product__name"]
+    search_fields = ["variant__sku_key", "variant__upc", "variant__product__name"]  # see below
+    search_help_text = "SKU, UPC or product name: the whole or any part of it."
     readonly_fields = ["variant", "outlet", "on_hand", "reserved", "updated_at"]
     fields = ["variant", "outlet", "on_hand", "reserved", "change_by", "count_as", "reason", "note"]
     list_per_page = 100
@@ -295,6 +359,9 @@ class StockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_available()
+
+    def get_search_results(self, request, queryset, search_term):
+        return _search(queryset, search_term, lambda word: Q(variant_id__in=_variant_ids(word)))
 
     @admin.display(description="Product", ordering="variant__product__name")
     def product_name(self, obj: Stock) -> str:
@@ -336,26 +403,102 @@ class StockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class StockMovementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The ledger: append-only, so read-only, and paginated without a full count."""
 
+    # Narrow columns, so the whole row fits beside the navigation and the filters (1440 px).
     list_display = [
-        "created_at",
-        "trigger",
+        "when",
+        "trigger_short",
         "variant",
-        "outlet",
-        "on_hand_delta",
-        "reserved_delta",
-        "on_hand_after",
-        "reserved_after",
-        "reference",
-        "actor",
+        "outlet_code",
+        "on_hand_change",
+        "reserved_change",
+        "reference_short",
+        "actor_short",
     ]
-    list_filter = ["trigger", "created_at", "outlet"]
+    # A from/to pair of days rather than the admin's date drill-down, which lists the years,
+    # months and days that have movements: a scan of the whole ledger on every page.
+    list_filter = ["trigger", ("created_at", DateRangeFilter), "outlet"]
     list_select_related = ["variant", "outlet"]
-    search_fields = ["=variant__sku_key", "reference"]
-    search_help_text = "Exact SKU (any case) or reference."
-    date_hierarchy = "created_at"
+    search_fields = ["variant__sku_key", "variant__upc", "variant__product__name", "reference"]
+    search_help_text = (
+        "SKU, UPC or product name, or a reference (order number, file name): the whole or any "
+        "part of it."
+    )
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 100
+
+    def get_search_results(self, request, queryset, search_term):
+        """Movements where each word is part of the variant's SKU, UPC or product name, or of
+        the movement's reference."""
+        return _search(
+            queryset,
+            search_term,
+            lambda word: Q(variant_id__in=_variant_ids(word)) | Q(reference__icontains=word),
+        )
+
+    @admin.display(description="When", ordering="created_at")
+    def when(self, obj: StockMovement) -> str:
+        moment = timezone.localtime(obj.created_at)
+        return format_html(NOWRAP, moment.strftime("%Y-%m-%d %H:%M"))
+
+    @admin.display(description="Trigger", ordering="trigger")
+    def trigger_short(self, obj: StockMovement) -> str:
+        label = obj.get_trigger_display()
+        short = SHORT_TRIGGERS.get(obj.trigger, label)
+        return format_html('<span title="{}" style="white-space:nowrap">{}</span>', label, short)
+
+    @admin.display(description="Outlet", ordering="outlet__code")
+    def outlet_code(self, obj: StockMovement) -> str:
+        return format_html(
+            '<span title="{}" style="white-space:nowrap">{}</span>',
+            obj.outlet.name,
+            obj.outlet.code,
+        )
+
+    @admin.display(description="On hand")
+    def on_hand_change(self, obj: StockMovement) -> str:
+        return _change(obj.on_hand_delta, obj.on_hand_after)
+
+    @admin.display(description="Reserved")
+    def reserved_change(self, obj: StockMovement) -> str:
+        return _change(obj.reserved_delta, obj.reserved_after)
+
+    @admin.display(description="Reference", ordering="reference")
+    def reference_short(self, obj: StockMovement) -> str:
+        return _short(obj.reference, 28)
+
+    @admin.display(description="Actor", ordering="actor")
+    def actor_short(self, obj: StockMovement) -> str:
+        return _short(obj.actor, 20)
+
+
+# The ledger's trigger column in a word or two; the full name is in the cell's tooltip and the
+# filter.
+SHORT_TRIGGERS = {
+    StockMovement.Trigger.IMPORT: "Import",
+    StockMovement.Trigger.MANUAL: "Manual",
+    StockMovement.Trigger.RECEIPT: "Receipt",
+    StockMovement.Trigger.ORDER_ALLOCATION: "Order allocated",
+    StockMovement.Trigger.ORDER_RELEASE: "Order returned",
+    StockMovement.Trigger.ORDER_FULFILMENT: "Order invoiced",
+    StockMovement.Trigger.SHIPMENT_CANCELLATION: "Shipment cancelled",
+    StockMovement.Trigger.API_SINGLE: "API row",
+    StockMovement.Trigger.API_BULK: "API bulk",
+}
+
+
+def _change(delta: int, after: int) -> str:
+    """ "+5 → 12": the change and the quantity it left; just the quantity when it did not move."""
+    if not delta:
+        return format_html('<span style="color:var(--body-quiet-color)">{}</span>', after)
+    return format_html(NOWRAP, f"{delta:+d} → {after}")
+
+
+def _short(text: str, limit: int) -> str:
+    """At most `limit` characters, the whole in the tooltip."""
+    if len(text) <= limit:
+        return text
+    return format_html('<span title="{}">{}…</span>', text, text[: limit - 1].rstrip())
 
 
 @admin.register(Outlet)

@@ -1,7 +1,8 @@
 """Admin pages to upload a catalog CSV or a stock CSV. Thin: parse the form, call the import
 service, render its result. Wired into ProductAdmin and StockAdmin through get_urls."""
 
-from typing import Any
+import re
+from typing import Any, NamedTuple
 
 from django import forms
 from django.contrib import admin
@@ -40,6 +41,22 @@ CATALOG_EXAMPLE = (
     "canvas-tote,Canvas Tote,TOTE-NAT,,19.00,,,,,Kestrel,Accessories > Bags,0.30,yes,,,,\r\n"
 )
 STOCK_EXAMPLE = "sku,quantity\r\nTEE-SAND-S,12\r\nTEE-SAND-M,8\r\nTOTE-NAT,0\r\n"
+
+# The imports join a row's problems with "; ". Each starts with the column it is about, or with
+# one of these (the column they name, "" for the row as a whole); a "; " before anything else
+# is inside one problem ("…not '1,5'; use a dot for decimals").
+PROBLEM_STARTS = {
+    "the SKU ": "sku",
+    "no variant has the SKU ": "sku",
+    "no outlet has the code ": "outlet",
+    "same options as line ": "",
+    "two options of this product ": "",
+    "not imported: ": "",
+    "has a value in a column ": "",
+    "a quote opens ": "",
+    "cannot be read as CSV": "",
+    "not checked, nor any line ": "",
+}
 
 
 class CatalogImportForm(forms.Form):
@@ -128,6 +145,39 @@ def _run(form: forms.Form, run: Any) -> tuple[ImportResult | None, list[RowError
     return result, result.errors
 
 
+class Problem(NamedTuple):
+    column: str  # "" when the problem is the row's as a whole
+    text: str
+
+
+class BadLine(NamedTuple):
+    line: int
+    problems: list[Problem]
+
+
+def bad_lines(errors: list[RowError], columns: tuple[Column, ...]) -> list[BadLine]:
+    """Each bad row's problems, one by one, with the column each is about, for a table of
+    line, column and problem. A problem that starts with its column's name is shown without
+    it ("retail_price must not be negative" → retail_price: "must not be negative")."""
+    names = sorted((c.name for c in columns), key=len, reverse=True)
+    column_start = "|".join(re.escape(f"{name} ") for name in names)
+    other_start = "|".join(re.escape(start) for start in PROBLEM_STARTS)
+    split = re.compile(f"; (?=(?:{column_start}|{other_start}))")
+    by_column = re.compile(f"({'|'.join(map(re.escape, names))}) (.+)", re.DOTALL)
+    return [
+        BadLine(error.line, [_problem(part, by_column) for part in split.split(error.reason)])
+        for error in errors
+    ]
+
+
+def _problem(text: str, by_column: re.Pattern[str]) -> Problem:
+    match = by_column.fullmatch(text)
+    if match:
+        return Problem(match[1], match[2])
+    column = next((col for start, col in PROBLEM_STARTS.items() if text.startswith(start)), "")
+    return Problem(column, text)
+
+
 def _example(text: str, filename: str) -> HttpResponse:
     response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -151,7 +201,7 @@ def _render(
         "title": title,
         "form": form,
         "result": result,
-        "errors_shown": bad_rows[:SHOWN_ERRORS],
+        "errors_shown": bad_lines(bad_rows[:SHOWN_ERRORS], columns),
         "errors_hidden": max(0, len(bad_rows) - SHOWN_ERRORS),
         "columns": columns,
     }

@@ -144,7 +144,8 @@ class Product(TimeStampedModel):
     class Meta:
         ordering = ["name", "pk"]
         indexes = [
-            # Admin and API search by name (icontains uses a scan; this serves ordering).
+            # Ordering by name. Search by any part of the name or handle (the admin's and the
+            # API's icontains) is served by trigram indexes on PostgreSQL: migration 0004.
             models.Index(fields=["name"], name="catalog_product_name"),
         ]
 
@@ -227,7 +228,8 @@ class Variant(TimeStampedModel):
         indexes = [
             # Listing → variant matching joins on the normalised SKU.
             models.Index(fields=["sku_key"], name="catalog_variant_sku_key"),
-            # Admin search by barcode.
+            # Lookups by whole barcode. Search by any part of a SKU or barcode (the admin's
+            # icontains) is served by trigram indexes on PostgreSQL: migration 0004.
             models.Index(fields=["upc"], name="catalog_variant_upc"),
         ]
 
@@ -349,6 +351,8 @@ class StockMovement(models.Model):
                 name="catalog_movement_user",
                 condition=models.Q(user__isnull=False),
             ),
+            # And, on PostgreSQL, a trigram index on the reference (migration 0004): the ledger
+            # admin's search by any part of an order number or a file name.
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.urls import reverse
 
+from catalog.admin_views import BadLine, Problem
 from catalog.models import Outlet, Product, Stock, StockMovement, Variant
 from omni.benchmarks.import_bench import HANDLE_PREFIX
 from tests.catalog.conftest import catalog_csv, tee_rows
@@ -142,8 +143,41 @@ def test_catalog_import_page_lists_bad_rows_and_writes_nothing(admin_client):
         reverse("admin:catalog_product_import"), {"file": upload("catalog.csv", text)}
     )
     page = response.content.decode()
-    assert "<td>4</td><td>retail_price must not be negative (-1)</td>" in page
+    # the line, the column and the problem, each in its own cell
+    assert response.context["errors_shown"] == [
+        BadLine(4, [Problem("retail_price", "must not be negative (-1)")])
+    ]
+    assert '<td rowspan="1" class="import-line">4</td>' in page
+    assert "<td><code>retail_price</code></td><td>must not be negative (-1)</td>" in page
     assert "Nothing was written" in page
+    assert not Product.objects.exists()
+
+
+def test_the_import_page_lists_each_problem_of_a_line_with_its_column(admin_client):
+    header = "handle,name,sku,retail_price,active,option1_name,option1_value"
+    text = catalog_csv(
+        'mug,Mug,M-1,"1,5",maybe,Colour,', "mug,Mug,M-2,2,yes,Colour,Red", header=header
+    )
+    response = admin_client.post(
+        reverse("admin:catalog_product_import"), {"file": upload("catalog.csv", text)}
+    )
+    [bad, other] = response.context["errors_shown"]
+    assert bad == BadLine(
+        2,
+        [
+            Problem("active", "must be yes or no (or true/false, 1/0), not 'maybe'"),
+            Problem(
+                "retail_price",
+                "must be a number like 12.50, not '1,5'; use a dot for decimals and no "
+                "thousands separator",
+            ),
+            Problem("option1_value", "is blank, but the product's option1_name is 'Colour'"),
+        ],
+    )
+    assert other == BadLine(
+        3, [Problem("", "not imported: line 2 of the same product (handle 'mug') has an error")]
+    )
+    assert '<td rowspan="3" class="import-line">2</td>' in response.content.decode()
     assert not Product.objects.exists()
 
 

@@ -565,7 +565,9 @@ def test_the_import_pages_show_the_file_error_and_every_bad_row(admin_client, pa
     # then
     body = response.content.decode()
     assert "Line 3 cannot be read as CSV" in body
-    assert "<td>2</td>" in body
-    assert "<td>3</td><td>a quote opens in this row and is never closed" in body
+    shown = response.context["errors_shown"]
+    assert [bad.line for bad in shown][:2] == [2, 3]
+    assert shown[1].problems[0].text.startswith("a quote opens in this row and is never closed")
+    assert "<td>a quote opens in this row and is never closed" in body
     assert response.context["result"] is None
     assert not Stock.objects.exists()
