@@ -3,31 +3,37 @@ Download Order, and read-only pages for the POS documents the pipeline wrote.
 
 Log changelists stay fast on millions of rows: no full COUNT(*) (`show_full_result_count`
 off, a capped paginator), the channel joined in the same query, and every filter backed by an
-index named in SyncLog.Meta.
+index named in SyncLog.Meta (the order number search by a trigram index, migration 0004).
 """
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import DateFieldListFilter
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from channels.models import Channel
 from omni.admin_tools import (
+    BADGE_STYLE,
     GREEN,
     GREY,
     ORANGE,
     RED,
     CappedCountPaginator,
+    DateRangeFilter,
     ReadOnlyAdminMixin,
     clipped,
     state_badge,
@@ -53,13 +59,51 @@ BADGE_COLOURS = {200: GREEN, 409: "#546e7a", 400: ORANGE, 404: RED}
 # Query-string keys of the changelist filters, used by the report's links and the tab bar.
 CHANNEL_PARAM = "channel__id__exact"
 STATUS_PARAM = "status__exact"
-SINCE_PARAM = "created_at__gte"
-UNTIL_PARAM = "created_at__lt"
+FROM_PARAM = "created_at__from"  # DateRangeFilter: first day, included
+TO_PARAM = "created_at__to"  # DateRangeFilter: last day, included
+ATTENTION_PARAM = "attention"
+ORDERS_PARAM = "orders"
+UP_TO_PARAM = "upto"  # the report's bound: rows with id ≤ this
+KEPT_PARAMS = (
+    CHANNEL_PARAM,
+    STATUS_PARAM,
+    FROM_PARAM,
+    TO_PARAM,
+    ATTENTION_PARAM,
+    UP_TO_PARAM,
+    ORDERS_PARAM,
+)
+# A badge on two lines, so the status column stays narrow.
+TWO_LINE_BADGE_STYLE = BADGE_STYLE + ";text-align:center"
 
 
-def badge(status: int) -> str:
+def badge(status: int, attention: str = "") -> str:
+    """The status as a coloured pill; a done step that needs attention is orange, says so,
+    and gives the reason in its tooltip."""
     label = SyncLog.Status(status).label if status in SyncLog.Status.values else str(status)
+    if attention:
+        return format_html(
+            '<span style="{}" title="{}">{} ·<br>needs attention</span>',
+            TWO_LINE_BADGE_STYLE.format(ORANGE),
+            attention,
+            label,
+        )
     return state_badge(label, BADGE_COLOURS.get(status, GREY))
+
+
+def short_time(moment: datetime) -> str:
+    """ "7 Dec 14:05" in the site's time zone (the year too when it is not this year),
+    with the full date and time in the tooltip."""
+    local = timezone.localtime(moment)
+    year = "" if local.year == timezone.localdate().year else f" {local.year}"
+    return format_html(
+        '<span title="{}">{} {}{} {}</span>',
+        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        local.day,
+        local.strftime("%b"),
+        year,
+        local.strftime("%H:%M"),
+    )
 
 
 def changelist_url(action: str | None, **params: Any) -> str:
@@ -87,6 +131,69 @@ class ManualDownloadForm(forms.Form):
     )
 
 
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    """Done steps that left something to fix (SyncLog.attention), from a partial index."""
+
+    title = "needs attention"
+    parameter_name = ATTENTION_PARAM
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Needs attention"), ("no", "Nothing to look at")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        match self.value():
+            case "yes":
+                return queryset.exclude(attention="")
+            case "no":
+                return queryset.filter(attention="")
+        return queryset
+
+
+class ReportBoundFilter(admin.SimpleListFilter):
+    """The rows a report snapshot counted (id ≤ its newest row then), so that its links
+    open exactly what its numbers count however much was logged since. Shown only when
+    a report link set it."""
+
+    title = "report figures"
+    parameter_name = UP_TO_PARAM
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.value()
+        return [(value, "Rows the report counted")] if value else []
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if not value:
+            return queryset
+        if not value.isdigit():
+            raise IncorrectLookupParameters(f"{value!r} is not a row number")
+        return queryset.filter(pk__lte=int(value))
+
+
+class EachOrderOnceFilter(admin.SimpleListFilter):
+    """One row per order (its latest) among the rows the other filters keep: what the
+    report's order counts open. Put it last in `list_filter`, after the filters it narrows."""
+
+    title = "orders"
+    parameter_name = ORDERS_PARAM
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("each", "Each order once (its latest row)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() != "each":
+            return queryset
+        # A row is its order's latest when no later row of that order passes the same
+        # filters: checked row by row through `synclogs_log_order`, so a page of 50 stops
+        # early instead of grouping every row of the range first.
+        later = queryset.order_by().filter(
+            channel_id=OuterRef("channel_id"),
+            order_number=OuterRef("order_number"),
+            id__gt=OuterRef("id"),
+        )
+        return queryset.filter(~Exists(later))
+
+
 class SyncLogAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
     """A read-only tab of the Sync Logs (rows are deleted only by prune_synclogs)."""
 
@@ -96,26 +203,31 @@ class SyncLogAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER  # a count per filter choice, over millions of rows
     list_per_page = 50
     list_select_related = ["channel"]
-    list_display = ["created_at", "status_badge", "channel", "order_link", "short_message"]
-    list_display_links = ["created_at"]
+    list_display = ["when", "status_badge", "order_link", "short_message"]
+    list_display_links = ["when"]
     list_filter = [
         "status",
+        NeedsAttentionFilter,
         "channel",
-        ("created_at", DateFieldListFilter),
+        ("created_at", DateRangeFilter),
+        ReportBoundFilter,
+        EachOrderOnceFilter,  # last: one row per order among what the others keep
     ]
-    search_fields = ["=order_number"]
-    search_help_text = "Order number, exactly as on the marketplace."
+    # icontains: any part of the number (PostgreSQL: the trigram index of migration 0004).
+    search_fields = ["order_number"]
+    search_help_text = "Order number, or any part of it: its first or last characters will do."
     date_hierarchy = None
     ordering = ["-created_at", "-id"]
     actions = ["download_orders"]
     fields = [
         "created_at",
         "status_badge",
+        "attention",
         "action",
         "channel",
         "order_link",
         "origin",
-        "actor",
+        "by",
         "message",
         "documents_links",
         "request_pretty",
@@ -123,22 +235,45 @@ class SyncLogAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
+    @admin.display(description="When", ordering="created_at")
+    def when(self, obj: SyncLog) -> str:
+        return short_time(obj.created_at)
+
+    @admin.display(description="By")
+    def by(self, obj: SyncLog) -> str:
+        """Who ran the step, in words: a staff member, or the trigger that ran it."""
+        actor = obj.actor
+        if actor.startswith("user:"):
+            return f"{actor.removeprefix('user:')} (staff)"
+        if actor in SyncLog.Origin.values:
+            return str(SyncLog.Origin(actor).label)
+        return actor or "—"
+
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj: SyncLog) -> str:
-        return badge(obj.status)
+        return badge(obj.status, obj.attention)
 
     @admin.display(description="Order number", ordering="order_number")
     def order_link(self, obj: SyncLog) -> str:
+        """The order number, linking to its whole log, over its channel's name (one column
+        for both keeps the changelist beside its filters at 1440 px)."""
         return format_html(
-            '<a href="{}" title="This order\'s whole log">{}</a>',
+            '<a href="{}" title="This order\'s whole log">{}</a><br>'
+            '<span class="omni-muted">{}</span>',
             order_log_url(obj.channel_id, obj.order_number),
             obj.order_number,
+            obj.channel.name,
         )
 
     @admin.display(description="Message")
     def short_message(self, obj: SyncLog) -> str:
-        text = obj.message
-        return text if len(text) <= 160 else text[:159] + "…"
+        """The message, clipped; for a row that needs attention, what needs it instead (the
+        row's own page has the whole message)."""
+        if obj.attention:
+            return format_html(
+                '<span class="omni-attention-reason">{}</span>', clipped(obj.attention, 100)
+            )
+        return clipped(obj.message, 80)
 
     @admin.display(description="Documents")
     def documents_links(self, obj: SyncLog) -> str:
@@ -175,12 +310,8 @@ class SyncLogAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
         return super().changelist_view(request, extra_context={**context, **(extra_context or {})})
 
     def _tabs(self, request: HttpRequest) -> list[dict[str, Any]]:
-        # Switching tabs keeps the channel, status and date filters.
-        kept = {
-            key: request.GET[key]
-            for key in (CHANNEL_PARAM, STATUS_PARAM, SINCE_PARAM, UNTIL_PARAM, "q")
-            if key in request.GET
-        }
+        # Switching tabs keeps the channel, status, attention and date filters and the search.
+        kept = {key: request.GET[key] for key in (*KEPT_PARAMS, "q") if key in request.GET}
         here = self.model._meta.model_name
         tabs = [
             {
@@ -200,15 +331,16 @@ class SyncLogAdminBase(ReadOnlyAdminMixin, admin.ModelAdmin):
 class SyncLogAdmin(SyncLogAdminBase):
     """All steps, with the Order Log and the report as extra pages."""
 
-    list_display = [
-        "created_at",
-        "status_badge",
+    list_display = ["when", "status_badge", "action", "order_link", "short_message"]
+    list_filter = [
+        "status",
+        NeedsAttentionFilter,
         "action",
         "channel",
-        "order_link",
-        "short_message",
+        ("created_at", DateRangeFilter),
+        ReportBoundFilter,
+        EachOrderOnceFilter,  # last: one row per order among what the others keep
     ]
-    list_filter = ["status", "action", "channel", ("created_at", DateFieldListFilter)]
 
     def get_urls(self) -> list:
         view = self.admin_site.admin_view
@@ -229,16 +361,22 @@ class SyncLogAdmin(SyncLogAdminBase):
         form = ManualDownloadForm(request.POST or None)
         if request.method == "POST":
             return self._report_post(request, form)
-        rows = selectors.sync_report(days=7)
+        report = services.report_snapshot(days=7, refresh="refresh" in request.GET)
         context = {
             **self.admin_site.each_context(request),
             "title": "Sync Logs · last 7 days",
             "opts": self.model._meta,
-            "rows": [_report_cells(row) for row in rows],
-            "since": rows[0].since if rows else selectors.report_range()[0],
-            "until": rows[0].until if rows else selectors.report_range()[1],
+            "channels": [
+                {
+                    "total": _report_cells(channel.total, report.up_to_id),
+                    "steps": [_report_cells(row, report.up_to_id) for row in channel.steps],
+                }
+                for channel in report.channels
+            ],
+            "since": report.since,
+            "until": report.until,
+            "computed_at": report.computed_at,
             "form": form,
-            "channels": Channel.objects.filter(is_active=True),
             "tabs": [{**tab, "active": False} for tab in self._tabs(request)],
         }
         return TemplateResponse(request, "admin/synclogs/report.html", context)
@@ -284,7 +422,7 @@ class SyncLogAdmin(SyncLogAdminBase):
             "rows": [
                 {
                     "log": row,
-                    "badge": badge(row.status),
+                    "badge": badge(row.status, row.attention),
                     "url": reverse("admin:synclogs_synclog_change", args=[row.pk]),
                 }
                 for row in rows
@@ -354,10 +492,13 @@ class SalesOrderLineInline(ReadOnlyAdminMixin, admin.TabularInline):
 @admin.register(SalesOrder)
 class SalesOrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["order_number", "channel", "status", "remote_status", "total", "ordered_at"]
-    list_filter = ["status", "state", "channel"]
+    list_filter = ["status", "state", "channel", ("ordered_at", DateRangeFilter)]
     list_select_related = ["channel"]
-    search_fields = ["=order_number"]
+    # icontains on both (PostgreSQL: the trigram indexes of migration 0004).
+    search_fields = ["order_number", "remote_id"]
+    search_help_text = "Order number or marketplace order id, or any part of either."
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # a count per filter choice, over every order
     paginator = CappedCountPaginator
     inlines = [SalesOrderLineInline]
     fields = [
@@ -394,7 +535,7 @@ class SalesOrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Documents")
     def documents_summary(self, obj: SalesOrder) -> str:
-        return format_html_join(format_html("<br>"), "{}", ((line,) for line in _documents_of(obj)))
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in _documents_of(obj)))
 
 
 @admin.register(WebhookEvent)
@@ -494,18 +635,23 @@ def _report_download(
         model_admin.message_user(request, f"{channel.name}: no missing order to download.")
 
 
-def _report_cells(row: selectors.ReportRow) -> dict[str, Any]:
-    """A report row with, for every number, the link to exactly the rows behind it."""
+def _report_cells(row: selectors.ReportRow, up_to_id: int) -> dict[str, Any]:
+    """A report row with, for every number, the link to exactly what it counts: the orders
+    (one row each) behind the order counts, the rows behind the attention count."""
+    # The report's range is whole days, the date range filter's unit: [since, until).
+    last_day = (timezone.localtime(row.until) - timedelta(days=1)).date()
     base = {
         CHANNEL_PARAM: row.channel_id,
-        SINCE_PARAM: row.since.isoformat(),
-        UNTIL_PARAM: row.until.isoformat(),
+        FROM_PARAM: timezone.localtime(row.since).date().isoformat(),
+        TO_PARAM: last_day.isoformat(),
+        UP_TO_PARAM: up_to_id,
     }
+    orders = {**base, ORDERS_PARAM: "each"}
     peak = max((n for _, n in row.days), default=0) or 1
     return {
         "row": row,
         "cells": [
-            (value, changelist_url(row.action, **base, **({STATUS_PARAM: code} if code else {})))
+            (value, changelist_url(row.action, **orders, **({STATUS_PARAM: code} if code else {})))
             for value, code in (
                 (row.transactions, None),
                 (row.successful, 200),
@@ -514,8 +660,20 @@ def _report_cells(row: selectors.ReportRow) -> dict[str, Any]:
                 (row.missing, 404),
             )
         ],
+        "attention": (
+            row.attention,
+            changelist_url(row.action, **base, **{ATTENTION_PARAM: "yes"}),
+        ),
         "bars": [
-            {"day": day, "count": n, "height": max(2, round(40 * n / peak)) if n else 0}
+            {
+                "day": day,
+                "count": n,
+                "height": max(2, round(40 * n / peak)) if n else 0,
+                "url": changelist_url(
+                    row.action,
+                    **{**orders, FROM_PARAM: day.isoformat(), TO_PARAM: day.isoformat()},
+                ),
+            }
             for day, n in row.days
         ],
     }

@@ -64,6 +64,12 @@ class SalesOrder(TimeStampedModel):
                 fields=["channel", "order_number"], name="synclogs_order_unique_number"
             ),
         ]
+        indexes = [
+            # The sales orders changelist: newest first, and its order date range filter.
+            # (Its order number and marketplace order id searches are trigram indexes,
+            # migration 0004, as Django cannot declare them.)
+            models.Index(fields=["-ordered_at", "-id"], name="synclogs_order_recent"),
+        ]
 
     def __str__(self) -> str:
         return self.order_number
@@ -165,9 +171,17 @@ class SyncLog(models.Model):
 
     channel = models.ForeignKey(Channel, models.CASCADE, related_name="sync_logs")
     order_number = models.CharField(max_length=64)
-    action = models.CharField(max_length=32, choices=Action.choices)
+    action = models.CharField("step", max_length=32, choices=Action.choices)
     status = models.PositiveSmallIntegerField(choices=Status.choices)
-    origin = models.CharField(max_length=10, choices=Origin.choices)
+    origin = models.CharField("trigger", max_length=10, choices=Origin.choices)
+    # A step that was done (200) but left something for staff to fix: order lines whose SKU the
+    # POS does not know, stock that was short. Blank when there is nothing to look at.
+    attention = models.CharField(
+        "needs attention",
+        max_length=300,
+        blank=True,
+        help_text="Why staff should look at this row although its step was done.",
+    )
     sales_order = models.ForeignKey(
         SalesOrder, models.SET_NULL, null=True, blank=True, related_name="sync_logs"
     )
@@ -193,15 +207,29 @@ class SyncLog(models.Model):
             models.Index(
                 fields=["channel", "order_number", "created_at"], name="synclogs_log_order"
             ),
-            # sync_report(): counts per channel, action, status and day over a date range,
-            # answered from the index alone (an index-only scan on PostgreSQL).
+            # sync_report(): distinct orders per channel, step, status and day over a date
+            # range, answered from the index alone (an index-only scan on PostgreSQL); the
+            # order number is what it counts (a key column rather than INCLUDE, which SQLite
+            # lacks). Also the "each order once" view of a date range.
             models.Index(
-                fields=["created_at", "channel", "action", "status"], name="synclogs_log_report"
+                fields=["created_at", "channel", "action", "status", "order_number"],
+                name="synclogs_log_report_orders",
+            ),
+            # The "Needs attention" filter and the report's attention counts: a few rows
+            # among millions, so a partial index.
+            models.Index(
+                fields=["created_at", "channel", "action"],
+                condition=~models.Q(attention=""),
+                name="synclogs_log_attention",
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.order_number}: {self.status}"
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.attention)
 
 
 class OrderDownload(models.Model):
@@ -267,6 +295,31 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic} push {self.delivery_id[:12]} on channel {self.channel_id}"
+
+
+class ReportSnapshot(models.Model):
+    """The Sync Logs report of the last `days` days as last computed (synclogs.services.
+    report_snapshot), one row per `days`.
+
+    Counting distinct orders over a week of a busy shop's log takes seconds, so staff read
+    this copy while it is fresh (nothing logged since, or under a minute old). It counted the
+    rows with id ≤ `up_to_id`; its links carry that bound, so each opens exactly what its
+    number counted even after more rows were logged.
+    """
+
+    days = models.PositiveSmallIntegerField(unique=True)
+    since = models.DateTimeField()
+    until = models.DateTimeField()
+    up_to_id = models.BigIntegerField(default=0)
+    computed_at = models.DateTimeField()
+    # [{"total": row, "steps": [row, ...]}, ...]: selectors.ChannelReport as JSON.
+    channels = models.JSONField(default=list, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        ordering = ["days"]
+
+    def __str__(self) -> str:
+        return f"report of {self.days} days computed at {self.computed_at:%Y-%m-%d %H:%M:%S}"
 
 
 # --- the Sync Logs tabs (one per step; the SyncLog admin itself is "All") --------------------

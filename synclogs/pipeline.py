@@ -146,12 +146,14 @@ VariantMap = Mapping[LineKey, int | None]
 
 @dataclass(slots=True)
 class Outcome:
-    """What one step did: the log row's status, message, documents and response."""
+    """What one step did: the log row's status, message, documents and response, and why
+    staff should still look at it (`attention`: blank when there is nothing to see)."""
 
     status: int
     message: str
     documents: dict[str, Any] = field(default_factory=dict)
     response: dict[str, Any] = field(default_factory=dict)
+    attention: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -514,7 +516,13 @@ def _order_created(ctx: Context) -> Outcome:
     reserved = _reserve(ctx)
     held = _units(reserved, of="reserved_delta")
     text = f"Created sales order #{doc.pk} and reserved {held} at {doc.outlet}."
-    return Outcome(Code.OK, text + _unmapped_note(ctx), _documents(ctx), {"stock": reserved})
+    return Outcome(
+        Code.OK,
+        text + _unmapped_note(ctx),
+        _documents(ctx),
+        {"stock": reserved},
+        attention=_attention(_unmapped_skus(ctx)),
+    )
 
 
 def _raced(ctx: Context) -> Outcome:
@@ -564,7 +572,11 @@ def _created_invoiced(ctx: Context, invoice: Invoice) -> Outcome:
     )
     response = {"stock_deducted": deducted, "short": short}
     return Outcome(
-        Code.OK, text + _short_note(short) + _unmapped_note(ctx), _documents(ctx), response
+        Code.OK,
+        text + _short_note(short) + _unmapped_note(ctx),
+        _documents(ctx),
+        response,
+        attention=_attention(_unmapped_skus(ctx), short),
     )
 
 
@@ -596,7 +608,15 @@ def do_convert_to_invoice(ctxs: list[Context]) -> list[Outcome]:
         left = _units(deducted, of="on_hand_delta")
         text = f"Created invoice {invoice.number}; {left} left {doc.outlet}."
         response = {"stock_deducted": deducted, "short": short}
-        outcomes.append(Outcome(Code.OK, text + _short_note(short), _documents(ctx), response))
+        outcomes.append(
+            Outcome(
+                Code.OK,
+                text + _short_note(short),
+                _documents(ctx),
+                response,
+                attention=_attention([], short),
+            )
+        )
     _save_lines(ctxs)
     return outcomes
 
@@ -1102,6 +1122,7 @@ def _log_row(ctx: Context, action: str, outcome: Outcome, logged_at: datetime | 
         request=order_json(ctx.order),
         response=outcome.response,
         actor=ctx.actor[:120],
+        attention=outcome.attention,
         created_at=logged_at or timezone.now(),
     )
 
@@ -1163,15 +1184,50 @@ def _returned(stock: Sequence[Mapping[str, Any]]) -> str:
     return "the reservation of " + _units(stock, of="reserved_delta")
 
 
-def _unmapped_note(ctx: Context) -> str:
+def _unmapped_skus(ctx: Context) -> list[str]:
+    """The SKUs, as the channel sent them, of the order's lines that map to no POS variant."""
     doc = ctx.doc
     if doc is None or not doc.unmapped_lines:
-        return ""
-    skus = [
+        return []
+    return [
         line.sku or "(blank)"
         for line in ctx.order.lines
         if ctx.variants.get(_line_key(line)) is None
     ]
+
+
+def _attention(unmapped: Sequence[str], short: Sequence[Mapping[str, Any]] = ()) -> str:
+    """Why a done step still needs staff, in a line short enough for a tooltip (≤ 300
+    characters, SyncLog.attention); "" when nothing does. `unmapped` are the SKUs of the
+    lines no POS variant matched ("(blank)" for a line with none)."""
+    reasons = []
+    blank = sum(sku == "(blank)" for sku in unmapped)
+    unknown = [sku for sku in unmapped if sku != "(blank)"]
+    if unknown:
+        what = "1 line with a SKU" if len(unknown) == 1 else f"{len(unknown)} lines with SKUs"
+        reasons.append(f"{what} the POS does not know: {_few(unknown)}")
+    if blank:
+        reasons.append("1 line with no SKU" if blank == 1 else f"{blank} lines with no SKU")
+    if short:
+        skus = [str(row["sku"]) for row in short]
+        what = "1 SKU" if len(skus) == 1 else f"{len(skus)} SKUs"
+        reasons.append(f"stock was short for {what}: {_few(skus)}")
+    text = "; ".join(reasons)
+    text = text[:1].upper() + text[1:]
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def _few(names: Sequence[str], shown: int = 5) -> str:
+    unique = list(dict.fromkeys(names))
+    more = f" and {len(unique) - shown} more" if len(unique) > shown else ""
+    return ", ".join(unique[:shown]) + more
+
+
+def _unmapped_note(ctx: Context) -> str:
+    doc = ctx.doc
+    skus = _unmapped_skus(ctx)
+    if doc is None or not skus:
+        return ""
     return (
         f" {doc.unmapped_lines} line(s) have a SKU the POS does not know ({', '.join(skus[:5])}): "
         "they are kept on the order with no stock change; fix the SKU on the channel or link "

@@ -9,14 +9,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from channels.adapters.base import AdapterError, OrderNumbersMalformed, OrderState, RemoteOrder
 from channels.models import Channel
 from channels.services import adapter_for
 from omni.leases import Lease
+from synclogs import selectors
 from synclogs.exceptions import InvalidOrderNumbers, OrderDownloadFailed
-from synclogs.models import OrderDownload, SalesOrder, SyncLog, WebhookEvent
+from synclogs.models import OrderDownload, ReportSnapshot, SalesOrder, SyncLog, WebhookEvent
 from synclogs.pipeline import OrdersFailed, order_json, orders_process
 
 logger = logging.getLogger(__name__)
@@ -28,6 +31,9 @@ OVERLAP = timedelta(minutes=10)
 FIRST_LOOKBACK = timedelta(days=7)
 MAX_MANUAL_NUMBERS = 200
 MISSING_LOOKBACK_DAYS = 7
+# The Sync Logs report is read from its snapshot while nothing was logged since, or while the
+# snapshot is younger than this.
+REPORT_FRESH_SECONDS = 60
 
 Origin = SyncLog.Origin
 
@@ -348,3 +354,51 @@ def synclogs_prune(*, before: datetime, batch_size: int = 10_000, commit: bool =
             model.objects.filter(pk__in=ids).delete()
             total += len(ids)
     return total
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+def report_snapshot(*, days: int = 7, refresh: bool = False) -> selectors.SyncReport:
+    """The Sync Logs report by channel (selectors.sync_report_by_channel), from its stored
+    snapshot while that is fresh: same range, and nothing logged since or computed under
+    REPORT_FRESH_SECONDS ago. Otherwise (or with `refresh`) computed and stored again.
+
+    Cost: one or two small reads when fresh; else the report's aggregate queries (seconds
+    on a week of a million rows: why it is kept) and one write.
+    """
+    since, until = selectors.report_range(days=days)
+    stored = ReportSnapshot.objects.filter(days=days).first()
+    if stored is not None and not refresh and stored.since == since and _fresh(stored):
+        return selectors.sync_report_from_json(
+            stored.channels,
+            since=stored.since,
+            until=stored.until,
+            up_to_id=stored.up_to_id,
+            computed_at=stored.computed_at,
+        )
+    report = selectors.sync_report_by_channel(days=days)
+    fields = {
+        "since": report.since,
+        "until": report.until,
+        "up_to_id": report.up_to_id,
+        "computed_at": report.computed_at,
+        "channels": selectors.sync_report_as_json(report),
+    }
+    if stored is not None:
+        ReportSnapshot.objects.filter(pk=stored.pk).update(**fields)
+        return report
+    try:
+        with transaction.atomic():
+            ReportSnapshot.objects.create(days=days, **fields)
+    except IntegrityError:  # another request stored its snapshot first: as good as ours
+        pass
+    return report
+
+
+def _fresh(stored: ReportSnapshot) -> bool:
+    age = timezone.now() - stored.computed_at
+    if timedelta(0) <= age < timedelta(seconds=REPORT_FRESH_SECONDS):
+        return True
+    newest = SyncLog.objects.aggregate(newest=Max("id"))["newest"] or 0
+    return newest == stored.up_to_id

@@ -86,8 +86,9 @@ def test_every_number_of_the_report_opens_exactly_the_rows_behind_it(admin_clien
     many_rows(shop)
     response = admin_client.get(reverse("admin:synclogs_report"))
     assert response.status_code == 200
-    cells = [cell for item in response.context["rows"] for cell in item["cells"]]
-    assert len(cells) == 6 * 5
+    lines = [line for ch in response.context["channels"] for line in [ch["total"], *ch["steps"]]]
+    cells = [cell for line in lines for cell in [*line["cells"], line["attention"]]]
+    assert len(cells) == (1 + 6) * 6  # the channel's line and a line per step
     assert sum(value for value, _ in cells) > 0
     for value, url in cells:
         assert unescape(url) in unescape(response.content.decode())
