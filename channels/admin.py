@@ -888,8 +888,12 @@ class MultipleListedSkuAdmin(ListingTabAdmin):
 class VariantTabAdmin(TabAdmin):
     list_select_related = ["product"]
     # Substring matches (any case), served on PostgreSQL by trigram indexes (omni.search).
-    search_fields = ["sku", "^upc", "product__name"]
+    search_fields = ["sku_key", "^upc", "product__name"]
     search_help_text = "Part of the SKU or the product name (any case), or the start of the UPC."
+
+    def get_search_results(self, request, queryset, search_term):
+        # sku_key is stored trimmed and lower-cased: search it the same way
+        return super().get_search_results(request, queryset, search_term.strip())
     list_filter = ["is_active", "product__brand", "product__category"]
 
     @admin.display(description="SKU", ordering="sku_key")
