@@ -376,6 +376,7 @@ class SyncLogAdmin(SyncLogAdminBase):
             "since": report.since,
             "until": report.until,
             "computed_at": report.computed_at,
+            "recounting": report.recounting,
             "form": form,
             "tabs": [{**tab, "active": False} for tab in self._tabs(request)],
         }

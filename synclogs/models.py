@@ -312,6 +312,9 @@ class ReportSnapshot(models.Model):
     until = models.DateTimeField()
     up_to_id = models.BigIntegerField(default=0)
     computed_at = models.DateTimeField()
+    # How long the count took: past REPORT_INLINE_SECONDS, a stale copy is shown while the
+    # worker counts again, rather than making staff wait.
+    compute_seconds = models.FloatField(default=0)
     # [{"total": row, "steps": [row, ...]}, ...]: selectors.ChannelReport as JSON.
     channels = models.JSONField(default=list, encoder=DjangoJSONEncoder)
 

@@ -149,6 +149,7 @@ class SyncReport:
     up_to_id: int
     computed_at: datetime
     channels: list[ChannelReport]
+    recounting: bool = False  # a stale copy, shown while the worker counts again
 
 
 def sync_report_by_channel(*, days: int = 7, now: datetime | None = None) -> SyncReport:

@@ -5,10 +5,12 @@ Every path ends in `synclogs.pipeline`, which writes the documents and the sync 
 
 import logging
 import re
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -34,6 +36,9 @@ MISSING_LOOKBACK_DAYS = 7
 # The Sync Logs report is read from its snapshot while nothing was logged since, or while the
 # snapshot is younger than this.
 REPORT_FRESH_SECONDS = 60
+# A stale snapshot whose count took longer than this is shown as it is while the worker counts
+# again; a quicker one is counted again inside the request.
+REPORT_INLINE_SECONDS = 0.5
 
 Origin = SyncLog.Origin
 
@@ -362,31 +367,39 @@ def synclogs_prune(*, before: datetime, batch_size: int = 10_000, commit: bool =
 def report_snapshot(*, days: int = 7, refresh: bool = False) -> selectors.SyncReport:
     """The Sync Logs report by channel (selectors.sync_report_by_channel), from its stored
     snapshot while that is fresh: same range, and nothing logged since or computed under
-    REPORT_FRESH_SECONDS ago. Otherwise (or with `refresh`) computed and stored again.
+    REPORT_FRESH_SECONDS ago. Otherwise (or with `refresh`) counted again: inside the request
+    when the last count was quick; when it took longer than REPORT_INLINE_SECONDS (a week of a
+    busy shop's log), the stale snapshot is returned, marked `recounting`, and the worker
+    counts again (report_recount), so no page view waits seconds for it.
 
-    Cost: one or two small reads when fresh; else the report's aggregate queries (seconds
-    on a week of a million rows: why it is kept) and one write.
+    Cost: one or two small reads when a snapshot is used; else the report's aggregate queries
+    and one write.
     """
     since, until = selectors.report_range(days=days)
     stored = ReportSnapshot.objects.filter(days=days).first()
-    if stored is not None and not refresh and stored.since == since and _fresh(stored):
-        return selectors.sync_report_from_json(
-            stored.channels,
-            since=stored.since,
-            until=stored.until,
-            up_to_id=stored.up_to_id,
-            computed_at=stored.computed_at,
-        )
+    if stored is not None and not refresh and stored.since == since:
+        if _fresh(stored):
+            return _from_snapshot(stored)
+        if stored.compute_seconds > REPORT_INLINE_SECONDS:
+            _recount_later(days)
+            return replace(_from_snapshot(stored), recounting=True)
+    return report_recount(days=days)
+
+
+def report_recount(*, days: int = 7) -> selectors.SyncReport:
+    """Count the report again and store it as the snapshot of `days`."""
+    cache.delete(_recount_key(days))  # views from now on may queue the next one
+    started = time.monotonic()
     report = selectors.sync_report_by_channel(days=days)
     fields = {
         "since": report.since,
         "until": report.until,
         "up_to_id": report.up_to_id,
         "computed_at": report.computed_at,
+        "compute_seconds": time.monotonic() - started,
         "channels": selectors.sync_report_as_json(report),
     }
-    if stored is not None:
-        ReportSnapshot.objects.filter(pk=stored.pk).update(**fields)
+    if ReportSnapshot.objects.filter(days=days).update(**fields):
         return report
     try:
         with transaction.atomic():
@@ -394,6 +407,30 @@ def report_snapshot(*, days: int = 7, refresh: bool = False) -> selectors.SyncRe
     except IntegrityError:  # another request stored its snapshot first: as good as ours
         pass
     return report
+
+
+def _from_snapshot(stored: ReportSnapshot) -> selectors.SyncReport:
+    return selectors.sync_report_from_json(
+        stored.channels,
+        since=stored.since,
+        until=stored.until,
+        up_to_id=stored.up_to_id,
+        computed_at=stored.computed_at,
+    )
+
+
+def _recount_key(days: int) -> str:
+    return f"synclogs:report-recount:{days}"
+
+
+def _recount_later(days: int) -> None:
+    """Queue one recount of the report; views meanwhile (a minute at most) queue none."""
+    if cache.add(_recount_key(days), True, timeout=REPORT_FRESH_SECONDS):
+        from django_q.tasks import async_task
+
+        transaction.on_commit(
+            lambda: async_task("synclogs.tasks.report_recount", days, group="report")
+        )
 
 
 def _fresh(stored: ReportSnapshot) -> bool:

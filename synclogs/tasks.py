@@ -46,3 +46,8 @@ def synclogs_prune(days: int = RETENTION_DAYS) -> str:
     before = timezone.now() - timedelta(days=days)
     deleted = services.synclogs_prune(before=before, commit=True)
     return f"deleted {deleted} row(s) older than {days} days"
+
+
+def report_recount(days: int) -> str:
+    report = services.report_recount(days=days)
+    return f"report of {days} days counted up to log row {report.up_to_id}"

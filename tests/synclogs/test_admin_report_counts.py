@@ -192,3 +192,27 @@ def test_the_report_is_bounded_in_queries_and_reads_its_snapshot_cheaply(
         assert admin_client.get(REPORT).status_code == 200  # counted
     with django_assert_max_num_queries(6):
         assert admin_client.get(REPORT).status_code == 200  # read back
+
+
+def test_a_slow_count_is_not_waited_for_the_worker_counts_again(
+    admin_client, shop, django_capture_on_commit_callbacks
+):
+    from synclogs.models import ReportSnapshot
+
+    # given: a report counted once, whose count took seconds (a week of a busy shop)
+    log_rows(shop.channel, [("S-1", A.CREATE_ORDER, 200, 1)])
+    admin_client.get(REPORT)
+    ReportSnapshot.objects.update(
+        compute_seconds=2.5, computed_at=timezone.now() - timedelta(minutes=5)
+    )
+    log_rows(shop.channel, [("S-2", A.CREATE_ORDER, 200, 0)])
+    # when: staff open it after more orders were logged
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        stale = admin_client.get(REPORT).content.decode()
+    # then: the page answers at once with the figures it has, and says a count is under way
+    assert report_lines(stale)[("Shopee SG", "Create Order")][0] == 1
+    assert "being counted in the background" in stale
+    assert len(queued) == 1  # the worker's recount (run inline here)
+    fresh = admin_client.get(REPORT).content.decode()
+    assert report_lines(fresh)[("Shopee SG", "Create Order")][0] == 2
+    assert "being counted in the background" not in fresh
