@@ -95,3 +95,31 @@ def test_download_to_pos_of_a_blank_sku_says_why_not(staff, shop):
     with staff.page.expect_navigation():
         staff.page.click("button[name=index]")
     assert "has no SKU: fill in the SKU on Shopee first" in messages(staff.page)
+
+
+def test_manual_download_order_brings_an_order_into_the_pos(staff, shop):
+    from synclogs.models import SalesOrder
+
+    listing = Listing.objects.filter(channel=shop.channel).exclude(variant=None).first()
+    number = shop.emulator.create_order([(listing.item_id, listing.variant_ref, 1)], state="paid")
+    staff.open(reverse("admin:synclogs_report"))
+    staff.page.select_option("select[name=channel]", str(shop.channel.pk))
+    staff.page.fill("textarea[name=order_numbers]", number)
+    with staff.page.expect_navigation():
+        staff.page.click("input[value='Download orders']")
+    staff.check_layout()
+    assert number in messages(staff.page)
+    assert SalesOrder.objects.filter(order_number=number).exists()
+
+
+def test_a_report_number_opens_exactly_its_rows(staff, shop):
+    staff.open(reverse("admin:synclogs_report"))
+    links = staff.page.locator("table.omni-report-table td.num a")
+    assert links.count() > 6
+    for index in (0, 1, 2):  # an order count, the 200s, the 409s of the channel's first line
+        link = links.nth(index)
+        number = int(link.inner_text().replace(",", ""))
+        href = link.get_attribute("href")
+        staff.open(href)
+        assert result_count(staff.page) == number, href
+        staff.open(reverse("admin:synclogs_report"))
