@@ -78,8 +78,9 @@ def sync_log_list(request: HttpRequest, filters: Query[SyncLogFilterIn]) -> Any:
 )
 def sync_log_report(request: HttpRequest, params: Query[ReportIn]) -> dict[str, Any]:
     """Per channel and step over the last `days` days (today included): transactions,
-    successful, conflict, wrong status and missing, with a count per day. The rows behind a
-    number: GET /api/sync-logs?channel=…&action=…&status=…&since=…&until=…"""
+    successful, conflict, wrong status and missing, with a count per day. Each counts orders
+    (an order retried three times is one transaction), not log rows. The rows behind a number:
+    GET /api/sync-logs?channel=…&action=…&status=…&since=…&until=…"""
     rows = selectors.sync_report(days=params.days)
     since, until = selectors.report_range(days=params.days)
     return {"since": since, "until": until, "rows": rows}

@@ -49,7 +49,7 @@ class SyncLogFilterIn(Schema):
 
 class ReportDayOut(Schema):
     day: date
-    transactions: int
+    transactions: int = Field(description="Orders logged in this step that day, each once")
 
 
 class ReportRowOut(Schema):
@@ -57,11 +57,15 @@ class ReportRowOut(Schema):
     channel_name: str
     action: str
     action_label: str
-    transactions: int
-    successful: int = Field(description="200 OK")
-    conflict: int = Field(description="409 Conflict: already done")
-    wrong_status: int = Field(description="400: the marketplace status does not allow the step")
-    missing: int = Field(description="404: missing in the POS, to download by hand")
+    transactions: int = Field(
+        description="Orders logged in this step, each counted once however often it was retried"
+    )
+    successful: int = Field(description="Orders with a 200 OK row")
+    conflict: int = Field(description="Orders with a 409 Conflict row: already done")
+    wrong_status: int = Field(
+        description="Orders with a 400 row: the marketplace status does not allow the step"
+    )
+    missing: int = Field(description="Orders with a 404 row: missing in the POS, to download")
     days: list[ReportDayOut]
 
     @staticmethod
