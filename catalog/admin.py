@@ -6,17 +6,27 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
 from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import smart_split, unescape_string_literal
 
-from catalog.admin_views import catalog_import_view, stock_import_view
+from catalog.admin_views import (
+    catalog_import_view,
+    import_run_progress_view,
+    import_run_view,
+    run_progress,
+    run_url,
+    stock_import_view,
+)
 from catalog.exceptions import StockError
 from catalog.forms import VariantForm, VariantInlineForm, VariantInlineFormSet
+from catalog.imports import import_runs_abandon_stale
 from catalog.models import (
     Brand,
     Category,
+    ImportRun,
     Outlet,
     Product,
     ProductImage,
@@ -27,7 +37,12 @@ from catalog.models import (
 from catalog.services import StockChange as Change
 from catalog.services import product_delete, product_saved, stock_apply
 from omni.actors import Actor
-from omni.admin_tools import CappedCountPaginator, DateRangeFilter, ReadOnlyAdminMixin
+from omni.admin_tools import (
+    CappedCountPaginator,
+    DateRangeFilter,
+    ReadOnlyAdminMixin,
+    progress_bar,
+)
 
 # A changelist cell kept on one line (SKUs break at their hyphens otherwise).
 NOWRAP = '<span style="white-space:nowrap">{}</span>'
@@ -231,11 +246,19 @@ class ProductAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.import_view)
+        run = self.admin_site.admin_view(self.import_run_view)
         # Before the defaults, whose <path:object_id>/ route would catch "import/".
-        return [path("import/", view, name="catalog_product_import"), *super().get_urls()]
+        return [
+            path("import/", view, name="catalog_product_import"),
+            path("import/<int:run_id>/", run, name="catalog_product_import_run"),
+            *super().get_urls(),
+        ]
 
     def import_view(self, request):
         return catalog_import_view(request, self)
+
+    def import_run_view(self, request, run_id: int):
+        return import_run_view(request, self, run_id, ImportRun.Kind.CATALOG)
 
     def delete_model(self, request, obj: Product) -> None:
         product_delete(product=obj)
@@ -393,10 +416,94 @@ class StockAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_urls(self):
         view = self.admin_site.admin_view(self.import_view)
-        return [path("import/", view, name="catalog_stock_import"), *super().get_urls()]
+        run = self.admin_site.admin_view(self.import_run_view)
+        return [
+            path("import/", view, name="catalog_stock_import"),
+            path("import/<int:run_id>/", run, name="catalog_stock_import_run"),
+            *super().get_urls(),
+        ]
 
     def import_view(self, request):
         return stock_import_view(request, self)
+
+    def import_run_view(self, request, run_id: int):
+        return import_run_view(request, self, run_id, ImportRun.Kind.STOCK)
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """CSV imports uploaded in the admin: each with its bar while it runs, then its outcome.
+    A run's own page is under its upload page (admin_views.import_run_view)."""
+
+    list_display = ["file", "progress", "created", "updated", "bad_rows", "requested"]
+    list_display_links = None
+    list_filter = ["kind", "status", ("created_at", DateRangeFilter)]
+    list_select_related = ["requested_by"]
+    search_fields = ["file_name"]
+    show_full_result_count = False
+    # Runs are recorded by the imports; old ones may be deleted.
+    denied_permissions = frozenset({"add", "change"})
+
+    def get_queryset(self, request):
+        # The file's text and the bad rows can be megabytes a run: never listed.
+        return super().get_queryset(request).defer("text", "errors")
+
+    def get_urls(self):
+        progress = self.admin_site.admin_view(import_run_progress_view)
+        return [
+            path("<int:run_id>/progress/", progress, name="catalog_importrun_progress"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        import_runs_abandon_stale()
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """A run is shown on its own page, under its upload page."""
+        run = None
+        if str(object_id).isdigit():
+            run = ImportRun.objects.filter(pk=object_id).only("kind").first()
+        if run is None:
+            return super().change_view(request, object_id, form_url, extra_context)
+        return HttpResponseRedirect(run_url(run))
+
+    @admin.display(description="File", ordering="file_name")
+    def file(self, obj: ImportRun) -> str:
+        """The file name (a link to the run's page), what it holds and when it came."""
+        moment = timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
+        return format_html(
+            '<a href="{}">{}</a><br><span style="color:var(--body-quiet-color);'
+            'white-space:nowrap">{} · {}</span>',
+            run_url(obj),
+            _short(obj.file_name, 40),
+            obj.get_kind_display(),
+            moment,
+        )
+
+    @admin.display(description="Progress / outcome", ordering="status")
+    def progress(self, obj: ImportRun) -> str:
+        return progress_bar(run_progress(obj))
+
+    @admin.display(description="Created")
+    def created(self, obj: ImportRun) -> str:
+        return _count(obj.summary.get("created"))
+
+    @admin.display(description="Updated")
+    def updated(self, obj: ImportRun) -> str:
+        return _count(obj.summary.get("updated"))
+
+    @admin.display(description="Bad rows", ordering="errors_total")
+    def bad_rows(self, obj: ImportRun) -> str:
+        return _count(obj.errors_total if obj.summary or obj.errors_total else None)
+
+    @admin.display(description="By", ordering="requested_by__username")
+    def requested(self, obj: ImportRun) -> str:
+        return obj.requested_by.get_username() if obj.requested_by else ""
+
+
+def _count(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
 
 
 @admin.register(StockMovement)

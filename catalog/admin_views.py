@@ -1,33 +1,53 @@
-"""Admin pages to upload a catalog CSV or a stock CSV. Thin: parse the form, call the import
-service, render its result. Wired into ProductAdmin and StockAdmin through get_urls."""
+"""Admin pages to upload a catalog CSV or a stock CSV, and to follow the import. Thin: the
+upload page checks what can be told at once and queues an ImportRun (catalog.imports.runs); the
+run's page shows its progress bar, refreshing itself, and then its outcome. Wired into
+ProductAdmin, StockAdmin and ImportRunAdmin through get_urls."""
 
 import re
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from catalog.exceptions import CatalogError
 from catalog.imports import (
     CATALOG_COLUMNS,
+    ERRORS_KEPT,
     STOCK_COLUMNS,
     Column,
-    ImportFileError,
-    ImportResult,
     RowError,
-    catalog_csv_import,
-    stock_csv_import,
-    text_stream,
+    import_file_check,
+    import_run_request,
+    import_runs_abandon_stale,
+    upload_text,
 )
-from catalog.models import Outlet
-from omni.actors import Actor
+from catalog.models import ImportRun, Outlet
+from omni.admin_tools import Progress, progress_bar
 
 TEMPLATE = "admin/catalog/import_form.html"
-# Bad rows shown on the page; the rest are counted. A file with more needs fixing at the source.
-SHOWN_ERRORS = 500
+RUN_TEMPLATE = "admin/catalog/import_run.html"
+# Bad rows shown on a run's page (all a run keeps); the rest are counted. A file with more
+# needs fixing at the source.
+SHOWN_ERRORS = ERRORS_KEPT
+# Runs listed under the upload form.
+RECENT_RUNS = 5
+
+Kind, Status, Stage = ImportRun.Kind, ImportRun.Status, ImportRun.Stage
+
+# Who may follow a run: whoever may upload its kind of file (as the upload pages check it:
+# ProductAdmin's add and change, StockAdmin's change), or may view imports.
+IMPORT_PERMISSIONS = {
+    Kind.CATALOG: ("catalog.add_product", "catalog.change_product"),
+    Kind.STOCK: ("catalog.change_stock",),
+}
+VIEW_RUNS_PERMISSION = "catalog.view_importrun"
+
 
 CATALOG_EXAMPLE = (
     "handle,name,sku,upc,retail_price,option1_name,option1_value,option2_name,option2_value,"
@@ -95,16 +115,11 @@ def catalog_import_view(request: HttpRequest, model_admin: "admin.ModelAdmin[Any
     if request.GET.get("example"):
         return _example(CATALOG_EXAMPLE, "catalog-example.csv")
     form = CatalogImportForm(request.POST or None, request.FILES or None)
-    result, bad_rows = None, []
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        result, bad_rows = _run(
-            form,
-            lambda stream: catalog_csv_import(
-                stream=stream, partial=data["partial"], dry_run=data["dry_run"]
-            ),
-        )
-    return _render(request, model_admin, form, result, bad_rows, "Import products", CATALOG_COLUMNS)
+        run = _queue(request, form, Kind.CATALOG)
+        if run is not None:
+            return HttpResponseRedirect(run_url(run))
+    return _render(request, model_admin, form, Kind.CATALOG)
 
 
 def stock_import_view(request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> HttpResponse:
@@ -115,34 +130,169 @@ def stock_import_view(request: HttpRequest, model_admin: "admin.ModelAdmin[Any]"
     if request.GET.get("example"):
         return _example(STOCK_EXAMPLE, "stock-example.csv")
     form = StockImportForm(request.POST or None, request.FILES or None)
-    result, bad_rows = None, []
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        result, bad_rows = _run(
-            form,
-            lambda stream: stock_csv_import(
-                stream=stream,
-                outlet_code=data["outlet"].code if data["outlet"] else None,
-                reference=data["file"].name,
-                actor=Actor.of_user(request.user),
-                partial=data["partial"],
-                dry_run=data["dry_run"],
-            ),
-        )
-    return _render(
-        request, model_admin, form, result, bad_rows, "Import stock levels", STOCK_COLUMNS
+        run = _queue(request, form, Kind.STOCK)
+        if run is not None:
+            return HttpResponseRedirect(run_url(run))
+    return _render(request, model_admin, form, Kind.STOCK)
+
+
+def _queue(request: HttpRequest, form: forms.Form, kind: str) -> ImportRun | None:
+    """The queued run of the uploaded file; or None, with what can be told at once (not
+    UTF-8, not CSV, a header the import refuses) shown on the file field."""
+    data = form.cleaned_data
+    outlet = data.get("outlet")
+    try:
+        text = upload_text(data["file"])
+        import_file_check(kind=kind, text=text, outlet=outlet)
+    except CatalogError as exc:
+        form.add_error("file", str(exc))
+        return None
+    return import_run_request(
+        kind=kind,
+        file_name=data["file"].name,
+        text=text,
+        partial=data["partial"],
+        dry_run=data["dry_run"],
+        outlet=outlet,
+        requested_by=request.user,
     )
 
 
-def _run(form: forms.Form, run: Any) -> tuple[ImportResult | None, list[RowError]]:
-    """The import's result and its bad rows; or no result, with the file-level refusal shown
-    on the file field, and the bad rows it lists when the file could be checked row by row."""
-    try:
-        result: ImportResult = run(text_stream(form.cleaned_data["file"].file))
-    except CatalogError as exc:
-        form.add_error("file", str(exc))
-        return None, exc.errors if isinstance(exc, ImportFileError) else []
-    return result, result.errors
+# --- a run -----------------------------------------------------------------------------------
+
+TITLES = {Kind.CATALOG: "Import products", Kind.STOCK: "Import stock levels"}
+COLUMNS = {Kind.CATALOG: CATALOG_COLUMNS, Kind.STOCK: STOCK_COLUMNS}
+PAGES = {Kind.CATALOG: "catalog_product_import", Kind.STOCK: "catalog_stock_import"}
+STEPS = [Stage.READING, Stage.CHECKING, Stage.WRITING]
+STAGE_UNITS = {
+    Stage.READING: "rows read",
+    Stage.CHECKING: "rows checked",
+    Stage.WRITING: "rows written",
+}
+
+
+def run_url(run: ImportRun) -> str:
+    """The run's page, under the upload page of its kind."""
+    return reverse(f"admin:{PAGES[run.kind]}_run", args=[run.pk])
+
+
+def may_see_run(request: HttpRequest, kind: str) -> bool:
+    user = request.user
+    return user.has_perms(IMPORT_PERMISSIONS[kind]) or user.has_perm(VIEW_RUNS_PERMISSION)
+
+
+def run_progress(run: ImportRun) -> Progress:
+    """The run as a progress bar: its stage and rows while it runs (the estimate is the
+    stage's, from its pace so far), then its outcome, orange when bad rows were left out."""
+    poll_url = reverse("admin:catalog_importrun_progress", args=[run.pk])
+    if run.status == Status.QUEUED:
+        return Progress("queued", "Queued", poll_url=poll_url)
+    if run.status == Status.RUNNING:
+        stage = Stage(run.stage or Stage.READING)
+        steps = 2 if run.dry_run else 3
+        return Progress(
+            "running",
+            f"{stage.label} ({STEPS.index(stage) + 1}/{steps})",
+            done=run.rows_done,
+            total=run.rows_total if stage != Stage.READING else None,
+            unit=STAGE_UNITS[stage],
+            started_at=run.stage_started_at or run.started_at,
+            poll_url=poll_url,
+        )
+    return _outcome_progress(run)
+
+
+def _outcome_progress(run: ImportRun) -> Progress:
+    summary, bad = run.summary, run.errors_total
+    rows_bad = f"{bad:,} bad row{'' if bad == 1 else 's'}"
+    if run.dry_run and summary:
+        done, unit = summary["rows"], "rows checked"
+    elif run.status == Status.SUCCEEDED:
+        done, unit = summary["rows"] - bad, "rows imported"
+    else:
+        done, unit = 0, "rows imported"
+    if run.status == Status.FAILED:
+        if run.error or not summary:
+            return Progress("failed", "Failed", done=done, unit=unit, error=run.error)
+        label = "Check found bad rows" if run.dry_run else "Refused: bad rows"
+        return Progress(
+            "failed", label, done=done, unit=unit, error=f"{rows_bad}: nothing was written."
+        )
+    label = "Checked" if run.dry_run else "Imported"
+    if bad:
+        left_out = "would be left out" if run.dry_run else "left out"
+        return Progress("partial", label, done=done, unit=unit, error=f"{rows_bad} {left_out}.")
+    return Progress("succeeded", label, done=done, unit=unit)
+
+
+def _outcome_heading(run: ImportRun) -> str:
+    summary = run.summary
+    if not summary:
+        return ""
+    if summary["dry_run"]:
+        return "Checked only: nothing was written"
+    if run.status == Status.FAILED:
+        if run.partial:
+            return "Nothing was written: every row is bad"
+        return "Nothing was written: fix the bad rows, or tick “import the good rows”"
+    if run.errors_total:
+        return "The good rows were written; the bad rows were not"
+    return "Imported"
+
+
+def _took(run: ImportRun) -> str:
+    if not (run.started_at and run.finished_at):
+        return ""
+    seconds = (run.finished_at - run.started_at).total_seconds()
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {round(seconds % 60)} s"
+
+
+def _page_progress(run: ImportRun) -> Progress:
+    """The bar of a run's page, which shows the file-level error in full above it."""
+    progress = run_progress(run)
+    return replace(progress, error="") if run.error and not run.live else progress
+
+
+def import_run_view(
+    request: HttpRequest, model_admin: "admin.ModelAdmin[Any]", run_id: int, kind: str
+) -> HttpResponse:
+    """A run's page: its bar while it runs (refreshing itself), then its outcome: the
+    counts, the bad rows by line, column and problem, or why the file was refused."""
+    if not may_see_run(request, kind):
+        raise PermissionDenied
+    import_runs_abandon_stale(pks=[run_id])
+    run = get_object_or_404(
+        ImportRun.objects.defer("text").select_related("requested_by", "outlet"),
+        pk=run_id,
+        kind=kind,
+    )
+    errors = [RowError(line, reason) for line, reason in run.errors[:SHOWN_ERRORS]]
+    context = {
+        **_page_context(request, model_admin, f"{TITLES[kind]}: {run.file_name}"),
+        "run": run,
+        "progress": progress_bar(_page_progress(run)),
+        "import_title": TITLES[kind],
+        "import_url": reverse(f"admin:{PAGES[kind]}"),
+        "runs_url": reverse("admin:catalog_importrun_changelist") + f"?kind__exact={kind}",
+        "heading": _outcome_heading(run),
+        "took": _took(run),
+        "errors_shown": bad_lines(errors, COLUMNS[kind]),
+        "errors_hidden": max(0, run.errors_total - len(errors)),
+    }
+    return TemplateResponse(request, RUN_TEMPLATE, context)
+
+
+def import_run_progress_view(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The run's progress bar alone, as the page's progress.js asks for it."""
+    run = ImportRun.objects.defer("text", "errors").filter(pk=run_id).first()
+    if run is None or not may_see_run(request, run.kind):
+        raise Http404("No such import")
+    if run.live and import_runs_abandon_stale(pks=[run.pk]):
+        run.refresh_from_db(fields=["status", "finished_at", "error", "stage"])
+    return HttpResponse(progress_bar(run_progress(run)))
 
 
 class Problem(NamedTuple):
@@ -184,25 +334,33 @@ def _example(text: str, filename: str) -> HttpResponse:
     return response
 
 
-def _render(
-    request: HttpRequest,
-    model_admin: "admin.ModelAdmin[Any]",
-    form: forms.Form,
-    result: ImportResult | None,
-    bad_rows: list[RowError],
-    title: str,
-    columns: tuple[Column, ...],
-) -> HttpResponse:
+def _page_context(
+    request: HttpRequest, model_admin: "admin.ModelAdmin[Any]", title: str
+) -> dict[str, Any]:
     opts = model_admin.model._meta
-    context = {
+    return {
         **model_admin.admin_site.each_context(request),
         "opts": opts,
         "app_label": opts.app_label,
         "title": title,
+    }
+
+
+def _render(
+    request: HttpRequest, model_admin: "admin.ModelAdmin[Any]", form: forms.Form, kind: str
+) -> HttpResponse:
+    """The upload form, with the last runs of this kind of file below it."""
+    import_runs_abandon_stale()
+    recent = list(
+        ImportRun.objects.filter(kind=kind)
+        .defer("text", "errors")
+        .select_related("requested_by")[:RECENT_RUNS]
+    )
+    context = {
+        **_page_context(request, model_admin, TITLES[kind]),
         "form": form,
-        "result": result,
-        "errors_shown": bad_lines(bad_rows[:SHOWN_ERRORS], columns),
-        "errors_hidden": max(0, len(bad_rows) - SHOWN_ERRORS),
-        "columns": columns,
+        "columns": COLUMNS[kind],
+        "recent": [(run, run_url(run), progress_bar(run_progress(run))) for run in recent],
+        "runs_url": reverse("admin:catalog_importrun_changelist") + f"?kind__exact={kind}",
     }
     return TemplateResponse(request, TEMPLATE, context)

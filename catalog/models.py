@@ -358,3 +358,78 @@ class StockMovement(models.Model):
     def __str__(self) -> str:
         where = f"v{self.variant_id}@o{self.outlet_id}"
         return f"{self.get_trigger_display()} {self.on_hand_delta:+d} {where}"
+
+
+class ImportRun(models.Model):
+    """One CSV uploaded in the admin (catalog or stock levels), imported by a worker: its
+    options, its progress while it runs and its outcome (catalog.imports.runs).
+
+    The file's text is kept only until the run ends: the outcome (counts, bad rows, the
+    file-level error) is what staff look back at, and a large file is tens of megabytes.
+    """
+
+    class Kind(models.TextChoices):
+        CATALOG = "catalog", "Products"
+        STOCK = "stock", "Stock levels"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Stage(models.TextChoices):
+        READING = "reading", "Reading"
+        CHECKING = "checking", "Checking"
+        WRITING = "writing", "Writing"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    file_name = models.CharField(max_length=255)
+    text = models.TextField(blank=True, help_text="The file, decoded; cleared when the run ends.")
+    partial = models.BooleanField(
+        "import the good rows", default=False, help_text="Otherwise one bad row stops the file."
+    )
+    dry_run = models.BooleanField("only check", default=False)
+    outlet = models.ForeignKey(
+        Outlet,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Stock levels: the outlet chosen for the whole file.",
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The imports list, newest first.
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life.")
+    stage = models.CharField(max_length=10, choices=Stage.choices, blank=True)
+    stage_started_at = models.DateTimeField(null=True, blank=True)
+    rows_total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Rows in the file, once read."
+    )
+    rows_done = models.PositiveIntegerField(default=0, help_text="Rows done in the stage.")
+    summary = models.JSONField(
+        default=dict, blank=True, help_text="The counts the import reported."
+    )
+    errors = models.JSONField(
+        default=list, blank=True, help_text="The first bad rows, as [line, reason] pairs."
+    )
+    errors_total = models.PositiveIntegerField("bad rows", default=0)
+    error = models.TextField(blank=True, help_text="Why the file as a whole was refused.")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "import"
+        verbose_name_plural = "imports"
+
+    def __str__(self) -> str:
+        return self.file_name
+
+    @property
+    def live(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)

@@ -14,7 +14,8 @@ because Django's bulk_create/bulk_update spend most of their time preparing each
 Python.
 
 The modules: `reading` reads the file and parses its cells, `catalog` is the catalog import,
-`stock` the stock import. The names the rest of omni uses are imported here.
+`stock` the stock import, `runs` runs an import uploaded in the admin on a worker, recording
+its progress and outcome in an ImportRun. The names the rest of omni uses are imported here.
 """
 
 from catalog.imports.catalog import CATALOG_COLUMNS, catalog_csv_import
@@ -26,10 +27,19 @@ from catalog.imports.reading import (
     RowError,
     text_stream,
 )
+from catalog.imports.runs import (
+    ERRORS_KEPT,
+    import_file_check,
+    import_run_execute,
+    import_run_request,
+    import_runs_abandon_stale,
+    upload_text,
+)
 from catalog.imports.stock import STOCK_COLUMNS, stock_csv_import
 
 __all__ = [
     "CATALOG_COLUMNS",
+    "ERRORS_KEPT",
     "STOCK_COLUMNS",
     "Column",
     "ImportFileError",
@@ -37,6 +47,11 @@ __all__ = [
     "ProgressCallback",
     "RowError",
     "catalog_csv_import",
+    "import_file_check",
+    "import_run_execute",
+    "import_run_request",
+    "import_runs_abandon_stale",
     "stock_csv_import",
     "text_stream",
+    "upload_text",
 ]

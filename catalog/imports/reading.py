@@ -167,13 +167,7 @@ def read_csv(
     """
     reading = None
     try:
-        first, skipped = _first_line(stream)
-        if "\0" in first:
-            raise ImportFileError(
-                "The file is not CSV text (it holds binary data): is it a spreadsheet (.xlsx)? "
-                "Save it as CSV and try again."
-            )
-        delimiter = max((",", ";", "\t"), key=first.count)
+        first, skipped, delimiter = _opening(stream)
         reading = _Reading(itertools.chain([first], stream), delimiter, offset=skipped)
         header = [_header_name(cell) for cell in next(reading.reader)]
         names = _check_header(header, columns, aliases)
@@ -181,15 +175,55 @@ def read_csv(
         _read_rows(reading, names, table, progress)
     except UnicodeDecodeError as exc:
         where = f" after line {reading.line}" if reading is not None else ""
-        raise ImportFileError(
-            f"The file is not UTF-8 text (an unreadable byte{where}, "
-            f"{exc.object[exc.start : exc.start + 1]!r}). Save it as “CSV UTF-8” and try again."
-        ) from None
+        raise not_utf8(where, exc) from None
     except csv.Error as exc:  # in the header line: there are no columns to check rows by
-        raise ImportFileError(
-            f"The file cannot be read as CSV at the start: {exc} (is a closing quote missing?)."
-        ) from None
+        raise _unreadable_header(exc) from None
     return table
+
+
+def read_header(
+    stream: TextIO, *, columns: Sequence[Column], aliases: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The known columns the file's header names, checked as `read_csv` checks them (raising
+    the same ImportFileError), without reading the rows: what an upload can be told at once.
+    """
+    try:
+        first, _skipped, delimiter = _opening(stream)
+        reader = csv.reader(itertools.chain([first], stream), delimiter=delimiter, strict=True)
+        header = [_header_name(cell) for cell in next(reader)]
+    except UnicodeDecodeError as exc:
+        raise not_utf8("", exc) from None
+    except csv.Error as exc:
+        raise _unreadable_header(exc) from None
+    return tuple(name for name in _check_header(header, columns, aliases) if name)
+
+
+NOT_TEXT = (
+    "The file is not CSV text (it holds binary data): is it a spreadsheet (.xlsx)? "
+    "Save it as CSV and try again."
+)
+
+
+def not_utf8(where: str, exc: UnicodeDecodeError) -> ImportFileError:
+    """The refusal of a file that is not UTF-8; `where` says where, as " after line 3"."""
+    return ImportFileError(
+        f"The file is not UTF-8 text (an unreadable byte{where}, "
+        f"{exc.object[exc.start : exc.start + 1]!r}). Save it as “CSV UTF-8” and try again."
+    )
+
+
+def _unreadable_header(exc: csv.Error) -> ImportFileError:
+    return ImportFileError(
+        f"The file cannot be read as CSV at the start: {exc} (is a closing quote missing?)."
+    )
+
+
+def _opening(stream: TextIO) -> tuple[str, int, str]:
+    """The header line, how many blank lines came before it, and the delimiter it uses."""
+    first, skipped = _first_line(stream)
+    if "\0" in first:
+        raise ImportFileError(NOT_TEXT)
+    return first, skipped, max((",", ";", "\t"), key=first.count)
 
 
 def _first_line(stream: TextIO) -> tuple[str, int]:

@@ -38,6 +38,7 @@ STOCK_COLUMNS: tuple[Column, ...] = (
     ),
     Column("outlet", "Outlet code; only when no outlet is chosen for the whole file."),
 )
+STOCK_ALIASES = {"on_hand": "quantity"}
 
 
 @dataclass(slots=True)
@@ -51,7 +52,7 @@ class _StockRow:
     errors: list[str] = field(default_factory=list)
 
 
-def _stock_outlets(outlet_code: str | None, columns: tuple[str, ...]) -> dict[str, int]:
+def stock_outlets(outlet_code: str | None, columns: tuple[str, ...]) -> dict[str, int]:
     """Outlet pks by code: the chosen outlet (under the key ''), or every outlet for the
     file's outlet column."""
     if outlet_code and "outlet" in columns:
@@ -181,10 +182,8 @@ def stock_csv_import(
     omni.bulk.CHUNK rows.
     """
     progress = Progress(on_progress)
-    table = read_csv(
-        stream, columns=STOCK_COLUMNS, aliases={"on_hand": "quantity"}, progress=progress
-    )
-    outlets = _stock_outlets(outlet_code, table.columns)
+    table = read_csv(stream, columns=STOCK_COLUMNS, aliases=STOCK_ALIASES, progress=progress)
+    outlets = stock_outlets(outlet_code, table.columns)
     tick = progress.ticker("checking", len(table.records))
     index = table.index()
     rows = _parse_stock_rows(table.records, index, outlets)

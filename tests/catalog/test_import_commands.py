@@ -113,6 +113,19 @@ def upload(name: str, text: str) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, text.encode("utf-8-sig"), content_type="text/csv")
 
 
+@pytest.fixture
+def post_upload(admin_client, django_capture_on_commit_callbacks):
+    """POST an upload; once it commits, the import runs (inline in the tests) and the upload's
+    answer leads to the run's page. Returns the page, or the upload's answer if it has none."""
+
+    def post(page: str, data: dict):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.post(reverse(page), data)
+        return admin_client.get(response["Location"]) if response.status_code == 302 else response
+
+    return post
+
+
 def test_catalog_import_page_renders_with_its_columns_and_example(admin_client):
     response = admin_client.get(reverse("admin:catalog_product_import"))
     assert response.status_code == 200
@@ -126,22 +139,19 @@ def test_catalog_import_page_renders_with_its_columns_and_example(admin_client):
 
 
 @override_settings(FILE_UPLOAD_MAX_MEMORY_SIZE=10)  # the upload goes to a temporary file
-def test_catalog_import_page_imports_a_file(admin_client):
-    response = admin_client.post(
-        reverse("admin:catalog_product_import"),
-        {"file": upload("catalog.csv", catalog_csv(*tee_rows()))},
+def test_catalog_import_page_imports_a_file(post_upload):
+    response = post_upload(
+        "admin:catalog_product_import", {"file": upload("catalog.csv", catalog_csv(*tee_rows()))}
     )
     assert response.status_code == 200
-    assert response.context["result"].created == 2
-    assert "Imported" in response.content.decode()
+    assert response.context["run"].summary["created"] == 2
+    assert "<h2>Imported</h2>" in response.content.decode()
     assert Variant.objects.count() == 2
 
 
-def test_catalog_import_page_lists_bad_rows_and_writes_nothing(admin_client):
+def test_catalog_import_page_lists_bad_rows_and_writes_nothing(post_upload):
     text = catalog_csv(*tee_rows(), "cap,Cap,C-1,-1,,,,,,,,,")
-    response = admin_client.post(
-        reverse("admin:catalog_product_import"), {"file": upload("catalog.csv", text)}
-    )
+    response = post_upload("admin:catalog_product_import", {"file": upload("catalog.csv", text)})
     page = response.content.decode()
     # the line, the column and the problem, each in its own cell
     assert response.context["errors_shown"] == [
@@ -153,14 +163,12 @@ def test_catalog_import_page_lists_bad_rows_and_writes_nothing(admin_client):
     assert not Product.objects.exists()
 
 
-def test_the_import_page_lists_each_problem_of_a_line_with_its_column(admin_client):
+def test_the_import_page_lists_each_problem_of_a_line_with_its_column(post_upload):
     header = "handle,name,sku,retail_price,active,option1_name,option1_value"
     text = catalog_csv(
         'mug,Mug,M-1,"1,5",maybe,Colour,', "mug,Mug,M-2,2,yes,Colour,Red", header=header
     )
-    response = admin_client.post(
-        reverse("admin:catalog_product_import"), {"file": upload("catalog.csv", text)}
-    )
+    response = post_upload("admin:catalog_product_import", {"file": upload("catalog.csv", text)})
     [bad, other] = response.context["errors_shown"]
     assert bad == BadLine(
         2,
@@ -181,25 +189,25 @@ def test_the_import_page_lists_each_problem_of_a_line_with_its_column(admin_clie
     assert not Product.objects.exists()
 
 
-def test_catalog_import_page_shows_a_file_level_error_on_the_form(admin_client):
-    response = admin_client.post(
-        reverse("admin:catalog_product_import"), {"file": upload("catalog.csv", "colour\nred\n")}
+def test_catalog_import_page_shows_a_file_level_error_on_the_form(post_upload):
+    response = post_upload(
+        "admin:catalog_product_import", {"file": upload("catalog.csv", "colour\nred\n")}
     )
     assert "unknown column(s): &#x27;colour&#x27;" in response.content.decode()
-    assert response.context["result"] is None
+    assert "form" in response.context  # the upload form again: nothing was queued
 
 
-def test_stock_import_page_sets_levels_for_the_chosen_outlet(admin_client, admin_user):
+def test_stock_import_page_sets_levels_for_the_chosen_outlet(post_upload, admin_user):
     outlet = OutletFactory(code="main")
     VariantFactory(sku="T-1")
     # when
-    response = admin_client.post(
-        reverse("admin:catalog_stock_import"),
+    response = post_upload(
+        "admin:catalog_stock_import",
         {"file": upload("levels.csv", "sku,quantity\nT-1,3\n"), "outlet": outlet.pk},
     )
     # then
     assert response.status_code == 200
-    assert response.context["result"].created == 1
+    assert response.context["run"].summary["created"] == 1
     movement = StockMovement.objects.get()
     assert (movement.reference, movement.user_id) == ("levels.csv", admin_user.pk)
     assert movement.actor == f"user:{admin_user.get_username()}"
