@@ -312,6 +312,11 @@ class VariantAdmin(admin.ModelAdmin):
     inlines = [StockInline]
     list_per_page = 100
 
+    def autocomplete_label(self, variant: Variant) -> str:
+        """How a variant reads where it is picked, e.g. linking a listing by hand:
+        "TEE-BLK-M · Linen Tee · Black / M"."""
+        return " · ".join(filter(None, [variant.sku, variant.product.name, variant.option_label]))
+
     def get_search_results(self, request, queryset, search_term):
         return _search(queryset, search_term, _variant_matches)
 

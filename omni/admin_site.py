@@ -76,6 +76,7 @@ NAVIGATION: tuple[Section, ...] = (
             "catalog.Variant",
             "catalog.Stock",
             "catalog.StockMovement",
+            "catalog.ImportRun",
             "catalog.Outlet",
             "catalog.Brand",
             "catalog.Category",
@@ -107,6 +108,12 @@ def model_key(model: type) -> str:
 class LabelledAutocomplete(AutocompleteJsonView):
     """An autocomplete whose options read as the searched admin says (`autocomplete_label`):
     a variant as its SKU, product name and options, not its bare SKU."""
+
+    def get_queryset(self):
+        # what the label reads, in the same query (the admin's list_select_related)
+        queryset = super().get_queryset()
+        related = self.model_admin.list_select_related
+        return queryset.select_related(*related) if isinstance(related, list | tuple) else queryset
 
     def serialize_result(self, obj: Any, to_field_name: str) -> dict[str, Any]:
         result = super().serialize_result(obj, to_field_name)

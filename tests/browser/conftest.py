@@ -68,7 +68,9 @@ class Staff:
         assert hidden <= 1, f"{self.page.url}: {hidden}px of the table cut off"
 
 
-@pytest.fixture(scope="session")
+# One browser per test, not per session: Playwright's sync API runs an event loop in this
+# thread while it is open, and the suite's other browser tests start their own.
+@pytest.fixture
 def chromium():
     if browser_missing():
         pytest.skip(browser_missing())

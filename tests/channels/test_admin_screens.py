@@ -216,3 +216,28 @@ def test_scans_filter_by_a_date_range(pos, shop, admin_client):
     recent = admin_client.get(url, {"created_at__from": today, "created_at__to": today})
     assert [scan.pk for scan in recent.context["cl"].result_list] == [new.pk]
     assert admin_client.get(url, {"created_at__from": "yesterday"}).url.endswith("?e=1")
+
+
+def test_link_by_hand_offers_variants_by_sku_name_and_options(
+    pos, shop, admin_client, django_assert_max_num_queries
+):
+    from tests.factories import VariantFactory
+
+    VariantFactory(
+        sku="TEE-RED-L", options={"Color": "Red", "Size": "L"}, product__name="Linen Tee"
+    )
+    with django_assert_max_num_queries(6):  # not one query per option offered
+        answer = admin_client.get(
+            "/admin/autocomplete/",
+            {
+                "app_label": "channels",
+                "model_name": "listing",
+                "field_name": "variant",
+                "term": "tee",
+            },
+        ).json()
+    offered = {result["text"].split(" · ")[0]: result["text"] for result in answer["results"]}
+    _, name, options = offered["TEE-RED-L"].split(" · ")
+    assert name == "Linen Tee"
+    assert set(options.split(" / ")) == {"Red", "L"}  # PostgreSQL keeps JSON keys in its order
+    assert len(offered) == 6  # the factory's products are all "Cotton Tee …"

@@ -1,7 +1,8 @@
 // Progress bars that refresh themselves. A bar is server-rendered (omni.admin_tools.progress_bar)
 // as <div class="omni-progress" data-poll="URL" data-state="running">; while its state is queued
 // or running, it asks URL every 2 s for its new rendering and swaps it in, until the work ends.
-// When one ends, a link "reload" appears beside it (the page's other numbers may have moved).
+// Then it fires "omni:progress-done"; a bar inside an element marked data-reload-when-done
+// reloads the page, whose outcome (an import's counts or bad rows) is drawn by the server.
 (function () {
   "use strict";
   var LIVE = { queued: true, running: true };
@@ -23,7 +24,10 @@
           if (!fresh) return;
           bar.replaceWith(fresh);
           if (LIVE[fresh.getAttribute("data-state")]) poll(fresh);
-          else document.dispatchEvent(new CustomEvent("omni:progress-done", { detail: fresh }));
+          else {
+            document.dispatchEvent(new CustomEvent("omni:progress-done", { detail: fresh }));
+            if (fresh.closest("[data-reload-when-done]")) window.location.reload();
+          }
         })
         .catch(function () { poll(bar); });
     }, PERIOD);
