@@ -57,15 +57,16 @@ class Staff:
         self.check_layout()
 
     def check_layout(self) -> None:
-        """Nothing wider than the window, and no changelist scrolling sideways under the
-        filter sidebar."""
+        """Nothing wider than the window, and no table scrolling sideways inside the page (a
+        changelist under the filter sidebar, an inline, a module)."""
         width = self.page.evaluate("document.documentElement.scrollWidth")
         assert width <= WIDTH, f"{self.page.url}: page {width}px wide"
         hidden = self.page.evaluate(
-            """() => { const r = document.querySelector('#changelist .results');
-                       return r ? r.scrollWidth - r.clientWidth : 0; }"""
+            """() => Math.max(0, ...[...document.querySelectorAll(
+                         '#changelist .results, .inline-group, .module')]
+                       .map(e => e.scrollWidth - e.clientWidth))"""
         )
-        assert hidden <= 1, f"{self.page.url}: {hidden}px of the table cut off"
+        assert hidden <= 1, f"{self.page.url}: {hidden}px of a table cut off"
 
 
 # One browser per test, not per session: Playwright's sync API runs an event loop in this

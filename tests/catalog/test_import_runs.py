@@ -6,10 +6,8 @@ on-commit callbacks, run here by django_capture_on_commit_callbacks) the import 
 page it redirects to shows how it ended.
 """
 
-import importlib.util
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -390,69 +388,3 @@ def test_the_upload_page_lists_the_recent_runs_of_its_kind(admin_client):
     assert "Recent imports" in body
     assert "products.csv" in body
     assert "levels.csv" not in body
-
-
-# --- the pages fit the screen ----------------------------------------------------------------
-
-CHROMIUM = Path("/usr/bin/chromium")
-WIDTH = 1440
-
-
-@pytest.mark.skipif(
-    not CHROMIUM.exists() or importlib.util.find_spec("playwright") is None,
-    reason="needs Debian's chromium and playwright (see tests/browser)",
-)
-def test_the_import_pages_fit_a_1440_px_screen(live_server, admin_user, monkeypatch):
-    from django.db import connection
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # playwright's loop in this thread
-    # given: a run with long bad rows, one running, and a long file name
-    rows = [f"p{i},Product {i},SKU-{i},{'1,5' if i % 2 else '-2'},,,,,,,,," for i in range(40)]
-    failed = import_run_request(
-        kind="catalog",
-        file_name="a-very-long-export-file-name-from-the-pos-" + "x" * 80 + ".csv",
-        text=catalog_csv(*rows),
-        partial=False,
-        dry_run=False,
-    )
-    import_run_execute(run_id=failed.pk)
-    running = running_run(file_name="catalog-" + "y" * 120 + ".csv")
-    pages = [
-        reverse("admin:catalog_product_import_run", args=[failed.pk]),
-        reverse("admin:catalog_product_import_run", args=[running.pk]),
-        reverse("admin:catalog_importrun_changelist"),
-        reverse(CATALOG_PAGE),
-    ]
-    wide: dict[str, tuple[int, int]] = {}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": WIDTH, "height": 900})
-        page.goto(live_server.url + reverse("admin:login"))
-        page.fill("#id_username", "admin")
-        page.fill("#id_password", "password")
-        with page.expect_navigation():
-            page.click("input[type=submit]")
-        for path in pages:
-            page.goto(live_server.url + path)
-            wide[path] = tuple(
-                page.evaluate(
-                    """() => [document.documentElement.scrollWidth,
-                          Math.max(0, ...[...document.querySelectorAll('.results, .module')]
-                                   .map(e => e.scrollWidth - e.clientWidth))]"""
-                )
-            )
-        # a running bar hides the link to the outcome; once the run ends, the bar refreshes
-        # itself and the page reloads into its outcome
-        page.goto(live_server.url + pages[1])
-        assert not page.locator(".import-run-done").is_visible()
-        ImportRun.objects.filter(pk=running.pk).update(
-            status=Status.SUCCEEDED,
-            finished_at=timezone.now(),
-            summary={"rows": 9, "dry_run": False},
-        )
-        connection.close()  # playwright's loop got a connection of its own: leave none open
-        page.wait_for_selector("#import-result", timeout=10_000)
-        assert "9 rows imported" in page.locator(".omni-progress").inner_text()
-        browser.close()
-    assert {path: size for path, size in wide.items() if size[0] > WIDTH or size[1] > 1} == {}
