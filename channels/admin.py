@@ -891,10 +891,11 @@ class VariantTabAdmin(TabAdmin):
     search_fields = ["sku_key", "^upc", "product__name"]
     search_help_text = "Part of the SKU or the product name (any case), or the start of the UPC."
 
+    list_filter = ["is_active", "product__brand", "product__category"]
+
     def get_search_results(self, request, queryset, search_term):
         # sku_key is stored trimmed and lower-cased: search it the same way
         return super().get_search_results(request, queryset, search_term.strip())
-    list_filter = ["is_active", "product__brand", "product__category"]
 
     @admin.display(description="SKU", ordering="sku_key")
     def sku_link(self, obj):
