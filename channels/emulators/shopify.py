@@ -27,6 +27,21 @@ It speaks the subset omni uses, with Shopify's rules (shared/reference/marketpla
   inventorySetQuantities (`changeFromQuantity` on every row, `@idempotent(key:)` required; all
   rows or none; a key seen before returns the first reply and changes nothing). Business
   refusals come back as `userErrors {field message code}`.
+- Bulk operations: `bulkOperationRunQuery(query:, groupObjects:)` (checked as Shopify checks
+  a bulk query: one top-level connection, at most five, two deep; products and their variants
+  here; `userErrors` when refused, or when `bulk_limit` bulk queries already run: five from
+  API 2026-01, OPERATION_IN_PROGRESS when the limit is one), `bulkOperationCancel`, and
+  `node(id:)`, `bulkOperation(id:)`, `currentBulkOperation` to poll one. An operation is
+  CREATED for `bulk_start` seconds, then RUNNING while its objects are processed at
+  `bulk_rate` a second (a background thread reads the shop a chunk of products at a time, so
+  it may change meanwhile), then COMPLETED with `objectCount`, `rootObjectCount`, `fileSize`
+  (UnsignedInt64, as strings) and a signed `url` to its JSONL file, served under
+  `/bulk-results/` (no access token; a wrong signature 403, a link older than a week 400 and
+  the operation EXPIRED). Every product on a line, its variants on lines of their own with
+  `__parentId`: right after it when grouped, after its chunk of products otherwise.
+  `set_bulk_fault` makes the next operation fail (INTERNAL_SERVER_ERROR or TIMEOUT, with
+  `partialDataUrl`), be canceled or expire, or serve its file cut short. The mutation costs
+  10 points like any other; polls cost what their query costs.
 - Expiring offline tokens: `POST /admin/oauth/access_token` trades a refresh token (single use)
   for a new pair; `invalid_client` / `invalid_grant` as OAuth says.
 - Throttled calls drawn by the framework's `throttle_rate` come back as THROTTLED in an HTTP 200
@@ -43,8 +58,11 @@ import bisect
 import hashlib
 import hmac
 import json
+import logging
 import random
 import re
+import secrets
+import threading
 import time
 import uuid
 from collections import Counter
@@ -53,7 +71,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from html import escape
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs
 
 from channels.emulators.base import (
@@ -74,14 +92,18 @@ from channels.emulators.order_stock import OrderStock
 from channels.emulators.shop import ShopItem, ShopMix, generate_shop
 from channels.emulators.shopify_graphql import (
     MAX_QUERY_COST,
+    BulkConnection,
     CostBucket,
     GraphQLError,
     Operation,
+    bulk_plan,
     check_variables,
     parse,
     query_cost,
     select,
 )
+
+logger = logging.getLogger(__name__)
 
 API_VERSION = "2026-04"
 GRAPHQL_PATH = f"/admin/api/{API_VERSION}/graphql.json"  # other versions 404
@@ -110,7 +132,21 @@ FIRST_INVENTORY_ITEM_ID = 46_000_000_000_001
 FIRST_ORDER_ID = 5_600_000_000_001
 FIRST_LINE_ID = 13_000_000_000_001
 FIRST_ORDER_NUMBER = 1001
+FIRST_BULK_ID = 3_100_000_000_001
 LOCATION_ID = 76_543_210_001
+
+# Bulk operations (API 2026-01 on: five bulk queries of one app may run at once per shop).
+BULK_QUERY_LIMIT = 5
+BULK_RESULTS_PATH = "/bulk-results/"
+BULK_RESULT_TTL = 7 * 86400  # result URLs expire a week after the operation completes
+BULK_CHUNK = 100  # products an operation reads at a time, under the lock
+BULK_KEEP = 20  # operations (and result files) remembered; older ones are forgotten
+BULK_RUNNING = frozenset({"CREATED", "RUNNING"})
+# What the next bulk operation does wrong (`set_bulk_fault`): fail (INTERNAL_SERVER_ERROR) or
+# time out (TIMEOUT) half way, be canceled, expire, or serve its file cut at half its bytes
+# ("truncate", mid-line) or at the last whole line before that ("cut_lines").
+BulkFault = Literal["fail", "timeout", "cancel", "expire", "truncate", "cut_lines"]
+BULK_FAULTS = frozenset({"fail", "timeout", "cancel", "expire", "truncate", "cut_lines"})
 
 # omni's order states as Shopify statuses: (financial, fulfillment, cancelled, closed).
 STATE_STATUSES: dict[str, tuple[str, str, bool, bool]] = {
@@ -269,6 +305,39 @@ class Order:
         return sum((line.unit_price * line.quantity for line in self.lines), Decimal("0"))
 
 
+@dataclass(slots=True)
+class BulkRun:
+    """One bulk query operation. A background thread writes its JSONL lines, a chunk of
+    products at a time; pollers see them processed at the emulator's `bulk_rate` objects per
+    second after `bulk_start` seconds, so a large shop takes proportionally long. `status` is
+    set once the operation ends; until then it is worked out when asked."""
+
+    number: int
+    query: str
+    created_at: int  # emulator clock
+    started: float  # time.monotonic()
+    grouped: bool  # children written right after their parent (groupObjects)
+    fault: str | None
+    token: str  # the signature of the result file's URL
+    lines: list[bytes] = field(default_factory=list)
+    roots: list[int] = field(default_factory=list)  # root lines among lines[: n + 1]
+    built: bool = False
+    broken: bool = False  # the builder failed: the operation fails as Shopify's would
+    canceled: bool = False
+    status: str = ""  # COMPLETED, FAILED, CANCELED, EXPIRED once ended
+    error_code: str | None = None
+    shown: int = 0  # objects processed when it ended
+    completed_at: int | None = None
+    body: bytes | None = None  # the result file, once asked for
+
+    @property
+    def gid(self) -> str:
+        return f"gid://shopify/BulkOperation/{self.number}"
+
+    def root_count(self, objects: int) -> int:
+        return self.roots[objects - 1] if objects > 0 else 0
+
+
 class _UserErrors(Exception):
     """A mutation refused as a whole, reported as its `userErrors`."""
 
@@ -292,6 +361,10 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
         Route("POST", TOKEN_PATH, "_token_endpoint", auth="client"),
         # The handler takes the lock itself: parsing and costing a query need no shop state.
         Route("POST", GRAPHQL_PATH, "_graphql_endpoint", auth="access_token", locked=False),
+        # Bulk results live in Shopify's file storage: a signed URL, no access token.
+        Route(
+            "GET", BULK_RESULTS_PATH + "{name}", "_bulk_result_file", auth="signed", locked=False
+        ),
     )
 
     def __init__(
@@ -306,6 +379,9 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
         bucket_size: float = 2000.0,
         restore_rate: float = 1000.0,
         throttle_style: ThrottleStyle = "mixed",
+        bulk_rate: float = 2000.0,
+        bulk_start: float = 0.5,
+        bulk_limit: int = BULK_QUERY_LIMIT,
         host: str = "127.0.0.1",
         port: int = 0,
         faults: Faults | None = None,
@@ -315,6 +391,16 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
         self.shop = shop
         self.currency = currency
         self.throttle_style = throttle_style
+        # Bulk queries: objects processed per second, seconds before one starts running, and
+        # how many of them may run at once.
+        self.bulk_rate = bulk_rate
+        self.bulk_start = bulk_start
+        self.bulk_limit = bulk_limit
+        self.bulk_runs: dict[int, BulkRun] = {}
+        self.bulk_downloads: list[dict[str, str]] = []  # headers of each result file download
+        self._bulk_files: dict[str, tuple[BulkRun, bool]] = {}  # token -> (run, partial data)
+        self._bulk_ids = IdSequence(FIRST_BULK_ID)
+        self._bulk_fault: str | None = None
         self.bucket = CostBucket(bucket_size, restore_rate)
         self.location_gid = f"gid://shopify/Location/{LOCATION_ID}"
         self.products: dict[int, Product] = {}
@@ -494,6 +580,18 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
         """Another caller of the same app and shop spends `points` of the shared bucket."""
         with self.lock:
             self.bucket.spend(points)
+
+    def set_bulk_fault(self, kind: BulkFault | None) -> None:
+        """Make the next bulk query operation misbehave (see `BulkFault`); None clears it."""
+        if kind is not None and kind not in BULK_FAULTS:
+            raise ValueError(f"unknown bulk fault {kind!r}: {', '.join(sorted(BULK_FAULTS))}")
+        with self.lock:
+            self._bulk_fault = kind
+
+    def bulk_statuses(self) -> list[str]:
+        """The status of every bulk operation started, oldest first."""
+        with self.lock:
+            return [self._bulk_state(run) for run in self.bulk_runs.values()]
 
     @property
     def bucket_size(self) -> float:
@@ -705,6 +803,8 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
                 "productVariantsBulkUpdate": self._variants_bulk_update,
                 "productDelete": self._product_delete,
                 "inventorySetQuantities": self._inventory_set_quantities,
+                "bulkOperationRunQuery": self._bulk_run_query,
+                "bulkOperationCancel": self._bulk_cancel,
             }
         return {
             "__typename": "QueryRoot",
@@ -716,6 +816,9 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
             "productsCount": lambda args, _: self._products_count(args),
             "product": lambda args, _: self._node_of(args.get("id"), "Product"),
             "nodes": lambda args, _: self._nodes(args.get("ids")),
+            "node": lambda args, _: self._node_of(args.get("id"), None),
+            "bulkOperation": lambda args, _: self._node_of(args.get("id"), "BulkOperation"),
+            "currentBulkOperation": lambda args, _: self._current_bulk(args.get("type")),
             "orders": lambda args, _: self._orders_connection(args),
             "order": lambda args, _: self._node_of(args.get("id"), "Order"),
         }
@@ -794,6 +897,8 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
             return self._order_node(self.orders[number])
         if kind == "Location" and gid == self.location_gid:
             return self._location_node()
+        if kind == "BulkOperation" and number in self.bulk_runs:
+            return self._bulk_node(self.bulk_runs[number])
         return None
 
     def _product_node(self, product: Product) -> dict[str, Any]:
@@ -809,6 +914,11 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
             "createdAt": _iso(product.created_at),
             "updatedAt": _iso(product.updated_at),
             "hasOnlyDefaultVariant": product.only_default,
+            "variantsCount": {
+                "__typename": "Count",
+                "count": len(product.variants),
+                "precision": "EXACT",
+            },
             "totalInventory": sum(v.quantity for v in product.variants.values()),
             "options": [
                 {"__typename": "ProductOption", "name": name, "position": n, "values": list(values)}
@@ -1115,6 +1225,278 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
         }
         self._idempotent[str(key)] = payload
         return payload
+
+    # -- bulk operations -------------------------------------------------------------------
+
+    def _bulk_run_query(self, args: dict[str, Any], directives: dict[str, Any]) -> dict[str, Any]:
+        """bulkOperationRunQuery(query:, groupObjects:): checked as Shopify checks it (one
+        top-level connection, at most five, two deep; products and their variants here), then
+        run in the background. `userErrors` when it is refused or too many already run."""
+        payload: dict[str, Any] = {"__typename": "BulkOperationRunQueryPayload"}
+        try:
+            plan = bulk_plan(parse(str(args.get("query") or "")))
+            search = self._bulk_search(plan)
+        except GraphQLError as error:
+            return {
+                **payload,
+                "bulkOperation": None,
+                "userErrors": [_bulk_user_error(f"Invalid bulk query: {error.message}", "INVALID")],
+            }
+        running = [run for run in self.bulk_runs.values() if self._bulk_state(run) in BULK_RUNNING]
+        if len(running) >= self.bulk_limit:
+            message = (
+                f"A bulk query operation for this app and shop is already in progress: "
+                f"{running[-1].gid}."
+                if self.bulk_limit == 1
+                else f"Bulk operations limit reached ({self.bulk_limit} running). Please try "
+                "again later."
+            )
+            code = "OPERATION_IN_PROGRESS" if self.bulk_limit == 1 else "LIMIT_REACHED"
+            return {
+                **payload,
+                "bulkOperation": None,
+                "userErrors": [_bulk_user_error(message, code)],
+            }
+        run = BulkRun(
+            number=self._bulk_ids.next(),
+            query=str(args["query"]),
+            created_at=int(self.now()),
+            started=time.monotonic(),
+            grouped=bool(args.get("groupObjects", False)),
+            fault=self._bulk_fault,
+            token=secrets.token_hex(16),
+        )
+        self._bulk_fault = None
+        self._bulk_forget_old()
+        self.bulk_runs[run.number] = run
+        self._bulk_files[f"{run.number}.jsonl"] = (run, False)
+        threading.Thread(
+            target=self._bulk_build, args=(run, plan, search), name="shopify-bulk", daemon=True
+        ).start()
+        self._calls["bulkOperationRunQuery"] += 1
+        return {**payload, "bulkOperation": self._bulk_node(run), "userErrors": []}
+
+    def _bulk_cancel(self, args: dict[str, Any], directives: dict[str, Any]) -> dict[str, Any]:
+        """bulkOperationCancel(id:): a running operation stops; an ended one cannot."""
+        _, number = _parse_gid(args.get("id"))
+        run = self.bulk_runs.get(number or -1)
+        payload: dict[str, Any] = {"__typename": "BulkOperationCancelPayload"}
+        if run is None:
+            error = _bulk_user_error("Bulk operation does not exist", "INVALID", field=["id"])
+            return {**payload, "bulkOperation": None, "userErrors": [error]}
+        if self._bulk_state(run) not in BULK_RUNNING:
+            error = _bulk_user_error(
+                f"A bulk operation cannot be canceled when it is {run.status.lower()}",
+                "INVALID",
+                field=["id"],
+            )
+            return {**payload, "bulkOperation": self._bulk_node(run), "userErrors": [error]}
+        run.canceled = True
+        return {**payload, "bulkOperation": self._bulk_node(run), "userErrors": []}
+
+    def _bulk_forget_old(self) -> None:
+        """Keep the last BULK_KEEP operations and their files: a demo shop scanned for weeks
+        must not hold every result it ever wrote (Shopify keeps them a week)."""
+        for number in sorted(self.bulk_runs)[:-BULK_KEEP]:
+            run = self.bulk_runs.pop(number)
+            self._bulk_files.pop(f"{number}.jsonl", None)
+            self._bulk_files.pop(f"{number}-partial.jsonl", None)
+            run.canceled = run.canceled or self._bulk_state(run) in BULK_RUNNING
+
+    def _current_bulk(self, kind: Any) -> dict[str, Any] | None:
+        """currentBulkOperation(type:): the app's most recent bulk query (no bulk mutations
+        here)."""
+        if (kind or "QUERY") != "QUERY" or not self.bulk_runs:
+            return None
+        return self._bulk_node(self.bulk_runs[max(self.bulk_runs)])
+
+    @staticmethod
+    def _bulk_search(plan: BulkConnection) -> Callable[[Mapping[str, Any]], bool]:
+        """The products a bulk query reads; GraphQLError for connections not emulated."""
+        if plan.field.name != "products":
+            raise GraphQLError("This emulator runs bulk queries over products only.")
+        if any(inner.field.name != "variants" for inner in plan.nested):
+            raise GraphQLError("This emulator nests only variants in a products bulk query.")
+        return _search(plan.field.args.get("query"), {"updated_at", "created_at", "status"})
+
+    def _bulk_build(
+        self, run: BulkRun, plan: BulkConnection, matches: Callable[[Mapping[str, Any]], bool]
+    ) -> None:
+        """The background half of an operation: its JSONL lines, BULK_CHUNK products at a
+        time, each chunk read under the lock (so the shop may change between chunks, as it
+        may while Shopify runs a long operation)."""
+        try:
+            with self.lock:
+                ids = sorted(
+                    p.product_id for p in self.products.values() if matches(_product_facts(p))
+                )
+            for start in range(0, len(ids), BULK_CHUNK):
+                with self.lock:
+                    if run.canceled:
+                        return
+                    self._bulk_chunk(run, plan, ids[start : start + BULK_CHUNK])
+            with self.lock:
+                run.built = True
+        except Exception:
+            logger.exception("the emulated bulk operation %s failed", run.gid)
+            with self.lock:
+                run.broken = True
+
+    def _bulk_chunk(self, run: BulkRun, plan: BulkConnection, ids: Sequence[int]) -> None:
+        """Write the lines of some products (those deleted meanwhile are gone): each product,
+        then its variants with `__parentId`; grouped, the variants right after their product,
+        otherwise after every product of the chunk."""
+        parents: list[bytes] = []
+        children: list[bytes] = []
+        for product_id in ids:
+            product = self.products.get(product_id)
+            if product is None:
+                continue
+            node = self._product_node(product)
+            parent = _jsonl(select(node, plan.fields, {}))
+            mine = [
+                _jsonl(
+                    {
+                        **select(self._variant_node(product, v), inner.fields, {}),
+                        "__parentId": node["id"],
+                    }
+                )
+                for inner in plan.nested
+                for v in product.variants.values()
+            ]
+            if run.grouped:
+                self._bulk_append(run, [parent], root=True)
+                self._bulk_append(run, mine, root=False)
+            else:
+                parents.append(parent)
+                children.extend(mine)
+        self._bulk_append(run, parents, root=True)
+        self._bulk_append(run, children, root=False)
+
+    @staticmethod
+    def _bulk_append(run: BulkRun, lines: list[bytes], *, root: bool) -> None:
+        roots = run.roots[-1] if run.roots else 0
+        for line in lines:
+            roots += root
+            run.lines.append(line)
+            run.roots.append(roots)
+
+    def _bulk_state(self, run: BulkRun) -> str:
+        """Where an operation stands now: CREATED for `bulk_start` seconds, RUNNING while its
+        objects are processed at `bulk_rate` a second, then how it ended (its fault decides);
+        a completed one EXPIRES a week later. Called under the lock."""
+        completed_at = run.completed_at
+        if (
+            run.status == "COMPLETED"
+            and completed_at
+            and self.now() >= completed_at + BULK_RESULT_TTL
+        ):
+            run.status = "EXPIRED"
+        if run.status:
+            return run.status
+        shown = self._bulk_shown(run)
+        if run.canceled:
+            return self._bulk_end(run, "CANCELED", shown)
+        if run.broken:
+            return self._bulk_end(run, "FAILED", shown // 2, "INTERNAL_SERVER_ERROR")
+        if shown < 0:
+            return "CREATED"
+        if not run.built or shown < len(run.lines):
+            return "RUNNING"
+        ending = {
+            "fail": ("FAILED", shown // 2, "INTERNAL_SERVER_ERROR"),
+            "timeout": ("FAILED", shown // 2, "TIMEOUT"),
+            "cancel": ("CANCELED", shown // 2, None),
+            "expire": ("EXPIRED", shown, None),
+        }
+        return self._bulk_end(run, *ending.get(run.fault or "", ("COMPLETED", shown, None)))
+
+    def _bulk_shown(self, run: BulkRun) -> int:
+        """Objects processed so far at `bulk_rate`; -1 while the operation has not started."""
+        elapsed = time.monotonic() - run.started - self.bulk_start
+        if elapsed < 0:
+            return -1
+        return min(len(run.lines), int(elapsed * self.bulk_rate))
+
+    def _bulk_end(self, run: BulkRun, status: str, shown: int, code: str | None = None) -> str:
+        run.status, run.shown, run.error_code = status, max(shown, 0), code
+        run.completed_at = int(self.now())
+        if status == "FAILED" and run.shown:
+            self._bulk_files[f"{run.number}-partial.jsonl"] = (run, True)
+        return status
+
+    def _bulk_node(self, run: BulkRun) -> dict[str, Any]:
+        """The BulkOperation as polled. Counts are UnsignedInt64, which Shopify sends as
+        strings; `url` is set once COMPLETED (null when nothing matched), `partialDataUrl` for
+        a FAILED one that had read something."""
+        status = self._bulk_state(run)
+        objects = run.shown if run.status else max(self._bulk_shown(run), 0)
+        url = partial = size = None
+        if status == "COMPLETED" and run.lines:
+            url = self._bulk_url(run, f"{run.number}.jsonl")
+            size = str(len(self._bulk_body(run)))
+        if status == "FAILED" and run.shown:
+            partial = self._bulk_url(run, f"{run.number}-partial.jsonl")
+        return {
+            "__typename": "BulkOperation",
+            "id": run.gid,
+            "type": "QUERY",
+            "status": status,
+            "errorCode": run.error_code,
+            "createdAt": _iso(run.created_at),
+            "completedAt": _iso(run.completed_at)
+            if status == "COMPLETED" and run.completed_at
+            else None,
+            "objectCount": str(objects),
+            "rootObjectCount": str(run.root_count(objects)),
+            "fileSize": size,
+            "url": url,
+            "partialDataUrl": partial,
+            "query": run.query,
+        }
+
+    def _bulk_url(self, run: BulkRun, name: str) -> str:
+        """A signed link to a result file, as Shopify hands out links to its file storage."""
+        query = f"X-Goog-Expires={BULK_RESULT_TTL}&X-Goog-Signature={run.token}"
+        return f"{self.base_url}{BULK_RESULTS_PATH}{name}?{query}"
+
+    @staticmethod
+    def _bulk_body(run: BulkRun) -> bytes:
+        """The result file: every line, each ended by a newline."""
+        if run.body is None:
+            run.body = b"".join(line + b"\n" for line in run.lines)
+        return run.body
+
+    def _bulk_result_file(self, request: Request, name: str) -> Reply:
+        """GET /bulk-results/<id>.jsonl?…&X-Goog-Signature=…: a completed operation's JSONL
+        (cut as its fault says), or the partial data of a failed one; Google Cloud Storage's
+        refusals otherwise (an unknown file, a wrong signature, an expired link)."""
+        with self.lock:
+            self.bulk_downloads.append(dict(request.headers))
+            found = self._bulk_files.get(name)
+            if found is None:
+                return _storage_error("NoSuchKey", "The specified key does not exist.", 404)
+            run, partial = found
+            signature = request.param("X-Goog-Signature") or ""
+            if not hmac.compare_digest(signature.encode(), run.token.encode()):
+                return _storage_error(
+                    "SignatureDoesNotMatch",
+                    "The request signature we calculated does not match the signature you "
+                    "provided.",
+                    403,
+                )
+            status = self._bulk_state(run)
+            if partial and status == "FAILED":
+                body = b"".join(line + b"\n" for line in run.lines[: run.shown])
+            elif not partial and status == "COMPLETED":
+                body = self._bulk_body(run)
+            else:
+                return _storage_error("ExpiredToken", "Invalid argument: the URL has expired.", 400)
+        if run.fault == "truncate":
+            body = body[: len(body) // 2]
+        elif run.fault == "cut_lines":
+            body = body[: body.rfind(b"\n", 0, len(body) // 2) + 1]
+        return Reply(200, body, (("Content-Type", "application/jsonl"),))
 
     # -- mutation helpers -----------------------------------------------------------------
 
@@ -1548,6 +1930,29 @@ def _errors(errors: list[GraphQLError], *, cost: dict[str, Any] | None = None) -
     if cost is not None:
         body["extensions"] = {"cost": cost}
     return body
+
+
+def _bulk_user_error(message: str, code: str, *, field: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "__typename": "BulkOperationUserError",
+        "field": field,
+        "message": message,
+        "code": code,
+    }
+
+
+def _jsonl(value: Mapping[str, Any]) -> bytes:
+    """One line of a bulk result: compact JSON, no newline."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _storage_error(code: str, message: str, status: int) -> Reply:
+    """Google Cloud Storage's XML error, as a bulk result URL answers it when refused."""
+    body = (
+        "<?xml version='1.0' encoding='UTF-8'?>"
+        f"<Error><Code>{code}</Code><Message>{escape(message)}</Message></Error>"
+    )
+    return Reply(status, body.encode(), (("Content-Type", "application/xml; charset=UTF-8"),))
 
 
 def _connection(

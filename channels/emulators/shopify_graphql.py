@@ -11,6 +11,10 @@
   the arguments) or actual (from what came back). Over MAX_QUERY_COST a query is refused.
 - `CostBucket`: the leaky bucket that charges it, and the `extensions.cost` figures every
   reply carries.
+- `bulk_plan`: the connections of a bulk query (`bulkOperationRunQuery`), refused as Shopify
+  refuses them (no connection, more than one top-level field, more than five connections,
+  nested deeper than two); each connection's own fields and the connections inside it, as
+  the JSONL result lays them out.
 
 Every failure is a `GraphQLError`, one entry of a reply's top-level `errors`. Nothing here
 knows Shopify's schema: the emulator (`channels.emulators.shopify`) supplies the objects.
@@ -357,6 +361,66 @@ def _node_selection(
                 if isinstance(inner, Field) and inner.name == "node" and inner.selection:
                     return inner.selection
     return None
+
+
+# -- a GraphQL subset: bulk queries ----------------------------------------------------------------
+
+MAX_BULK_CONNECTIONS = 5
+MAX_BULK_DEPTH = 2
+
+
+@dataclass(slots=True)
+class BulkConnection:
+    """One connection of a bulk query. `fields` is what each of its nodes shows on its own JSONL
+    line (nested connections taken out: their nodes get lines of their own, with
+    `__parentId`); `nested` are the connections inside it."""
+
+    field: Field
+    fields: list[Field | InlineFragment]
+    nested: list["BulkConnection"]
+
+
+def bulk_plan(operation: Operation) -> BulkConnection:
+    """The connections of a bulk query, as Shopify checks them: a query (not a mutation) of
+    one top-level connection field, at most five connections, nested at most two deep.
+    GraphQLError (its message for the mutation's `userErrors`) otherwise."""
+    if operation.kind != "query":
+        raise GraphQLError("Bulk queries cannot contain mutations.")
+    fields = [item for item in operation.selection if isinstance(item, Field)]
+    if len(fields) != 1 or len(operation.selection) != 1:
+        raise GraphQLError("Bulk queries must contain exactly one top-level field.")
+    root = _bulk_connection(fields[0], depth=1)
+    if root is None:
+        raise GraphQLError("Bulk queries must contain at least one connection.")
+    if _count_connections(root) > MAX_BULK_CONNECTIONS:
+        raise GraphQLError(
+            f"Bulk queries cannot contain more than {MAX_BULK_CONNECTIONS} connections."
+        )
+    return root
+
+
+def _bulk_connection(item: Field, *, depth: int) -> BulkConnection | None:
+    node_selection = _node_selection(item.selection or [])
+    if node_selection is None:
+        return None
+    if depth > MAX_BULK_DEPTH:
+        raise GraphQLError(
+            f"Bulk queries cannot contain connections with a nesting depth greater than "
+            f"{MAX_BULK_DEPTH}."
+        )
+    own: list[Field | InlineFragment] = []
+    nested: list[BulkConnection] = []
+    for child in node_selection:
+        inner = _bulk_connection(child, depth=depth + 1) if isinstance(child, Field) else None
+        if inner is None:
+            own.append(child)
+        else:
+            nested.append(inner)
+    return BulkConnection(item, own, nested)
+
+
+def _count_connections(connection: BulkConnection) -> int:
+    return 1 + sum(_count_connections(inner) for inner in connection.nested)
 
 
 # -- a GraphQL subset: execution -------------------------------------------------------------------

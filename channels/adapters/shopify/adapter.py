@@ -12,10 +12,12 @@ for a shop that sells from one location.
 """
 
 import html
+import logging
 import math
 import re
+import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -45,7 +47,13 @@ from channels.adapters.convert import (
 )
 from channels.adapters.kit import BaseAdapter, PushBatch, PushRow, Unpushable, chunks
 from channels.adapters.paging import PageTally, reported_total
-from channels.adapters.shopify.client import SERVICE, ShopifyClient, webhook_hmac
+from channels.adapters.shopify.bulk import (
+    BulkOperation,
+    BulkStats,
+    BulkUnavailable,
+    bulk_listing_pages,
+)
+from channels.adapters.shopify.client import BULK_PRODUCTS, SERVICE, ShopifyClient, webhook_hmac
 from channels.adapters.shopify.credentials import ShopifyCredentials
 from channels.adapters.shopify.orders import STATUS_TABLE, order_from_node, parse_time, tail
 from channels.adapters.uploads import (
@@ -55,6 +63,8 @@ from channels.adapters.uploads import (
     require_variants,
 )
 
+logger = logging.getLogger(__name__)
+
 # -- catalog ------------------------------------------------------------------------------------
 
 LISTING_STATUS = {"ACTIVE": "live"}  # DRAFT, ARCHIVED and UNLISTED are not for sale
@@ -63,6 +73,14 @@ MAX_OPTIONS = 3
 MAX_VARIANTS = 2048
 VARIANTS_FIRST = 20  # variants read with each product; more are paged per product
 VARIANTS_PAGE = 250  # the further pages of a product's variants (client.PRODUCT_VARIANTS)
+# Full reads of shops this large go through a bulk operation: below it, the few paginated calls
+# end before a bulk operation would (Shopify takes seconds to start one, however small).
+BULK_FROM = 1000  # products
+BULK_PAGE = 250  # products per page read from a bulk result
+BULK_POLL_FIRST = 0.2  # seconds before the first poll of a bulk operation...
+BULK_POLL_GROWTH = 1.5  # ...each wait half as long again as the last...
+BULK_POLL_MAX = 2.0  # ...up to this
+BULK_WAIT_LIMIT = 1800.0  # seconds an operation may run before it is canceled for the pages
 ORDERS_FIRST = 15  # orders per page, with...
 LINES_FIRST = 10  # ...their first lines (see the query costs in client.py)
 MAX_QUANTITY = 1_000_000_000  # Shopify refuses quantities from here on
@@ -89,7 +107,9 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
 
     `base_url` is the shop's own address (`https://<shop>.myshopify.com`); the rest as
     `BaseAdapter` takes it. Reads run in one thread: Shopify's cost budget, not the number of
-    calls in flight, is what limits them.
+    calls in flight, is what limits them. `bulk_from` is the product count from which a full
+    read goes through a bulk operation, `bulk_wait_limit` how many seconds it waits for one
+    (see `iter_listing_pages`); `bulk_stats` says what became of them.
     """
 
     kind = "shopify"
@@ -112,6 +132,23 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
         order_window_days=None,  # orders(query:) takes any updated_at range
     )
     STATUS_TABLE = STATUS_TABLE
+    # Defaults of the constructor's `bulk_from` and `bulk_wait_limit`.
+    bulk_from: int = BULK_FROM
+    bulk_wait_limit: float = BULK_WAIT_LIMIT
+
+    def __init__(
+        self,
+        *,
+        bulk_from: int | None = None,
+        bulk_wait_limit: float | None = None,
+        **settings: Any,
+    ) -> None:
+        super().__init__(**settings)
+        if bulk_from is not None:
+            self.bulk_from = bulk_from
+        if bulk_wait_limit is not None:
+            self.bulk_wait_limit = bulk_wait_limit
+        self.bulk_stats = BulkStats()
 
     # -- Adapter protocol ------------------------------------------------------------------
 
@@ -144,6 +181,15 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
         from that second on (`updated_at:>='…'`, whole seconds rounded down so nothing in the
         watermark's own second is missed).
 
+        A full read of a shop of `bulk_from` products or more (the first page's count says)
+        goes on through a bulk operation instead (`_bulk_listing_pages`): one operation
+        Shopify runs on its side, polled, then its JSONL result streamed, in pages of 250
+        products, leaving out those of the first page. When the operation cannot be used
+        (refused, failed, canceled, expired, or still running after `bulk_wait_limit`
+        seconds) nothing of it has been read, and the pages simply go on; `bulk_stats`
+        counts those fallbacks. Incremental reads stay on the paginated query: they read
+        what changed, which is little.
+
         Shopify deletes products outright and no query lists deleted ones, so an incremental
         scan cannot report removals; a full scan does, by what it no longer sees. Whether a
         stock-only change moves a product's `updatedAt` is not documented: incremental scans
@@ -152,7 +198,8 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
         IncompleteRead (channels.adapters.paging) when a page is empty or short while
         `hasNextPage` says more follow, or names no cursor to go on from, or when the read
         ends short of `productsCount` (asked for with each page, at one point); the same for a
-        page of a product's further variants.
+        page of a product's further variants, and for a bulk result with fewer objects than
+        its operation wrote (see `bulk.py`).
         """
         search = None if updated_since is None else f"updated_at:>='{_iso(updated_since)}'"
         tally = PageTally(SERVICE, "products", self.limits.page_size)
@@ -176,6 +223,11 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
             after = str(info.get("endCursor") or "")
             if not after:
                 raise tally.cannot_continue("sent no endCursor")
+            if search is None and tally.pages == 1 and (tally.total or 0) >= self.bulk_from:
+                read = frozenset(tail(node.get("id")) for node in nodes)
+                if (yield from self._bulk_listing_pages(read)):
+                    return
+                # Nothing of the bulk read was used: the pages go on after the first one.
 
     def create_product(self, product: UploadProduct) -> list[RemoteListing]:
         """Create the product with its options, variants and stock in one productSet call.
@@ -417,6 +469,103 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
         )
 
     # -- reading ---------------------------------------------------------------------------
+
+    def _bulk_listing_pages(
+        self, read: frozenset[str]
+    ) -> Generator[list[RemoteListing], None, bool]:
+        """The rest of a full read through a bulk operation; the products in `read` (ids)
+        were listed already. False, having yielded nothing, when the operation cannot be used
+        (logged and counted in `bulk_stats`); True once its whole result has been read.
+
+        Calls: bulkOperationRunQuery (10 points), a 1-point poll every 0.2 s at first, the
+        wait growing by half each time up to 2 s, and one download of the result.
+        """
+        try:
+            operation = self._finished_bulk_operation()
+            download = self._client.bulk_result(operation.url)
+        except BulkUnavailable as unavailable:
+            return self._bulk_fallback(str(unavailable))
+        except CredentialsError:
+            raise
+        except AdapterError as exc:
+            return self._bulk_fallback(f"its result could not be downloaded: {exc}")
+        try:
+            yield from bulk_listing_pages(
+                download.chunks(),
+                operation,
+                listings=listings_from_product,
+                skip=read,
+                page_products=BULK_PAGE,
+            )
+        finally:
+            download.close()
+        self.bulk_stats.read += 1
+        return True
+
+    def _finished_bulk_operation(self) -> BulkOperation:
+        """Start the bulk read of every product and wait for it to end; the operation when it
+        completed with a result. BulkUnavailable otherwise (a refused start, a failed, canceled
+        or expired operation, one still running after `bulk_wait_limit` seconds, which is
+        then canceled, or a call that fails while starting or polling). A refused token stays
+        a CredentialsError."""
+        operation = self._start_bulk_operation()
+        deadline = time.monotonic() + self.bulk_wait_limit
+        delay = BULK_POLL_FIRST
+        while operation.running:
+            if time.monotonic() + delay > deadline:
+                self._cancel_bulk_operation(operation)
+                raise BulkUnavailable(f"it was still running after {self.bulk_wait_limit:g} s")
+            self._client.idle(delay)
+            delay = min(delay * BULK_POLL_GROWTH, BULK_POLL_MAX)
+            try:
+                node = self._client.bulk_operation(operation.gid)
+            except CredentialsError:
+                raise
+            except AdapterError as exc:
+                self._cancel_bulk_operation(operation)
+                raise BulkUnavailable(f"polling it failed: {exc}") from None
+            if node is None:
+                raise BulkUnavailable(f"{SERVICE} no longer knows the operation")
+            operation = BulkOperation.from_node(node)
+        problem = operation.unusable()
+        if problem:
+            raise BulkUnavailable(problem)
+        return operation
+
+    def _start_bulk_operation(self) -> BulkOperation:
+        """bulkOperationRunQuery; BulkUnavailable when Shopify refuses it (`userErrors`: one
+        is running already, or the limit of running ones is reached; a token that may not run
+        bulk operations, ACCESS_DENIED) or the call fails."""
+        try:
+            answer = self._client.bulk_run_query(BULK_PRODUCTS)
+        except CredentialsError as exc:
+            if exc.code != "ACCESS_DENIED":
+                raise
+            raise BulkUnavailable(f"{SERVICE} does not allow it: {exc}") from None
+        except AdapterError as exc:
+            raise BulkUnavailable(f"it could not be started: {exc}") from None
+        errors = _user_errors(answer)
+        if errors:
+            raise BulkUnavailable(f"{SERVICE} refused it: {errors[0][1]}")
+        node = answer.get("bulkOperation")
+        if not isinstance(node, dict) or not node.get("id"):
+            raise BulkUnavailable(f"{SERVICE} started no operation")
+        self.bulk_stats.started += 1
+        return BulkOperation.from_node(node)
+
+    def _cancel_bulk_operation(self, operation: BulkOperation) -> None:
+        """Cancel an operation given up on, so it does not hold one of the shop's bulk query
+        slots; a failure to cancel is only logged (it ends on its own)."""
+        try:
+            self._client.bulk_cancel(operation.gid)
+        except AdapterError as exc:
+            logger.info("%s bulk operation %s not canceled: %s", SERVICE, operation.gid, exc)
+
+    def _bulk_fallback(self, reason: str) -> bool:
+        self.bulk_stats.fallbacks += 1
+        self.bulk_stats.last_fallback = reason
+        logger.warning("%s bulk read not used, reading page by page: %s", SERVICE, reason)
+        return False
 
     def _listings_of_product(self, node: Mapping[str, Any]) -> list[RemoteListing]:
         return listings_from_product(node, self._all_variants(node))

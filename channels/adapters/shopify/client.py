@@ -21,6 +21,11 @@ To be refused less often, the client also paces itself: before an operation it w
 bucket, as the last reply described it, has refilled enough for that operation's last
 requested cost.
 
+Bulk operations (full reads of large shops): `bulk_run_query` starts one, `bulk_operation`
+polls it by id, `bulk_cancel` gives it up, and `bulk_result` streams its JSONL file from the
+signed URL it completed with, through a session of its own: that URL is on Shopify's file
+storage, so the access token never goes with it, and the URL is never logged.
+
 Tokens: with an expiring offline token (one hour) the channel also stores the refresh token and
 the app's client id. On HTTP 401 the client trades the refresh token once at
 `POST {shop}/admin/oauth/access_token` (JSON `client_id`, `client_secret`,
@@ -35,15 +40,22 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from channels.adapters.base import AdapterError, CredentialsError
-from channels.adapters.http import OutgoingRequest, RetryAdvice, default_classifier
+from channels.adapters.base import AdapterError, CallStats, CredentialsError
+from channels.adapters.http import (
+    HttpCaller,
+    OutgoingRequest,
+    RetryAdvice,
+    build_session,
+    default_classifier,
+)
 from channels.adapters.kit import Client
+from channels.adapters.paging import IncompleteRead
 from channels.adapters.shopify.credentials import ShopifyCredentials
 
 SERVICE = "Shopify"
@@ -199,9 +211,93 @@ query OrderLines($id: ID!, $after: String) {{
 }}
 """
 
+# -- bulk operations (a full read of the catalog; see adapter.iter_listing_pages) ----------------
+
+# What the paginated PRODUCTS query reads, for every product and variant, plus each product's
+# variant count: without grouping, a product's variant lines may come anywhere after it, and
+# the count says when all of them have. Bulk queries are not costed; the connections take no
+# `first`.
+BULK_PRODUCTS = f"""
+{{
+  products {{
+    edges {{
+      node {{
+        {PRODUCT_FIELDS} variantsCount {{ count }}
+        variants {{ edges {{ node {{ {VARIANT_FIELDS} }} }} }}
+      }}
+    }}
+  }}
+}}
+"""
+
+# groupObjects: false (the default from API 2026-01, said outright): grouping children under
+# their parent slows the operation down and makes timeouts likelier; the reader does not need it.
+BULK_RUN = """
+mutation BulkRun($query: String!) {
+  bulkOperationRunQuery(query: $query, groupObjects: false) {
+    bulkOperation { id status }
+    userErrors { field message code }
+  }
+}
+"""
+
+BULK_FIELDS = "id status errorCode objectCount rootObjectCount fileSize url"
+
+# 1 point: one operation by id (with up to five bulk queries running at once from API 2026-01,
+# currentBulkOperation may be another one's).
+BULK_POLL = f"""
+query BulkPoll($id: ID!) {{
+  node(id: $id) {{ ... on BulkOperation {{ {BULK_FIELDS} }} }}
+}}
+"""
+
+BULK_CANCEL = """
+mutation BulkCancel($id: ID!) {
+  bulkOperationCancel(id: $id) { bulkOperation { id status } userErrors { field message } }
+}
+"""
+
+BULK_CHUNK_BYTES = 1 << 16  # bytes read from the result file at a time
+
 _OPERATION = re.compile(r"\b(?:query|mutation)\s+(\w+)")
 MAX_PACING_WAIT = 30.0  # seconds; a longer wait means the figures are wrong, not the bucket
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class BulkDownload:
+    """A bulk result being downloaded: `chunks()` yields its bytes as they arrive (once) and
+    closes the connection at the end. Time spent waiting for them is added to `stats`; a
+    connection that breaks off mid-file is an IncompleteRead, since what was not received
+    cannot be told from what does not exist."""
+
+    def __init__(self, response: requests.Response, stats: CallStats) -> None:
+        self._response = response
+        self._stats = stats
+        self.received = 0  # bytes
+
+    def chunks(self) -> Iterator[bytes]:
+        pieces = self._response.iter_content(BULK_CHUNK_BYTES)
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    chunk = next(pieces)
+                except StopIteration:
+                    return
+                finally:
+                    self._stats.seconds += time.monotonic() - started
+                self.received += len(chunk)
+                yield chunk
+        except requests.RequestException as exc:
+            raise IncompleteRead(
+                f"{SERVICE}'s bulk result broke off after {self.received:,} bytes "
+                f"({type(exc).__name__})"
+            ) from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._response.close()
 
 
 def webhook_hmac(*, secret: str, body: bytes) -> str:
@@ -298,6 +394,7 @@ class ShopifyClient(Client[ShopifyCredentials]):
         super().__init__(**settings)
         self._sleep = sleep
         self.budget = CostBudget()
+        self._downloads: HttpCaller | None = None  # bulk results, built when first needed
         session = self._caller.session
         # The token travels as a session header (requests are built without headers); a
         # redirect must then never be followed, or the token would go to the other host.
@@ -369,6 +466,55 @@ class ShopifyClient(Client[ShopifyCredentials]):
         attempt at one change, new for the next change."""
         variables = {"input": dict(input_), "idempotencyKey": key}
         return _root(self.execute(INVENTORY_SET, variables), "inventorySetQuantities")
+
+    # -- bulk operations -------------------------------------------------------------------
+
+    def bulk_run_query(self, query: str) -> Payload:
+        """Start a bulk query; `bulkOperation` (id, status) and `userErrors`. Sent again after
+        a lost reply: at worst a second read-only operation starts."""
+        return _root(self.execute(BULK_RUN, {"query": query}), "bulkOperationRunQuery")
+
+    def bulk_operation(self, operation_id: str) -> Payload | None:
+        """The operation's status, counts and result URL; None if Shopify knows no such one."""
+        node = self.execute(BULK_POLL, {"id": operation_id}).get("node")
+        return node if isinstance(node, dict) else None
+
+    def bulk_cancel(self, operation_id: str) -> Payload:
+        return _root(self.execute(BULK_CANCEL, {"id": operation_id}), "bulkOperationCancel")
+
+    def bulk_result(self, url: str) -> "BulkDownload":
+        """Open a completed operation's JSONL result for reading as a stream.
+
+        The URL is a signed link to Shopify's file storage (another host), so it is fetched
+        through a session of its own that never carries the access token. Connection failures,
+        429 and 5xx are retried as any call; AdapterError when the file cannot be had (an
+        expired link answers 4xx). Never logs or reports the URL: its signature is a secret.
+        """
+        if self._downloads is None:
+            session = build_session()
+            session.stream = True  # the body is read as it comes, never held whole
+            self._downloads = HttpCaller(
+                stats=self._caller.stats,
+                service=self.service,
+                session=session,
+                policy=self._caller.policy,
+            )
+        response = self._downloads.send(lambda: OutgoingRequest("GET", url))
+        if response.status_code != 200:
+            status = response.status_code
+            response.close()
+            raise AdapterError(
+                f"Shopify's bulk result could not be downloaded (HTTP {status})",
+                retryable=status == 429 or status >= 500,
+                code=f"http_{status}",
+            )
+        return BulkDownload(response, self._caller.stats)
+
+    def idle(self, seconds: float) -> None:
+        """Wait between polls of a bulk operation; counted as waiting on Shopify."""
+        if seconds > 0:
+            self._sleep(seconds)
+            self._caller.stats.seconds += seconds
 
     # -- orders ----------------------------------------------------------------------------
 
