@@ -412,7 +412,12 @@ def _run_distinct(page: Page, orders: Sequence[RemoteOrder]) -> list[SyncLog]:
     ]
     SyncLog.objects.bulk_create(rows)
     _note_remote_states(ctxs)
-    own_orders_seen(channel=page.channel, orders=[_placed(ctx) for ctx in ctxs])
+    # Only orders the POS holds: the quantity a resync would push counts them. An order it
+    # does not hold (logged 404, to download) is not in that quantity yet, and pushing it
+    # would undo the marketplace's own deduction: a sold unit back on sale.
+    own_orders_seen(
+        channel=page.channel, orders=[_placed(ctx) for ctx in ctxs if ctx.doc is not None]
+    )
     return rows
 
 

@@ -82,3 +82,25 @@ def test_a_push_sent_before_an_order_reached_the_pos_is_repaired_when_it_does():
         # then: the marketplace shows what the POS has for sale: 11 on hand, 2 reserved
         assert shop.stock("TEE-BLK-M") == (11, 2)
         assert shop_emulator.quantities()[(item_id, model_id)] == 9
+
+
+def test_a_pushed_order_the_pos_does_not_hold_never_puts_its_units_back_on_sale():
+    from synclogs.models import SyncLog
+    from synclogs.services import order_download_pushed
+
+    with ShopeeEmulator(seed=21) as shop_emulator:
+        # given: a real-time channel just told the POS's 10 (a push within the clock skew)
+        shop = scanned(make_shop(shop_emulator, inventory_sync_mode="realtime"))
+        stock_up(shop)
+        inventory_flush(channel_id=shop.channel.pk)
+        item_id, model_id = (int(ref) for ref in shop.refs["TEE-BLK-M"])
+        # when: a buyer's order arrives already paid, the marketplace takes its 2 units off,
+        # and its webhook reaches omni, which has never seen the order
+        number = shop.order(("TEE-BLK-M", 2), state="paid")
+        assert shop_emulator.quantities()[(item_id, model_id)] == 8
+        logs = order_download_pushed(channel=shop.channel, order_number=number)
+        inventory_flush(channel_id=shop.channel.pk)
+        # then: it is logged missing, to download, and the marketplace keeps its deduction
+        assert {log.status for log in logs} == {SyncLog.Status.MISSING}
+        assert not PendingPush.objects.exists()
+        assert shop_emulator.quantities()[(item_id, model_id)] == 8
