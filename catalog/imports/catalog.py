@@ -7,7 +7,7 @@ are in bulk (omni.bulk), a fixed number of queries per few thousand rows.
 import itertools
 import operator
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
@@ -288,19 +288,16 @@ def _check_options(group: _Group, present: frozenset[str]) -> None:
         for i, name, column in zip(_OPTIONS, names, _OPTION_VALUES, strict=True)
         if name or column in present
     ]
+    columns = [column for _i, _name, column in options]
+    # The usual case: every option is named, so a row is right when it has every value.
+    named = all(name for _i, name, _column in options)
     seen: dict[tuple[str, ...], int] = {}
     for row in group.rows:
-        values = [row.variant.get(column, "") for _i, _name, column in options]
-        for (i, name, column), value in zip(options, values, strict=True):
-            if value and not name:
-                row.refuse(f"{column} {value!r} has no option{i}_name (e.g. Color)")
-            elif name and not value:
-                row.refuse(
-                    f"{column} is blank, but the product's option{i}_name is {name!r}"
-                    if column in present
-                    else f"option{i}_name {name!r} is given but the file has no {column}"
-                )
-        combo = tuple(value.casefold() for value in values)
+        variant = row.variant
+        values = [variant.get(column, "") for column in columns]
+        if not (named and all(values)):
+            _check_option_values(row, options, values, present)
+        combo = tuple(map(str.casefold, values))
         if any(combo) and combo in seen:
             row.refuse(
                 f"same options as line {seen[combo]}; each variant of a product needs its own "
@@ -309,8 +306,31 @@ def _check_options(group: _Group, present: frozenset[str]) -> None:
         seen.setdefault(combo, row.line)
 
 
-def _check_duplicate_skus(rows: Iterable[_Row]) -> None:
-    """Refuse every row whose SKU appears on another row once trimmed and ignoring case."""
+def _check_option_values(
+    row: _Row,
+    options: list[tuple[int, str | None, str]],
+    values: list[str],
+    present: frozenset[str],
+) -> None:
+    """Refuse a value for an option the product does not name, and a blank for one it does."""
+    for (i, name, column), value in zip(options, values, strict=True):
+        if value and not name:
+            row.refuse(f"{column} {value!r} has no option{i}_name (e.g. Color)")
+        elif name and not value:
+            row.refuse(
+                f"{column} is blank, but the product's option{i}_name is {name!r}"
+                if column in present
+                else f"option{i}_name {name!r} is given but the file has no {column}"
+            )
+
+
+def _check_duplicate_skus(rows: list[_Row]) -> None:
+    """Refuse every row whose SKU appears on another row once trimmed and ignoring case.
+    Cost: one set of the keys when no SKU repeats (the usual file); the lines of each key
+    only when some does."""
+    keys = [row.key for row in rows if row.sku]
+    if len(set(keys)) == len(keys):
+        return
     lines: dict[str, list[int]] = defaultdict(list)
     for row in rows:
         if row.sku:

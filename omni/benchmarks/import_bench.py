@@ -3,14 +3,31 @@
 The files are generated in memory and go through the same services as the admin and the
 commands (catalog.imports), parsing included. The run creates its own outlets (bench-1…) and
 products (handles starting with HANDLE_PREFIX) and removes them afterwards unless --keep.
+
+Each import is judged against its floor, measured in the same run right after it: the rows
+that import wrote (products, variants and images; stock and ledger rows), read back untimed and
+written again with COPY, as the Python values a writer holding them would send, into plain
+tables of the same shape (FLOOR_PREFIX + the table's name: the same columns, types and
+defaults, the SKU key still computed by the server, but no constraints and no indexes), in one
+transaction committed as the import's is; FLOOR_TRIES times, the fastest being the floor.
+They are ordinary logged tables, not TEMP or UNLOGGED ones: the import's rows must survive a
+crash, so writing them to the WAL and flushing it at commit is work no import can avoid, and
+a floor without it would count it as overhead. What the floor leaves out is what the import
+adds: reading and checking the file, the lookups, choosing what to write, the constraints,
+foreign keys and indexes of the real tables, and the stock_changed signal.
+`import ÷ floor` shows how close to the bare writes the import came.
 """
 
 import argparse
 import csv
 import io
+import os
 import random
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.core.management.base import CommandError
@@ -28,12 +45,16 @@ from catalog.models import (
     Variant,
 )
 from omni.actors import Actor
-from omni.benchmarks import Report, positive_int
+from omni.benchmarks import Phase, Report, positive_int
 
 HANDLE_PREFIX = "omni-bench-import-"
 OUTLET_PREFIX = "bench-"
 # Exactly bench-1, bench-2…: other benchmarks' outlets must never match.
 OUTLET_CODES = r"^bench-[0-9]+$"
+# The floor's tables: FLOOR_PREFIX + the real table's name (see the module's docstring).
+FLOOR_PREFIX = "bench_floor_"
+FLOOR_MODELS = (Product, ProductImage, Variant, Stock, StockMovement)
+FLOOR_TRIES = 3
 
 ADJECTIVES = (
     "Classic", "Everyday", "Relaxed", "Slim", "Heritage", "Coastal", "Urban", "Essential",
@@ -92,32 +113,65 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
 
 
 def run(options: dict[str, Any], report: Report) -> None:
+    floors = connection.vendor == "postgresql"  # COPY and LIKE are PostgreSQL's
     if options["clean"]:
         with report.phase("clean up", counted=False):
             _cleanup(created_after=None)
+            if floors:
+                _floor_tables_drop()
+                _vacuum()
         return
     _refuse_leftovers()
+    report.line(f"load average at start: {_load()}")
+    if not floors:
+        report.line("no floor: it is measured with COPY, which needs PostgreSQL")
     created_after = (
         Brand.objects.aggregate(m=models.Max("pk"))["m"] or 0,
         Category.objects.aggregate(m=models.Max("pk"))["m"] or 0,
     )
     codes = [f"{OUTLET_PREFIX}{n}" for n in range(1, options["outlets"] + 1)]
     Outlet.objects.bulk_create([Outlet(code=code, name=f"Bench {code}") for code in codes])
+    if floors:
+        _floor_tables_create()
     try:
-        _measure(options, report, codes)
+        _measure(options, report, codes, floors=floors)
     finally:
+        if floors:
+            _floor_tables_drop()
         if not options["keep"]:
             with report.phase("clean up", counted=False):
                 _cleanup(created_after=created_after)
+                if floors:
+                    _vacuum()
+    report.line(f"load average at end: {_load()}")
 
 
-def _measure(options: dict[str, Any], report: Report, codes: list[str]) -> None:
+def _load() -> str:
+    return " ".join(f"{n:.2f}" for n in os.getloadavg())
+
+
+@dataclass(frozen=True, slots=True)
+class _Judged:
+    """One import's phase and its floor's (None: it wrote no rows, or the floor cannot be
+    measured on this database)."""
+
+    phase: Phase
+    floor: Phase | None
+
+
+def _measure(options: dict[str, Any], report: Report, codes: list[str], *, floors: bool) -> None:
     rng = random.Random(options["seed"])
+    judged: list[_Judged] = []
+
+    def judge(phase: Phase, written: Callable[[], list[_Rows]]) -> None:
+        judged.append(_Judged(phase, _floor(report, written()) if floors else None))
+
     with report.phase("generate catalog CSV", counted=False) as phase:
         catalog = _catalog_csv(options["variants"], rng)
         phase.rows = options["variants"]
     with report.phase("import catalog") as phase:
         phase.rows = _checked(catalog_csv_import(stream=io.StringIO(catalog, newline=""))).rows
+    judge(phase, _catalog_written)
     skus = list(
         Variant.objects.filter(product__handle__startswith=HANDLE_PREFIX).values_list(
             "sku", flat=True
@@ -134,10 +188,141 @@ def _measure(options: dict[str, Any], report: Report, codes: list[str]) -> None:
                 actor=Actor(label="bench"),
             )
             phase.rows = _checked(result).rows
+        judge(phase, partial(_stock_written, code))
     if options["reimport"]:
         with report.phase("import catalog again") as phase:
             phase.rows = _checked(catalog_csv_import(stream=io.StringIO(catalog, newline=""))).rows
+        judged.append(_Judged(phase, None))  # every row unchanged: nothing written
     report.total()
+    if floors:
+        _print_ratios(report, judged)
+
+
+# --- the floor ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """Rows an import wrote, as read back from one table: its insert columns, in order."""
+
+    model: type[models.Model]
+    columns: list[str]
+    values: list[tuple[Any, ...]]
+
+
+def _floor_table(model: type[models.Model]) -> str:
+    return connection.ops.quote_name(FLOOR_PREFIX + model._meta.db_table)
+
+
+def _floor_tables_create() -> None:
+    """The floor's tables: each real table's columns, types and defaults, and its generated
+    columns still computed by the server (the variants' SKU key), but no constraints, indexes
+    or identity. Ordinary tables, so their rows go to the WAL as the real ones do."""
+    quote = connection.ops.quote_name
+    _floor_tables_drop()  # left by a run that was killed
+    with connection.cursor() as cursor:
+        for model in FLOOR_MODELS:
+            cursor.execute(
+                f"CREATE TABLE {_floor_table(model)} "
+                f"(LIKE {quote(model._meta.db_table)} INCLUDING DEFAULTS INCLUDING GENERATED)"
+            )
+
+
+def _floor_tables_drop() -> None:
+    with connection.cursor() as cursor:
+        for model in FLOOR_MODELS:
+            cursor.execute(f"DROP TABLE IF EXISTS {_floor_table(model)}")
+
+
+def _written(model: type[models.Model], where: str, params: Sequence[Any]) -> _Rows:
+    """The rows of `model` matching `where` (SQL on the table's columns), every column the
+    import wrote: the generated ones are left to the server, as they are by the import. JSON is
+    read as its text, which is what the import sends too."""
+    quote = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.generated]
+    selected = ", ".join(
+        f"{quote(f.column)}::text" if isinstance(f, models.JSONField) else quote(f.column)
+        for f in fields
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {selected} FROM {quote(model._meta.db_table)} WHERE {where}", params
+        )
+        values = cursor.fetchall()
+    return _Rows(model, [quote(f.column) for f in fields], values)
+
+
+def _catalog_written() -> list[_Rows]:
+    products = "handle LIKE %s"
+    table = connection.ops.quote_name(Product._meta.db_table)
+    of_products = f"product_id IN (SELECT id FROM {table} WHERE {products})"
+    prefix = [f"{HANDLE_PREFIX}%"]
+    return [
+        _written(Product, products, prefix),
+        _written(ProductImage, of_products, prefix),
+        _written(Variant, of_products, prefix),
+    ]
+
+
+def _stock_written(code: str) -> list[_Rows]:
+    table = connection.ops.quote_name(Outlet._meta.db_table)
+    of_outlet = f"outlet_id = (SELECT id FROM {table} WHERE code = %s)"
+    return [_written(Stock, of_outlet, [code]), _written(StockMovement, of_outlet, [code])]
+
+
+def _floor(report: Report, written: list[_Rows]) -> Phase | None:
+    """Time writing `written` into the floor's tables with COPY, in one transaction (committed
+    unless a caller holds one), FLOOR_TRIES times, emptying them after each (untimed); the
+    fastest try is the floor, since noise from other work on the machine only ever adds."""
+    rows = sum(len(table.values) for table in written)
+    if not rows:
+        return None
+    tries = []
+    for _ in range(FLOOR_TRIES):
+        phase = Phase("  its floor: COPY, plain tables", rows, counted=False)
+        start, start_cpu = time.perf_counter(), time.process_time()
+        with transaction.atomic(), connection.cursor() as cursor:
+            for table in written:
+                sql = f"COPY {_floor_table(table.model)} ({', '.join(table.columns)}) FROM STDIN"
+                with cursor.cursor.copy(sql) as copy:
+                    for values in table.values:
+                        copy.write_row(values)
+        phase.seconds = time.perf_counter() - start
+        phase.cpu = time.process_time() - start_cpu
+        tries.append(phase)
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {', '.join(_floor_table(t.model) for t in written)}")
+    best = min(tries, key=lambda phase: phase.seconds)
+    report.line(
+        f"{best.name:<30} {best.seconds:>7.2f} s (cpu {best.cpu:6.2f} s)  {rows:>9,} rows  "
+        f"{rows / best.seconds:>9,.0f} rows/s  (best of {FLOOR_TRIES}; not in the total)"
+    )
+    return best
+
+
+def _print_ratios(report: Report, judged: list[_Judged]) -> None:
+    report.line(f"{'import ÷ floor':<30} {'import':>9} {'floor':>9} {'ratio':>7}")
+    with_floor = [j for j in judged if j.floor is not None]
+    for entry in judged:
+        if entry.floor is None:
+            report.line(
+                f"  {entry.phase.name:<28} {entry.phase.seconds:>7.2f} s   (no rows written)"
+            )
+            continue
+        report.line(_ratio_line(entry.phase.name, entry.phase.seconds, entry.floor.seconds))
+    if with_floor:
+        report.line(
+            _ratio_line(
+                "total (phases with a floor)",
+                sum(j.phase.seconds for j in with_floor),
+                sum(j.floor.seconds for j in with_floor if j.floor is not None),
+            )
+        )
+
+
+def _ratio_line(name: str, seconds: float, floor: float) -> str:
+    ratio = f"{seconds / floor:>6.1f}×" if floor else "      –"
+    return f"  {name:<28} {seconds:>7.2f} s {floor:>7.2f} s {ratio}"
 
 
 def _checked(result: ImportResult) -> ImportResult:
@@ -244,6 +429,21 @@ def _cleanup(*, created_after: tuple[int, int] | None) -> None:
         brands_after, categories_after = created_after
         Brand.objects.filter(name__in=BRANDS, products__isnull=True, pk__gt=brands_after).delete()
         _delete_unused_categories(categories_after)
+
+
+def _vacuum() -> None:
+    """Vacuum the tables the run filled and emptied, as autovacuum soon would: otherwise the
+    next run's inserts and lookups wade through this run's dead rows, and each run is slower
+    than the last where autovacuum is off or behind. PostgreSQL only; not inside a transaction
+    (a test), where VACUUM cannot run."""
+    if connection.in_atomic_block:
+        return
+    tables = ", ".join(
+        connection.ops.quote_name(model._meta.db_table)
+        for model in (Product, ProductImage, Variant, Stock, StockMovement, Outlet)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {tables}")
 
 
 def _release_references(queryset: models.QuerySet[Any], tables: set[str]) -> None:
