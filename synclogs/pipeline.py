@@ -412,13 +412,16 @@ def _run_distinct(page: Page, orders: Sequence[RemoteOrder]) -> list[SyncLog]:
     ]
     SyncLog.objects.bulk_create(rows)
     _note_remote_states(ctxs)
-    # Only orders the POS holds: the quantity a resync would push counts them. An order it
-    # does not hold (logged 404, to download) is not in that quantity yet, and pushing it
-    # would undo the marketplace's own deduction: a sold unit back on sale.
-    own_orders_seen(
-        channel=page.channel, orders=[_placed(ctx) for ctx in ctxs if ctx.doc is not None]
-    )
+    own_orders_seen(channel=page.channel, orders=[_placed(ctx) for ctx in ctxs if _counted(ctx)])
     return rows
+
+
+def _counted(ctx: Context) -> bool:
+    """Whether the POS quantity a resync would push counts this order as the marketplace does:
+    an order the POS holds, or one cancelled (its units back on both sides). A live order the
+    POS does not hold (logged 404, to download) is in the marketplace's stock but not yet in
+    the POS's: pushing would undo the marketplace's deduction, a sold unit back on sale."""
+    return ctx.doc is not None or ctx.order.state == OrderState.CANCELLED
 
 
 def _placed(ctx: Context) -> tuple[datetime, list[int]]:
