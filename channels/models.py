@@ -1,6 +1,6 @@
 """Channels (connected marketplace shops), their listings as last scanned, and scan records."""
 
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -8,6 +8,9 @@ from catalog.models import Outlet, StockMovement, Variant
 from channels.credentials_store import EncryptedJSONField
 from channels.marketplaces import BY_KIND, MARKETPLACES
 from omni.models import TimeStampedModel
+
+# The most calls in flight a channel may ask for: each takes a thread of the adapter's pool.
+MAX_CONCURRENT_CALLS = 64
 
 
 class Channel(TimeStampedModel):
@@ -84,6 +87,15 @@ class Channel(TimeStampedModel):
         "(real-time and fulfillment modes).",
     )
     last_inventory_sync_at = models.DateTimeField(null=True, blank=True, editable=False)
+    max_concurrent_calls = models.PositiveSmallIntegerField(
+        "calls at once",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CONCURRENT_CALLS)],
+        help_text="How many calls omni may have in flight to the marketplace at once. Leave "
+        "blank for the marketplace's default; raise it if the shop's plan or the app's quota "
+        "allows more. omni slows down by itself when the marketplace says it is too many.",
+    )
     # Debounce: set when a flush task is queued, cleared when a flush starts or ends.
     flush_queued = models.BooleanField(default=False, editable=False)
     # One flusher per channel at a time, so pushes leave in the order their values were read:

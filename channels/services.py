@@ -1,8 +1,9 @@
 """Writes to channels: creating and configuring them, and building their adapters."""
 
+import threading
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from pydantic import ValidationError as PydanticValidationError
 
 from catalog.models import Outlet
@@ -47,25 +48,36 @@ def channel_set_credentials(*, channel: Channel, credentials: dict[str, Any]) ->
 
 
 def _saver(channel_id: int):
-    """Persist refreshed tokens at once: a Shopee refresh token is single-use."""
+    """Persist refreshed tokens at once: a Shopee refresh token is single-use.
+
+    A scan reads with several threads, so a token may be refreshed on one of the adapter's
+    own; that thread's database connection is closed again after the save (Django opens one
+    per thread and nothing else would close it)."""
+    owner = threading.get_ident()
 
     def save(new_credentials: dict[str, Any]) -> None:
-        with transaction.atomic():
-            row = Channel.objects.select_for_update().get(pk=channel_id)
-            row.credentials = {**credentials_of(row), **_plain(new_credentials)}
-            row.save(update_fields=["credentials", "updated_at"])
+        try:
+            with transaction.atomic():
+                row = Channel.objects.select_for_update().get(pk=channel_id)
+                row.credentials = {**credentials_of(row), **_plain(new_credentials)}
+                row.save(update_fields=["credentials", "updated_at"])
+        finally:
+            if threading.get_ident() != owner:
+                connection.close()
 
     return save
 
 
 def adapter_for(channel: Channel) -> Adapter:
-    """The channel's adapter; `CredentialsUnreadable` if no configured key decrypts its
-    credentials."""
+    """The channel's adapter, with as many calls in flight as the channel allows (its
+    `max_concurrent_calls`, else the marketplace's default); `CredentialsUnreadable` if no
+    configured key decrypts its credentials."""
     return build_adapter(
         channel.kind,
         base_url=channel.base_url(),
         credentials=credentials_of(channel),
         on_credentials_changed=_saver(channel.pk),
+        max_in_flight=channel.max_concurrent_calls,
     )
 
 

@@ -34,19 +34,22 @@ def build_adapter(
     base_url: str,
     credentials: Mapping[str, Any],
     on_credentials_changed: CredentialsSaver | None = None,
+    max_in_flight: int | None = None,
 ) -> "Adapter":
     """An adapter for one channel.
 
     `on_credentials_changed(new_credentials)` is called when the marketplace issues new tokens
     during a call; the caller must persist the whole dict (refresh tokens are single-use).
-    Raises CredentialsError when `credentials` do not validate, naming the fields, never the
-    values.
+    `max_in_flight` is the channel's own limit of calls at once (None: the marketplace's
+    default, `Limits.max_in_flight`). Raises CredentialsError when `credentials` do not
+    validate, naming the fields, never the values.
     """
     cls = adapter_class(kind)
     return cls(  # type: ignore[call-arg]
         base_url=base_url or BY_KIND[kind].base_url,
         credentials=credentials,
         on_credentials_changed=on_credentials_changed,
+        max_in_flight=max_in_flight,
     )
 
 

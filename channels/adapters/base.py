@@ -56,7 +56,13 @@ class OrderNumbersMalformed(AdapterError):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """A marketplace's page sizes and per-call limits, kept as data."""
+    """A marketplace's page sizes and per-call limits, kept as data.
+
+    `max_in_flight` is how many calls the adapter keeps in flight at once by default; a
+    channel may set its own (`Channel.max_concurrent_calls`), since the real limit often
+    depends on the shop's plan or the app's quota. Where the marketplace publishes no number
+    the default is a conservative guess, and each adapter's comment says so.
+    """
 
     page_size: int  # listings (items/products) per list page
     detail_ids_per_call: int  # ids per detail/base-info call
@@ -65,6 +71,9 @@ class Limits:
     one_item_per_update: bool  # stock/price calls take the SKUs of a single item only
     order_ids_per_call: int = 50
     order_window_days: int | None = None  # widest time window one order-list call accepts
+    # Calls in flight at once. 4 is the pool omni always used, for a marketplace whose limit
+    # is not a number of calls (Shopify's is a cost budget per second).
+    max_in_flight: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +147,10 @@ class CallStats:
     calls: int = 0
     seconds: float = 0.0
     retries: int = 0
+    # The longest run of calls a read had to make one after another, each needing the answer
+    # before it (a cursor's next page, the details of a page just listed): with `calls` and
+    # the calls allowed in flight, what sets the least time a read can take (`bench scan`).
+    chain: int = 0
 
 
 CredentialsSaver = Callable[[dict[str, Any]], None]

@@ -8,6 +8,10 @@ Contract:
 - HTTP 429, HTTP 5xx and connection failures are retried with exponential back-off and jitter,
   honouring `Retry-After` (seconds, fractions allowed), for a bounded number of attempts. An
   adapter can add its own "throttled" signals found inside a 200 body through `classify`.
+- Every attempt waits for a place in the adapter's `Gate`: at most its window of calls are in
+  flight at once, the window never above the marketplace's limit; a throttled answer halves
+  the window, successes grow it back one at a time (additive increase, multiplicative
+  decrease). The place is held only while the request is on the wire, never during back-off.
 - Calls (every attempt), retries (attempts after the first) and seconds (time in HTTP calls
   plus back-off sleeps) are added to a `CallStats` under a lock, so one adapter may call from
   several threads; seconds from parallel threads add up, so they may exceed wall time.
@@ -21,7 +25,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = "omni/1"
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)  # connect, read (seconds)
-# Enough pooled connections for an adapter's small worker pool plus the caller's own thread.
+# Pooled connections when nobody says otherwise; an adapter asks for one per call it may have
+# in flight (`build_session(pool_size=...)`), so no connection is opened and thrown away.
 POOL_SIZE = 16
 
 
@@ -53,14 +59,17 @@ class TimeoutSession(requests.Session):
         return super().request(method, url, **kwargs)
 
 
-def build_session(*, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> requests.Session:
-    """A new session with omni's User-Agent, a mandatory timeout and a pool sized for threads.
+def build_session(
+    *, timeout: tuple[float, float] = DEFAULT_TIMEOUT, pool_size: int = POOL_SIZE
+) -> requests.Session:
+    """A new session with omni's User-Agent, a mandatory timeout and a pool of `pool_size`
+    connections per host, for as many threads.
 
     urllib3's own retries stay off: retrying is `HttpCaller`'s job, where it can re-sign.
     """
     session = TimeoutSession(timeout=timeout)
     session.headers["User-Agent"] = USER_AGENT
-    pooled = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE, max_retries=0)
+    pooled = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, pool_size), max_retries=0)
     session.mount("https://", pooled)
     session.mount("http://", pooled)
     return session
@@ -87,13 +96,16 @@ class OutgoingRequest:
 class RetryAdvice:
     """Why a reply may be retried.
 
-    `unprocessed` means the server certainly did not act on the request (it was throttled),
-    so even a call that is not idempotent may be sent again.
+    `unprocessed` means the server certainly did not act on the request (it was throttled,
+    or refused before the application ran), so even a call that is not idempotent may be sent
+    again. `throttled` means the marketplace said "too many calls" (HTTP 429 or its own
+    throttle code): the adapter's `Gate` then halves its window.
     """
 
     reason: str
     retry_after: float | None = None
     unprocessed: bool = False
+    throttled: bool = False
 
 
 Classifier = Callable[[requests.Response], RetryAdvice | None]
@@ -148,12 +160,83 @@ def default_classifier(response: requests.Response) -> RetryAdvice | None:
     status = response.status_code
     if status == 429:
         after = parse_retry_after(response.headers.get("Retry-After"))
-        return RetryAdvice("HTTP 429", retry_after=after, unprocessed=True)
+        return RetryAdvice("HTTP 429", retry_after=after, unprocessed=True, throttled=True)
     if status >= 500:
         return RetryAdvice(
             f"HTTP {status}", retry_after=parse_retry_after(response.headers.get("Retry-After"))
         )
     return None
+
+
+class Gate:
+    """How many calls one adapter may have in flight: at most `window`, never above `limit`
+    (the marketplace's limit). Thread-safe: every thread of the adapter waits here.
+
+    Additive increase, multiplicative decrease, as TCP shares a link: a throttled answer
+    halves the window (at least 1), and every `window` successes in a row grow it by one, up to
+    `limit`. A burst of calls sent before the window was halved are answered "throttled"
+    together; they halve it once, not once each (`Ticket.era` says which window a call was
+    sent under). The window starts at the limit: the limit is what the marketplace allows,
+    and the decrease is for a marketplace that allows less than it says (or than it was told).
+    `peak` is the most calls ever in flight at once and `narrowest` the smallest window, for
+    tests and benchmarks.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("a gate's limit must be at least 1")
+        self.limit = limit
+        self.window = limit
+        self.in_flight = 0
+        self.peak = 0
+        self.narrowest = limit
+        self._era = 0  # bumped at every decrease
+        self._successes = 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def place(self) -> Iterator["Ticket"]:
+        """Wait until fewer than `window` calls are in flight; hold a place while inside."""
+        with self._changed:
+            while self.in_flight >= self.window:
+                self._changed.wait()
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            ticket = Ticket(self._era)
+        try:
+            yield ticket
+        finally:
+            with self._changed:
+                self.in_flight -= 1
+                self._changed.notify()
+
+    def throttled(self, ticket: "Ticket") -> None:
+        """The call holding `ticket` was throttled: halve the window, once per burst."""
+        with self._changed:
+            if ticket.era != self._era:
+                return  # sent under a wider window that was halved already
+            self.window = max(1, self.window // 2)
+            self.narrowest = min(self.narrowest, self.window)
+            self._era += 1
+            self._successes = 0
+
+    def succeeded(self) -> None:
+        """A call was answered without throttling: one more success towards a wider window."""
+        with self._changed:
+            if self.window >= self.limit:
+                return
+            self._successes += 1
+            if self._successes >= self.window:
+                self.window += 1
+                self._successes = 0
+                self._changed.notify()
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A call's place in a `Gate`: the window it was sent under."""
+
+    era: int
 
 
 # Requests that no retry can fix: a malformed URL or header.
@@ -176,7 +259,8 @@ def _never_sent(exc: requests.RequestException) -> bool:
 class HttpCaller:
     """Sends requests through one session with retries, recording into a shared `CallStats`.
 
-    Thread-safe: several threads may call `send` at once on one instance.
+    Thread-safe: several threads may call `send` at once on one instance. With a `gate`, every
+    attempt waits for a place in it and tells it how the call went (None: no limit here).
     """
 
     def __init__(
@@ -189,6 +273,7 @@ class HttpCaller:
         classify: Classifier = default_classifier,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        gate: Gate | None = None,
     ) -> None:
         self.stats = stats
         self.service = service  # e.g. "Shopee": the name staff see in error messages
@@ -198,6 +283,7 @@ class HttpCaller:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
+        self.gate = gate
 
     def send(
         self, build: Callable[[], OutgoingRequest], *, idempotent: bool = True
@@ -217,7 +303,7 @@ class HttpCaller:
             attempt += 1
             request = build()
             try:
-                response = self._timed(request)
+                response, ticket = self._gated(request)
             except UNSENDABLE as exc:
                 raise AdapterError(
                     f"{self.service} {request.label}: cannot be sent ({type(exc).__name__})",
@@ -230,10 +316,25 @@ class HttpCaller:
                 self._back_off(request, attempt, type(exc).__name__, None)
                 continue
             advice = self.classify(response)
+            self._tell_gate(advice, ticket)
             if advice is None or not self._may_retry(attempt, idempotent or advice.unprocessed):
                 return response
             response.close()
             self._back_off(request, attempt, advice.reason, advice.retry_after)
+
+    def _gated(self, request: OutgoingRequest) -> tuple[requests.Response, Ticket | None]:
+        if self.gate is None:
+            return self._timed(request), None
+        with self.gate.place() as ticket:
+            return self._timed(request), ticket
+
+    def _tell_gate(self, advice: RetryAdvice | None, ticket: Ticket | None) -> None:
+        if self.gate is None or ticket is None:
+            return
+        if advice is None:
+            self.gate.succeeded()
+        elif advice.throttled:
+            self.gate.throttled(ticket)
 
     def _timed(self, request: OutgoingRequest) -> requests.Response:
         started = time.monotonic()

@@ -10,18 +10,20 @@ A marketplace package (`channels/adapters/<kind>/`) has the same four files:
 - `adapter.py`: a `BaseAdapter` subclass mapping payloads to and from omni's dataclasses.
 
 `BaseAdapter` owns construction from a channel's settings (the marketplace's own client settings
-passed through), credentials validation, `close`, the worker pool for concurrent detail fetches,
-pushing quantities and prices in batches within `Limits` with per-listing skip-and-continue,
-cutting an order range into the windows a marketplace allows (`order_pages` reads one) and
-asking for named orders `order_ids_per_call` at a time (`orders_by_number`). A subclass
-overrides only its marketplace's hooks, as healthchecks' transports and django-q2's brokers do.
-Small conversions (money, times, headers, push bodies) are in `convert.py`, the checks every
-upload gets before it is sent in `uploads.py`.
+passed through), credentials validation, `close`, the calls in flight (one `http.Gate` for all
+the adapter's threads, as wide as the marketplace allows: `Limits.max_in_flight` or the
+channel's own setting), the worker pool for concurrent detail fetches and the read-ahead of
+listing scans (`readahead.ReadAhead`), pushing quantities and prices in batches within `Limits`
+with per-listing skip-and-continue, cutting an order range into the windows a marketplace
+allows (`order_pages` reads one) and asking for named orders `order_ids_per_call` at a time
+(`orders_by_number`). A subclass overrides only its marketplace's hooks, as healthchecks'
+transports and django-q2's brokers do. Small conversions (money, times, headers, push bodies)
+are in `convert.py`, the checks every upload gets before it is sent in `uploads.py`.
 """
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,7 +49,15 @@ from channels.adapters.base import (
     RemoteOrder,
 )
 from channels.adapters.convert import unix_range
-from channels.adapters.http import HttpCaller, RetryAdvice, RetryPolicy
+from channels.adapters.http import (
+    POOL_SIZE,
+    Gate,
+    HttpCaller,
+    RetryAdvice,
+    RetryPolicy,
+    build_session,
+)
+from channels.adapters.readahead import ReadAhead
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -362,9 +372,12 @@ class BaseAdapter(Generic[C, K]):
 
     `credentials` is a mapping validated by `credentials_model` (or an instance of it);
     `on_credentials_changed` receives the whole credentials dict after a token refresh;
-    `retry` tunes back-off; `workers` is how many detail reads of one page run at once (1 turns
-    the pool off). `client_options` go to the marketplace's client as they are (Lazada's
-    `auth_url`, TikTok's `auth_base_url`). `stats` counts every HTTP call this adapter makes.
+    `retry` tunes back-off; `max_in_flight` is how many calls the adapter may have in flight at
+    once (None: `limits.max_in_flight`, the marketplace's default; 1 reads one call at a time;
+    `workers` is its older name). Every call waits for a place in `gate`, which narrows when the
+    marketplace throttles. `client_options` go to the marketplace's client as they are
+    (Lazada's `auth_url`, TikTok's `auth_base_url`). `stats` counts every HTTP call this adapter
+    makes.
     """
 
     kind: ClassVar[str]
@@ -386,17 +399,22 @@ class BaseAdapter(Generic[C, K]):
         on_credentials_changed: CredentialsSaver | None = None,
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
-        workers: int = 4,
+        max_in_flight: int | None = None,
+        workers: int | None = None,
         clock: Callable[[], float] = time.time,
         **client_options: Any,
     ) -> None:
         self.stats = CallStats()
+        self.gate = Gate(max(1, max_in_flight or workers or self.limits.max_in_flight))
+        if session is None:
+            session = build_session(pool_size=max(POOL_SIZE, self.gate.limit))
         self._caller = HttpCaller(
             stats=self.stats,
             service=self.service,
             session=session,
             policy=retry,
             classify=self.client_class.classify_reply,
+            gate=self.gate,
         )
         self._client = self.client_class(
             base_url=base_url,
@@ -407,8 +425,8 @@ class BaseAdapter(Generic[C, K]):
             clock=clock,
             **client_options,
         )
-        self._workers = max(1, workers)
         self._clock = clock
+        self._chain_lock = threading.Lock()
 
     @classmethod
     def validated(cls, credentials: Mapping[str, Any] | C) -> C:
@@ -429,15 +447,39 @@ class BaseAdapter(Generic[C, K]):
         """Release pooled connections (those of a session passed in, too)."""
         self._caller.session.close()
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most calls this adapter has in flight at once (its gate's limit)."""
+        return self.gate.limit
+
     @contextmanager
     def pool(self) -> Iterator[PoolMap]:
-        """A `map(fn, args) -> list` running `workers` calls at once, in order; the plain
-        loop when `workers` is 1. Threads share the adapter's session and `stats`."""
-        if self._workers == 1:
+        """A `map(fn, args) -> list` running up to `max_in_flight` calls at once, results in
+        order; the plain loop when that is 1. Threads share the adapter's session, gate and
+        `stats`; a map called from several threads shares the pool's threads."""
+        if self.max_in_flight == 1:
             yield serial_map
             return
-        with ThreadPoolExecutor(self._workers, thread_name_prefix=f"{self.kind}-detail") as pool:
+        with ThreadPoolExecutor(
+            self.max_in_flight, thread_name_prefix=f"{self.kind}-detail"
+        ) as pool:
             yield lambda fn, args: list(pool.map(fn, args))
+
+    def read_ahead(
+        self, walk: Callable[[ReadAhead[R]], Iterable[T]], read: Callable[[T], R]
+    ) -> Iterator[R]:
+        """`read(page)` for every page `walk` yields, several pages at once and the walk
+        ahead of them, results in the walk's order (`readahead.ReadAhead`). At most
+        `max_in_flight` + 2 pages are under way: with one call per page (Lazada), that keeps
+        every place in the gate busy while the reader holds a page."""
+        name = f"{self.kind}-page"
+        return iter(ReadAhead(walk, read, most=self.max_in_flight + 2, name=name))
+
+    def chained(self, depth: int) -> None:
+        """Record that a read made `depth` calls one after another, each needing the one
+        before's answer (`CallStats.chain` keeps the longest)."""
+        with self._chain_lock:
+            self.stats.chain = max(self.stats.chain, depth)
 
     def push(
         self,

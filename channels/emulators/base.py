@@ -15,10 +15,13 @@ what its marketplace serves. The framework gives it:
 - a call log: how many calls each path received, and every write (non-GET) call that reached the
   emulator with its parsed body and reply, so tests can say "the channel received this update";
 - fault knobs, changeable while it runs: `error_rate` (HTTP 500), `throttle_rate` (HTTP 429 with
-  `Retry-After`), `retry_after` and `latency` seconds. Faults are drawn from a seeded random, so a
-  run is repeatable, and are applied before `handle`, so a faulted write changes nothing and its
-  retry has exactly one effect; `error_reply` and `throttle_reply` shape those answers
-  (`throttled_in_body` for a marketplace that throttles inside an HTTP 200 body too);
+  `Retry-After`), `retry_after` and `latency` seconds, and `max_in_flight`, the calls the
+  marketplace handles at once: one more is refused unhandled with the throttle answer, as a
+  marketplace refuses calls beyond its limit (`in_flight` counts the calls being handled,
+  latency included, and `peak_in_flight` the most at one time). Faults are drawn from a seeded
+  random, so a run is repeatable, and are applied before `handle`, so a faulted write changes
+  nothing and its retry has exactly one effect; `error_reply` and `throttle_reply` shape those
+  answers (`throttled_in_body` for a marketplace that throttles inside an HTTP 200 body too);
 - a page fault for the listing list (`set_page_fault`): one page of the product/item list
   answered empty, short, or not at all (the connection dropped), every time or a set number
   of times; each emulator's list endpoint passes its page through `listing_page`;
@@ -78,6 +81,8 @@ class Faults:
     throttle_rate: float = 0.0  # fraction of calls answered as throttled (HTTP 429)
     retry_after: float = 0.05  # seconds sent in Retry-After when throttling
     latency: float = 0.0  # seconds added before every reply
+    # Calls handled at once; a call beyond them is answered throttled (0: no limit).
+    max_in_flight: int = 0
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "throttle_rate"):
@@ -87,6 +92,8 @@ class Faults:
             raise ValueError("error_rate + throttle_rate cannot exceed 1")
         if self.retry_after < 0 or self.latency < 0:
             raise ValueError("retry_after and latency cannot be negative")
+        if self.max_in_flight < 0:
+            raise ValueError("max_in_flight cannot be negative (0: no limit)")
 
 
 # How a marketplace answers a throttled call: HTTP 429 with Retry-After ("http"), an error
@@ -662,6 +669,8 @@ class Emulator:
         self._fault_random = random.Random(seed)
         self._fault_lock = threading.Lock()
         self._page_fault: PageFault | None = None
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._files: dict[str, tuple[bytes, str]] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -723,6 +732,19 @@ class Emulator:
     def set_faults(self, **changes: float) -> None:
         """Change fault knobs while running, e.g. `set_faults(error_rate=0.1, latency=0.02)`."""
         self._faults = replace(self._faults, **changes)
+
+    @property
+    def in_flight(self) -> int:
+        """Calls being handled right now (waiting out the latency included)."""
+        with self._fault_lock:
+            return self._in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        """The most calls handled at one time since the emulator started; calls refused for
+        being beyond `max_in_flight` never count."""
+        with self._fault_lock:
+            return self._peak_in_flight
 
     def set_page_fault(
         self, kind: PageFaultKind | None, *, page: int = 1, times: int | None = None
@@ -941,6 +963,30 @@ class Emulator:
             return Reply(200, static[0], (("Content-Type", static[1]),))
         self.log._received(request.path)
         faults = self._faults
+        if not self._admitted(faults.max_in_flight):
+            # Beyond the marketplace's limit: refused without being handled; the refusal still
+            # takes the round trip's latency.
+            self.log._faulted("in_flight")
+            if faults.latency:
+                time.sleep(faults.latency)
+            return self.throttle_reply(request, faults.retry_after)
+        try:
+            return self._handled(request, faults)
+        finally:
+            with self._fault_lock:
+                self._in_flight -= 1
+
+    def _admitted(self, limit: int) -> bool:
+        """Count the call in, unless `limit` calls are in flight already (0: no limit)."""
+        with self._fault_lock:
+            if limit and self._in_flight >= limit:
+                return False
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+            return True
+
+    def _handled(self, request: Request, faults: Faults) -> Reply:
+        # The latency is spent inside the count, so calls overlap as on a real server.
         if faults.latency:
             time.sleep(faults.latency)
         fault = self._draw_fault(faults)
@@ -1033,6 +1079,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Connections waiting to be accepted: an adapter opening a dozen at once must not have its
+    # connects dropped (and retried a second later) by a backlog of socketserver's default 5.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], emulator: Emulator) -> None:
         self.emulator = emulator

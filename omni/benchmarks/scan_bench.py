@@ -3,13 +3,31 @@
 The emulator runs in a child process, so its CPU time does not count as omni's. The POS catalog
 is made to match the shop the way a real one does (most SKUs known, some unknown, some only
 differing in case or spaces), then removed afterwards unless --keep.
+
+Real marketplaces answer in 100–300 ms and refuse calls beyond their limit. `--latency` makes
+the emulator wait that long before every reply, and `--max-in-flight` is the number of calls it
+handles at once (one more is answered throttled, as the marketplace would) and the channel's
+own setting; by default both are the marketplace's `Limits.max_in_flight`. The full scan is then
+judged against its floor, the least time any client could take for the same calls:
+
+    floor = latency × max(calls ÷ calls in flight, chain)
+
+Every round trip takes `latency` and at most `calls in flight` are under way at a time, so the
+calls need at least calls ÷ calls-in-flight round trips; and some calls cannot start before
+another's answer (a cursor's next page, a page's details, the pages a first page's total
+announces), so the longest such chain (`CallStats.chain`, as the adapter counted it) needs as
+many round trips one after another. Whichever is longer is the floor. It leaves out the
+emulator's own handling time and omni's: `wall ÷ floor` shows how close to it the scan came.
 """
 
 import argparse
+import math
 import multiprocessing
+import os
 import time
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 from django.contrib.auth import get_user_model
 from django.db import connection, connections
@@ -17,9 +35,13 @@ from django.test import Client
 from django.urls import reverse
 
 from catalog.models import Outlet, Product, Variant, sku_key
+from channels import scans
+from channels.adapters import adapter_class
+from channels.adapters.base import Adapter
 from channels.emulators import emulator_class
+from channels.emulators.base import Faults
 from channels.emulators.shop import ShopItem, generate_shop
-from channels.models import Channel, Scan
+from channels.models import MAX_CONCURRENT_CALLS, Channel, Scan
 from channels.scans import scan_request, scan_run
 from channels.tabs import TABS
 from omni.benchmarks import Report, positive_int
@@ -36,12 +58,35 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
     parser.add_argument("--items", type=positive_int, default=100_000, help="Listings in the shop.")
     parser.add_argument("--changed", type=positive_int, default=1000, help="Listings changed.")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--latency",
+        type=non_negative_float,
+        default=0.0,
+        help="Seconds the emulator waits before every reply (real marketplaces: 0.1–0.3).",
+    )
+    parser.add_argument(
+        "--max-in-flight",
+        type=positive_int,
+        help="Calls the emulator handles at once, and the channel's calls at once "
+        "(default: the marketplace's Limits.max_in_flight).",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the channel and catalog.")
     parser.set_defaults(run=run)
 
 
+def non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {raw}")
+    return value
+
+
 def run(options: dict[str, Any], report: Report) -> None:
     kind, seed = options["kind"], options["seed"]
+    in_flight = options["max_in_flight"] or adapter_class(kind).limits.max_in_flight
+    if in_flight > MAX_CONCURRENT_CALLS:
+        raise ValueError(f"--max-in-flight is at most {MAX_CONCURRENT_CALLS}")
+    faults = Faults(latency=options["latency"], max_in_flight=in_flight)
     _clean()
     with report.phase("generate shop", counted=False) as phase:
         items = _shop(options["items"], seed)
@@ -51,13 +96,13 @@ def run(options: dict[str, Any], report: Report) -> None:
     connections.close_all()  # the child must not share the parent's database connection
     control, child_end = multiprocessing.Pipe()
     child = multiprocessing.get_context("fork").Process(
-        target=_serve, args=(kind, seed, items, child_end), daemon=True
+        target=_serve, args=(kind, seed, items, faults, child_end), daemon=True
     )
     child.start()
     base_url, credentials = control.recv()
     try:
-        channel = _channel(kind, base_url, credentials)
-        _full_scan(channel, report)
+        channel = _channel(kind, base_url, credentials, options["max_in_flight"])
+        _full_scan(channel, faults, control, report)
         _analyze()
         _incremental(channel, control, options["changed"], report)
         _tabs(channel, report)
@@ -97,9 +142,9 @@ def _catalog(items: list[ShopItem]) -> int:
     return len(keys)
 
 
-def _serve(kind: str, seed: int, items: list[ShopItem], conn) -> None:
+def _serve(kind: str, seed: int, items: list[ShopItem], faults: Faults, conn) -> None:
     """The child: serve the shop until told to stop; change listings when asked."""
-    emulator = emulator_class(kind)(items=0, seed=seed)
+    emulator = emulator_class(kind)(items=0, seed=seed, faults=faults)
     for item in items:
         emulator.put_item(item)
     with emulator:
@@ -110,6 +155,8 @@ def _serve(kind: str, seed: int, items: list[ShopItem], conn) -> None:
                 return
             if message[0] == "touch":
                 conn.send(_touch(emulator, message[1]))
+            if message[0] == "refused":
+                conn.send(emulator.log.faults["in_flight"])
 
 
 def _touch(emulator, listings: int) -> int:
@@ -126,7 +173,7 @@ def _touch(emulator, listings: int) -> int:
     return changed
 
 
-def _channel(kind: str, base_url: str, credentials: dict) -> Channel:
+def _channel(kind: str, base_url: str, credentials: dict, in_flight: int | None) -> Channel:
     outlet, _ = Outlet.objects.get_or_create(code=f"{PREFIX}outlet", defaults={"name": "Bench"})
     return Channel.objects.create(
         kind=kind,
@@ -134,30 +181,72 @@ def _channel(kind: str, base_url: str, credentials: dict) -> Channel:
         api_base_url=base_url,
         credentials=credentials,
         order_outlet=outlet,
+        max_concurrent_calls=in_flight,
     )
 
 
-def _scan(channel: Channel, kind: str) -> tuple[Scan, float]:
+def _scan(channel: Channel, kind: str) -> tuple[Scan, float, Adapter]:
+    """Run one scan; the scan, its wall time and the adapter it used (for its call figures)."""
+    used: list[Adapter] = []
+
+    def adapter_for(channel: Channel) -> Adapter:
+        used.append(real_adapter_for(channel))
+        return used[-1]
+
+    real_adapter_for = scans.adapter_for
     start = time.perf_counter()
-    scan = scan_run(scan_id=scan_request(channel=channel, kind=kind, enqueue=False).pk)
+    with mock.patch.object(scans, "adapter_for", adapter_for):
+        scan = scan_run(scan_id=scan_request(channel=channel, kind=kind, enqueue=False).pk)
     wall = time.perf_counter() - start
     if scan.status != Scan.Status.SUCCEEDED:
         raise RuntimeError(f"scan failed: {scan.error}")
-    return scan, wall
+    return scan, wall, used[0]
 
 
-def _full_scan(channel: Channel, report: Report) -> None:
-    scan, wall = _scan(channel, Scan.Kind.FULL)
+def _full_scan(channel: Channel, faults: Faults, control, report: Report) -> None:
+    cpu = time.process_time()
+    scan, wall, adapter = _scan(channel, Scan.Kind.FULL)
+    cpu = time.process_time() - cpu
+    load = os.getloadavg()
     own = wall - scan.http_seconds
     report.line(
         f"full scan: {scan.seen:,} listings ({scan.matched:,} matched, "
         f"{scan.not_in_pos:,} not in POS, {scan.duplicates:,} duplicates)"
     )
     report.line(f"  wall time                {wall:8.2f} s")
-    report.line(f"  HTTP calls               {scan.http_calls:8,}")
+    report.line(
+        f"  HTTP calls               {scan.http_calls:8,}   ({adapter.stats.retries:,} retries)"
+    )
     report.line(f"  waiting on HTTP          {scan.http_seconds:8.2f} s")
     report.line(f"  omni's own code and DB   {own:8.2f} s   (target ≤ 10 s)")
+    report.line(f"  omni's CPU (all threads) {cpu:8.2f} s")
     report.line(f"  listings per second      {scan.seen / wall:8,.0f}")
+    control.send(("refused",))
+    report.line(f"  refused as too many      {control.recv():8,}   (calls beyond the limit)")
+    _floor(scan, wall, adapter, faults, report)
+    report.line(
+        f"  load average             {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+        f"(1, 5, 15 min; {os.cpu_count()} cores, shared)"
+    )
+
+
+def _floor(scan: Scan, wall: float, adapter: Adapter, faults: Faults, report: Report) -> None:
+    """The least time the scan's calls can take at this latency and limit (module docstring)."""
+    in_flight = adapter.max_in_flight  # type: ignore[attr-defined]
+    rounds = math.ceil(scan.http_calls / in_flight)
+    chain = adapter.stats.chain
+    floor = faults.latency * max(rounds, chain)
+    report.line(
+        f"  marketplace              {faults.latency:.3f} s per reply, {in_flight} calls in "
+        f"flight (peak used {adapter.gate.peak})"  # type: ignore[attr-defined]
+    )
+    report.line(
+        f"  floor                    {floor:8.2f} s   = {faults.latency:g} s × max("
+        f"{scan.http_calls:,} calls ÷ {in_flight} = {rounds:,} round trips, "
+        f"a chain of {chain} calls one after another)"
+    )
+    if floor:
+        report.line(f"  wall ÷ floor             {wall / floor:8.2f}     (target ≤ 1.3)")
 
 
 def _analyze() -> None:
@@ -170,7 +259,7 @@ def _analyze() -> None:
 def _incremental(channel: Channel, control, listings: int, report: Report) -> None:
     control.send(("touch", listings))
     changed = control.recv()
-    scan, wall = _scan(channel, Scan.Kind.UPDATED)
+    scan, wall, _adapter = _scan(channel, Scan.Kind.UPDATED)
     report.line(
         f"Scan Updated Products after {changed:,} listings changed: {wall:.2f} s wall "
         f"(target ≤ 3 s), {scan.seen:,} fetched, {scan.http_calls:,} HTTP calls"

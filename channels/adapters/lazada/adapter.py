@@ -16,7 +16,7 @@ import hashlib
 import hmac
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -57,6 +57,7 @@ from channels.adapters.lazada.orders import (
     webhook_event,
 )
 from channels.adapters.paging import PageTally, reported_total
+from channels.adapters.readahead import ReadAhead
 from channels.adapters.uploads import (
     category_id,
     check_option_names,
@@ -85,6 +86,8 @@ ORDER_UNKNOWN = frozenset({"16", "E016"})
 ORDER_ID = re.compile(r"[0-9]+")  # an order number is the order id, all digits
 ALREADY_INACTIVE = "E0004"  # /product/deactivate: "Product Status not online"
 CENT = Decimal("0.01")
+# A /products/get page: its creation-time window (first and last second) and its offset.
+_PageKey = tuple[int, int, int]
 
 
 class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
@@ -105,6 +108,10 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
         one_item_per_update=False,
         order_ids_per_call=ORDER_IDS_PER_CALL,
         order_window_days=None,
+        # Production limits are per app, shown only in Lazada's console; test accounts get
+        # about 4 calls a second (SellerCallLimit, marketplace-apis.md §3.6). Unpublished: a
+        # conservative default, for the channel to raise to its app's quota.
+        max_in_flight=4,
     )
     STATUS_TABLE = STATUS_TABLE
     credentials_model = LazadaCredentials
@@ -132,38 +139,75 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
         Cost: one call per 50 products. Lazada refuses offsets past 10,000, so a filter matching
         more products is read in creation-time windows (from 2012 on), halved until each fits:
         each halving costs about two extra calls (the window too large, and often a half with
-        nothing in it), a few dozen at most. A window read incompletely raises IncompleteRead
-        (see `_window_pages`).
+        nothing in it), a few dozen at most. Up to `max_in_flight` calls run at once: a
+        window's pages after its first are independent once its `total_products` is known, so
+        they are read ahead (`kit.read_ahead`). A window read incompletely raises
+        IncompleteRead (see `_window_pages`).
         """
         update_after = ""
         filters: tuple[str, ...] = ("all",)
         if updated_since is not None:
             update_after = _iso(watermark_second(updated_since))
             filters = ("all", "deleted")
-        for product_filter in filters:
-            include_removed = updated_since is not None
-            for products in self._product_pages(product_filter, update_after):
-                listings = [
-                    listing
-                    for product in products
-                    for listing in listings_from_product(product, include_removed=include_removed)
-                ]
-                if listings:
-                    yield listings
+        include_removed = updated_since is not None
 
-    def _product_pages(self, product_filter: str, update_after: str) -> Iterator[list[Any]]:
-        """Pages of raw products matching the filter, creation-time window by window."""
-        windows = [(FIRST_PRODUCT_SECOND, int(self._clock()) + 86_400)]  # a day of clock skew
-        while windows:
-            low, high = windows.pop(0)
-            page = self._client.get_products(
+        def read(page: tuple[list[Any], int]) -> list[RemoteListing]:
+            products, depth = page
+            self.chained(depth)
+            return [
+                listing
+                for product in products
+                for listing in listings_from_product(product, include_removed=include_removed)
+            ]
+
+        def walk(ahead: ReadAhead[Any]) -> Iterator[tuple[list[Any], int]]:
+            for product_filter in filters:
+                yield from self._product_pages(ahead, product_filter, update_after)
+
+        for listings in self.read_ahead(walk, read):
+            if listings:
+                yield listings
+
+    def _product_pages(
+        self, ahead: ReadAhead[Any], product_filter: str, update_after: str
+    ) -> Iterator[tuple[list[Any], int]]:
+        """Pages of raw products matching the filter, creation-time window by window, each with
+        how many calls deep it is (a window's first page needed the window it was halved from;
+        its further pages needed only its first)."""
+
+        def fetch(key: _PageKey) -> dict[str, Any]:
+            low, high, offset = key
+            return self._client.get_products(
                 product_filter=product_filter,
-                offset=0,
+                offset=offset,
                 limit=PRODUCTS_PAGE,
                 update_after=update_after,
                 create_after=_iso(low),
                 create_before=_iso(high),
             )
+
+        def plan(key: _PageKey, page: Mapping[str, Any]) -> list[_PageKey]:
+            """What the walk asks for next: the rest of this window (or the first pages of
+            its halves), then the first page of every window still to read."""
+            low, high, offset = key
+            total = to_int(page.get("total_products"))
+            if offset == 0 and total > MAX_PRODUCTS_OFFSET + PRODUCTS_PAGE:
+                nearest = [
+                    (half_low, half_high, 0) for half_low, half_high, _ in _halves(low, high, 0)
+                ]
+            else:
+                steps = range(offset + PRODUCTS_PAGE, total, PRODUCTS_PAGE)
+                nearest = [(low, high, more) for more in steps]
+            return nearest + [
+                (window_low, window_high, 0) for window_low, window_high, _ in windows
+            ]
+
+        read = ahead.reader(fetch, plan)
+        # (low, high, depth): a day of clock skew past now
+        windows = [(FIRST_PRODUCT_SECOND, int(self._clock()) + 86_400, 1)]
+        while windows:
+            low, high, depth = windows.pop(0)
+            page = read((low, high, 0))
             total = to_int(page.get("total_products"))
             if total > MAX_PRODUCTS_OFFSET + PRODUCTS_PAGE:
                 if high <= low:
@@ -173,23 +217,22 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
                         retryable=False,
                         code="14",
                     )
-                middle = (low + high) // 2
-                # Bounds are inclusive and whole seconds, so the halves do not overlap.
-                windows[0:0] = [(low, middle), (middle + 1, high)]
+                windows[0:0] = _halves(low, high, depth + 1)
                 continue
-            yield from self._window_pages(page, product_filter, update_after, low, high)
+            for products, page_depth in self._window_pages(read, page, low, high):
+                yield products, depth + page_depth
 
     def _window_pages(
         self,
+        read: Callable[[_PageKey], dict[str, Any]],
         first: Mapping[str, Any],
-        product_filter: str,
-        update_after: str,
         low: int,
         high: int,
-    ) -> Iterator[list[Any]]:
-        """The pages of one creation-time window, from its first. Lazada's only end signal is
-        `total_products`: more follow while fewer have been read. IncompleteRead when a page is
-        empty or short before that (channels.adapters.paging)."""
+    ) -> Iterator[tuple[list[Any], int]]:
+        """The pages of one creation-time window, from its first, each with 0 for the first
+        and 1 for the others (they needed the first's total). Lazada's only end signal is
+        `total_products`: more follow while fewer have been read. IncompleteRead when a page
+        is empty or short before that (channels.adapters.paging)."""
         tally = PageTally(SERVICE, "products", PRODUCTS_PAGE)
         page, offset = first, 0
         while True:
@@ -199,17 +242,10 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
             more = offset < total if total is not None else len(products) >= PRODUCTS_PAGE
             tally.page(len(products), more=more, total=total)
             if products:
-                yield products
+                yield products, 0 if page is first else 1
             if not more:
                 return
-            page = self._client.get_products(
-                product_filter=product_filter,
-                offset=offset,
-                limit=PRODUCTS_PAGE,
-                update_after=update_after,
-                create_after=_iso(low),
-                create_before=_iso(high),
-            )
+            page = read((low, high, offset))
 
     # -- Adapter protocol: creating and updating products ------------------------------------
 
@@ -825,6 +861,15 @@ def _refused(detail: Sequence[Mapping[str, Any]]) -> dict[str, str]:
 
 
 # -- small conversions ------------------------------------------------------------------------
+
+
+def _halves(low: int, high: int, depth: int) -> list[tuple[int, int, int]]:
+    """A creation-time window cut in two: bounds are inclusive and whole seconds, so the
+    halves do not overlap. No halves for a window of one second: it cannot be cut."""
+    if high <= low:
+        return []
+    middle = (low + high) // 2
+    return [(low, middle, depth), (middle + 1, high, depth)]
 
 
 def _iso(second: int) -> str:

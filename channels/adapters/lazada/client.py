@@ -170,7 +170,9 @@ class LazadaClient(kit.Client[LazadaCredentials]):
         code, detail = _code_and_detail(response)
         if code in THROTTLED:
             # "Request too frequent: retry in the next second" (901); the server did nothing.
-            return RetryAdvice(code, retry_after=1.0 if code == "901" else None, unprocessed=True)
+            return RetryAdvice(
+                code, retry_after=1.0 if code == "901" else None, unprocessed=True, throttled=True
+            )
         if code in TRANSIENT or (code in OVERVIEW and not detail):
             return RetryAdvice(code)
         return None

@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from catalog.models import sku_key
@@ -33,6 +33,7 @@ from channels.adapters.convert import (
 )
 from channels.adapters.http import download_image
 from channels.adapters.paging import PageTally, reported_total
+from channels.adapters.readahead import ReadAhead
 from channels.adapters.shopee import orders as shopee_orders
 from channels.adapters.shopee.client import SERVICE, ShopeeClient
 from channels.adapters.shopee.credentials import ShopeeCredentials
@@ -58,8 +59,8 @@ MAX_IMAGES = 9  # Shopee's limit on images per item
 
 
 class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials, ShopeeClient]):
-    """omni's Adapter for one Shopee shop (construction, credentials and the worker pool:
-    `kit.BaseAdapter`; `workers` is how many model lists of one page are fetched at once)."""
+    """omni's Adapter for one Shopee shop (construction, credentials, the calls in flight and
+    the worker pool: `kit.BaseAdapter`)."""
 
     kind = "shopee"
     service = SERVICE
@@ -71,6 +72,9 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials, ShopeeClient]):
         one_item_per_update=True,
         order_ids_per_call=50,
         order_window_days=15,
+        # Unpublished (marketplace-apis.md §1.6 names only the throttle codes): a conservative
+        # default; a channel sets its own, and throttling narrows the adapter's window anyway.
+        max_in_flight=8,
     )
     STATUS_TABLE = shopee_orders.STATUS_TABLE
     credentials_model = ShopeeCredentials
@@ -90,31 +94,67 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials, ShopeeClient]):
         """One list of listings per get_item_list page (up to 100 items, more listings).
 
         Costs per page: one list call, one base-info call per 50 items and one model-list call
-        per item with models (those run `workers` at a time). With `updated_since`, items
-        Shopee changed from that second until now come back, deleted and banned ones as
-        "removed"; a removed item Shopee no longer describes comes back as one listing with
-        variant_id "". Take the next watermark before calling, so changes made during the scan
-        are picked up by the next one.
+        per item with models. Up to `max_in_flight` calls run at once: the pages after the
+        first are independent once its `total_count` is known, so several are read ahead, and
+        each page's details are read while the next pages are listed (`kit.read_ahead`).
+        With `updated_since`, items Shopee changed from that second until now come back,
+        deleted and banned ones as "removed"; a removed item Shopee no longer describes comes
+        back as one listing with variant_id "". Take the next watermark before calling, so
+        changes made during the scan are picked up by the next one.
 
         IncompleteRead (channels.adapters.paging) when a page comes back empty or short while
         `has_next_page` says more follow, or the list ends short of `total_count`.
         """
         statuses, window = self._scan_filter(updated_since)
-        tally = PageTally(SERVICE, "items", self.limits.page_size)
         with self.pool() as pool_map:
-            offset = 0
-            while True:
-                page = self._client.get_item_list(
-                    offset=offset, page_size=self.limits.page_size, item_status=statuses, **window
-                )
-                summaries = page.get("item") or []
-                more = bool(page.get("has_next_page"))
-                tally.page(len(summaries), more=more, total=reported_total(page.get("total_count")))
-                if summaries:
-                    yield self._page_listings(summaries, pool_map)
-                if not more:
-                    return
-                offset = max(int(page.get("next_offset") or 0), offset + len(summaries))
+
+            def read(page: tuple[list[dict[str, Any]], int]) -> list[RemoteListing]:
+                summaries, depth = page
+                return self._page_listings(summaries, pool_map, depth=depth)
+
+            walk = partial(self._item_pages, statuses=statuses, window=window)
+            for listings in self.read_ahead(walk, read):
+                if listings:
+                    yield listings
+
+    def _item_pages(
+        self,
+        ahead: ReadAhead[Any],
+        *,
+        statuses: tuple[str, ...],
+        window: dict[str, int],
+    ) -> Iterator[tuple[list[dict[str, Any]], int]]:
+        """The walk over get_item_list: (the page's items, how many calls deep it is). The
+        offsets up to the `total_count` the latest page reports are read ahead; the walk still
+        goes on while `has_next_page` says more follow, and stops when it says not."""
+        size = self.limits.page_size
+
+        def fetch(offset: int) -> dict[str, Any]:
+            return self._client.get_item_list(
+                offset=offset, page_size=size, item_status=statuses, **window
+            )
+
+        def plan(offset: int, page: dict[str, Any]) -> range:
+            total = reported_total(page.get("total_count"))
+            return range(offset + size, total or 0, size) if page.get("has_next_page") else range(0)
+
+        read = ahead.reader(fetch, plan)
+        tally = PageTally(SERVICE, "items", size)
+        offset, depth, planned_to = 0, 1, 0
+        while True:
+            page = read(offset)
+            summaries = page.get("item") or []
+            more = bool(page.get("has_next_page"))
+            tally.page(len(summaries), more=more, total=reported_total(page.get("total_count")))
+            if offset == 0:
+                planned_to = max(plan(0, page), default=0)
+            if summaries:
+                yield summaries, depth
+            if not more:
+                return
+            offset = max(int(page.get("next_offset") or 0), offset + len(summaries))
+            # Planned pages needed only the first; a page past the plan needed this one.
+            depth = 2 if offset <= planned_to else depth + 1
 
     def create_product(self, product: UploadProduct) -> list[RemoteListing]:
         """Create the item, then its option tiers and models; the listings Shopee now holds.
@@ -290,10 +330,10 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials, ShopeeClient]):
         return INCREMENTAL_STATUSES, {"update_time_from": since, "update_time_to": until}
 
     def _page_listings(
-        self, summaries: Sequence[Mapping[str, Any]], pool_map: kit.PoolMap
+        self, summaries: Sequence[Mapping[str, Any]], pool_map: kit.PoolMap, *, depth: int
     ) -> list[RemoteListing]:
         ids = [int(summary["item_id"]) for summary in summaries]
-        described = self._listings_of_items(ids, pool_map=pool_map)
+        described = self._listings_of_items(ids, pool_map=pool_map, depth=depth)
         seen = {listing.item_id for listing in described}
         placeholders = [
             _removed_item(summary)
@@ -304,15 +344,22 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials, ShopeeClient]):
         return described + placeholders
 
     def _listings_of_items(
-        self, ids: Sequence[int], *, pool_map: kit.PoolMap
+        self, ids: Sequence[int], *, pool_map: kit.PoolMap, depth: int = 0
     ) -> list[RemoteListing]:
-        infos = []
-        for chunk in kit.chunks(ids, self.limits.detail_ids_per_call):
-            infos.extend(self._client.get_item_base_info(chunk).get("item_list") or [])
+        """The listings of these items: base info 50 items a call, then one model list per
+        item with models, each round's calls `pool_map` at a time. `depth`: how many calls
+        deep the list page naming them was (for `CallStats.chain`)."""
+        chunks = list(kit.chunks(ids, self.limits.detail_ids_per_call))
+        infos = [
+            info
+            for answer in pool_map(self._client.get_item_base_info, chunks)
+            for info in answer.get("item_list") or []
+        ]
         with_models = [int(info["item_id"]) for info in infos if info.get("has_model")]
         model_lists = dict(
             zip(with_models, pool_map(self._client.get_model_list, with_models), strict=True)
         )
+        self.chained(depth + (2 if with_models else 1))
         listings: list[RemoteListing] = []
         for info in infos:
             listings.extend(listings_from_item(info, model_lists.get(int(info["item_id"]))))

@@ -82,7 +82,7 @@ def classify_reply(response: requests.Response) -> RetryAdvice | None:
         return advice
     error = _error_code(response)
     if error in THROTTLED:
-        return RetryAdvice(error, unprocessed=True)
+        return RetryAdvice(error, unprocessed=True, throttled=True)
     if error in TRANSIENT:
         return RetryAdvice(error)
     return None

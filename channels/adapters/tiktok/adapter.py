@@ -48,6 +48,7 @@ from channels.adapters.convert import (
 )
 from channels.adapters.http import download_image
 from channels.adapters.paging import PageTally, reported_total
+from channels.adapters.readahead import ReadAhead
 from channels.adapters.tiktok.client import (
     ORDER_NOT_SELLERS,
     SERVICE,
@@ -100,8 +101,8 @@ Payload = dict[str, Any]
 
 
 class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
-    """omni's Adapter for one TikTok Shop (construction, credentials and the worker pool:
-    `kit.BaseAdapter`; `workers` is how many product details of one page are fetched at once).
+    """omni's Adapter for one TikTok Shop (construction, credentials, the calls in flight and
+    the worker pool: `kit.BaseAdapter`).
     `auth_base_url`, passed on to the client, is where tokens are refreshed (by default
     TikTok's auth host for TikTok's API host, else `base_url` itself).
     """
@@ -118,6 +119,9 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
         one_item_per_update=True,
         order_ids_per_call=50,
         order_window_days=None,  # Search Orders documents no widest window
+        # Unpublished (marketplace-apis.md §2.6: the rate-limits page is not retrievable):
+        # a conservative default; a channel sets its own, and 429s narrow the window anyway.
+        max_in_flight=8,
     )
     STATUS_TABLE = STATUS_TABLE
     credentials_model = TikTokCredentials
@@ -146,22 +150,34 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
         """One list of listings per Search Products page (up to 100 products).
 
         Costs per page: one search call and one Get Product per product with several SKUs
-        (for the SKUs' option names; `workers` at a time). A full scan lists every
+        (for the SKUs' option names). Search pages follow a cursor, so they are read one after
+        another, but ahead of the pages' Get Product calls, which run up to `max_in_flight` at
+        once while the next pages are searched (`kit.read_ahead`). A full scan lists every
         product but deleted ones. With `updated_since`, products changed from that second on
         come back, then those deleted since, as "removed" (a second search, status DELETED).
         Over 10,000 matching products, searches are split by time window (TikTok's cap), at
         the cost of one extra search per split. Take the next watermark before calling.
         A search read incompletely raises IncompleteRead (see `_pages`).
         """
-        with self.pool() as pool_map:
-            if updated_since is None:
-                for products in self._search({}, "create_time"):
-                    yield from self._yielded(self._page_listings(products, pool_map))
-                return
+        if updated_since is None:
+            searches: list[tuple[Payload, str]] = [({}, "create_time")]
+        else:
             window = {"update_time_ge": watermark_second(updated_since)}
-            for filters in (window, {**window, "status": "DELETED"}):
-                for products in self._search(filters, "update_time"):
-                    yield from self._yielded(self._page_listings(products, pool_map))
+            searches = [(window, "update_time"), ({**window, "status": "DELETED"}, "update_time")]
+
+        def walk(ahead: ReadAhead[Any]) -> Iterator[tuple[list[Payload], int]]:
+            for filters, time_field in searches:
+                yield from self._search(ahead, filters, time_field)
+
+        with self.pool() as pool_map:
+
+            def read(page: tuple[list[Payload], int]) -> list[RemoteListing]:
+                products, depth = page
+                return self._page_listings(products, pool_map, depth=depth)
+
+            for listings in self.read_ahead(walk, read):
+                if listings:
+                    yield listings
 
     def create_product(self, product: UploadProduct) -> list[RemoteListing]:
         """Create and list the product with its SKUs; the listings TikTok now holds.
@@ -402,27 +418,37 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
 
     # -- reading listings ------------------------------------------------------------------
 
-    def _search(self, filters: Payload, time_field: str) -> Iterator[list[Payload]]:
+    def _search(
+        self, ahead: ReadAhead[Any], filters: Payload, time_field: str
+    ) -> Iterator[tuple[list[Payload], int]]:
         """Pages of products matching `filters`, split into time windows of at most 10,000
-        products when there are more (`time_field`: create_time or update_time)."""
-        first = self._client.search_products(page_size=self.limits.page_size, filters=filters)
+        products when there are more (`time_field`: create_time or update_time), each with
+        how many calls deep it is (every page needed the one before; a window's first, the
+        search it was split from)."""
+        first = self._search_page(ahead, filters)
         if int(first.get("total_count") or 0) <= SEARCH_CAP:
-            yield from self._pages(filters, first)
+            yield from self._pages(ahead, filters, first, 1)
             return
         low = int(filters.get(f"{time_field}_ge", 0))
         # Tomorrow as the upper bound: a few seconds of clock skew cannot hide new products.
-        yield from self._split(filters, time_field, low, int(self._clock()) + DAY)
+        yield from self._split(ahead, filters, time_field, low, int(self._clock()) + DAY, 2)
 
     def _split(
-        self, filters: Payload, time_field: str, low: int, high: int
-    ) -> Iterator[list[Payload]]:
+        self,
+        ahead: ReadAhead[Any],
+        filters: Payload,
+        time_field: str,
+        low: int,
+        high: int,
+        depth: int,
+    ) -> Iterator[tuple[list[Payload], int]]:
         windowed = {**filters, f"{time_field}_ge": low, f"{time_field}_le": high}
-        first = self._client.search_products(page_size=self.limits.page_size, filters=windowed)
+        first = self._search_page(ahead, windowed)
         total = int(first.get("total_count") or 0)
         if total > SEARCH_CAP and low < high:
             middle = (low + high) // 2
-            yield from self._split(filters, time_field, low, middle)
-            yield from self._split(filters, time_field, middle + 1, high)
+            yield from self._split(ahead, filters, time_field, low, middle, depth + 1)
+            yield from self._split(ahead, filters, time_field, middle + 1, high, depth + 1)
             return
         if total > SEARCH_CAP:
             raise AdapterError(
@@ -431,12 +457,14 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
                 retryable=False,
                 code="search_cap",
             )
-        yield from self._pages(windowed, first)
+        yield from self._pages(ahead, windowed, first, depth)
 
-    def _pages(self, filters: Payload, first: Payload) -> Iterator[list[Payload]]:
-        """Every page of one search, from its first; IncompleteRead when a page is empty or
-        short while a `next_page_token` says more follow, or the search ends short of its
-        `total_count` (channels.adapters.paging)."""
+    def _pages(
+        self, ahead: ReadAhead[Any], filters: Payload, first: Payload, depth: int
+    ) -> Iterator[tuple[list[Payload], int]]:
+        """Every page of one search, from its first (`depth` calls deep); IncompleteRead when
+        a page is empty or short while a `next_page_token` says more follow, or the search
+        ends short of its `total_count` (channels.adapters.paging)."""
         tally = PageTally(self.service, "products", self.limits.page_size)
         page = first
         while True:
@@ -446,15 +474,23 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
                 len(products), more=bool(token), total=reported_total(page.get("total_count"))
             )
             if products:
-                yield products
+                yield products, depth
             if not token:
                 return
-            page = self._client.search_products(
-                page_size=self.limits.page_size, page_token=token, filters=filters
-            )
+            page = self._search_page(ahead, filters, token)
+            depth += 1
+
+    def _search_page(self, ahead: ReadAhead[Any], filters: Payload, token: str = "") -> Payload:
+        """One Search Products call, when the read-ahead has room for another page."""
+        size = self.limits.page_size
+        if not token:
+            return ahead.call(lambda: self._client.search_products(page_size=size, filters=filters))
+        return ahead.call(
+            lambda: self._client.search_products(page_size=size, page_token=token, filters=filters)
+        )
 
     def _page_listings(
-        self, products: Sequence[Payload], pool_map: kit.PoolMap
+        self, products: Sequence[Payload], pool_map: kit.PoolMap, *, depth: int = 0
     ) -> list[RemoteListing]:
         kept = [p for p in products if self._lists(p)]
         # Search leaves out the SKUs' option names; a product with several SKUs needs them
@@ -465,6 +501,7 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
             if len(p.get("skus") or []) > 1 and self._listing_status(p) != "removed"
         ]
         details = dict(zip(named, pool_map(self._client.get_product, named), strict=True))
+        self.chained(depth + (1 if named else 0))
         listings: list[RemoteListing] = []
         for product in kept:
             product_id = str(product["id"])
@@ -495,11 +532,6 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
             self._single_sku[product_id] = str(skus[0]["id"])
         else:
             self._single_sku.pop(product_id, None)
-
-    @staticmethod
-    def _yielded(listings: list[RemoteListing]) -> Iterator[list[RemoteListing]]:
-        if listings:
-            yield listings
 
     # -- writing stock and prices ----------------------------------------------------------
 

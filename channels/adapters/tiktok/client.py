@@ -136,7 +136,7 @@ def classify_reply(response: requests.Response) -> RetryAdvice | None:
         return advice
     code = _error_code(response)
     if code == THROTTLED:
-        return RetryAdvice(f"code {code}", unprocessed=True)
+        return RetryAdvice(f"code {code}", unprocessed=True, throttled=True)
     if code in TRANSIENT:
         return RetryAdvice(f"code {code}")
     return None

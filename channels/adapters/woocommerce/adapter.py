@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,6 +51,7 @@ from channels.adapters.convert import (
     watermark_second,
 )
 from channels.adapters.paging import PageTally
+from channels.adapters.readahead import ReadAhead
 from channels.adapters.uploads import (
     check_distinct_options,
     check_option_names,
@@ -113,8 +115,8 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials, WooCommerceClie
     `base_url` is the site (`https://shop.example.com`); `credentials` a mapping validated by
     `WooCommerceCredentials` (or an instance). WooCommerce keys never expire, so
     `on_credentials_changed` is accepted for the common constructor and never called.
-    `retry` tunes back-off; `workers` is how many variable products of one page have their
-    variations read in parallel (1 turns the pool off). `stats` counts every HTTP call.
+    `retry` tunes back-off; `max_in_flight` how many calls run at once (the channel's setting,
+    else `limits.max_in_flight`; 1 reads one call at a time). `stats` counts every HTTP call.
     """
 
     kind = "woocommerce"
@@ -129,6 +131,10 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials, WooCommerceClie
         one_item_per_update=False,
         order_ids_per_call=1,  # GET /orders/{id}
         order_window_days=None,  # any window: the list is paged, not capped
+        # Core WooCommerce limits nothing (marketplace-apis.md §5.6): the store's host does,
+        # with as many PHP workers as its plan gives (often 4 to 10). Unpublished: a
+        # conservative default, for the channel to raise on a bigger host.
+        max_in_flight=4,
     )
     STATUS_TABLE = STATUS_TABLE
     credentials_model = WooCommerceCredentials
@@ -152,7 +158,9 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials, WooCommerceClie
         """One list of listings per products page (up to 100 products, more listings).
 
         Costs per page: one list call, plus one variations call per variable product on it
-        (more for a product with over 100 variations), `workers` at a time.
+        (more for a product with over 100 variations). Up to `max_in_flight` calls run at once:
+        pages after the first are read ahead up to `X-WP-TotalPages`, and each page's
+        variations are read while the next pages are listed (`kit.read_ahead`).
         A full scan reads every product but those in the trash. With `updated_since`, products
         modified from that second on come back, then a second pass over the trash returns
         the products trashed since then as "removed". Products deleted for good leave no trace:
@@ -172,26 +180,54 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials, WooCommerceClie
         yield from self._scan("trash", after)
 
     def _scan(self, status: str, modified_after: str | None) -> Iterator[list[RemoteListing]]:
+        with self.pool() as pool_map:
+
+            def read(page: tuple[list[Payload], int]) -> list[RemoteListing]:
+                rows, depth = page
+                return self._page_listings(rows, pool_map, depth=depth)
+
+            walk = partial(self._product_pages, status=status, modified_after=modified_after)
+            for listings in self.read_ahead(walk, read):
+                if listings:
+                    yield listings
+
+    def _product_pages(
+        self, ahead: ReadAhead[Any], *, status: str, modified_after: str | None
+    ) -> Iterator[tuple[list[Payload], int]]:
+        """`walk_pages` over the products: (the page's new rows, how many calls deep the
+        page is). The pages a page's `X-WP-TotalPages` announces are read ahead; a walk that
+        steps back (the set shrank) or goes past them reads on from there."""
+        asked: list[int] = []
+
         def fetch(page: int) -> Page:
             return self._client.list_products(
                 page=page, status=status, modified_after=modified_after
             )
 
+        def plan(number: int, page: Page) -> range:
+            return range(number + 1, (page.total_pages or 0) + 1)
+
+        def read(number: int) -> Page:
+            asked.append(number)
+            return reader(number)
+
+        reader = ahead.reader(fetch, plan)
         # Products in id order: an edit during the scan never moves a product between pages.
         tally = PageTally(SERVICE, "products", MAX_PER_PAGE)
-        with self.pool() as pool_map:
-            for rows in walk_pages(fetch, per_page=MAX_PER_PAGE, tally=tally):
-                listings = self._page_listings(rows, pool_map)
-                if listings:
-                    yield listings
+        for rows in walk_pages(read, per_page=MAX_PER_PAGE, tally=tally):
+            # Page 1 comes first; the pages it announces needed only it.
+            yield rows, 1 if asked[-1] == 1 else 2
 
-    def _page_listings(self, rows: Sequence[Payload], pool_map: kit.PoolMap) -> list[RemoteListing]:
+    def _page_listings(
+        self, rows: Sequence[Payload], pool_map: kit.PoolMap, *, depth: int = 0
+    ) -> list[RemoteListing]:
         variable = [
             int(row["id"])
             for row in rows
             if row.get("type") == "variable" and row.get("variations")
         ]
         variations = dict(zip(variable, pool_map(self._variations, variable), strict=True))
+        self.chained(depth + (1 if variable else 0))
         listings: list[RemoteListing] = []
         for row in rows:
             listings.extend(listings_from_product(row, variations.get(int(row["id"]), [])))

@@ -39,6 +39,12 @@ class Command(BaseCommand):
             "--retry-after", type=float, default=1.0, help="Retry-After seconds when throttling."
         )
         parser.add_argument("--latency", type=float, default=0.0, help="Seconds added per reply.")
+        parser.add_argument(
+            "--max-in-flight",
+            type=int,
+            default=0,
+            help="Calls handled at once; one more is answered throttled (default 0: no limit).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         emulator = self._build(options)
@@ -66,6 +72,7 @@ class Command(BaseCommand):
                 throttle_rate=options["throttle_rate"],
                 retry_after=options["retry_after"],
                 latency=options["latency"],
+                max_in_flight=options["max_in_flight"],
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc

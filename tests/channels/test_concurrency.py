@@ -1,0 +1,218 @@
+"""Calls in flight: as many as the marketplace allows, never more, fewer when it throttles.
+
+The emulators count the calls they are handling (their latency included, so calls overlap as on
+a real server) and answer one beyond their `max_in_flight` with the marketplace's own throttle
+answer, as marketplaces do. Every scenario runs over real HTTP: a full scan within the limit is
+never refused and really does overlap its calls; an adapter told a higher limit than the
+marketplace's is throttled, narrows its window and still reads every listing; the channel's own
+setting reaches the adapter; and the gate's window halves on a throttle and grows back.
+"""
+
+import threading
+import time
+
+import pytest
+import requests
+
+from channels.adapters import adapter_class
+from channels.adapters.base import QuantityUpdate
+from channels.adapters.http import Gate
+from channels.emulators import emulator_class
+from channels.emulators.base import Faults
+from channels.emulators.woocommerce import WooCommerceEmulator
+from channels.models import Channel, Scan
+from channels.scans import scan_request, scan_run
+from tests.channels.conftest import FAST_RETRY
+from tests.factories import OutletFactory
+
+# The marketplaces whose adapters keep several calls in flight (Shopify's limit is its cost
+# budget, paced by its own client).
+KINDS = ("shopee", "lazada", "tiktok_shop", "tokopedia", "woocommerce")
+ITEMS = 500  # several list pages everywhere, and a detail call for each item with variants
+LATENCY = 0.02  # long enough for calls to overlap on the emulator
+
+
+@pytest.fixture(params=KINDS)
+def kind(request) -> str:
+    return request.param
+
+
+def serve(kind: str, *, max_in_flight: int):
+    return emulator_class(kind)(
+        items=ITEMS, seed=11, faults=Faults(latency=LATENCY, max_in_flight=max_in_flight)
+    )
+
+
+def adapter(kind: str, emulator, **options):
+    return adapter_class(kind)(
+        base_url=emulator.base_url, credentials=emulator.credentials, retry=FAST_RETRY, **options
+    )
+
+
+def scanned(client) -> set[tuple[str, str]]:
+    return {(lst.item_id, lst.variant_id) for page in client.iter_listing_pages() for lst in page}
+
+
+# -- scans against the marketplace's limit ------------------------------------------------------
+
+
+def test_a_full_scan_within_the_marketplaces_limit_is_never_refused_and_overlaps_calls(kind):
+    # given: a marketplace handling as many calls at once as the adapter's default
+    limit = adapter_class(kind).limits.max_in_flight
+    with serve(kind, max_in_flight=limit) as emulator:
+        client = adapter(kind, emulator)
+        # when
+        listings = scanned(client)
+        # then: every listing, no call refused, and several calls really were in flight at once
+        assert listings == set(emulator.listing_quantities())
+        assert emulator.log.faults["in_flight"] == 0
+        assert client.stats.retries == 0
+        assert 1 < emulator.peak_in_flight <= limit
+        assert client.gate.peak <= limit
+
+
+def test_an_adapter_told_more_than_the_marketplace_allows_backs_off_and_reads_everything(kind):
+    # given: the marketplace handles 2 calls at once; the adapter was told 8
+    with serve(kind, max_in_flight=2) as emulator:
+        client = adapter(kind, emulator, max_in_flight=8)
+        # when
+        listings = scanned(client)
+        # then: it was throttled, each refused call was sent again once it had backed off, its
+        # window narrowed, and no listing was missed
+        refused = emulator.log.faults["in_flight"]
+        assert refused > 0
+        assert client.stats.retries == refused
+        assert client.gate.narrowest < 8
+        assert listings == set(emulator.listing_quantities())
+
+
+def test_every_call_of_the_adapter_shares_one_gate_across_threads():
+    # given: a marketplace and an adapter both allowing one call at a time
+    kind = "shopee"
+    with serve(kind, max_in_flight=1) as emulator:
+        client = adapter(kind, emulator, max_in_flight=1)
+        listing = next(iter(emulator.listing_quantities()))
+        pushed: list = []
+        # when: a scan and a stock push run at the same time from two threads
+        pusher = threading.Thread(
+            target=lambda: pushed.extend(
+                client.update_quantities([QuantityUpdate(listing[0], listing[1], 5)])
+            )
+        )
+        pusher.start()
+        listings = scanned(client)
+        pusher.join()
+        # then: neither was ever refused, because each waited for the other's call
+        assert emulator.log.faults["in_flight"] == 0
+        assert emulator.peak_in_flight == 1
+        assert [result.ok for result in pushed] == [True]
+        assert listings == set(emulator.listing_quantities())
+
+
+@pytest.mark.django_db
+def test_the_channels_own_limit_is_the_adapters():
+    # given: a channel whose plan allows 3 calls at once, on a marketplace allowing 3
+    with serve("shopee", max_in_flight=3) as emulator:
+        channel = Channel.objects.create(
+            kind="shopee",
+            name="Shopee shop",
+            api_base_url=emulator.base_url,
+            credentials=emulator.credentials,
+            order_outlet=OutletFactory(code="jkt"),
+            max_concurrent_calls=3,
+        )
+        # when
+        scan = scan_run(
+            scan_id=scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False).pk
+        )
+        # then
+        assert scan.status == Scan.Status.SUCCEEDED, scan.error
+        assert scan.seen == len(emulator.listing_quantities())
+        assert emulator.log.faults["in_flight"] == 0
+        assert emulator.peak_in_flight == 3
+
+
+# -- the emulators' limit ----------------------------------------------------------------------
+
+
+def test_the_emulator_refuses_a_call_beyond_its_limit_as_the_marketplace_throttles():
+    with WooCommerceEmulator(items=0, faults=Faults(latency=0.3, max_in_flight=2)) as woo:
+        start = threading.Barrier(3)
+        statuses: list[int] = []
+
+        def call() -> None:
+            start.wait()
+            answer = requests.get(woo.base_url + "/wp-json/wc/v3/products", timeout=5)
+            statuses.append(answer.status_code)
+
+        threads = [threading.Thread(target=call) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        # two handled (refused for want of credentials), one throttled as the host does
+        assert sorted(statuses) == [401, 401, 429]
+        assert woo.log.faults["in_flight"] == 1
+        assert woo.peak_in_flight == 2
+        assert woo.in_flight == 0
+
+
+# -- the gate ------------------------------------------------------------------------------------
+
+
+def test_the_window_halves_on_a_throttle_once_per_burst_and_not_below_one():
+    gate = Gate(8)
+    with gate.place() as first, gate.place() as second:
+        pass  # a burst of two calls, both throttled
+    gate.throttled(first)
+    gate.throttled(second)
+    assert gate.window == 4  # one burst, one halving
+    for expected in (2, 1, 1):
+        with gate.place() as ticket:
+            pass
+        gate.throttled(ticket)
+        assert gate.window == expected
+    assert gate.narrowest == 1
+
+
+def test_the_window_grows_back_by_one_per_window_of_successes_up_to_the_limit():
+    gate = Gate(4)
+    with gate.place() as ticket:
+        pass
+    gate.throttled(ticket)
+    gate.throttled(ticket)  # the same call again: no second halving
+    assert gate.window == 2
+    widths = []
+    for _ in range(12):
+        gate.succeeded()
+        widths.append(gate.window)
+    # two successes make it 3, three more make it 4; never past the limit
+    assert widths == [2, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4]
+
+
+def test_no_more_calls_pass_the_gate_at_once_than_its_window():
+    gate = Gate(6)
+    with gate.place() as ticket:
+        pass
+    gate.throttled(ticket)  # window 3
+    inside, most = 0, 0
+    lock = threading.Lock()
+
+    def call() -> None:
+        nonlocal inside, most
+        with gate.place():
+            with lock:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.01)
+            with lock:
+                inside -= 1
+
+    threads = [threading.Thread(target=call) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most == 3
+    assert gate.in_flight == 0
