@@ -83,6 +83,7 @@ class ChannelForm(forms.ModelForm):
             "kind",
             "name",
             "api_base_url",
+            "max_concurrent_calls",
             "is_active",
             "inventory_sync_mode",
             "fulfillment_sync_minutes",
@@ -143,7 +144,17 @@ class ChannelAdmin(admin.ModelAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["kind", "name", "is_active"]}),
-        ("Connection", {"fields": ["api_base_url", "credentials_status", "new_credentials"]}),
+        (
+            "Connection",
+            {
+                "fields": [
+                    "api_base_url",
+                    "credentials_status",
+                    "new_credentials",
+                    "max_concurrent_calls",
+                ]
+            },
+        ),
         (
             "Inventory",
             {

@@ -241,3 +241,27 @@ def test_link_by_hand_offers_variants_by_sku_name_and_options(
     assert name == "Linen Tee"
     assert set(options.split(" / ")) == {"Red", "L"}  # PostgreSQL keeps JSON keys in its order
     assert len(offered) == 6  # the factory's products are all "Cotton Tee …"
+
+
+def test_the_calls_in_flight_of_a_channel_are_set_on_its_page(pos, shop, admin_client):
+    channel = make_channel(shop)
+    url = reverse("admin:channels_channel_change", args=[channel.pk])
+    data = {
+        "kind": channel.kind,
+        "name": channel.name,
+        "api_base_url": channel.api_base_url,
+        "is_active": "on",
+        "inventory_sync_mode": channel.inventory_sync_mode,
+        "fulfillment_sync_minutes": channel.fulfillment_sync_minutes,
+        "duplicate_sku_policy": channel.duplicate_sku_policy,
+        "order_outlet": channel.order_outlet_id,
+        "buffer": 0,
+        "new_credentials": "",
+        "max_concurrent_calls": 12,
+    }
+    response = admin_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    channel.refresh_from_db()
+    assert channel.max_concurrent_calls == 12
+    refused = admin_client.post(url, {**data, "max_concurrent_calls": 0})
+    assert "max_concurrent_calls" in refused.context["adminform"].form.errors
