@@ -21,8 +21,6 @@ from channels.admin_panels import (
     expected_listings,
     expected_listings_of_channel,
     latest_scans,
-    latest_sync_ids,
-    outboxes,
     scan_panel,
     scan_progress,
     sync_outbox_annotations,
@@ -638,11 +636,8 @@ class InventorySyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def progress_view(self, request, sync_id: int) -> HttpResponse:
         if not self.has_view_permission(request):
             raise Http404("No such sync")
-        record = get_object_or_404(InventorySync, pk=sync_id)
-        outbox = None
-        if record.pk in latest_sync_ids([record.channel_id]):
-            outbox = outboxes([record.channel_id]).get(record.channel_id, Outbox())
-        return HttpResponse(progress_bar(sync_progress(record, outbox)))
+        queryset = InventorySync.objects.annotate(**sync_outbox_annotations())
+        return HttpResponse(self.progress(get_object_or_404(queryset, pk=sync_id)))
 
 
 # --- the six tabs ----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ than one screen (the tabs, Channel Statistic, the channel page, Scans, Inventory
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -116,18 +116,6 @@ class Outbox:
     failed: int = 0
 
 
-def outboxes(channel_ids: Iterable[int]) -> dict[int, Outbox]:
-    """Per channel, its outbox counts. One grouped query."""
-    rows = (
-        PendingPush.objects.filter(channel_id__in=list(channel_ids))
-        .values("channel_id")
-        .annotate(
-            waiting=Count("pk", filter=Q(failed=False)), failed=Count("pk", filter=Q(failed=True))
-        )
-    )
-    return {row["channel_id"]: Outbox(row["waiting"], row["failed"]) for row in rows}
-
-
 def sync_progress(record: InventorySync, outbox: Outbox | None) -> Progress:
     """An inventory sync as a progress bar: the pushes it queued going out to the marketplace.
 
@@ -184,21 +172,6 @@ def sync_outbox_annotations() -> dict:
         "outbox_waiting": outbox_count(False),
         "outbox_failed": outbox_count(True),
     }
-
-
-def latest_sync_ids(channel_ids: Iterable[int]) -> set[int]:
-    """The id of each channel's most recent inventory sync."""
-    ids = set()
-    for channel_id in set(channel_ids):
-        latest = (
-            InventorySync.objects.filter(channel_id=channel_id)
-            .order_by("-created_at", "-pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
-        if latest is not None:
-            ids.add(latest)
-    return ids
 
 
 def age(moment) -> str:
