@@ -241,6 +241,40 @@ class Variant(TimeStampedModel):
         return " / ".join(str(v) for v in (self.options or {}).values())
 
 
+class BundleComponent(models.Model):
+    """One component of a bundle (kit): `quantity` units of `component` make one `bundle`.
+
+    A variant with components is a bundle: it holds no stock of its own, its available stock is
+    the fewest whole bundles its components make, and selling it moves its components' stock
+    (catalog.bundles). A component in use cannot be deleted (PROTECT).
+    """
+
+    bundle = models.ForeignKey(Variant, models.CASCADE, related_name="components")
+    component = models.ForeignKey(Variant, models.PROTECT, related_name="in_bundles")
+    quantity = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)])
+
+    class Meta:
+        ordering = ["bundle", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["bundle", "component"],
+                name="catalog_bundle_component_once",
+                violation_error_message="This component is already in the bundle.",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(bundle=models.F("component")),
+                name="catalog_bundle_not_itself",
+                violation_error_message="A bundle cannot contain itself.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1), name="catalog_bundle_quantity_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × variant {self.component_id} in variant {self.bundle_id}"
+
+
 class StockQuerySet(models.QuerySet["Stock"]):
     def for_outlets(self, outlet_ids) -> "StockQuerySet":
         return self.filter(outlet_id__in=outlet_ids)

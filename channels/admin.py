@@ -162,11 +162,42 @@ class ChannelAdmin(admin.ModelAdmin):
                     "duplicate_sku_policy",
                     "order_outlet",
                     "outlets",
-                    "buffer",
                     "last_inventory_sync_at",
                 ],
                 "description": "Choosing “update every listing that shares a SKU” may oversell "
                 "and switches the mode to “Synchronize with fulfillment channel”.",
+            },
+        ),
+        (
+            "Stock rules",
+            {
+                "fields": [
+                    "stock_share_percent",
+                    "stock_maximum",
+                    "stock_cutoff",
+                    "buffer",
+                    "is_priority",
+                    "priority_threshold",
+                ],
+                "description": "What the channel is sent of each SKU's available stock over its "
+                "outlets, applied in this order: the share, the maximum, the cut-off, the "
+                "buffer; never below zero. A product or a variant may have its own rule.",
+            },
+        ),
+        ("SKU mapping", {"fields": ["sku_strip_prefixes", "sku_strip_suffixes"]}),
+        (
+            "Prices",
+            {
+                "fields": [
+                    "currency",
+                    "price_markup_percent",
+                    "price_markup_amount",
+                    "price_round_step",
+                    "price_round_mode",
+                    "price_ending",
+                ],
+                "description": "The price sent is the POS retail price, marked up and rounded; "
+                "a variant may have its own price on the channel.",
             },
         ),
         ("Scans", {"fields": ["last_scan_at", "last_error", "held_removal"]}),

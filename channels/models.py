@@ -1,10 +1,12 @@
 """Channels (connected marketplace shops), their listings as last scanned, and scan records."""
 
+from decimal import Decimal
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from catalog.models import Outlet, StockMovement, Variant
+from catalog.models import Outlet, Product, StockMovement, Variant
 from channels.credentials_store import EncryptedJSONField
 from channels.marketplaces import BY_KIND, MARKETPLACES
 from omni.models import TimeStampedModel
@@ -66,8 +68,104 @@ class Channel(TimeStampedModel):
         related_name="order_channels",
         help_text="Where this channel's orders reserve and deduct stock.",
     )
+    # Allocation rules (channels.allocation): the quantity sent is the available stock over
+    # the channel's outlets through, in this order, the share, the maximum, the low-stock
+    # cut-off and the buffer, never below zero; then the priority channels' hold.
+    stock_share_percent = models.PositiveSmallIntegerField(
+        "share of available stock (%)",
+        default=100,
+        validators=[MaxValueValidator(100)],
+        help_text="The channel is sent this share of the available stock, rounded down.",
+    )
+    stock_maximum = models.PositiveIntegerField(
+        "list at most",
+        null=True,
+        blank=True,
+        help_text="Never list more than this many units. Blank: no maximum.",
+    )
+    stock_cutoff = models.PositiveIntegerField(
+        "low-stock cut-off",
+        null=True,
+        blank=True,
+        help_text="Send 0 when the available stock is below this, keeping the last units for "
+        "the shop or a priority channel. Blank: no cut-off.",
+    )
     buffer = models.PositiveIntegerField(
-        default=0, help_text="Units held back from the channel: it is sent available − buffer."
+        default=0,
+        help_text="Units held back from the channel: taken off what the rules above leave.",
+    )
+    is_priority = models.BooleanField(
+        "priority channel",
+        default=False,
+        help_text="When a SKU runs low (at or below the priority threshold), only priority "
+        "channels are sent its stock; the others are sent 0.",
+    )
+    priority_threshold = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="For a priority channel: when a SKU's available stock is at or below this, "
+        "every channel that is not a priority channel is sent 0 for it.",
+    )
+    # SKU mapping rules (channels.sku_rules): how a SKU on the channel becomes a POS SKU.
+    sku_strip_prefixes = models.CharField(
+        "strip SKU prefixes",
+        max_length=300,
+        blank=True,
+        help_text="Comma-separated, e.g. “TKP-, SHP-”: taken off the start of a channel SKU "
+        "before it is matched (letter case ignored).",
+    )
+    sku_strip_suffixes = models.CharField(
+        "strip SKU suffixes",
+        max_length=300,
+        blank=True,
+        help_text="Comma-separated, e.g. “-PROMO”: taken off the end of a channel SKU before "
+        "it is matched (letter case ignored).",
+    )
+    # Price rules (channels.pricing): the price sent is the POS retail price through these.
+    currency = models.CharField(
+        max_length=3,
+        default="IDR",
+        help_text="The currency the channel sells in (ISO 4217). Prices are sent only when it "
+        "is the POS currency: omni does not convert.",
+    )
+    price_markup_percent = models.DecimalField(
+        "markup (%)",
+        max_digits=6,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("-90")), MaxValueValidator(Decimal("1000"))],
+        help_text="Added to the POS retail price; negative for a discount.",
+    )
+    price_markup_amount = models.DecimalField(
+        "markup (amount)",
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0"),
+        help_text="Added after the percentage, in the channel's currency.",
+    )
+    price_round_step = models.DecimalField(
+        "round to a step of",
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="E.g. 100 or 1,000. Blank: the price is not rounded.",
+    )
+    price_round_mode = models.CharField(
+        "rounding",
+        max_length=10,
+        choices=[("nearest", "To the nearest"), ("up", "Up"), ("down", "Down")],
+        default="nearest",
+    )
+    price_ending = models.DecimalField(
+        "ending in",
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="With a step: round to a price ending in this, e.g. 900 with a step of 1,000 "
+        "gives 12,900. Must be less than the step.",
     )
     is_active = models.BooleanField(
         "active", default=True, help_text="Paused channels sync nothing."
@@ -289,6 +387,7 @@ class SyncTrigger(models.TextChoices):
 
 OWN_ORDER_RESYNC = "own_order_resync"
 LISTING_RETURNED = "listing_returned"
+RULES_CHANGED = "rules_changed"
 # Why a listing's stock is pushed: a stock movement's trigger, a full sync, the repair of a push
 # that overwrote the marketplace's own order deduction (inventory.own_orders_seen), or a listing
 # a full scan found back on the channel (scans).
@@ -297,6 +396,7 @@ PUSH_REASONS = [
     *SyncTrigger.choices,
     (OWN_ORDER_RESYNC, "Repair after the channel's own order"),
     (LISTING_RETURNED, "Listing back on the channel"),
+    (RULES_CHANGED, "Stock rule or bundle changed"),
 ]
 
 
@@ -384,6 +484,142 @@ class CatalogPush(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} item {self.item_id} on channel {self.channel_id}"
+
+
+class StockRule(models.Model):
+    """A product's or a variant's own allocation rule on one channel (channels.allocation).
+
+    Each blank field falls back: a variant's rule to its product's, a product's to the
+    channel's. `maximum` 0 keeps the product or variant off the channel's stock.
+    """
+
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="stock_rules")
+    product = models.ForeignKey(
+        Product, models.CASCADE, null=True, blank=True, related_name="stock_rules"
+    )
+    variant = models.ForeignKey(
+        Variant, models.CASCADE, null=True, blank=True, related_name="stock_rules"
+    )
+    share_percent = models.PositiveSmallIntegerField(
+        "share (%)", null=True, blank=True, validators=[MaxValueValidator(100)]
+    )
+    maximum = models.PositiveIntegerField("list at most", null=True, blank=True)
+    cutoff = models.PositiveIntegerField("low-stock cut-off", null=True, blank=True)
+    buffer = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["channel", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(product__isnull=True) ^ models.Q(variant__isnull=True),
+                name="channels_stockrule_product_or_variant",
+                violation_error_message="A rule is for a product or for a variant, not both.",
+            ),
+            models.UniqueConstraint(
+                fields=["channel", "product"],
+                condition=models.Q(product__isnull=False),
+                name="channels_stockrule_one_per_product",
+                violation_error_message="This product already has a rule on this channel.",
+            ),
+            models.UniqueConstraint(
+                fields=["channel", "variant"],
+                condition=models.Q(variant__isnull=False),
+                name="channels_stockrule_one_per_variant",
+                violation_error_message="This variant already has a rule on this channel.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = f"variant {self.variant_id}" if self.variant_id else f"product {self.product_id}"
+        return f"stock rule for {target} on channel {self.channel_id}"
+
+
+class SkuAlias(models.Model):
+    """A channel SKU that cannot be derived from the POS SKU by the channel's prefixes and
+    suffixes: matched to this variant (channels.sku_rules)."""
+
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="sku_aliases")
+    channel_sku = models.CharField("SKU on the channel", max_length=120)
+    channel_sku_key = models.CharField(max_length=120, editable=False)
+    variant = models.ForeignKey(
+        Variant, models.CASCADE, related_name="sku_aliases", verbose_name="POS variant"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "SKU alias"
+        verbose_name_plural = "SKU aliases"
+        ordering = ["channel", "channel_sku_key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "channel_sku_key"],
+                name="channels_skualias_one_per_sku",
+                violation_error_message="This channel SKU already has an alias on this channel.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_sku} → variant {self.variant_id}"
+
+
+class PriceOverride(models.Model):
+    """A variant's own price on one channel, in place of the channel's price rule."""
+
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="price_overrides")
+    variant = models.ForeignKey(Variant, models.CASCADE, related_name="price_overrides")
+    price = models.DecimalField(
+        max_digits=14, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["channel", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "variant"],
+                name="channels_priceoverride_one_per_variant",
+                violation_error_message="This variant already has a price on this channel.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(price__gte=0), name="channels_priceoverride_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.price} for variant {self.variant_id} on channel {self.channel_id}"
+
+
+class PriceSync(models.Model):
+    """One push of prices to a channel's listed variants (channels.pricing): after a price rule
+    changed, or asked for by staff."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="price_syncs")
+    reason = models.CharField(max_length=40)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    requested_by = models.CharField(max_length=120, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    progress_at = models.DateTimeField(null=True, blank=True, help_text="Last sign of life.")
+    considered = models.PositiveIntegerField(default=0)
+    pushed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    calls = models.PositiveIntegerField(default=0)
+    failure_sample = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"price sync {self.pk} of channel {self.channel_id}"
 
 
 # --- the six product tabs (BRIEF §2), as admin changelists over proxies ------------------------

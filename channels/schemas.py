@@ -13,7 +13,7 @@ from channels.adapters import credentials_schema
 from channels.adapters.base import AdapterError
 from channels.models import Channel, Scan
 from channels.tabs import ApiTab as Tab
-from omni.api_base import BoundedDict, Choice, Id, InSchema, Text, Url
+from omni.api_base import Amount, BoundedDict, Choice, Id, InSchema, Text, Url
 
 ChannelKind = Choice(Channel.Kind)
 SyncMode = Choice(Channel.SyncMode)
@@ -56,9 +56,51 @@ def _credentials_by_kind(schema: dict[str, Any]) -> None:
 
 
 Minutes = Annotated[int, Field(ge=5, le=10_080)]  # up to a week
+Percent = Annotated[int, Field(ge=0, le=100)]
+MarkupPercent = Amount(6, 2, low=-90, high=1000)
+MarkupAmount = Amount(12, 2, low=-(10**10) + 1)
+Price = Amount(12, 2)
+RoundMode = Literal["nearest", "up", "down"]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Affixes = Annotated[
+    Text(300), Field(description="Comma-separated; letter case ignored.", examples=["TKP-, SHP-"])
+]
 
 
-class ChannelIn(InSchema):
+class ChannelRules(Schema):
+    """The channel's stock, SKU and price rules: in ChannelIn with their defaults, in
+    ChannelPatch only when sent (null clears a rule that may be blank)."""
+
+    stock_share_percent: Percent = Field(
+        100, description="Share of the available stock sent, rounded down."
+    )
+    stock_maximum: Count | None = Field(None, description="Never list more than this; null: none.")
+    stock_cutoff: Count | None = Field(
+        None, description="Send 0 when the available stock is below this; null: none."
+    )
+    is_priority: bool = Field(
+        False, description="When a SKU runs low, only priority channels are sent its stock."
+    )
+    priority_threshold: Count | None = Field(
+        None,
+        description="For a priority channel: at or below this available stock, every other "
+        "channel is sent 0.",
+    )
+    sku_strip_prefixes: Affixes = ""
+    sku_strip_suffixes: Affixes = ""
+    currency: Currency = Field("IDR", description="ISO 4217; prices go only in the POS's.")
+    price_markup_percent: MarkupPercent = Decimal("0")
+    price_markup_amount: MarkupAmount = Field(
+        Decimal("0"), description="Added after the percentage, in the channel's currency."
+    )
+    price_round_step: Price | None = Field(None, description="e.g. 100 or 1000; null: none.")
+    price_round_mode: RoundMode = "nearest"
+    price_ending: Price = Field(
+        Decimal("0"), description="With a step: prices end in this (e.g. 900); below the step."
+    )
+
+
+class ChannelIn(ChannelRules, InSchema):
     model_config = ConfigDict(json_schema_extra=_credentials_by_kind)
 
     kind: ChannelKind
@@ -94,6 +136,19 @@ class ChannelPatch(InSchema):
     buffer: Count | None = None
     fulfillment_sync_minutes: Minutes | None = None
     is_active: bool | None = None
+    stock_share_percent: Percent | None = None
+    stock_maximum: Count | None = None
+    stock_cutoff: Count | None = None
+    is_priority: bool | None = None
+    priority_threshold: Count | None = None
+    sku_strip_prefixes: Affixes | None = None
+    sku_strip_suffixes: Affixes | None = None
+    currency: Currency | None = None
+    price_markup_percent: MarkupPercent | None = None
+    price_markup_amount: MarkupAmount | None = None
+    price_round_step: Price | None = None
+    price_round_mode: RoundMode | None = None
+    price_ending: Price | None = None
 
 
 class ChannelOut(Schema):
@@ -109,6 +164,19 @@ class ChannelOut(Schema):
     buffer: int
     fulfillment_sync_minutes: int
     is_active: bool
+    stock_share_percent: int
+    stock_maximum: int | None
+    stock_cutoff: int | None
+    is_priority: bool
+    priority_threshold: int | None
+    sku_strip_prefixes: str
+    sku_strip_suffixes: str
+    currency: str
+    price_markup_percent: Decimal
+    price_markup_amount: Decimal
+    price_round_step: Decimal | None
+    price_round_mode: str
+    price_ending: Decimal
     last_scan_at: datetime | None
     last_inventory_sync_at: datetime | None
     last_error: str

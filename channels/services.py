@@ -99,6 +99,10 @@ def channel_apply_duplicate_policy(*, channel: Channel) -> str:
     return OVERSELL_WARNING
 
 
+# The channel settings that may be blank: null in a change clears them.
+CLEARABLE = frozenset({"stock_maximum", "stock_cutoff", "priority_threshold", "price_round_step"})
+
+
 def channel_save(*, channel: Channel, data: dict[str, Any]) -> str:
     """Apply `data` to `channel`, validate everything, then save; the policy warning or "".
 
@@ -114,7 +118,7 @@ def channel_save(*, channel: Channel, data: dict[str, Any]) -> str:
     for name, value in data.items():
         if name == "api_base_url":
             channel.api_base_url = value or ""  # null or "" → the marketplace's own host
-        elif value is not None:  # null leaves a required setting as it is
+        elif value is not None or name in CLEARABLE:  # null leaves a required setting as it is
             setattr(channel, name, value)
     codes = set(outlet_codes or []) | ({order_code} if order_code else set())
     outlets = {o.code: o for o in Outlet.objects.filter(code__in=codes)}

@@ -68,7 +68,16 @@ NAVIGATION: tuple[Section, ...] = (
             "synclogs.SalesOrder",
         ),
     ),
-    Section("Channels", ("channels.Channel", "channels.Listing")),
+    Section(
+        "Channels",
+        (
+            "channels.Channel",
+            "channels.Listing",
+            "channels.StockRule",
+            "channels.SkuAlias",
+            "channels.PriceOverride",
+        ),
+    ),
     Section(
         "Catalog",
         (
@@ -88,6 +97,7 @@ NAVIGATION: tuple[Section, ...] = (
             "channels.PendingPush",
             "channels.CatalogPush",
             "channels.InventorySync",
+            "channels.PriceSync",
             "channels.Scan",
             "synclogs.WebhookEvent",
             "omni.IdempotentRequest",

@@ -95,23 +95,39 @@ def BoundedDict(key: Any, value: Any, *, max_items: int) -> Any:  # noqa: N802
     return Annotated[dict[key, value], Field(max_length=max_items), WithJsonSchema(shown)]
 
 
-def Amount(max_digits: int, places: int) -> Any:  # noqa: N802
-    """A decimal of at least 0 with at most `max_digits` digits, `places` of them after the
-    point: a JSON number or a string such as "49.90". The OpenAPI document gives the bounds of
-    both forms (a number's places as `multipleOf`)."""
+def Amount(max_digits: int, places: int, *, low: int = 0, high: int | None = None) -> Any:  # noqa: N802
+    """A decimal from `low` (0 unless given) to `high` (the most `max_digits` digits hold
+    unless given), `places` of them after the point: a JSON number or a string such as
+    "49.90". The OpenAPI document gives the bounds of both forms (a number's places as
+    `multipleOf`; a string's sign and digits as a pattern)."""
     whole = max_digits - places
     step = Decimal(1).scaleb(-places)
-    largest = Decimal(10) ** whole - step
+    largest = Decimal(10) ** whole - step if high is None else Decimal(high)
+    sign = "-?" if low < 0 else ""
     shown = {
         "anyOf": [
-            {"type": "number", "minimum": 0, "maximum": float(largest), "multipleOf": float(step)},
-            {"type": "string", "pattern": rf"^[0-9]{{1,{whole}}}(\.[0-9]{{1,{places}}})?$"},
+            {
+                "type": "number",
+                "minimum": low,
+                "maximum": float(largest),
+                "multipleOf": float(step),
+            },
+            {
+                "type": "string",
+                "pattern": rf"^{sign}[0-9]{{1,{whole}}}(\.[0-9]{{1,{places}}})?$",
+            },
         ],
         "examples": ["49.90"],
     }
     return Annotated[
         Decimal,
-        Field(ge=0, max_digits=max_digits, decimal_places=places, allow_inf_nan=False),
+        Field(
+            ge=low,
+            le=largest,
+            max_digits=max_digits,
+            decimal_places=places,
+            allow_inf_nan=False,
+        ),
         WithJsonSchema(shown),
     ]
 

@@ -89,6 +89,10 @@ if not SECRET_KEY:
 # Channel credentials are encrypted with these (channels/credentials_store.py): the first key
 # encrypts, all decrypt. Production must set them; a debugging setup with none gets a key
 # derived from SECRET_KEY, so `make demo` and the tests need nothing set.
+# The currency of the POS's retail prices (ISO 4217). A channel that sells in another is never
+# sent prices: omni does not convert.
+OMNI_POS_CURRENCY = os.environ.get("OMNI_POS_CURRENCY", "IDR").strip().upper()
+
 OMNI_CREDENTIALS_KEYS = env_fernet_keys("OMNI_CREDENTIALS_KEYS")
 if not OMNI_CREDENTIALS_KEYS:
     if not DEBUG:
