@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.http import HttpResponseRedirect
 from django.urls import path
@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import smart_split, unescape_string_literal
 
 from catalog.admin_views import (
+    bundle_import_view,
     catalog_import_view,
     import_run_progress_view,
     import_run_view,
@@ -20,11 +21,26 @@ from catalog.admin_views import (
     run_url,
     stock_import_view,
 )
+from catalog.bundles import (
+    BundleError,
+    bundle_ids_among,
+    bundle_set_components,
+    components_in_use,
+    in_use_message,
+    leaf_components,
+)
 from catalog.exceptions import StockError
-from catalog.forms import VariantForm, VariantInlineForm, VariantInlineFormSet
+from catalog.forms import (
+    BundleComponentForm,
+    BundleComponentFormSet,
+    VariantForm,
+    VariantInlineForm,
+    VariantInlineFormSet,
+)
 from catalog.imports import import_runs_abandon_stale
 from catalog.models import (
     Brand,
+    BundleComponent,
     Category,
     ImportRun,
     Outlet,
@@ -34,14 +50,23 @@ from catalog.models import (
     StockMovement,
     Variant,
 )
+from catalog.selectors import available_stock_by_outlet
 from catalog.services import StockChange as Change
-from catalog.services import product_delete, product_saved, stock_apply
+from catalog.services import (
+    bundle_stock_problem,
+    product_delete,
+    product_saved,
+    stock_apply,
+    variant_delete,
+    variants_delete,
+)
 from omni.actors import Actor
 from omni.admin_tools import (
     CappedCountPaginator,
     DateRangeFilter,
     ReadOnlyAdminMixin,
     progress_bar,
+    state_badge,
 )
 
 # A changelist cell kept on one line (SKUs break at their hyphens otherwise).
@@ -134,6 +159,35 @@ class VariantInline(admin.TabularInline):
     extra = 0
     min_num = 1
     show_change_link = True
+    readonly_fields = ["bundle_of"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+
+        class Form(formset.form):
+            def hand_clean_DELETE(self):
+                """A variant ticked for deletion that a bundle uses: which bundles, in words
+                (the admin's own check would list bundle component rows by id)."""
+                if self.cleaned_data.get("DELETE") and self.instance.pk:
+                    uses = components_in_use([self.instance.pk])
+                    if uses:
+                        raise ValidationError(in_use_message(uses), code="deleting_protected")
+                super().hand_clean_DELETE()
+
+        formset.form = Form
+        return formset
+
+    def get_queryset(self, request):
+        # each row's components, for the bundle column: two queries for the whole table
+        components = BundleComponent.objects.select_related("component").order_by("pk")
+        return super().get_queryset(request).prefetch_related(Prefetch("components", components))
+
+    @admin.display(description="Bundle of")
+    def bundle_of(self, obj: Variant) -> str:
+        """What a bundle is made of ("2 × TEE-M, 1 × MUG"); edited on the variant's page."""
+        if obj.pk is None:
+            return ""
+        return _composition(obj.components.all()) or "—"
 
 
 class ProductImageInline(admin.TabularInline):
@@ -260,6 +314,14 @@ class ProductAdmin(admin.ModelAdmin):
     def import_run_view(self, request, run_id: int):
         return import_run_view(request, self, run_id, ImportRun.Kind.CATALOG)
 
+    def get_deleted_objects(self, objs, request):
+        """What deleting these products deletes, with their variants that bundles of other
+        products use listed as blocking it, naming the bundles."""
+        variant_ids = list(
+            Variant.objects.filter(product__in=list(objs)).values_list("pk", flat=True)
+        )
+        return _with_bundle_uses(super().get_deleted_objects(objs, request), variant_ids)
+
     def delete_model(self, request, obj: Product) -> None:
         product_delete(product=obj)
 
@@ -291,6 +353,76 @@ class StockInline(ReadOnlyAdminMixin, admin.TabularInline):
         return obj.available
 
 
+def _composition(components) -> str:
+    """ "2 × TEE-BLK-M, 1 × MUG-RED" for a bundle's BundleComponent rows (components read)."""
+    return ", ".join(f"{c.quantity} × {c.component.sku}" for c in components)
+
+
+def _with_bundle_uses(deleted_objects: tuple, variant_ids: list[int]) -> tuple:
+    """Django's (deleted objects, counts, permissions needed, protected) for a delete page,
+    its protected bundle component rows said in words: which bundle uses which component."""
+    deleted, counts, perms_needed, protected = deleted_objects
+    uses = components_in_use(variant_ids)
+    if uses:
+        name = BundleComponent._meta.verbose_name.capitalize()
+        protected = [p for p in protected if not str(p).startswith(f"{name}:")]
+        protected += [in_use_message({sku: bundles}) for sku, bundles in uses.items()]
+        # Said first, before any missing permission (the page shows only one reason), since
+        # it is the one staff can act on here; the delete stays refused either way.
+        perms_needed = set()
+    return deleted, counts, perms_needed, protected
+
+
+# The bundle badge of the variants list.
+BUNDLE_COLOUR = "#6a1b9a"
+
+
+class BundleFilter(admin.SimpleListFilter):
+    """Variants that are bundles (have components), or that are not."""
+
+    title = "bundle"
+    parameter_name = "bundle"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        has_components = Exists(BundleComponent.objects.filter(bundle=OuterRef("pk")))
+        if self.value() == "yes":
+            return queryset.filter(has_components)
+        if self.value() == "no":
+            return queryset.filter(~has_components)
+        return queryset
+
+
+class BundleComponentInline(admin.TabularInline):
+    """A bundle's components, replaced as a whole through catalog.bundles (see
+    VariantAdmin.save_formset); the rules are checked by BundleComponentFormSet."""
+
+    model = BundleComponent
+    fk_name = "bundle"
+    form = BundleComponentForm
+    formset = BundleComponentFormSet
+    autocomplete_fields = ["component"]
+    extra = 0
+    verbose_name = "component"
+    verbose_name_plural = (
+        "Bundle components (a variant with components is a bundle: it holds no stock of its "
+        "own, its quantity is what its components make, and selling it moves theirs)"
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("component__product")
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # A component is picked, not added, changed or deleted from here.
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "component" and field is not None:
+            widget = field.widget
+            widget.can_add_related = widget.can_change_related = widget.can_delete_related = False
+        return field
+
+
 @admin.register(Variant)
 class VariantAdmin(admin.ModelAdmin):
     form = VariantForm
@@ -302,15 +434,71 @@ class VariantAdmin(admin.ModelAdmin):
         "upc",
         "retail_price",
         "is_active",
+        "bundle_badge",
     ]
-    list_filter = ["is_active", "product__brand", "product__category", OutletStockFilter]
+    list_filter = [
+        "is_active",
+        BundleFilter,
+        "product__brand",
+        "product__category",
+        OutletStockFilter,
+    ]
     list_select_related = ["product"]
     search_fields = ["sku_key", "upc", "product__name"]  # see get_search_results
     search_help_text = "SKU, UPC or product name: the whole or any part of it."
     raw_id_fields = ["product"]
-    readonly_fields = ["sku_key"]
-    inlines = [StockInline]
+    readonly_fields = ["sku_key", "bundle_available"]
+    inlines = [BundleComponentInline, StockInline]
     list_per_page = 100
+
+    def get_queryset(self, request):
+        has_components = Exists(BundleComponent.objects.filter(bundle=OuterRef("pk")))
+        return super().get_queryset(request).annotate(is_bundle=has_components)
+
+    @admin.display(description="Bundle", ordering="is_bundle")
+    def bundle_badge(self, obj: Variant) -> str:
+        return state_badge("Bundle", BUNDLE_COLOUR) if obj.is_bundle else ""
+
+    @admin.display(description="Available as a bundle")
+    def bundle_available(self, obj: Variant) -> str:
+        """Per outlet, the bundles its components make there, and what each component has."""
+        leaves = leaf_components([obj.pk]).get(obj.pk) if obj.pk else None
+        if not leaves:
+            return "Not a bundle: give it components below to make it one."
+        outlets = list(Outlet.objects.order_by("code"))
+        parts = sorted(leaves)
+        skus = dict(Variant.objects.filter(pk__in=parts).values_list("pk", "sku"))
+        available = available_stock_by_outlet(
+            variant_ids=[obj.pk, *parts], outlet_ids=[o.pk for o in outlets]
+        )
+        header = format_html_join(
+            "",
+            '<th>{} <span style="color:var(--body-quiet-color)">× {}</span></th>',
+            ((skus.get(p, p), leaves[p]) for p in parts),
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td><strong>{}</strong></td>{}</tr>",
+            (
+                (
+                    outlet.code,
+                    available[obj.pk][outlet.pk],
+                    format_html_join(
+                        "", "<td>{}</td>", ((available[p][outlet.pk],) for p in parts)
+                    ),
+                )
+                for outlet in outlets
+            ),
+        )
+        return format_html(
+            '<table class="omni-stock"><thead><tr><th>Outlet</th><th>Bundles</th>{}</tr></thead>'
+            '<tbody>{}</tbody></table><p class="help">Bundles: the fewest whole bundles its '
+            "components make at that outlet (what channels selling from it are sent, before "
+            "their own rules). Each component: available (on hand − reserved) × units one "
+            "bundle takes.</p>",
+            header,
+            rows,
+        )
 
     def autocomplete_label(self, variant: Variant) -> str:
         """How a variant reads where it is picked, e.g. linking a listing by hand:
@@ -342,6 +530,40 @@ class VariantAdmin(admin.ModelAdmin):
             created_variant_ids=[] if change else [obj.pk],
         )
 
+    def save_formset(self, request, form, formset, change) -> None:
+        """A bundle's components go through catalog.bundles, replaced as a whole."""
+        if formset.model is not BundleComponent:
+            super().save_formset(request, form, formset, change)
+            return
+        formset.save(commit=False)  # the change message reads what it would save
+        if not formset.has_changed():
+            return
+        try:
+            bundle_set_components(bundle=form.instance, components=formset.components())
+        except BundleError as exc:  # a concurrent change since the form was checked
+            self.message_user(request, f"The components were not changed: {exc}", messages.ERROR)
+
+    def get_deleted_objects(self, objs, request):
+        """What deleting these variants deletes, with the bundles that use them as blocking
+        it, named."""
+        return _with_bundle_uses(super().get_deleted_objects(objs, request), [v.pk for v in objs])
+
+    def delete_model(self, request, obj: Variant) -> None:
+        variant_delete(variant=obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        variants_delete(variant_ids=list(queryset.values_list("pk", flat=True)))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.bundle_import_view)
+        return [
+            path("bundles/import/", view, name="catalog_variant_bundle_import"),
+            *super().get_urls(),
+        ]
+
+    def bundle_import_view(self, request):
+        return bundle_import_view(request, self)
+
 
 class StockAdjustForm(forms.ModelForm):
     """Adjust one stock row through the stock service, so the ledger records it."""
@@ -368,6 +590,11 @@ class StockAdjustForm(forms.ModelForm):
         data = super().clean()
         if (data.get("change_by") is None) == (data.get("count_as") is None):
             raise ValidationError("Fill in either “change by” or “count as”, not both.")
+        variant = self.instance.variant
+        if bundle_ids_among([variant.pk]):
+            raise ValidationError(
+                bundle_stock_problem(variant.sku) + ": adjust the stock of its components."
+            )
         return data
 
 

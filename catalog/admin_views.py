@@ -1,8 +1,12 @@
 """Admin pages to upload a catalog CSV or a stock CSV, and to follow the import. Thin: the
 upload page checks what can be told at once and queues an ImportRun (catalog.imports.runs); the
 run's page shows its progress bar, refreshing itself, and then its outcome. Wired into
-ProductAdmin, StockAdmin and ImportRunAdmin through get_urls."""
+ProductAdmin, StockAdmin and ImportRunAdmin through get_urls.
 
+A bundles CSV (a few rows per bundle) is imported in the upload request itself, and its
+outcome shown on the upload page (VariantAdmin)."""
+
+import io
 import re
 from dataclasses import replace
 from typing import Any, NamedTuple
@@ -21,12 +25,15 @@ from catalog.imports import (
     ERRORS_KEPT,
     STOCK_COLUMNS,
     Column,
+    ImportFileError,
     RowError,
     import_file_check,
     import_run_request,
     import_runs_abandon_stale,
     upload_text,
 )
+from catalog.imports.bundles import BUNDLE_COLUMNS, bundles_csv_import
+from catalog.imports.runs import refused
 from catalog.models import ImportRun, Outlet
 from omni.admin_tools import Progress, progress_bar
 
@@ -61,6 +68,13 @@ CATALOG_EXAMPLE = (
     "canvas-tote,Canvas Tote,TOTE-NAT,,19.00,,,,,Kestrel,Accessories > Bags,0.30,yes,,,,\r\n"
 )
 STOCK_EXAMPLE = "sku,quantity\r\nTEE-SAND-S,12\r\nTEE-SAND-M,8\r\nTOTE-NAT,0\r\n"
+BUNDLE_EXAMPLE = (
+    "bundle_sku,component_sku,quantity\r\n"
+    "TEE-DUO-M,TEE-SAND-M,2\r\n"
+    "BEACH-KIT,TEE-SAND-M,1\r\n"
+    "BEACH-KIT,TOTE-NAT,1\r\n"
+)
+BUNDLE_TEMPLATE = "admin/catalog/bundle_import.html"
 
 # The imports join a row's problems with "; ". Each starts with the column it is about, or with
 # one of these (the column they name, "" for the row as a whole); a "; " before anything else
@@ -364,3 +378,72 @@ def _render(
         "runs_url": reverse("admin:catalog_importrun_changelist") + f"?kind__exact={kind}",
     }
     return TemplateResponse(request, TEMPLATE, context)
+
+
+# --- bundles ---------------------------------------------------------------------------------
+
+
+def bundle_import_view(request: HttpRequest, model_admin: "admin.ModelAdmin[Any]") -> HttpResponse:
+    """Upload a bundles CSV (catalog.imports.bundles), imported at once: the outcome, with
+    every bad row by line, is shown above the form."""
+    if not model_admin.has_change_permission(request):
+        raise PermissionDenied
+    if request.GET.get("example"):
+        return _example(BUNDLE_EXAMPLE, "bundles-example.csv")
+    form = CatalogImportForm(request.POST or None, request.FILES or None)
+    context: dict[str, Any] = {}
+    if request.method == "POST" and form.is_valid():
+        context = _bundle_import(form)
+    title = "Import bundles"
+    context = {
+        **_page_context(request, model_admin, title),
+        **context,
+        "form": form,
+        "columns": BUNDLE_COLUMNS,
+    }
+    return TemplateResponse(request, BUNDLE_TEMPLATE, context)
+
+
+def _bundle_import(form: CatalogImportForm) -> dict[str, Any]:
+    """Import the uploaded file; its outcome as the page shows it, or the file's refusal on
+    the file field."""
+    data = form.cleaned_data
+    try:
+        text = upload_text(data["file"])
+        result = bundles_csv_import(
+            stream=io.StringIO(text, newline=""), partial=data["partial"], dry_run=data["dry_run"]
+        )
+    except ImportFileError as exc:
+        form.add_error("file", str(exc))
+        errors = exc.errors
+        return {"errors_shown": bad_lines(errors[:SHOWN_ERRORS], BUNDLE_COLUMNS)}
+    except CatalogError as exc:
+        form.add_error("file", str(exc))
+        return {}
+    failed = refused(result, partial=data["partial"])
+    if result.dry_run:
+        heading = "Checked only: nothing was written"
+    elif failed:
+        heading = (
+            "Nothing was written: every row is bad"
+            if data["partial"]
+            else "Nothing was written: fix the bad rows, or tick “import the good rows”"
+        )
+    elif result.errors:
+        heading = "The good bundles were written; the bad rows were not"
+    else:
+        heading = "Imported"
+    return {
+        "summary": {
+            "rows": result.rows,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "other": result.other,
+        },
+        "heading": heading,
+        "bad_count": len(result.errors),
+        "errors_shown": bad_lines(result.errors[:SHOWN_ERRORS], BUNDLE_COLUMNS),
+        "errors_hidden": max(0, len(result.errors) - SHOWN_ERRORS),
+        "file_name": data["file"].name,
+    }

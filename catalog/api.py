@@ -1,19 +1,25 @@
-"""The catalog's API: outlets, products with variants, variant lookup by SKU, stock changes.
+"""The catalog's API: outlets, products with variants, variant lookup by SKU, bundles'
+components, stock changes.
 
 Interfaces only: each endpoint parses its input, calls one catalog service or selector, and
 renders. Domain errors are mapped to HTTP codes once, in omni/api.py.
 """
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Query, Router, Status
 from ninja.pagination import paginate
 
+from catalog.bundles import bundle_set_components_by_sku
 from catalog.filters import OutletFilter, ProductFilter, VariantFilter
-from catalog.models import Outlet, Product, Stock, Variant
+from catalog.models import BundleComponent, Outlet, Product, Stock, Variant
 from catalog.schemas import (
     BulkRowOut,
+    ComponentOut,
+    ComponentsIn,
+    ComponentsOut,
+    OutletAvailableOut,
     OutletFilterIn,
     OutletIn,
     OutletOut,
@@ -28,6 +34,7 @@ from catalog.schemas import (
     VariantFilterIn,
     VariantRowOut,
 )
+from catalog.selectors import available_stock_by_outlet
 from catalog.services import (
     BulkStockRow,
     product_create,
@@ -84,11 +91,20 @@ def outlet_get(request: HttpRequest, outlet_id: Id) -> Outlet:
 # --- products --------------------------------------------------------------------------------
 
 
+def _variants() -> QuerySet[Variant]:
+    """Variants with everything VariantOut shows but their product: whether each is a bundle
+    (in the same query) and their stock rows (one more)."""
+    stocks = Stock.objects.select_related("outlet").order_by("outlet__code")
+    is_bundle = Exists(BundleComponent.objects.filter(bundle=OuterRef("pk")))
+    return Variant.objects.annotate(is_bundle=is_bundle).prefetch_related(
+        Prefetch("stocks", stocks)
+    )
+
+
 def _products() -> QuerySet[Product]:
     """Products with everything ProductOut shows. Cost: four queries for any page size."""
-    stocks = Stock.objects.select_related("outlet").order_by("outlet__code")
     return Product.objects.select_related("brand", "category").prefetch_related(
-        "images", Prefetch("variants", Variant.objects.prefetch_related(Prefetch("stocks", stocks)))
+        "images", Prefetch("variants", _variants())
     )
 
 
@@ -142,7 +158,8 @@ def product_patch(request: HttpRequest, product_id: Id, payload: ProductPatch) -
 )
 def product_delete_api(request: HttpRequest, product_id: Id) -> Status:
     """Deleted in the POS and, through catalog sync, on every channel listing it. A second
-    DELETE answers 404."""
+    DELETE answers 404. Refused with 409, naming the bundles, while one of its variants is a
+    component of a bundle of another product."""
     product_delete(product=get_object_or_404(Product, pk=product_id))
     return Status(204, None)
 
@@ -153,11 +170,67 @@ def product_delete_api(request: HttpRequest, product_id: Id) -> Status:
 @router.get("/variants", response=responses({200: list[VariantRowOut]}), summary="Find variants")
 @paginate(Page)
 def variant_list(request: HttpRequest, filters: Query[VariantFilterIn]) -> QuerySet[Variant]:
-    stocks = Stock.objects.select_related("outlet").order_by("outlet__code")
-    variants = Variant.objects.select_related("product").prefetch_related(
-        Prefetch("stocks", stocks)
-    )
+    variants = _variants().select_related("product")
     return filtered(VariantFilter, filters, variants.order_by("pk"))
+
+
+@router.get(
+    "/variants/{variant_id}/components",
+    response=responses({200: ComponentsOut}, 404),
+    summary="Get a bundle's components",
+)
+def components_get(request: HttpRequest, variant_id: Id) -> ComponentsOut:
+    """The variant's components (empty when it is not a bundle) and what it has available at
+    each outlet: for a bundle, the fewest whole bundles its components make there."""
+    return _components_out(get_object_or_404(Variant, pk=variant_id))
+
+
+@router.put(
+    "/variants/{variant_id}/components",
+    response=responses({200: ComponentsOut}, 404, 409),
+    summary="Replace a bundle's components",
+)
+def components_put(request: HttpRequest, variant_id: Id, payload: ComponentsIn) -> ComponentsOut:
+    """Make the variant a bundle of these components, replacing the list it had (an empty
+    list makes it a plain variant again). A bundle holds no stock of its own: every channel
+    is sent what its components make, and selling it reserves and deducts them. Sending the
+    same list twice changes nothing.
+
+    422: a SKU no variant has, or a SKU given twice (each named by its place in the list).
+    409, nothing written: the variant would contain itself, directly or through another
+    bundle; or it holds stock (on hand or reserved) at some outlet, which a bundle would
+    ignore: bring it to 0 first.
+    """
+    variant = get_object_or_404(Variant, pk=variant_id)
+    bundle_set_components_by_sku(
+        bundle=variant, components=[(c.sku, c.quantity) for c in payload.components]
+    )
+    return _components_out(variant)
+
+
+def _components_out(variant: Variant) -> ComponentsOut:
+    """Cost: three queries for the components and the outlets, then available_stock_by_outlet's."""
+    rows = list(variant.components.select_related("component__product").order_by("pk"))
+    outlets = dict(Outlet.objects.order_by("code").values_list("pk", "code"))
+    available = available_stock_by_outlet(variant_ids=[variant.pk], outlet_ids=list(outlets))
+    return ComponentsOut(
+        variant_id=variant.pk,
+        sku=variant.sku,
+        is_bundle=bool(rows),
+        components=[
+            ComponentOut(
+                variant_id=row.component_id,
+                sku=row.component.sku,
+                product_name=row.component.product.name,
+                quantity=row.quantity,
+            )
+            for row in rows
+        ],
+        available=[
+            OutletAvailableOut(outlet=code, available=available[variant.pk][pk])
+            for pk, code in outlets.items()
+        ],
+    )
 
 
 # --- stock -----------------------------------------------------------------------------------
@@ -173,7 +246,8 @@ def variant_list(request: HttpRequest, filters: Query[VariantFilterIn]) -> Query
 def stock_adjust_api(request: HttpRequest, payload: StockAdjustIn) -> StockOut:
     """`delta` adds to on hand; `quantity` sets it (safe to repeat). Recorded in the ledger as
     an API single row update, which real-time channels receive. Unknown SKU or outlet → 404;
-    a result below zero → 409, nothing written.
+    a result below zero, or a bundle's SKU (its stock is its components') → 409, nothing
+    written.
 
     To retry a `delta` safely, send an `Idempotency-Key` header (e.g. a UUID per adjustment):
     a repeat with the same key and body is answered again, with `Idempotent-Replayed: true`,
@@ -202,10 +276,10 @@ def stock_adjust_api(request: HttpRequest, payload: StockAdjustIn) -> StockOut:
     summary="Set counted stock for up to 10,000 rows",
 )
 def stock_bulk_api(request: HttpRequest, payload: StockBulkIn) -> StockBulkOut:
-    """Each row sets one SKU's on hand at one outlet. A bad row (unknown SKU or outlet,
-    quantity out of range, the same SKU and outlet twice) is reported and the others are
-    applied, all in one transaction, as an API bulk update (sent to real-time and fulfillment
-    channels). Repeating the same request changes nothing."""
+    """Each row sets one SKU's on hand at one outlet. A bad row (unknown SKU or outlet, a
+    bundle's SKU, quantity out of range, the same SKU and outlet twice) is reported and the
+    others are applied, all in one transaction, as an API bulk update (sent to real-time and
+    fulfillment channels). Repeating the same request changes nothing."""
     results = stock_bulk_set(
         rows=[BulkStockRow(r.sku, r.outlet, r.quantity) for r in payload.rows],
         reference=payload.reference,

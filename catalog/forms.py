@@ -1,4 +1,5 @@
-"""Admin forms of the catalog: a variant's options as name/value fields instead of raw JSON."""
+"""Admin forms of the catalog: a variant's options as name/value fields instead of raw JSON, and
+a bundle's components checked by the bundles' own rules."""
 
 from typing import Any, NamedTuple
 
@@ -7,7 +8,8 @@ from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from catalog.models import Variant, sku_key
+from catalog.bundles import MAX_QUANTITY, bundles_check
+from catalog.models import BundleComponent, Variant, sku_key
 from catalog.services import variant_sku_check
 
 # The API's limits on a variant's options (catalog.schemas.Options).
@@ -257,3 +259,57 @@ class VariantForm(VariantInlineForm):
     class Meta(VariantInlineForm.Meta):
         fields = ["product", *VariantInlineForm.Meta.fields]
         widgets = {}
+
+
+# --- bundles ---------------------------------------------------------------------------------
+
+
+class BundleComponentForm(forms.ModelForm):
+    quantity = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        initial=1,
+        help_text="Units of this component in one bundle.",
+        widget=forms.NumberInput(attrs={"style": "width:6em"}),
+    )
+
+    class Meta:
+        model = BundleComponent
+        fields = ["component", "quantity"]
+
+
+class BundleComponentFormSet(forms.BaseInlineFormSet):
+    """A variant's components, checked as a whole by catalog.bundles.bundles_check (no cycle,
+    no stock held by the variant, each component once), each problem shown on its row or,
+    when it is the variant's, above the table. Saved by VariantAdmin through
+    catalog.bundles.bundle_set_components."""
+
+    def components(self) -> list[tuple[Variant, int]]:
+        """The (variant, quantity) pairs the rows ask for, in their order (after clean)."""
+        return [
+            (form.cleaned_data["component"], form.cleaned_data["quantity"]) for form in self._kept()
+        ]
+
+    def _kept(self) -> list[forms.Form]:
+        return [
+            form
+            for form in self.forms
+            if getattr(form, "cleaned_data", None)
+            and form.cleaned_data.get("component") is not None
+            and not form.cleaned_data.get("DELETE")
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        if self.instance.pk is None or any(form.errors for form in self.forms):
+            return  # a new variant can hold no stock nor be in a bundle: nothing to check yet
+        kept = self._kept()
+        pairs = [(f.cleaned_data["component"].pk, f.cleaned_data["quantity"]) for f in kept]
+        problems = []
+        for refusal in bundles_check({self.instance.pk: pairs}):
+            if refusal.index is None:
+                problems.append(refusal.text)
+            else:
+                kept[refusal.index].add_error("component", refusal.text)
+        if problems:
+            raise ValidationError(problems)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from ninja import Field, Schema
 from pydantic import ConfigDict, model_validator
 
+from catalog.bundles import MAX_QUANTITY as MAX_COMPONENT_QUANTITY
 from catalog.models import Outlet, Product, Variant
 from omni.api_base import (
     MAX_QUANTITY,
@@ -80,11 +81,22 @@ class VariantOut(Schema):
     retail_price: Decimal
     is_active: bool
     position: int
+    is_bundle: bool = Field(
+        description="Made of other variants (see /variants/{variant_id}/components): it holds "
+        "no stock of its own; its available stock is what its components make."
+    )
     stock: list[StockLevelOut] = Field(description="Per outlet that has a stock row.")
 
     @staticmethod
     def resolve_stock(obj: Variant) -> list[Any]:
         return list(obj.stocks.all())
+
+    @staticmethod
+    def resolve_is_bundle(obj: Variant) -> bool:
+        # Annotated by the queries that read variants (catalog.api._variants); asked of the
+        # database only for a variant read some other way.
+        annotated = getattr(obj, "is_bundle", None)
+        return obj.components.exists() if annotated is None else bool(annotated)
 
 
 class VariantRowOut(VariantOut):
@@ -269,3 +281,43 @@ class StockBulkOut(Schema):
     applied: int
     refused: int
     rows: list[BulkRowOut]
+
+
+# --- bundles ---------------------------------------------------------------------------------
+
+
+class ComponentIn(InSchema):
+    sku: Sku = Field(description="The component's SKU: a variant, or another bundle.")
+    quantity: Annotated[int, Field(ge=1, le=MAX_COMPONENT_QUANTITY)] = Field(
+        description="Units of the component in one bundle."
+    )
+
+
+class ComponentsIn(InSchema):
+    components: Annotated[list[ComponentIn], Field(max_length=100)] = Field(
+        description="The bundle's whole list of components, each SKU once; it replaces the "
+        "list it had. An empty list makes the variant a plain variant again."
+    )
+
+
+class ComponentOut(Schema):
+    variant_id: int
+    sku: str
+    product_name: str
+    quantity: int = Field(description="Units of the component in one bundle.")
+
+
+class OutletAvailableOut(Schema):
+    outlet: str = Field(description="The outlet's code.")
+    available: int = Field(
+        description="A bundle: the fewest whole bundles its components make there. Any other "
+        "variant: on hand − reserved."
+    )
+
+
+class ComponentsOut(Schema):
+    variant_id: int
+    sku: str
+    is_bundle: bool = Field(description="Whether it has components.")
+    components: list[ComponentOut]
+    available: list[OutletAvailableOut] = Field(description="Per outlet, by code.")

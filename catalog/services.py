@@ -1,6 +1,6 @@
 """Writes to the catalog. Every stock change in omni goes through `stock_apply`."""
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -12,10 +12,12 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from catalog.bundles import bundle_ids_among, refuse_component_delete
 from catalog.exceptions import StockError, UnknownOutlet, UnknownSku
 from catalog.lock_objects import Level, stock_levels_locked
 from catalog.models import (
     Brand,
+    BundleComponent,
     Category,
     Outlet,
     Product,
@@ -139,10 +141,15 @@ def stock_apply(
     Sends `stock_changed` inside the transaction (see catalog.signals) with the returned
     records, in (variant, outlet) order.
 
+    A bundle (catalog.bundles) holds no stock of its own: a change to one is refused with
+    StockError naming its SKU, and nothing is written. The check comes after the writes, which
+    are rolled back then: a variant becoming a bundle meanwhile waits for this write, or this
+    write for it, and whichever commits second sees the other (catalog.bundles' docstring).
+
     Cost on PostgreSQL: one locking read per PG_LOCK_CHUNK rows, then one statement each for
     the new stock rows, the changed ones and the ledger, sent as arrays (catalog.lock_objects,
     omni.bulk); no model instances. Elsewhere: the same plan, written with the ORM in
-    statements of CHUNK rows.
+    statements of CHUNK rows. Then one query for the bundle check.
     """
     ordered = sorted(changes, key=_PAIR)
     _refuse_duplicates(ordered)
@@ -153,8 +160,10 @@ def stock_apply(
         levels = stock_levels_locked([(c.variant_id, c.outlet_id) for c in batch])
         _plan(batch, levels, planned, problems)
     if problems:
+        _refuse_bundles(ordered)  # a bundle's own levels would say less than what it is
         raise StockError(problems)
     if not planned:
+        _refuse_bundles(ordered)
         return []
     entry = _Entry(
         trigger=trigger,
@@ -168,6 +177,7 @@ def stock_apply(
         records = _write_with_arrays(planned, entry)
     else:
         records = _write_with_orm(planned, entry)
+    _refuse_bundles(ordered)  # after writing: see the docstring
     stock_changed.send(sender=StockMovement, movements=records, trigger=trigger)
     return records
 
@@ -181,6 +191,22 @@ def _refuse_duplicates(ordered: Sequence[StockChange]) -> None:
             raise StockError(
                 [f"variant {current.variant_id} at outlet {current.outlet_id} appears twice"]
             )
+
+
+def _refuse_bundles(ordered: Sequence[StockChange]) -> None:
+    """Refuse changes to bundles, whose stock is their components'. One query; one more to
+    name them."""
+    if not ordered:
+        return
+    bundles = bundle_ids_among({change.variant_id for change in ordered})
+    if bundles:
+        skus = Variant.objects.filter(pk__in=bundles).order_by("sku").values_list("sku", flat=True)
+        raise StockError([bundle_stock_problem(sku) for sku in skus])
+
+
+def bundle_stock_problem(sku: str) -> str:
+    """Why a bundle's own stock cannot change, in the words every door shows."""
+    return f"{sku} is a bundle: its stock is its components'"
 
 
 def _plan(
@@ -455,10 +481,33 @@ def product_saved(*, product: Product, changed: Iterable[str], created_variant_i
 
 @transaction.atomic
 def product_delete(*, product: Product) -> None:
-    """Delete a product from the POS; its listings are deleted on the channels (BRIEF §3)."""
+    """Delete a product from the POS; its listings are deleted on the channels (BRIEF §3).
+
+    Refused with catalog.bundles.ComponentInUse, naming the bundles, when one of its variants
+    is a component of a bundle of another product (nothing is deleted)."""
     variant_ids = list(product.variants.values_list("pk", flat=True))
+    refuse_component_delete(variant_ids=variant_ids)
     product_deleted.send(sender=Product, product_id=product.pk, variant_ids=variant_ids)
+    # Its bundles' own component rows first: the database keeps a component from going while
+    # a row names it, even a row that goes with it.
+    BundleComponent.objects.filter(bundle_id__in=variant_ids).delete()
     product.delete()
+
+
+def variant_delete(*, variant: Variant) -> None:
+    """Delete one variant: variants_delete."""
+    variants_delete(variant_ids=[variant.pk])
+
+
+@transaction.atomic
+def variants_delete(*, variant_ids: Collection[int]) -> None:
+    """Delete variants. Refused with catalog.bundles.ComponentInUse, naming the bundles, while
+    one is a component of a bundle not deleted with it (nothing is deleted); a bundle's own
+    component rows go with it."""
+    ids = list(variant_ids)
+    refuse_component_delete(variant_ids=ids)
+    BundleComponent.objects.filter(bundle_id__in=ids).delete()
+    Variant.objects.filter(pk__in=ids).delete()
 
 
 # --- the API's doors: products from plain values, stock by SKU and outlet code ---------------
@@ -745,14 +794,16 @@ def stock_bulk_set(
 ) -> list[BulkStockResult]:
     """Set counted on-hand quantities from (SKU, outlet code, quantity) rows.
 
-    A row with an unknown SKU or outlet, a quantity out of range, or the same SKU (normalised)
-    and outlet as another row is refused with its reason, and does not stop the others. The good
-    rows are written by ONE `stock_apply` call: one transaction, one trigger, so each channel
-    receives one push per listing. Sending the same rows twice changes nothing the second time.
-    Cost: per 2,000 rows two lookups, then stock_apply's, then one read of the new levels.
+    A row with an unknown SKU or outlet, a bundle's SKU (its stock is its components'), a
+    quantity out of range, or the same SKU (normalised) and outlet as another row is refused
+    with its reason, and does not stop the others. The good rows are written by ONE
+    `stock_apply` call: one transaction, one trigger, so each channel receives one push per
+    listing. Sending the same rows twice changes nothing the second time.
+    Cost: per 2,000 rows three lookups, then stock_apply's, then one read of the new levels.
     """
     results = [BulkStockResult(i, row.sku, row.outlet) for i, row in enumerate(rows)]
     variants = variant_ids_by_sku_key({sku_key(row.sku) for row in rows if _storable(row.sku)})
+    bundles = bundle_ids_among(variants.values())
     outlets = dict(
         Outlet.objects.filter(
             code__in={row.outlet.strip() for row in rows if _storable(row.outlet)}
@@ -760,7 +811,7 @@ def stock_bulk_set(
     )
     targets: dict[tuple[int, int], list[int]] = {}
     for result, row in zip(results, rows, strict=True):
-        result.error = _bulk_row_error(row, variants, outlets)
+        result.error = _bulk_row_error(row, variants, outlets, bundles)
         if not result.error:
             pair = (variants[sku_key(row.sku)], outlets[row.outlet.strip()])
             targets.setdefault(pair, []).append(result.row)
@@ -788,9 +839,13 @@ def _storable(text: str) -> bool:
     return len(text) <= 200 and storable(text)
 
 
-def _bulk_row_error(row: BulkStockRow, variants: Mapping[str, int], outlets: Mapping) -> str:
+def _bulk_row_error(
+    row: BulkStockRow, variants: Mapping[str, int], outlets: Mapping, bundles: set[int]
+) -> str:
     if not _storable(row.sku) or sku_key(row.sku) not in variants:
         return f"No variant has the SKU {row.sku[:80]!r}."
+    if variants[sku_key(row.sku)] in bundles:
+        return bundle_stock_problem(row.sku.strip()) + ": set the components' stock instead."
     if not _storable(row.outlet) or row.outlet.strip() not in outlets:
         return f"No outlet has the code {row.outlet[:80]!r}."
     if not 0 <= row.quantity <= MAX_STOCK:

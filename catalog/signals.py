@@ -12,6 +12,8 @@ what changed and the channels app listens:
   `product_id`, `changed` (field names) and `created_variant_ids`; catalog pushes listen to it.
 - `product_deleted` is sent before a product is deleted, with `product_id` and `variant_ids`, so
   its listings can be deleted on the channels.
+- `bundle_changed` is sent when bundles' components change, with `bundle_ids`, inside the
+  transaction: what each of those bundles has available may have changed with no stock moving.
 """
 
 from django.dispatch import Signal
@@ -19,3 +21,4 @@ from django.dispatch import Signal
 stock_changed = Signal()
 product_changed = Signal()
 product_deleted = Signal()
+bundle_changed = Signal()

@@ -46,6 +46,7 @@ from channels.models import (
     Scan,
     SyncTrigger,
 )
+from channels.rules import channel_settings_changed
 from channels.scans import RemovalNotHeld, scan_confirm_removal, scan_request
 from channels.services import adapter_for, channel_apply_duplicate_policy, credentials_validate
 from channels.tabs import Tab
@@ -298,6 +299,7 @@ class ChannelAdmin(admin.ModelAdmin):
                     (tab.title, reverse(tab.changelist_url_name) + f"?channel={channel.pk}")
                     for tab in tabs.TABS
                 ],
+                "rule_links": rule_links(channel),
                 "webhook_url": request.build_absolute_uri(f"/api/webhooks/{channel.pk}"),
                 "webhook_scheme": BY_KIND[channel.kind].webhook_scheme,
                 **(extra_context or {}),
@@ -339,6 +341,13 @@ class ChannelAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         if warning and "duplicate_sku_policy" in form.changed_data:
             self.message_user(request, warning, messages.WARNING)
+        if change:
+            channel_settings_changed(
+                channel=obj,
+                changed=form.changed_data,
+                was_priority=bool(form.initial.get("is_priority")),
+                requested_by=request.user.get_username(),
+            )
 
     @admin.action(description="Sync inventory now (sales channel manual sync)")
     def sync_inventory_now(self, request, queryset):
@@ -1090,3 +1099,26 @@ class ChannelStatisticAdmin(TabAdmin):
             reverse("admin:channels_channel_scan", args=[obj.pk, Scan.Kind.UPDATED]),
             back,
         )
+
+
+def rule_links(channel: Channel) -> list[tuple[str, str]]:
+    """The channel's own rules beside its settings: products' and variants' stock rules, SKU
+    aliases and price overrides (each list filtered to the channel, with its count), and the
+    per-SKU preview. Three counts."""
+    filtered = f"?channel__id__exact={channel.pk}"
+    counted = [
+        ("product and variant stock rules", channel.stock_rules, "channels_stockrule"),
+        ("SKU aliases", channel.sku_aliases, "channels_skualias"),
+        ("price overrides", channel.price_overrides, "channels_priceoverride"),
+    ]
+    return [
+        *(
+            (f"{manager.count():,} {label}", reverse(f"admin:{name}_changelist") + filtered)
+            for label, manager, name in counted
+        ),
+        ("what each channel is sent of a SKU", reverse("admin:channels_stockrule_preview")),
+    ]
+
+
+# The rules' screens, in their own modules: registered when the admin loads this one.
+from channels import admin_pricing, admin_sku, admin_stock_rules  # noqa: E402, F401

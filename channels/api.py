@@ -93,7 +93,11 @@ def channel_patch(request: HttpRequest, channel_id: Id, payload: ChannelPatch) -
     `duplicate_sku_policy: update_all` also sets `inventory_sync_mode: fulfillment` and the
     answer carries the oversell warning."""
     channel = _channel(channel_id)
-    warning = channel_save(channel=channel, data=payload.model_dump(exclude_unset=True))
+    warning = channel_save(
+        channel=channel,
+        data=payload.model_dump(exclude_unset=True),
+        requested_by=actor_of(request).label,
+    )
     return _written(channel, warning)
 
 

@@ -4,6 +4,11 @@ A change to a product's synced fields, a variant added, the product activated, d
 deleted in the POS is pushed to every channel where the product is listed. POS-only fields never
 go (the adapters receive an UploadProduct, which has none). Nothing flows back: scans update
 listings, never the catalog.
+
+Prices go through the channel's price rule and overrides (channels.pricing). A channel selling
+in another currency than the POS is never sent a price: the pushes that carry prices (the
+synced fields, variants added) are recorded as failed with the reason; enabling, disabling and
+deleting still go.
 """
 
 import logging
@@ -18,6 +23,7 @@ from channels.adapters.base import AdapterError
 from channels.listing_store import listings_mark_duplicates
 from channels.listings import _record_uploaded, upload_product
 from channels.models import CatalogPush, Channel, Listing
+from channels.pricing import channel_prices, price_problem
 from channels.services import adapter_for
 from channels.stock import channel_quantities
 
@@ -99,20 +105,40 @@ def _push_item(channel, adapter, product, item_id, changed, created_ids) -> list
         .present()
         .values_list("variant_id", flat=True)
     )
-    quantities = channel_quantities(channel=channel, variant_ids=[v.pk for v in variants])
-    upload = upload_product(product, [v for v in variants if v.pk in listed], quantities)
+    upload = _uploads(channel, product, variants)
     steps: list[tuple[str, object]] = []
     synced = [f for f in changed if f != "is_active"]
     if synced:
-        steps.append((Action.UPDATE, lambda: adapter.update_product(item_id, upload)))
+        mine = [v for v in variants if v.pk in listed]
+        steps.append((Action.UPDATE, lambda: adapter.update_product(item_id, upload(mine))))
     new = [v for v in variants if v.pk in set(created_ids) and v.pk not in listed]
     if new:
-        whole = upload_product(product, variants, quantities)
-        steps.append((Action.ADD_VARIANTS, lambda: _add(channel, adapter, item_id, whole, new)))
+        steps.append(
+            (Action.ADD_VARIANTS, lambda: _add(channel, adapter, item_id, upload(variants), new))
+        )
     if "is_active" in changed:
         action = Action.ACTIVATE if product.is_active else Action.DEACTIVATE
         steps.append((action, lambda: adapter.set_active(item_id, product.is_active)))
     return [_attempt(channel, product.pk, item_id, action, call) for action, call in steps]
+
+
+def _uploads(channel, product, variants: list[Variant]):
+    """`upload(some variants)` -> the UploadProduct of the product with those variants, at the
+    channel's quantities and prices. For a channel that cannot be sent prices, it refuses with
+    the reason, as a marketplace refusal would be (recorded, not retried as it is). Cost: the
+    quantities' and the prices' queries, once."""
+    quantities = channel_quantities(channel=channel, variant_ids=[v.pk for v in variants])
+    problem = price_problem(channel)
+    prices = (
+        {} if problem else channel_prices(channel=channel, variant_ids=[v.pk for v in variants])
+    )
+
+    def upload(chosen: list[Variant]):
+        if problem is not None:
+            raise AdapterError(str(problem), retryable=False, code="currency")
+        return upload_product(product, chosen, quantities, prices)
+
+    return upload
 
 
 def _add(channel, adapter, item_id, whole, new: list[Variant]) -> None:

@@ -20,20 +20,21 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from catalog.models import StockMovement
+from catalog.bundles import bundles_containing
+from catalog.models import BundleComponent, StockMovement
 from catalog.services import MovementRecord
 from channels.adapters.base import AdapterError, PushResult, QuantityUpdate
 from channels.models import (
     OWN_ORDER_RESYNC,
+    RULES_CHANGED,
     Channel,
     InventorySync,
     Listing,
     PendingPush,
     SyncTrigger,
 )
-from channels.selectors import duplicated_sku_keys
 from channels.services import adapter_for
-from channels.stock import channel_quantities
+from channels.stock import StockMoves, channel_quantities
 from omni.bulk import bulk_set
 from omni.leases import Lease
 
@@ -70,6 +71,9 @@ TRIGGER_TABLE: dict[tuple[str, bool], frozenset[str]] = {
     # Invoicing turns a reservation into a deduction: available stock does not change.
     (Trigger.ORDER_FULFILMENT, True): frozenset(),
     (Trigger.ORDER_FULFILMENT, False): frozenset(),
+    # A stock rule, a priority channel or a bundle's components changed: what a channel should
+    # show changed with no stock moving. Sent where stock changes are sent unattended.
+    (RULES_CHANGED, False): frozenset({Mode.REALTIME, Mode.FULFILLMENT}),
 }
 
 
@@ -87,20 +91,69 @@ def sends(trigger: str, mode: str, *, own_order: bool = False) -> bool:
 def on_stock_changed(sender, movements: Sequence[MovementRecord], trigger: str, **kwargs) -> None:
     """Listener of catalog.signals.stock_changed: queue pushes in the stock change's transaction.
 
+    A changed variant's listings are pushed, and so are the listings of every bundle that
+    contains it (a bundle's stock is its components'), when what the channel should show of
+    them moved: a change the channel's rules absorb (a SKU held at its maximum, cut off, under
+    its buffer) queues nothing (channels.stock.StockMoves). The channel an order came
+    from is not sent the order's own stock change (the marketplace moved the listing it sold),
+    except where the marketplace cannot have: the bundles containing the changed variants, and
+    the changed variants that are components of a bundle (the order may have sold the bundle,
+    moving the component's stock in the POS only).
+
     Cost: two queries for the channels and their outlets (none inside `channels_read_once`
-    after the first call), then per channel that is sent anything, one query for its listings
-    of the changed variants (two with the duplicate-SKU check) and one upsert.
+    after the first call), one to learn whether any bundle exists (and then one per level of
+    bundles), then per channel that is sent anything, StockMoves' few reads, one query
+    for its listings of the moved variants (two with the duplicate-SKU check) and one upsert.
     """
     sources = {m.source_channel_id for m in movements}
-    for channel in _active_channels():
+    bundles = _Bundles()
+    moves = StockMoves(movements)
+    active = _active_channels()
+    for channel in active:
         own = channel.pk in sources
-        if not sends(trigger, channel.inventory_sync_mode, own_order=own):
+        everywhere = sends(trigger, channel.inventory_sync_mode)
+        if not (everywhere or sends(trigger, channel.inventory_sync_mode, own_order=own)):
             continue
         outlets = channel.stock_outlet_ids()
-        variant_ids = {m.variant_id for m in movements if m.outlet_id in outlets}
+        changed = {m.variant_id for m in movements if m.outlet_id in outlets}
+        if not changed:
+            continue
+        containing, components = bundles.of(changed)
+        if own and not sends(trigger, channel.inventory_sync_mode, own_order=True):
+            variant_ids = containing | components  # what the marketplace did not move itself
+        else:
+            variant_ids = changed | containing
+        if variant_ids:
+            variant_ids = moves.moved(channel, variant_ids, active)
         if variant_ids:
             listings = Listing.objects.filter(channel=channel, variant_id__in=variant_ids).present()
             push_request(channel=channel, listings=listings, reason=trigger)
+
+
+class _Bundles:
+    """The bundles of the changed variants, read once per set of variants in a signal (the
+    channels of one stock change usually share their outlets)."""
+
+    def __init__(self) -> None:
+        self._any: bool | None = None
+        self._seen: dict[frozenset[int], tuple[set[int], set[int]]] = {}
+
+    def of(self, variant_ids: set[int]) -> tuple[set[int], set[int]]:
+        """(bundles containing any of `variant_ids`, those of `variant_ids` in a bundle)."""
+        if self._any is None:
+            self._any = _any_bundle()
+        if not self._any:
+            return set(), set()
+        key = frozenset(variant_ids)
+        if key not in self._seen:
+            components = set(
+                BundleComponent.objects.filter(component_id__in=variant_ids)
+                .values_list("component_id", flat=True)
+                .distinct()
+            )
+            containing = bundles_containing(components) if components else set()
+            self._seen[key] = (containing, components)
+        return self._seen[key]
 
 
 # How far before an order's placing (by the marketplace's clock) a push to its listing counts
@@ -149,12 +202,14 @@ def own_orders_seen(*, channel: Channel, orders: Iterable[tuple[datetime, Iterab
 
 
 class _ChannelsRead:
-    """The active channels as read by the first listener call of a `channels_read_once` block."""
+    """The active channels, and whether any bundle exists, as read by the first listener call
+    of a `channels_read_once` block."""
 
-    __slots__ = ("channels",)
+    __slots__ = ("any_bundle", "channels")
 
     def __init__(self) -> None:
         self.channels: list[Channel] | None = None
+        self.any_bundle: bool | None = None
 
 
 _channels_read: ContextVar[_ChannelsRead | None] = ContextVar("channels_read", default=None)
@@ -166,13 +221,24 @@ def channels_read_once() -> Iterator[None]:
     first call and reuses them, instead of reading them again on every stock change.
 
     For a caller making many stock changes in one transaction (a page of orders:
-    synclogs.pipeline). A channel edited meanwhile is seen from the next block on.
+    synclogs.pipeline). A channel edited meanwhile is seen from the next block on; so is the
+    first bundle made meanwhile, whose listings its own change pushes (on_bundle_changed).
     """
     token = _channels_read.set(_ChannelsRead())
     try:
         yield
     finally:
         _channels_read.reset(token)
+
+
+def _any_bundle() -> bool:
+    read = _channels_read.get()
+    if read is not None and read.any_bundle is not None:
+        return read.any_bundle
+    found = BundleComponent.objects.exists()
+    if read is not None:
+        read.any_bundle = found
+    return found
 
 
 def _active_channels() -> list[Channel]:
@@ -186,50 +252,63 @@ def _active_channels() -> list[Channel]:
 
 
 def push_request(*, channel: Channel, listings, reason: str) -> tuple[int, list[Listing]]:
-    """Queue pushes for these listings (coalescing with any already queued), applying the
-    channel's duplicate-SKU policy. Returns (queued, skipped duplicates)."""
-    rows = list(listings.only("pk", "sku", "sku_key", "title", "item_id", "variant_ref"))
-    rows, skipped = _apply_duplicate_policy(channel, rows)
+    """Queue pushes for these listings (a queryset; coalescing with any already queued),
+    applying the channel's duplicate-SKU policy. Returns (queued, skipped duplicates).
+
+    A listing that shares its SKU with another of the channel (its `duplicate_sku` flag, kept
+    by scans, uploads and re-matching) is skipped unless the policy is “update all”. Cost: one
+    statement for the outbox on PostgreSQL (two reads and a bulk upsert elsewhere), and one
+    read of the skipped listings under “skip”.
+    """
+    skipped: list[Listing] = []
+    if channel.duplicate_sku_policy != Channel.DuplicatePolicy.UPDATE_ALL:
+        skipped = list(
+            listings.filter(duplicate_sku=True).only("pk", "sku", "title", "item_id", "variant_ref")
+        )
+        listings = listings.filter(duplicate_sku=False)
     if skipped:
         logger.info(
             "channel %s: %d listing(s) share a SKU with another listing; skipped by policy",
             channel.pk,
             len(skipped),
         )
-    _outbox_upsert(channel.pk, [row.pk for row in rows], reason)
-    if rows:
+    queued = _outbox_upsert(channel.pk, listings, reason)
+    if queued:
         transaction.on_commit(lambda: flush_request(channel_id=channel.pk))
-    return len(rows), skipped
+    return queued, skipped
 
 
 _OUTBOX_UPSERT = """
 INSERT INTO {table} (listing_id, channel_id, reason, requested_at, attempts, next_attempt_at,
     last_error, failed)
-SELECT id, %(channel)s, %(reason)s, %(now)s, 0, %(now)s, '', false
-FROM unnest(%(ids)s::bigint[]) AS id
+SELECT l.id, %s, %s, %s, 0, %s, '', false
+FROM ({listings}) AS l(id)
+ORDER BY l.id
 ON CONFLICT (listing_id) DO UPDATE SET reason = EXCLUDED.reason,
     requested_at = EXCLUDED.requested_at, next_attempt_at = EXCLUDED.next_attempt_at,
     attempts = 0, failed = false
 """
 
 
-def _outbox_upsert(channel_id: int, listing_ids: list[int], reason: str) -> None:
-    """One outbox row per listing: a new request resets attempts and bumps requested_at.
+def _outbox_upsert(channel_id: int, listings, reason: str) -> int:
+    """One outbox row per listing of the `listings` queryset: a new request resets attempts
+    and bumps requested_at. Returns the rows written.
 
-    PostgreSQL gets one statement with one array parameter; other databases Django's upsert.
+    PostgreSQL gets one statement that reads the listings itself; other databases read their
+    ids, then Django's upsert. Rows are taken in listing order, as the flush locks them, so the
+    two never deadlock.
     """
-    if not listing_ids:
-        return
-    # Rows are taken in listing order, as the flush locks them, so the two never deadlock.
-    listing_ids = sorted(set(listing_ids))
     now = timezone.now()
+    ids = listings.order_by().values("pk")
     if connection.vendor == "postgresql":
+        sql, params = ids.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(
-                _OUTBOX_UPSERT.format(table=PendingPush._meta.db_table),
-                {"channel": channel_id, "reason": reason, "now": now, "ids": listing_ids},
+                _OUTBOX_UPSERT.format(table=PendingPush._meta.db_table, listings=sql),
+                [channel_id, reason, now, now, *params],
             )
-        return
+            return cursor.rowcount
+    listing_ids = sorted(ids.values_list("pk", flat=True))
     PendingPush.objects.bulk_create(
         [
             PendingPush(
@@ -246,20 +325,7 @@ def _outbox_upsert(channel_id: int, listing_ids: list[int], reason: str) -> None
         update_fields=["reason", "requested_at", "next_attempt_at", "attempts", "failed"],
         batch_size=1000,
     )
-
-
-def _apply_duplicate_policy(channel: Channel, rows: list[Listing]):
-    if channel.duplicate_sku_policy == Channel.DuplicatePolicy.UPDATE_ALL:
-        return rows, []
-    keys = {row.sku_key for row in rows} - {""}
-    if not keys:
-        return rows, []
-    duplicated = set(
-        duplicated_sku_keys(channel).filter(sku_key__in=keys).values_list("sku_key", flat=True)
-    )
-    keep = [row for row in rows if row.sku_key not in duplicated]
-    skipped = [row for row in rows if row.sku_key in duplicated]
-    return keep, skipped
+    return len(listing_ids)
 
 
 def flush_request(*, channel_id: int) -> None:
@@ -481,6 +547,83 @@ def _backoff(attempts: int) -> timedelta:
     base = getattr(settings, "OMNI_PUSH_BACKOFF_SECONDS", 30.0)
     seconds = min(base * 2 ** (attempts - 1), 3600.0)
     return timedelta(seconds=seconds * random.uniform(0.8, 1.2))  # noqa: S311 - jitter only
+
+
+# --- rule changes ----------------------------------------------------------------------------
+
+RULES_CHUNK = 5000
+
+
+def stock_rules_changed(
+    *, channel_ids: Iterable[int] | None = None, variant_ids: Iterable[int] | None = None
+) -> int:
+    """Queue a push for every listing whose quantity a rule change changed: a channel's stock
+    rules, a priority channel, a product's or a variant's own rule, a bundle's components.
+
+    `channel_ids` None means every channel (a priority channel changes what the others are
+    sent); `variant_ids` None means every listing of those channels. A listing is queued when
+    what it should show differs from what it last showed (its quantity as last scanned or
+    pushed). In the modes in which stock changes are sent unattended (the trigger table's row
+    for RULES_CHANGED); in the others the next manual sync sends it.
+
+    Cost per channel and per chunk of RULES_CHUNK listings: one read of the listings, the
+    queries of channel_quantities, and push_request's. Returns the listings queued.
+    """
+    channels = Channel.objects.filter(is_active=True).prefetch_related("outlets")
+    if channel_ids is not None:
+        channels = channels.filter(pk__in=list(channel_ids))
+    wanted = None if variant_ids is None else sorted(set(variant_ids))
+    queued = 0
+    for channel in channels:
+        if not sends(RULES_CHANGED, channel.inventory_sync_mode):
+            continue
+        listings = Listing.objects.filter(channel=channel).present().mapped()
+        if wanted is not None:
+            listings = listings.filter(variant_id__in=wanted)
+        last = 0
+        while True:
+            rows = list(
+                listings.filter(pk__gt=last)
+                .order_by("pk")
+                .values_list("pk", "variant_id", "quantity")[:RULES_CHUNK]
+            )
+            if not rows:
+                break
+            last = rows[-1][0]
+            expected = channel_quantities(channel=channel, variant_ids={v for _, v, _ in rows})
+            differ = [pk for pk, vid, quantity in rows if expected[vid] != quantity]
+            if differ:
+                with transaction.atomic():
+                    count, _ = push_request(
+                        channel=channel,
+                        listings=Listing.objects.filter(pk__in=differ),
+                        reason=RULES_CHANGED,
+                    )
+                queued += count
+    return queued
+
+
+def stock_rules_changed_request(
+    *, channel_ids: Iterable[int] | None = None, variant_ids: Iterable[int] | None = None
+) -> None:
+    """Run stock_rules_changed in the worker once the change that called it commits."""
+    channels = None if channel_ids is None else sorted(set(channel_ids))
+    variants = None if variant_ids is None else sorted(set(variant_ids))
+
+    def enqueue() -> None:
+        from django_q.tasks import async_task
+
+        async_task("channels.tasks.stock_rules_push", channels, variants, group="stock-rules")
+
+    transaction.on_commit(enqueue)
+
+
+def on_bundle_changed(sender, bundle_ids: Iterable[int], **kwargs) -> None:
+    """Listener of catalog.signals.bundle_changed: the bundles (and the bundles containing
+    them) may now make another quantity; their listings are checked once it commits."""
+    changed = set(bundle_ids)
+    if changed:
+        stock_rules_changed_request(variant_ids=changed | bundles_containing(changed))
 
 
 # --- full syncs ------------------------------------------------------------------------------

@@ -10,11 +10,14 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from catalog.models import Product, Variant, sku_key
+from catalog.selectors import variant_ids_by_sku_key
 from catalog.services import variant_sku_check
 from channels.adapters.base import AdapterError, UploadProduct, UploadVariant
 from channels.listing_store import listings_mark_duplicates
 from channels.models import Channel, Listing
+from channels.pricing import PriceProblem, channel_prices
 from channels.services import adapter_for
+from channels.sku_rules import SkuMapper
 from channels.stock import channel_quantities
 
 
@@ -27,8 +30,15 @@ class ActionReport:
     failed: list[str] = field(default_factory=list)
 
 
-def upload_product(product: Product, variants: list[Variant], quantities: dict[int, int]):
-    """The synced fields of a product, as a channel receives them (BRIEF §3)."""
+def upload_product(
+    product: Product,
+    variants: list[Variant],
+    quantities: dict[int, int],
+    prices: dict[int, Decimal],
+):
+    """The synced fields of a product, as a channel receives them (BRIEF §3). `prices` are the
+    channel's prices of the variants (channels.pricing.channel_prices): the rule's or the
+    override's, never the bare retail price."""
     dims = (product.length_cm, product.width_cm, product.height_cm)
     option_names = tuple(dict.fromkeys(k for v in variants for k in (v.options or {})))
     return UploadProduct(
@@ -44,7 +54,7 @@ def upload_product(product: Product, variants: list[Variant], quantities: dict[i
         variants=tuple(
             UploadVariant(
                 sku=v.sku,
-                price=v.retail_price,
+                price=prices[v.pk],
                 quantity=quantities.get(v.pk, 0),
                 options={k: str(val) for k, val in (v.options or {}).items()},
                 upc=v.upc,
@@ -68,16 +78,23 @@ def listings_upload(*, channel: Channel, variant_ids: Iterable[int]) -> ActionRe
     items = _listed_items(channel, list(by_product))
     everything = [v for p in by_product for v in p.variants.all()]
     quantities = channel_quantities(channel=channel, variant_ids=[v.pk for v in everything])
+    try:
+        prices = channel_prices(channel=channel, variant_ids=[v.pk for v in everything])
+    except PriceProblem as exc:  # never sent a price in another currency: nothing uploaded
+        report.failed += [f"{product.name}: {exc}" for product in by_product]
+        return report
     for product, variants in by_product.items():
         try:
             if product.pk in items:
-                whole = upload_product(product, list(product.variants.all()), quantities)
+                whole = upload_product(product, list(product.variants.all()), quantities, prices)
                 new = [
                     uv for uv in whole.variants if sku_key(uv.sku) in {v.sku_key for v in variants}
                 ]
                 remote = adapter.add_variants(items[product.pk], whole, new)
             else:
-                remote = adapter.create_product(upload_product(product, variants, quantities))
+                remote = adapter.create_product(
+                    upload_product(product, variants, quantities, prices)
+                )
         except AdapterError as exc:
             report.failed.append(f"{product.name}: {exc}")
             continue
@@ -122,7 +139,14 @@ def _unlisted_by_product(channel, variant_ids, report) -> dict[Product, list[Var
 
 
 def _record_uploaded(channel: Channel, variants: list[Variant], remote) -> None:
-    by_key = {v.sku_key: v for v in variants}
+    """Record the listings an upload created, mapped as a scan would map them (under the
+    channel's SKU rules), so the next scan finds them as they are. Three queries and the
+    duplicate marking; `variants` are those uploaded (kept for the callers' sake)."""
+    remote = list(remote)
+    mapped = SkuMapper.for_channel(channel, skus=[r.sku for r in remote]).keys(
+        r.sku for r in remote
+    )
+    by_key = variant_ids_by_sku_key(set(mapped.values()))
     now = timezone.now()
     rows = [
         Listing(
@@ -130,14 +154,14 @@ def _record_uploaded(channel: Channel, variants: list[Variant], remote) -> None:
             item_id=r.item_id,
             variant_ref=r.variant_id,
             sku=r.sku,
-            sku_key=sku_key(r.sku),
+            sku_key=mapped[r.sku],
             title=r.title[:300],
             price=r.price,
             quantity=r.quantity,
             status=r.status,
             channel_updated_at=r.updated_at,
             last_seen_at=now,
-            variant=by_key.get(sku_key(r.sku)),
+            variant_id=by_key.get(mapped[r.sku]),
         )
         for r in remote
     ]
@@ -172,26 +196,30 @@ def listings_download_to_pos(*, channel: Channel, listing_ids: Iterable[int]) ->
             )
         else:
             by_item[listing.item_id].append(listing)
+    mapper = SkuMapper.for_channel(channel, skus=[listing.sku for listing in listings])
     for item_listings in by_item.values():
-        _download_item(item_listings, report)
+        _download_item(item_listings, report, mapper)
     return report
 
 
-def _download_item(listings: list[Listing], report: ActionReport) -> None:
+def _download_item(listings: list[Listing], report: ActionReport, mapper: SkuMapper) -> None:
     first = listings[0]
     name = first.title.split(" - ")[0] if first.variant_ref else first.title
     product = Product.objects.create(name=name[:255], description=name)
     made: dict[str, Variant] = {}
     for position, listing in enumerate(listings):
         if listing.sku_key not in made:
-            existing = Variant.objects.by_sku(listing.sku).first()
+            # the POS SKU the listing is matched by: its SKU less the channel's prefix and
+            # suffix (channels.sku_rules), so the next scan matches it to this variant
+            pos_sku = mapper.map(listing.sku).pos_sku or listing.sku.strip()
+            existing = Variant.objects.filter(sku_key=listing.sku_key).first()
             if existing is not None:
                 made[listing.sku_key] = existing
             else:
-                variant_sku_check(sku=listing.sku.strip())
+                variant_sku_check(sku=pos_sku)
                 made[listing.sku_key] = Variant.objects.create(
                     product=product,
-                    sku=listing.sku.strip(),
+                    sku=pos_sku,
                     retail_price=max(listing.price, Decimal("0")),
                     position=position,
                     options=_options_from_title(listing),

@@ -2,7 +2,8 @@
 
 from decimal import Decimal
 
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -125,6 +126,7 @@ class Channel(TimeStampedModel):
     currency = models.CharField(
         max_length=3,
         default="IDR",
+        validators=[RegexValidator(r"^[A-Z]{3}$", "Three capital letters, e.g. IDR or USD.")],
         help_text="The currency the channel sells in (ISO 4217). Prices are sent only when it "
         "is the POS currency: omni does not convert.",
     )
@@ -206,6 +208,23 @@ class Channel(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        errors = {}
+        if self.price_round_step is None and self.price_ending:
+            errors["price_ending"] = "An ending needs a step to round to."
+        elif self.price_round_step is not None and self.price_ending >= self.price_round_step:
+            errors["price_ending"] = (
+                f"The ending ({self.price_ending}) must be less than the step "
+                f"({self.price_round_step})."
+            )
+        if self.priority_threshold is not None and not self.is_priority:
+            errors["priority_threshold"] = (
+                "Only a priority channel has a threshold: tick “priority channel”, or clear it."
+            )
+        if errors:
+            raise ValidationError(errors)
 
     def base_url(self) -> str:
         return self.api_base_url or BY_KIND[self.kind].base_url

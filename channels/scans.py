@@ -12,7 +12,6 @@ from django.db.models import Q, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from catalog.models import sku_key
 from catalog.selectors import variant_ids_by_sku_key
 from channels.adapters.base import AdapterError, CallStats, RemoteListing
 from channels.exceptions import ChannelError, ScanAlreadyRunning
@@ -27,6 +26,7 @@ from channels.listing_store import (
 )
 from channels.models import LISTING_RETURNED, Channel, Listing, Scan, SyncTrigger
 from channels.services import adapter_for
+from channels.sku_rules import SkuMapper, sku_rules_rematch_request
 from omni.leases import beating
 
 logger = logging.getLogger(__name__)
@@ -150,9 +150,10 @@ def scan_run(*, scan_id: int, on_page: Callable[[Scan], None] | None = None) -> 
     as TO_CONFIRM, removing nothing until `scan_confirm_removal`. Listings found back on the
     channel after being marked removed have their stock queued for a push.
 
-    Cost: per page, three queries (existing listings, POS variants by SKU, the bulk write)
-    plus the marketplace's own calls, and two more on a page with returned listings; the end
-    of a full scan adds two counts and one update.
+    Cost: per page, four queries (existing listings, the channel's aliases of the page's
+    SKUs, POS variants by mapped SKU, the bulk write) plus the marketplace's own calls, and two
+    more on a page with returned listings; the end of a full scan adds two counts and one
+    update, and every scan one read of the channel's SKU rules.
     """
     scan = Scan.objects.select_related("channel").get(pk=scan_id)
     channel = scan.channel
@@ -202,7 +203,18 @@ def _read(scan: Scan, channel: Channel, started: datetime, on_page) -> Scan:
         _finish(scan, counts, adapter.stats, pages.seconds, error=f"Unexpected error: {exc}")
         raise
     Channel.objects.filter(pk=channel.pk).update(last_scan_at=started, last_error="")
+    _rematch_if_rules_changed(channel)
     return _finish(scan, counts, adapter.stats, pages.seconds, removals=removals)
+
+
+def _rematch_if_rules_changed(channel: Channel) -> None:
+    """A prefix or suffix edited while the scan ran re-matched the listings then, but the
+    scan went on writing with the rules it started with: re-match once more. (Aliases are
+    read afresh for every batch.) One query."""
+    rules = ("sku_strip_prefixes", "sku_strip_suffixes")
+    now = Channel.objects.filter(pk=channel.pk).values_list(*rules).first()
+    if now is not None and now != tuple(getattr(channel, name) for name in rules):
+        sku_rules_rematch_request(channel_id=channel.pk)
 
 
 def _read_error(scan: Scan, exc: AdapterError) -> str:
@@ -246,22 +258,24 @@ class _Waiting:
 
 
 def _upsert_page(channel: Channel, page: Sequence[RemoteListing], now, counts: _Counts) -> None:
-    """Insert new listings and update changed ones, in bulk, mapped to POS variants by SKU.
+    """Insert new listings and update changed ones, in bulk, mapped to POS variants by SKU
+    under the channel's SKU rules (channels.sku_rules: aliases, prefixes and suffixes).
 
-    Cost: two reads (existing listings of these items, variants by normalised SKU) and at
-    most two writes, whatever the number of listings.
+    Cost: three reads (existing listings of these items, the channel's aliases of these SKUs,
+    variants by mapped SKU) and at most two writes, whatever the number of listings.
     """
     refs = {(r.item_id, r.variant_id): r for r in page}
     existing = {
         (row[1], row[2]): row
         for row in listings_of_items(channel_id=channel.pk, item_ids={r.item_id for r in page})
     }
-    variants = variant_ids_by_sku_key({sku_key(r.sku) for r in page})
+    mapped = SkuMapper.for_channel(channel, skus=[r.sku for r in page]).keys(r.sku for r in page)
+    variants = variant_ids_by_sku_key(set(mapped.values()))
     writes: list[ListingRow] = []
     unchanged: list[int] = []
     returned: list[int] = []
     for ref, remote in refs.items():
-        key = sku_key(remote.sku)
+        key = mapped[remote.sku]
         old = existing.get(ref)
         manual = old is not None and old[-1]
         row = ListingRow(

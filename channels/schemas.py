@@ -6,14 +6,23 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from ninja import Field, Schema
-from pydantic import ConfigDict
+from pydantic import ConfigDict, model_validator
 
-from catalog.schemas import Count, Slug
+from catalog.schemas import Count, Handle, Slug
 from channels.adapters import credentials_schema
 from channels.adapters.base import AdapterError
 from channels.models import Channel, Scan
 from channels.tabs import ApiTab as Tab
-from omni.api_base import Amount, BoundedDict, Choice, Id, InSchema, Text, Url
+from omni.api_base import (
+    Amount,
+    BoundedDict,
+    Choice,
+    Id,
+    InSchema,
+    Text,
+    Url,
+    exactly_one_of,
+)
 
 ChannelKind = Choice(Channel.Kind)
 SyncMode = Choice(Channel.SyncMode)
@@ -60,6 +69,7 @@ Percent = Annotated[int, Field(ge=0, le=100)]
 MarkupPercent = Amount(6, 2, low=-90, high=1000)
 MarkupAmount = Amount(12, 2, low=-(10**10) + 1)
 Price = Amount(12, 2)
+Step = Amount(12, 2, low=Decimal("0.01"))
 RoundMode = Literal["nearest", "up", "down"]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
 Affixes = Annotated[
@@ -93,7 +103,7 @@ class ChannelRules(Schema):
     price_markup_amount: MarkupAmount = Field(
         Decimal("0"), description="Added after the percentage, in the channel's currency."
     )
-    price_round_step: Price | None = Field(None, description="e.g. 100 or 1000; null: none.")
+    price_round_step: Step | None = Field(None, description="e.g. 100 or 1000; null: none.")
     price_round_mode: RoundMode = "nearest"
     price_ending: Price = Field(
         Decimal("0"), description="With a step: prices end in this (e.g. 900); below the step."
@@ -146,7 +156,7 @@ class ChannelPatch(InSchema):
     currency: Currency | None = None
     price_markup_percent: MarkupPercent | None = None
     price_markup_amount: MarkupAmount | None = None
-    price_round_step: Price | None = None
+    price_round_step: Step | None = None
     price_round_mode: RoundMode | None = None
     price_ending: Price | None = None
 
@@ -313,3 +323,84 @@ class ActionOut(Schema):
     done: list[str]
     skipped: list[str]
     failed: list[str]
+
+
+# --- stock rules -------------------------------------------------------------------------------
+
+RuleShare = Annotated[int, Field(ge=0, le=100)]
+
+
+class StockRuleFields(InSchema):
+    share_percent: RuleShare | None = Field(
+        None, description="Share of the available stock sent; null: the channel's."
+    )
+    maximum: Count | None = Field(
+        None,
+        description="List at most this many (0 keeps it off the channel); null: the channel's.",
+    )
+    cutoff: Count | None = Field(
+        None, description="Send 0 when fewer are available; null: the channel's."
+    )
+    buffer: Count | None = Field(None, description="Units held back; null: the channel's.")
+
+
+class StockRuleIn(StockRuleFields):
+    """A product's rule (by `handle`) or a variant's (by `sku`) on the channel."""
+
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("sku", "handle"))
+
+    sku: Text(64, min_length=1) | None = Field(None, description="The variant's SKU.")
+    handle: Handle | None = Field(None, description="The product's handle.")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "StockRuleIn":
+        if (self.sku is None) == (self.handle is None):
+            raise ValueError("give either sku (a variant's rule) or handle (a product's rule)")
+        return self
+
+
+class StockRuleOut(Schema):
+    id: int
+    channel_id: int
+    sku: str | None = Field(description="The variant's SKU, for a variant's rule.")
+    handle: str | None = Field(description="The product's handle, for a product's rule.")
+    product: str = Field(description="The product's name.")
+    share_percent: int | None
+    maximum: int | None
+    cutoff: int | None
+    buffer: int | None
+
+    @staticmethod
+    def resolve_sku(obj) -> str | None:
+        return obj.variant.sku if obj.variant_id else None
+
+    @staticmethod
+    def resolve_handle(obj) -> str | None:
+        return obj.product.handle if obj.product_id else None
+
+    @staticmethod
+    def resolve_product(obj) -> str:
+        return obj.variant.product.name if obj.variant_id else obj.product.name
+
+
+class StepOut(Schema):
+    rule: str = Field(description="available, share, maximum, cut-off, buffer or priority.")
+    setting: str
+    quantity: int = Field(description="The quantity the rule leaves.")
+
+
+class ChannelAllocationOut(Schema):
+    channel_id: int
+    channel: str
+    is_priority: bool
+    available: int = Field(description="On hand − reserved over the channel's outlets.")
+    steps: list[StepOut]
+    quantity: int = Field(description="What the channel is sent.")
+    decided_by: str = Field(description="The rule that set the quantity.")
+    rule_from: str = Field(description="channel, product or variant: whose rule applied.")
+    listings: int = Field(description="The variant's listings on the channel.")
+
+
+class AllocationOut(Schema):
+    sku: str
+    channels: list[ChannelAllocationOut]

@@ -103,7 +103,7 @@ def channel_apply_duplicate_policy(*, channel: Channel) -> str:
 CLEARABLE = frozenset({"stock_maximum", "stock_cutoff", "priority_threshold", "price_round_step"})
 
 
-def channel_save(*, channel: Channel, data: dict[str, Any]) -> str:
+def channel_save(*, channel: Channel, data: dict[str, Any], requested_by: str = "") -> str:
     """Apply `data` to `channel`, validate everything, then save; the policy warning or "".
 
     `data` holds model fields, plus `outlets` (codes), `order_outlet` (a code) and
@@ -115,6 +115,10 @@ def channel_save(*, channel: Channel, data: dict[str, Any]) -> str:
     outlet_codes = data.pop("outlets", None)
     order_code = data.pop("order_outlet", None)
     credentials = data.pop("credentials", None)
+    existing = channel.pk is not None
+    before = {name: getattr(channel, name) for name in data}
+    was_priority = channel.is_priority
+    old_order_outlet = channel.order_outlet_id if channel.pk else None
     for name, value in data.items():
         if name == "api_base_url":
             channel.api_base_url = value or ""  # null or "" → the marketplace's own host
@@ -134,7 +138,20 @@ def channel_save(*, channel: Channel, data: dict[str, Any]) -> str:
     warning = channel_apply_duplicate_policy(channel=channel)
     channel.full_clean(exclude=["credentials"])
     with transaction.atomic():
+        changed = {name for name, value in before.items() if getattr(channel, name) != value}
+        if channel.order_outlet_id != old_order_outlet:
+            changed.add("order_outlet")
         channel.save()
         if outlet_codes is not None:
             channel.outlets.set([outlets[code] for code in outlet_codes])
+            changed.add("outlets")
+        if existing or channel.is_priority:  # what channels are sent may have changed
+            from channels.rules import channel_settings_changed  # rules → inventory → services
+
+            channel_settings_changed(
+                channel=channel,
+                changed=changed,
+                was_priority=was_priority,
+                requested_by=requested_by,
+            )
     return warning

@@ -60,3 +60,43 @@ def inventory_sync(channel_id: int, requested_by: str) -> str:
         channel=channel, trigger=SyncTrigger.SALES_CHANNEL_MANUAL, requested_by=requested_by
     )
     return f"inventory sync {record.pk} of channel {channel_id}: {record.message}"
+
+
+def stock_rules_push(channel_ids: list[int] | None, variant_ids: list[int] | None) -> str:
+    """Push what a stock rule, priority channel or bundle change changed (see
+    channels.inventory.stock_rules_changed)."""
+    from channels.inventory import stock_rules_changed
+
+    queued = stock_rules_changed(channel_ids=channel_ids, variant_ids=variant_ids)
+    return f"{queued} listing(s) queued after a rule change"
+
+
+def sku_rules_rematch(channel_id: int, channel_skus: list[str] | None = None) -> str:
+    """Re-match a channel's listings after its SKU rules changed (channels.sku_rules)."""
+    from channels.models import Channel
+    from channels.sku_rules import sku_rules_rematch as rematch
+
+    channel = Channel.objects.filter(pk=channel_id).first()
+    if channel is None:  # deleted since: its listings went with it
+        return f"channel {channel_id}: deleted, nothing to re-match"
+    return f"channel {channel_id}: {rematch(channel=channel, channel_skus=channel_skus)}"
+
+
+def price_sync_run(sync_id: int) -> str:
+    """Run a queued price sync (channels.pricing)."""
+    from channels.pricing import price_sync_run as run
+
+    sync = run(sync_id=sync_id)
+    return f"price sync {sync.pk} {sync.status}: pushed={sync.pushed} failed={sync.failed}"
+
+
+def price_syncs_due() -> str:
+    """Safety net on a schedule: resume price syncs whose worker died, queue again those whose
+    task was lost, retry those that failed for a reason that may pass."""
+    from channels.pricing import price_syncs_due as due
+
+    report = due()
+    return (
+        f"price syncs: resumed {report.resumed}, queued again {report.requeued}, "
+        f"retried {report.retried}"
+    )

@@ -87,6 +87,9 @@ api = OmniApi(
 
 api.add_router("/", "catalog.api.router")
 api.add_router("/", "channels.api.router")
+api.add_router("/", "channels.api_rules.router")
+api.add_router("/", "channels.api_sku.router")
+api.add_router("/", "channels.api_pricing.router")
 api.add_router("/", "synclogs.api.router")
 
 

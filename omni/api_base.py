@@ -95,30 +95,28 @@ def BoundedDict(key: Any, value: Any, *, max_items: int) -> Any:  # noqa: N802
     return Annotated[dict[key, value], Field(max_length=max_items), WithJsonSchema(shown)]
 
 
-def Amount(max_digits: int, places: int, *, low: int = 0, high: int | None = None) -> Any:  # noqa: N802
+def Amount(  # noqa: N802
+    max_digits: int, places: int, *, low: int | Decimal = 0, high: int | None = None
+) -> Any:
     """A decimal from `low` (0 unless given) to `high` (the most `max_digits` digits hold
-    unless given), `places` of them after the point: a JSON number or a string such as
-    "49.90". The OpenAPI document gives the bounds of both forms (a number's places as
-    `multipleOf`; a string's sign and digits as a pattern)."""
+    unless given), `places` of them after the point: a JSON number or, within the digits'
+    own bounds, a string such as "49.90". The OpenAPI document gives the bounds (a number's
+    places as `multipleOf`); a range of its own is documented for numbers only, as a string's
+    pattern cannot say it."""
     whole = max_digits - places
     step = Decimal(1).scaleb(-places)
     largest = Decimal(10) ** whole - step if high is None else Decimal(high)
-    sign = "-?" if low < 0 else ""
-    shown = {
-        "anyOf": [
-            {
-                "type": "number",
-                "minimum": low,
-                "maximum": float(largest),
-                "multipleOf": float(step),
-            },
-            {
-                "type": "string",
-                "pattern": rf"^{sign}[0-9]{{1,{whole}}}(\.[0-9]{{1,{places}}})?$",
-            },
-        ],
-        "examples": ["49.90"],
+    number = {
+        "type": "number",
+        "minimum": float(low) if isinstance(low, Decimal) else low,
+        "maximum": float(largest),
+        "multipleOf": float(step),
     }
+    if low == 0 and high is None:
+        text = {"type": "string", "pattern": rf"^[0-9]{{1,{whole}}}(\.[0-9]{{1,{places}}})?$"}
+        shown: dict[str, Any] = {"anyOf": [number, text], "examples": ["49.90"]}
+    else:
+        shown = {**number, "examples": [float(max(low, 0))]}
     return Annotated[
         Decimal,
         Field(

@@ -88,6 +88,16 @@ class SalesOrderLine(models.Model):
     # What this line currently holds against stock at the order's outlet.
     reserved = models.PositiveIntegerField(default=0)
     deducted = models.PositiveIntegerField(default=0)
+    # A bundle's line (catalog.bundles) holds its leaf components' stock instead, as the bundle
+    # was made when the line first held stock, so a void gives back exactly what was taken
+    # even if the bundle's components have changed since; `reserved` and `deducted` then count
+    # whole bundles.
+    components = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='A bundle\'s components as sold: [{"variant_id", "sku", "per_unit", '
+        '"reserved", "deducted"}]; empty for any other line.',
+    )
 
     class Meta:
         ordering = ["order", "pk"]

@@ -26,6 +26,11 @@ inventory sync never echoes a channel's own order back to it):
 - Voiding gives back exactly what the lines hold: a reservation is released (order release);
   a deduction is put back on hand — as a shipment cancellation when the parcel had left
   (an outbound logistic exists), else as an order release.
+- A line of a bundle (catalog.bundles) does all of this to the bundle's leaf components
+  (line quantity × units per bundle), as the bundle was made when the line first held stock:
+  the line keeps that (SalesOrderLine.components), so a void gives back what was taken even
+  after the bundle's components changed. The logged stock rows name each component's SKU,
+  with the bundle's (`via`).
 
 A page of orders is processed set by set rather than order by order: its orders in the POS are
 read in one query, and each step is taken for every order of the page at once. A step first
@@ -51,15 +56,19 @@ from typing import Any, NamedTuple
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from catalog.bundles import leaf_components
 from catalog.exceptions import StockError
 from catalog.lock_objects import stock_levels_locked, stocks_locked
-from catalog.models import StockMovement, Variant, sku_key
+from catalog.models import BundleComponent, StockMovement, Variant, sku_key
+from catalog.selectors import storable
 from catalog.services import StockChange, stock_apply
 from channels.adapters.base import OrderState, RemoteOrder, RemoteOrderLine
 from channels.inventory import channels_read_once, own_orders_seen
 from channels.models import Channel, Listing
+from channels.sku_rules import SkuMapper
 from omni.actors import Actor
 from omni.bulk import bulk_set
 from synclogs.models import (
@@ -237,12 +246,14 @@ def orders_process(
 
     Queries, whatever the page's size: two to map SKUs and one to lock the page's orders in
     the POS; per step, one insert or update per kind of document (the new orders' insert in a
-    savepoint), one to lock the stock rows and one to read the known orders' lines; then one
-    insert of the log rows, one update of the marketplace statuses, and one read of the
-    channel's listings of the page's lines (`own_orders_seen`: those a push may have
-    overwritten are queued again, with push_request's queries). On top of that, per
-    order that changes stock, its stock_apply (five round trips; one more to read the levels
-    for a void or a deduction beyond on hand). Measured: `manage.py bench orders`.
+    savepoint), one to lock the stock rows, one to read the known orders' lines and one to
+    learn which new lines are bundles (one per level of bundles, and one for their components'
+    SKUs, when some are); then one insert of the log rows, one update of the marketplace
+    statuses, and one read of the channel's listings of the page's lines (`own_orders_seen`:
+    those a push may have overwritten are queued again, with push_request's queries). On top
+    of that, per order that changes stock, its stock_apply (six round trips; one more to read
+    the levels for a void or a deduction beyond on hand, and one to check the variants of a
+    void that puts units back on hand). Measured: `manage.py bench orders`.
     """
     page = Page(
         channel,
@@ -335,7 +346,9 @@ def order_step(
 
 def variants_for(*, channel: Channel, orders: Iterable[RemoteOrder]) -> dict[LineKey, int | None]:
     """The POS variant of every line: through the channel's listing first (which keeps links
-    made by hand), else by SKU (trimmed, case ignored). Two queries whatever the count."""
+    made by hand), else by SKU under the channel's SKU rules (channels.sku_rules: an alias,
+    else the SKU less the channel's prefix and suffix; trimmed, case ignored), as a scan maps
+    it. Three queries whatever the count (listings, the aliases of the lines' SKUs, variants)."""
     lines = [line for order in orders for line in order.lines]
     item_ids = {line.item_id for line in lines}
     linked = {
@@ -344,14 +357,17 @@ def variants_for(*, channel: Channel, orders: Iterable[RemoteOrder]) -> dict[Lin
             channel=channel, item_id__in=item_ids, variant__isnull=False
         ).values_list("item_id", "variant_ref", "variant_id")
     }
-    keys = {sku_key(line.sku) for line in lines} - {""}
+    mapped = SkuMapper.for_channel(channel, skus=[line.sku for line in lines]).keys(
+        line.sku for line in lines
+    )
+    keys = {key for key in mapped.values() if key and storable(key)}
     by_sku = dict(
         Variant.objects.filter(sku_key__in=keys).values_list("sku_key", "pk") if keys else []
     )
     result: dict[LineKey, int | None] = {}
     for line in lines:
-        key = _line_key(line)
-        result[key] = linked.get((line.item_id, line.variant_id)) or by_sku.get(key[2])
+        found = linked.get((line.item_id, line.variant_id)) or by_sku.get(mapped[line.sku or ""])
+        result[_line_key(line)] = found
     return result
 
 
@@ -983,10 +999,67 @@ def _stock_lock(ctxs: Sequence[Context]) -> None:
     """Lock every stock row these orders' steps may change, in (variant, outlet) order, before
     the first change. Each order's stock_apply then finds its rows held already, so the page
     takes its stock locks in the one order every stock writer uses, and two pages (or a page
-    and an import) cannot deadlock. Cost: one query, and one for the lines of known orders."""
+    and an import) cannot deadlock. A bundle's line locks its components' rows (see
+    `_bundle_lines_expand`). Cost: one query, one for the lines of known orders, and
+    `_bundle_lines_expand`'s for lines holding no stock yet."""
     _lines_load([ctx for ctx in ctxs if ctx.lines is None])
-    pairs = {(line.variant_id, _doc(ctx).outlet_id) for ctx in ctxs for line in _mapped_lines(ctx)}
+    _bundle_lines_expand([line for ctx in ctxs for line in _mapped_lines(ctx)])
+    pairs = {
+        (variant_id, _doc(ctx).outlet_id)
+        for ctx in ctxs
+        for line in _mapped_lines(ctx)
+        for variant_id, _units, _part in _parts(line)
+    }
     stock_levels_locked(sorted(pairs))
+
+
+def _bundle_lines_expand(lines: Sequence[SalesOrderLine]) -> None:
+    """Give each line of a bundle that holds no stock yet the bundle's leaf components as it
+    is made now (catalog.bundles.leaf_components): what the line then reserves, deducts and
+    gives back, whatever the bundle is made of later. A line already holding stock keeps what
+    it holds. Cost: one query per level of bundles (one when no line is a bundle), and one for
+    the components' SKUs when some is."""
+    fresh = [ln for ln in lines if not (ln.components or ln.reserved or ln.deducted)]
+    if not fresh:
+        return
+    leaves = leaf_components({line.variant_id for line in fresh})
+    if not leaves:
+        return
+    leaf_ids = {leaf for parts in leaves.values() for leaf in parts}
+    skus = dict(Variant.objects.filter(pk__in=leaf_ids).values_list("pk", "sku"))
+    for line in fresh:
+        parts = leaves.get(line.variant_id, {})
+        line.components = [
+            {"variant_id": leaf, "sku": skus.get(leaf, ""), "per_unit": units}
+            | {"reserved": 0, "deducted": 0}
+            for leaf, units in sorted(parts.items())
+        ]
+
+
+# (variant id, units the line takes of it, its entry in line.components or None for the
+# line's own variant): what one line moves, variant by variant.
+Part = tuple[int, int, dict[str, Any] | None]
+
+
+def _parts(line: SalesOrderLine) -> list[Part]:
+    if line.components:
+        return [(p["variant_id"], line.quantity * p["per_unit"], p) for p in line.components]
+    return [(line.variant_id, line.quantity, None)]
+
+
+def _held(line: SalesOrderLine, part: dict[str, Any] | None, what: str) -> int:
+    """What the line holds of one part: `what` is "reserved" or "deducted"."""
+    return int(part[what] if part is not None else getattr(line, what))
+
+
+def _add(changes: dict[int, tuple[int, int]], variant_id: int, on_hand: int, held: int) -> None:
+    old = changes.get(variant_id, (0, 0))
+    changes[variant_id] = (old[0] + on_hand, old[1] + held)
+
+
+def _whole_bundles(line: SalesOrderLine, what: str) -> int:
+    """How many whole bundles a bundle's line holds (its `reserved` or `deducted`)."""
+    return min(p[what] // p["per_unit"] for p in line.components)
 
 
 def _save_lines(ctxs: Sequence[Context]) -> None:
@@ -997,24 +1070,29 @@ def _save_lines(ctxs: Sequence[Context]) -> None:
     old = [line for line in lines if line.pk is not None and line.variant_id is not None]
     if new:
         SalesOrderLine.objects.bulk_create(new)
-    bulk_set(SalesOrderLine, old, ["reserved", "deducted"])
+    bulk_set(SalesOrderLine, old, ["reserved", "deducted", "components"])
 
 
 def _reserve(ctx: Context) -> list[dict[str, Any]]:
-    """Reserve every mapped line at the order's outlet (trigger: order allocation)."""
+    """Reserve every mapped line at the order's outlet (trigger: order allocation); a bundle's
+    line reserves its components."""
     doc = ctx.doc
     assert doc is not None
     lines = _mapped_lines(ctx)
-    per_variant: dict[int, int] = {}
+    changes: dict[int, tuple[int, int]] = {}
     for line in lines:
-        per_variant[line.variant_id] = per_variant.get(line.variant_id, 0) + line.quantity
+        for variant_id, units, part in _parts(line):
+            _add(changes, variant_id, 0, units)
+            if part is not None:
+                part["reserved"] = units
         line.reserved = line.quantity
-    _apply(ctx, {v: (0, q) for v, q in per_variant.items()}, Trigger.ORDER_ALLOCATION)
-    return _stock_json(lines, {v: (0, q) for v, q in per_variant.items()})
+    _apply(ctx, changes, Trigger.ORDER_ALLOCATION)
+    return _stock_json(lines, changes)
 
 
 def _fulfil(ctx: Context, trigger: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Deduct every mapped line from on hand and release what it reserved.
+    """Deduct every mapped line from on hand and release what it reserved (a bundle's line:
+    its components, as it reserved them).
 
     Tried in full first (one stock_apply); if the catalog refuses because on hand is short,
     the locked rows are read and the deduction stops at what is on hand (and the release at
@@ -1023,13 +1101,16 @@ def _fulfil(ctx: Context, trigger: str) -> tuple[list[dict[str, Any]], list[dict
     lines = _mapped_lines(ctx)
     changes: dict[int, tuple[int, int]] = {}
     for line in lines:
-        old = changes.get(line.variant_id, (0, 0))
-        changes[line.variant_id] = (old[0] - line.quantity, old[1] - line.reserved)
+        for variant_id, units, part in _parts(line):
+            _add(changes, variant_id, -units, -_held(line, part, "reserved"))
     try:
         _apply(ctx, changes, trigger)  # its own savepoint: a refusal leaves ours usable
     except StockError:
         return _fulfil_clamped(ctx, lines, trigger)
     for line in lines:
+        for _variant_id, units, part in _parts(line):
+            if part is not None:
+                part["deducted"], part["reserved"] = units, 0
         line.deducted, line.reserved = line.quantity, 0
     return _stock_json(lines, changes), []
 
@@ -1039,50 +1120,101 @@ def _fulfil_clamped(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     doc = ctx.doc
     assert doc is not None
-    stocks = {
-        s.variant_id: s
-        for s in stocks_locked(sorted({ln.variant_id for ln in lines}), [doc.outlet_id])
-    }
+    variant_ids = sorted({variant_id for line in lines for variant_id, _u, _p in _parts(line)})
+    stocks = {s.variant_id: s for s in stocks_locked(variant_ids, [doc.outlet_id])}
     on_hand = {v: s.on_hand for v, s in stocks.items()}
     reserved = {v: s.reserved for v, s in stocks.items()}
     changes: dict[int, tuple[int, int]] = {}
     short: list[dict[str, Any]] = []
     for line in lines:
-        take = min(line.quantity, on_hand.get(line.variant_id, 0))
-        release = min(line.reserved, reserved.get(line.variant_id, 0))
-        on_hand[line.variant_id] = on_hand.get(line.variant_id, 0) - take
-        reserved[line.variant_id] = reserved.get(line.variant_id, 0) - release
-        old = changes.get(line.variant_id, (0, 0))
-        changes[line.variant_id] = (old[0] - take, old[1] - release)
-        line.deducted, line.reserved = take, 0
-        if take < line.quantity:
-            short.append({"sku": line.sku, "ordered": line.quantity, "deducted": take})
+        for variant_id, units, part in _parts(line):
+            take = min(units, on_hand.get(variant_id, 0))
+            release = min(_held(line, part, "reserved"), reserved.get(variant_id, 0))
+            on_hand[variant_id] = on_hand.get(variant_id, 0) - take
+            reserved[variant_id] = reserved.get(variant_id, 0) - release
+            _add(changes, variant_id, -take, -release)
+            if part is None:
+                line.deducted = take
+            else:
+                part["deducted"], part["reserved"] = take, 0
+            if take < units:
+                row = {"sku": line.sku, "ordered": units, "deducted": take}
+                short.append(row if part is None else {**row, "sku": part["sku"], "via": line.sku})
+        if line.components:
+            line.deducted = _whole_bundles(line, "deducted")
+        line.reserved = 0
     _apply(ctx, changes, trigger)
     return _stock_json(lines, changes), short
 
 
 def _give_back(ctx: Context) -> tuple[list[dict[str, Any]], str]:
-    """Return what the lines hold: deductions back on hand, reservations released."""
+    """Return what the lines hold: deductions back on hand, reservations released; a bundle's
+    line returns what it took of each component, whatever the bundle is made of now.
+
+    Units deducted from a variant that can no longer hold stock (deleted from the POS since,
+    or made a bundle since) are not put back: they are listed in the answer as
+    `not_returned`, and the line keeps them, for staff to count in by hand."""
     doc = ctx.doc
     assert doc is not None
     lines = _mapped_lines(ctx)
     shipped = _related(doc, "outbound_logistic") is not None
-    deducted = any(line.deducted for line in lines)
+    deducted = [v for ln in lines for v, _u, part in _parts(ln) if _held(ln, part, "deducted")]
     trigger = Trigger.SHIPMENT_CANCELLATION if shipped and deducted else Trigger.ORDER_RELEASE
-    stocks = {
-        s.variant_id: s
-        for s in stocks_locked(sorted({ln.variant_id for ln in lines}), [doc.outlet_id])
-    }
+    cannot = _cannot_hold_stock(deducted)
+    variant_ids = sorted({variant_id for line in lines for variant_id, _u, _p in _parts(line)})
+    stocks = {s.variant_id: s for s in stocks_locked(variant_ids, [doc.outlet_id])}
     reserved = {v: s.reserved for v, s in stocks.items()}
     changes: dict[int, tuple[int, int]] = {}
+    kept: list[dict[str, Any]] = []
     for line in lines:
-        release = min(line.reserved, reserved.get(line.variant_id, 0))
-        reserved[line.variant_id] = reserved.get(line.variant_id, 0) - release
-        old = changes.get(line.variant_id, (0, 0))
-        changes[line.variant_id] = (old[0] + line.deducted, old[1] - release)
-        line.deducted = line.reserved = 0
+        for variant_id, _units, part in _parts(line):
+            back = _held(line, part, "deducted")
+            if back and variant_id in cannot:
+                sku = line.sku if part is None else part["sku"]
+                kept.append(_not_returned(sku, variant_id, back, cannot[variant_id], part, line))
+                continue
+            release = min(_held(line, part, "reserved"), reserved.get(variant_id, 0))
+            reserved[variant_id] = reserved.get(variant_id, 0) - release
+            _add(changes, variant_id, back, -release)
+            if part is None:
+                line.deducted = line.reserved = 0
+            else:
+                part["deducted"] = part["reserved"] = 0
+        if line.components:
+            line.deducted, line.reserved = _whole_bundles(line, "deducted"), 0
     _apply(ctx, changes, trigger)
-    return _stock_json(lines, changes), trigger
+    return _stock_json(lines, changes) + kept, trigger
+
+
+def _cannot_hold_stock(variant_ids: Sequence[int]) -> dict[int, str]:
+    """{variant id: why} for those of `variant_ids` that can take no stock back: deleted from
+    the POS, or made a bundle since the order took their units. One query (none when empty)."""
+    if not variant_ids:
+        return {}
+    is_bundle = Exists(BundleComponent.objects.filter(bundle_id=OuterRef("pk")))
+    found = dict(
+        Variant.objects.filter(pk__in=set(variant_ids))
+        .annotate(is_bundle=is_bundle)
+        .values_list("pk", "is_bundle")
+    )
+    return {
+        v: "it is a bundle now: its stock is its components'" if v in found else "it was deleted"
+        for v in set(variant_ids)
+        if found.get(v, True)
+    }
+
+
+def _not_returned(
+    sku: str,
+    variant_id: int,
+    units: int,
+    why: str,
+    part: dict[str, Any] | None,
+    line: SalesOrderLine,
+) -> dict[str, Any]:
+    row = {"sku": sku, "variant_id": variant_id, "on_hand_delta": 0, "reserved_delta": 0}
+    row |= {"not_returned": units, "why": f"not put back on hand: {why}; count it in by hand"}
+    return row if part is None else {**row, "via": line.sku}
 
 
 def _apply(ctx: Context, changes: Mapping[int, tuple[int, int]], trigger: str) -> None:
@@ -1106,12 +1238,27 @@ def _apply(ctx: Context, changes: Mapping[int, tuple[int, int]], trigger: str) -
 def _stock_json(
     lines: Sequence[SalesOrderLine], changes: Mapping[int, tuple[int, int]]
 ) -> list[dict[str, Any]]:
-    skus = {line.variant_id: line.sku for line in lines}
-    return [
-        {"sku": skus[v], "variant_id": v, "on_hand_delta": on_hand, "reserved_delta": held}
-        for v, (on_hand, held) in sorted(changes.items())
-        if on_hand or held
-    ]
+    """The stock rows moved, one per variant: its SKU (a line's own, as the channel sent it),
+    and for a bundle's component the bundle SKU(s) it was moved for (`via`)."""
+    skus = {line.variant_id: line.sku for line in lines if not line.components}
+    via: dict[int, list[str]] = {}
+    for line in lines:
+        for part in line.components:
+            skus.setdefault(part["variant_id"], part["sku"])
+            via.setdefault(part["variant_id"], []).append(line.sku)
+    rows = []
+    for v, (on_hand, held) in sorted(changes.items()):
+        if on_hand or held:
+            row = {
+                "sku": skus[v],
+                "variant_id": v,
+                "on_hand_delta": on_hand,
+                "reserved_delta": held,
+            }
+            if v in via:
+                row["via"] = ", ".join(dict.fromkeys(via[v]))
+            rows.append(row)
+    return rows
 
 
 # --- log rows ----------------------------------------------------------------------------------

@@ -52,3 +52,20 @@ class VariantFactory(factory.django.DjangoModelFactory):
     sku = factory.Sequence(lambda n: f"SKU-{n:05d}")
     retail_price = Decimal("49.90")
     options = factory.LazyFunction(lambda: {"Color": "Black", "Size": "M"})
+
+
+# What the channel admin form posts for the stock, SKU and price rules left at their defaults.
+CHANNEL_FORM_RULES = {
+    "stock_share_percent": 100,
+    "stock_maximum": "",
+    "stock_cutoff": "",
+    "priority_threshold": "",
+    "sku_strip_prefixes": "",
+    "sku_strip_suffixes": "",
+    "currency": "IDR",
+    "price_markup_percent": "0",
+    "price_markup_amount": "0",
+    "price_round_step": "",
+    "price_round_mode": "nearest",
+    "price_ending": "0",
+}

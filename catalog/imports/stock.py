@@ -6,6 +6,7 @@ from typing import TextIO
 
 from django.db import transaction
 
+from catalog.bundles import bundle_ids_among
 from catalog.exceptions import UnknownOutlet
 from catalog.imports.reading import (
     BadCell,
@@ -113,13 +114,20 @@ def _outlet_problem(code: str, outlets: Mapping[str, int]) -> str:
 
 
 def _find_variants(rows: list[_StockRow]) -> None:
-    """Attach variant pks by normalised SKU. One query (catalog.selectors)."""
+    """Attach variant pks by normalised SKU, refusing bundles (their stock is their
+    components'). Two queries (catalog.selectors, catalog.bundles)."""
     pks = variant_ids_by_sku_key({row.key for row in rows})
+    bundles = bundle_ids_among(pks.values())
     for row in rows:
         if row.sku:
             row.variant_id = pks.get(row.key)
             if row.variant_id is None:
                 row.errors.append(f"no variant has the SKU {row.sku!r}")
+            elif row.variant_id in bundles:
+                row.errors.append(
+                    f"the SKU {row.sku!r} is a bundle: its stock is its components' (import "
+                    "the components' counts instead)"
+                )
 
 
 def _check_duplicate_stock_rows(rows: list[_StockRow]) -> None:
@@ -170,16 +178,16 @@ def stock_csv_import(
     """Set on-hand counts from a CSV of sku,quantity rows (see STOCK_COLUMNS).
 
     For the outlet `outlet_code`, or, when it is None, per row by the file's outlet column.
-    Every row is checked first (known SKU, whole quantity ≥ 0, SKU once per outlet, known
-    outlet); with bad rows and not `partial`, nothing is written. Writes go through
-    catalog.services.stock_import_levels (trigger IMPORT, `reference` and `actor` on each ledger
-    row), in one transaction, so rows whose count is unchanged write no ledger row.
+    Every row is checked first (known SKU that is not a bundle, whole quantity ≥ 0, SKU once
+    per outlet, known outlet); with bad rows and not `partial`, nothing is written. Writes go
+    through catalog.services.stock_import_levels (trigger IMPORT, `reference` and `actor` on
+    each ledger row), in one transaction, so rows whose count is unchanged write no ledger row.
     `created` counts stock rows created, `updated` counts rows whose count changed.
     Raises ImportFileError for an unreadable file (listing, when some row cannot be read as
     CSV, that row and every other bad row), UnknownOutlet for an unknown `outlet_code`.
-    Cost: one query to look up the SKUs, then stock_import_levels' own (a few statements per
-    STOCK_CHUNK rows); a dry run reads the current counts instead, one query per
-    omni.bulk.CHUNK rows.
+    Cost: two queries to look up the SKUs and the bundles, then stock_import_levels' own (a
+    few statements per STOCK_CHUNK rows); a dry run reads the current counts instead, one
+    query per omni.bulk.CHUNK rows.
     """
     progress = Progress(on_progress)
     table = read_csv(stream, columns=STOCK_COLUMNS, aliases=STOCK_ALIASES, progress=progress)

@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='channel',
             name='currency',
-            field=models.CharField(default='IDR', help_text='The currency the channel sells in (ISO 4217). Prices are sent only when it is the POS currency: omni does not convert.', max_length=3),
+            field=models.CharField(default='IDR', help_text='The currency the channel sells in (ISO 4217). Prices are sent only when it is the POS currency: omni does not convert.', max_length=3, validators=[django.core.validators.RegexValidator('^[A-Z]{3}$', 'Three capital letters, e.g. IDR or USD.')]),
         ),
         migrations.AddField(
             model_name='channel',

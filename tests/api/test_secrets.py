@@ -7,7 +7,7 @@ import pytest
 
 from channels.emulators.shopee import ShopeeEmulator
 from channels.models import Channel
-from tests.api.schema import PUBLIC, fill, operations
+from tests.api.schema import PUBLIC, fill, openapi, operations
 from tests.api.test_end_to_end import ok, product_body, scan
 
 pytestmark = pytest.mark.django_db
@@ -80,18 +80,27 @@ def test_no_response_and_no_log_line_ever_contains_credentials(
             "product_id": product["id"],
             "outlet_id": outlet["id"],
             "log_id": downloaded.json()["logs"][0]["id"],
+            "variant_id": product["variants"][0]["id"],
         }
         with django_capture_on_commit_callbacks(execute=True):
             synced = api.post(f"/api/channels/{cid}/inventory-sync")
         assert_hidden(synced, secrets, "POST inventory-sync")
+        priced = api.post(f"/api/channels/{cid}/price-syncs")
+        assert_hidden(priced, secrets, "POST price-syncs")
+        ids["sync_id"] = priced.json()["id"]
+        # the query parameters a GET requires: a SKU the POS knows
+        given = {"sku": product["variants"][0]["sku"]}
 
         # when: every GET the API has, every tab of the listings
         for method, path in operations():
             if method != "get" or (method, path) in PUBLIC:
                 continue
             url = fill(path, ids)
+            query = {name: given[name] for name in required_query(method, path)}
             pages = (
-                [api.get(url, {"tab": t}) for t in TABS] if "listings" in url else [api.get(url)]
+                [api.get(url, {"tab": t}) for t in TABS]
+                if "listings" in url
+                else [api.get(url, query)]
             )
             for response in pages:
                 assert response.status_code == 200, (url, response.content)
@@ -120,3 +129,9 @@ def test_no_response_and_no_log_line_ever_contains_credentials(
     # then: nothing logged them either
     for secret in secrets:
         assert secret not in caplog.text
+
+
+def required_query(method: str, path: str) -> list[str]:
+    """The query parameters the operation requires."""
+    parameters = openapi()["paths"][path][method].get("parameters", [])
+    return [p["name"] for p in parameters if p["in"] == "query" and p.get("required")]

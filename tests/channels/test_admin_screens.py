@@ -12,6 +12,7 @@ from django.utils import timezone
 from channels import tabs
 from channels.models import Channel, InventorySync, Listing, PendingPush, Scan, SyncTrigger
 from tests.channels.test_scans import make_channel, pos, run_scan, shop  # noqa: F401
+from tests.factories import CHANNEL_FORM_RULES
 
 pytestmark = pytest.mark.django_db
 
@@ -258,6 +259,7 @@ def test_the_calls_in_flight_of_a_channel_are_set_on_its_page(pos, shop, admin_c
         "buffer": 0,
         "new_credentials": "",
         "max_concurrent_calls": 12,
+        **CHANNEL_FORM_RULES,
     }
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors

@@ -32,7 +32,7 @@ from omni.auth import token_create
 from synclogs import tasks as synclog_tasks
 from tests.api.conftest import ApiClient
 from tests.api.test_end_to_end import ok
-from tests.factories import VariantFactory
+from tests.factories import CHANNEL_FORM_RULES, VariantFactory
 
 pytestmark = pytest.mark.django_db
 OLD_KEY, NEW_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -187,6 +187,7 @@ def test_a_channel_no_key_opens_fails_clearly_and_alone(
                 "fulfillment_sync_minutes": 60,
                 "is_active": "on",
                 "new_credentials": "",
+                **CHANNEL_FORM_RULES,
             }
             saved = admin_client.post(
                 reverse("admin:channels_channel_change", args=[lost.pk]), data

@@ -18,7 +18,7 @@ from channels.models import Channel, Listing, PendingPush, Scan, SyncTrigger
 from channels.scans import scan_request, scan_run
 from channels.stock import channel_quantities
 from tests.channels.builders import shop_item
-from tests.factories import OutletFactory, VariantFactory
+from tests.factories import CHANNEL_FORM_RULES, OutletFactory, VariantFactory
 
 pytestmark = pytest.mark.django_db
 T = StockMovement.Trigger
@@ -208,6 +208,7 @@ def test_update_all_sends_every_duplicate_and_switches_to_fulfillment_mode(admin
                 "order_outlet": outlet.pk,
                 "buffer": 0,
                 "new_credentials": "",
+                **CHANNEL_FORM_RULES,
             },
             follow=True,
         )

@@ -19,9 +19,9 @@ from tests.synclogs.conftest import SKUS, rows_of
 pytestmark = pytest.mark.django_db
 A = SyncLog.Action
 
-# What one order's stock change costs: stock_apply's savepoint, lock, update, ledger insert
-# and release, with one statement to spare.
-STOCK_CHANGE_STATEMENTS = 6
+# What one order's stock change costs: stock_apply's savepoint, lock, update, ledger insert,
+# bundle check and release, with one statement to spare.
+STOCK_CHANGE_STATEMENTS = 7
 
 
 def documents() -> tuple[int, int, int, int]:

@@ -19,6 +19,12 @@ SCHEDULES: list[dict[str, Any]] = [
         "schedule_type": Schedule.MINUTES,
         "minutes": 1,
     },
+    {
+        "name": "prices: resume, re-queue and retry price syncs",
+        "func": "channels.tasks.price_syncs_due",
+        "schedule_type": Schedule.MINUTES,
+        "minutes": 1,
+    },
     # Orders (synclogs): incremental download by update time, the missing-order check, and
     # retention of the sync logs.
     {
