@@ -449,6 +449,15 @@ class VariantAdmin(admin.ModelAdmin):
     raw_id_fields = ["product"]
     readonly_fields = ["sku_key", "bundle_available"]
     inlines = [BundleComponentInline, StockInline]
+
+    def get_inlines(self, request, obj):
+        """A bundle holds no stock of its own: its page shows what its components make, not
+        an empty table of stock rows."""
+        inlines = super().get_inlines(request, obj)
+        if obj is not None and obj.components.exists():
+            return [inline for inline in inlines if inline is not StockInline]
+        return inlines
+
     list_per_page = 100
 
     def get_queryset(self, request):

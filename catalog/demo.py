@@ -9,6 +9,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils.text import slugify
 
+from catalog.bundles import bundle_set_components
 from catalog.models import Brand, Category, Outlet, Product, ProductImage, Variant
 from catalog.services import stock_import_levels
 from omni.actors import Actor
@@ -96,7 +97,29 @@ def demo_catalog_load(
         variants = _create_products(rng, products, brands, categories, image_url)
         levels = [(v.pk, o.pk, _demo_quantity(rng, o)) for v in variants for o in outlets]
         stock_import_levels(levels=levels, reference="demo catalog", actor=Actor(label="demo"))
-    return DemoSummary(products, len(variants), len(outlets))
+        kits = _create_bundles(rng, variants)
+    return DemoSummary(products + 1, len(variants) + len(kits), len(outlets))
+
+
+def _create_bundles(rng, variants: list[Variant]) -> list[Variant]:
+    """A “Gift set” product whose three variants are bundles of two or three catalog
+    variants: they hold no stock, and sell what their components make."""
+    product = Product.objects.create(name="Gift set", handle="gift-set", description="A bundle.")
+    kits = []
+    for n in range(3):
+        kit = Variant.objects.create(
+            product=product,
+            sku=f"GIFT-{n + 1}",
+            retail_price=Decimal(199_000 + 100_000 * n),
+            options={"Set": f"No. {n + 1}"},
+            position=n,
+        )
+        parts = rng.sample(variants, 2 + n % 2)
+        bundle_set_components(
+            bundle=kit, components=[(part, 1 + i % 2) for i, part in enumerate(parts)]
+        )
+        kits.append(kit)
+    return kits
 
 
 def _create_products(rng, count, brands, categories, image_url: str) -> list[Variant]:

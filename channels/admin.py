@@ -1107,15 +1107,17 @@ def rule_links(channel: Channel) -> list[tuple[str, str]]:
     per-SKU preview. Three counts."""
     filtered = f"?channel__id__exact={channel.pk}"
     counted = [
-        ("product and variant stock rules", channel.stock_rules, "channels_stockrule"),
-        ("SKU aliases", channel.sku_aliases, "channels_skualias"),
-        ("price overrides", channel.price_overrides, "channels_priceoverride"),
+        ("product or variant stock rule", "s", channel.stock_rules, "channels_stockrule"),
+        ("SKU alias", "es", channel.sku_aliases, "channels_skualias"),
+        ("price override", "s", channel.price_overrides, "channels_priceoverride"),
     ]
+    links = []
+    for label, plural, manager, name in counted:
+        count = manager.count()
+        text = f"{count:,} {label}{'' if count == 1 else plural}"
+        links.append((text, reverse(f"admin:{name}_changelist") + filtered))
     return [
-        *(
-            (f"{manager.count():,} {label}", reverse(f"admin:{name}_changelist") + filtered)
-            for label, manager, name in counted
-        ),
+        *links,
         ("what each channel is sent of a SKU", reverse("admin:channels_stockrule_preview")),
     ]
 

@@ -81,7 +81,8 @@ class PriceOverrideAdmin(admin.ModelAdmin):
 
     @admin.display(description="SKU", ordering="variant__sku_key")
     def sku(self, obj: PriceOverride) -> str:
-        return obj.variant.sku
+        # on one line: a SKU broken at its hyphens reads as two
+        return format_html('<span style="white-space:nowrap">{}</span>', obj.variant.sku)
 
     @admin.display(description="Product", ordering="variant__product__name")
     def product(self, obj: PriceOverride) -> str:
@@ -224,11 +225,13 @@ def _import_context(model_admin, request, form, outcome: dict) -> dict:
 # --- price syncs -------------------------------------------------------------------------------
 
 LIVE = [PriceSync.Status.QUEUED, PriceSync.Status.RUNNING]
+CHECKED = "listings checked"
 
 
 def sync_progress(sync: PriceSync, listed: int | None) -> Progress:
-    """A price sync as a progress bar: listed variants looked at, of the channel's `listed`
-    (its length while it runs), then how it ended."""
+    """A price sync as a progress bar: listed variants checked, of the channel's `listed`
+    (its length while it runs), then how it ended. The count is of listings checked, not
+    sent: a sync of changed overrides sends only the prices that differ (its Pushed column)."""
     poll_url = reverse("admin:channels_pricesync_progress", args=[sync.pk])
     if sync.status == PriceSync.Status.QUEUED:
         return Progress("queued", "Queued", error=sync.message, poll_url=poll_url)
@@ -238,17 +241,17 @@ def sync_progress(sync: PriceSync, listed: int | None) -> Progress:
             "Pushing prices",
             done=sync.considered,
             total=max(listed or 0, sync.considered) or None,
-            unit="listings",
+            unit=CHECKED,
             started_at=sync.started_at,
             poll_url=poll_url,
         )
     if sync.status == PriceSync.Status.SUCCEEDED:
-        return Progress("succeeded", "Pushed", done=sync.considered, unit="listings")
+        return Progress("succeeded", "Pushed", done=sync.considered, unit=CHECKED)
     if sync.pushed:
         return Progress(
-            "partial", "Some refused", done=sync.considered, unit="listings", error=sync.message
+            "partial", "Some refused", done=sync.considered, unit=CHECKED, error=sync.message
         )
-    return Progress("failed", "Failed", done=sync.considered, unit="listings", error=sync.message)
+    return Progress("failed", "Failed", done=sync.considered, unit=CHECKED, error=sync.message)
 
 
 def listed_of_channel() -> Case:

@@ -6,6 +6,7 @@ import io
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -13,7 +14,8 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from catalog.admin import ProductAdmin, VariantAdmin
-from catalog.imports.reading import ImportFileError, text_stream
+from catalog.admin_views import bad_lines
+from catalog.imports.reading import ImportFileError, ImportResult, text_stream
 from catalog.models import Variant, sku_key
 from channels.models import Channel, StockRule
 from channels.stock import allocation_preview
@@ -93,7 +95,7 @@ class StockRuleAdmin(admin.ModelAdmin):
         """For a SKU: every channel's available stock, the rules applied in order, the
         quantity sent and the rule that decided it."""
         if not self.has_view_permission(request):
-            raise PermissionError
+            raise PermissionDenied
         sku = request.GET.get("sku", "").strip()
         variant = None
         if sku:
@@ -107,12 +109,18 @@ class StockRuleAdmin(admin.ModelAdmin):
             "sku": sku,
             "variant": variant,
             "lines": allocation_preview(variant) if variant else [],
+            # a bundle's stock is what its components make: the page names them
+            "components": (
+                list(variant.components.select_related("component").order_by("pk"))
+                if variant
+                else []
+            ),
         }
         return TemplateResponse(request, "admin/channels/stockrule/preview.html", context)
 
     def import_view(self, request):
         if not self.has_add_permission(request):
-            raise PermissionError
+            raise PermissionDenied
         if request.GET.get("example"):
             response = HttpResponse(EXAMPLE, content_type="text/csv")
             response["Content-Disposition"] = 'attachment; filename="stock-rules.csv"'
@@ -125,12 +133,15 @@ class StockRuleAdmin(admin.ModelAdmin):
                     channel=form.cleaned_data["channel"],
                     stream=text_stream(io.BytesIO(form.cleaned_data["file"].read())),
                     partial=form.cleaned_data["partial"],
+                    dry_run=form.cleaned_data["dry_run"],
                 )
             except ImportFileError as exc:
                 form.add_error("file", str(exc))
                 result = None
             else:
-                if result.written:
+                if result.dry_run:
+                    messages.info(request, "The file was only checked: nothing was written.")
+                elif result.written:
                     messages.success(
                         request,
                         f"{result.created} rule(s) created, {result.updated} updated, "
@@ -144,22 +155,71 @@ class StockRuleAdmin(admin.ModelAdmin):
             "title": "Import stock rules",
             "form": form,
             "columns": COLUMNS,
-            "result": result,
+            "app_label": self.model._meta.app_label,
+            **(_outcome(result, form.cleaned_data) if result is not None else {}),
         }
         return TemplateResponse(request, "admin/channels/rules_import.html", context)
+
+
+SHOWN_ERRORS = 200  # bad lines listed on the import page; the rest are counted
+
+
+def _outcome(result: ImportResult, data: dict) -> dict:
+    """What the import page shows of an import, as the other imports' pages show theirs
+    (admin/catalog/_import_outcome.html): its counts and its bad rows by line and column."""
+    channel = data["channel"]
+    return {
+        "heading": _heading(result, partial=data["partial"]),
+        "summary": {
+            "rows": result.rows,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "other": {},
+        },
+        "bad_count": len(result.errors),
+        "errors_shown": bad_lines(result.errors[:SHOWN_ERRORS], COLUMNS),
+        "errors_hidden": max(0, len(result.errors) - SHOWN_ERRORS),
+        "imported_to": channel if result.written else None,
+        "rules_url": reverse("admin:channels_stockrule_changelist")
+        + f"?channel__id__exact={channel.pk}",
+    }
+
+
+def _heading(result: ImportResult, *, partial: bool) -> str:
+    if result.errors and not result.written:
+        if partial:
+            return "Nothing was written: every row is bad"
+        return "Nothing was written: fix the bad rows, or tick “import the good rows”"
+    if result.errors:
+        return "The good rows were written; the bad rows were not"
+    return "Imported" if result.written else "Nothing to import: the file has no rows"
 
 
 class StockRuleImportForm(forms.Form):
     channel = forms.ModelChoiceField(Channel.objects.all())
     file = forms.FileField(label="CSV file")
     partial = forms.BooleanField(
-        label="Import the good rows", required=False, help_text="Otherwise one bad row stops all."
+        label="Import the good rows even if some rows are bad",
+        required=False,
+        help_text="Otherwise one bad row stops the file.",
     )
+    dry_run = forms.BooleanField(label="Only check the file", required=False)
 
 
 class _RuleInline(admin.TabularInline):
     model = StockRule
     extra = 0
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        # A channel is picked here, not added or changed.
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "channel" and field is not None:
+            widget = field.widget
+            widget.can_add_related = widget.can_change_related = widget.can_delete_related = False
+            widget.can_view_related = False
+        return field
+
     fields = ["channel", "share_percent", "maximum", "cutoff", "buffer"]
     verbose_name = "stock rule on a channel"
     verbose_name_plural = (
@@ -174,6 +234,10 @@ class ProductStockRuleInline(_RuleInline):
 
 class VariantStockRuleInline(_RuleInline):
     fk_name = "variant"
+    verbose_name_plural = (
+        "Stock rules on channels (blank fields follow the product's rule, then the channel's; "
+        "list at most 0 keeps it off a channel)"
+    )
 
 
 def _touch_inline_rules(admin_class) -> None:

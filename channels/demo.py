@@ -10,6 +10,7 @@ and scanned, so every tab has rows.
 
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from catalog.models import Outlet, Variant
@@ -70,6 +71,25 @@ def demo_pos_variants() -> list[PosVariant]:
     ]
 
 
+# A few of the rules every shop sets, so the demo shows them at work: Shopee keeps the last
+# units of each SKU, Lazada is sent a share and at most 50, TikTok Shop and Tokopedia price
+# their own way, and Tokopedia's SKUs may carry its prefix.
+DEMO_RULES: dict[str, dict[str, object]] = {
+    "shopee": {"is_priority": True, "priority_threshold": 3},
+    "lazada": {"stock_share_percent": 80, "stock_maximum": 50, "stock_cutoff": 2},
+    "tiktok_shop": {
+        "price_markup_percent": Decimal("5"),
+        "price_round_step": Decimal("1000"),
+        "price_ending": Decimal("900"),
+    },
+    "tokopedia": {
+        "sku_strip_prefixes": "TKP-",
+        "price_markup_amount": Decimal("2500"),
+        "price_round_step": Decimal("500"),
+    },
+}
+
+
 def demo_channels_start(
     *,
     order_outlet: str = "jkt-central",
@@ -103,6 +123,7 @@ def demo_channels_start(
                 "api_base_url": emulator.base_url,
                 "credentials": emulator.credentials,
                 "order_outlet": outlet,
+                **DEMO_RULES.get(marketplace.kind, {}),
             },
         )
         channel.outlets.set(outlets)

@@ -257,58 +257,71 @@ def push_request(*, channel: Channel, listings, reason: str) -> tuple[int, list[
 
     A listing that shares its SKU with another of the channel (its `duplicate_sku` flag, kept
     by scans, uploads and re-matching) is skipped unless the policy is “update all”. Cost: one
-    statement for the outbox on PostgreSQL (two reads and a bulk upsert elsewhere), and one
-    read of the skipped listings under “skip”.
+    statement on PostgreSQL (reads and upserts elsewhere), and one read of the skipped
+    listings when there are any.
     """
+    skip = channel.duplicate_sku_policy != Channel.DuplicatePolicy.UPDATE_ALL
+    queued, skipped_ids = _outbox_upsert(channel.pk, listings, reason, skip_duplicates=skip)
     skipped: list[Listing] = []
-    if channel.duplicate_sku_policy != Channel.DuplicatePolicy.UPDATE_ALL:
+    if skipped_ids:
         skipped = list(
-            listings.filter(duplicate_sku=True).only("pk", "sku", "title", "item_id", "variant_ref")
+            Listing.objects.filter(pk__in=skipped_ids)
+            .order_by("pk")
+            .only("pk", "sku", "title", "item_id", "variant_ref")
         )
-        listings = listings.filter(duplicate_sku=False)
-    if skipped:
         logger.info(
             "channel %s: %d listing(s) share a SKU with another listing; skipped by policy",
             channel.pk,
             len(skipped),
         )
-    queued = _outbox_upsert(channel.pk, listings, reason)
     if queued:
         transaction.on_commit(lambda: flush_request(channel_id=channel.pk))
     return queued, skipped
 
 
 _OUTBOX_UPSERT = """
-INSERT INTO {table} (listing_id, channel_id, reason, requested_at, attempts, next_attempt_at,
-    last_error, failed)
-SELECT l.id, %s, %s, %s, 0, %s, '', false
-FROM ({listings}) AS l(id)
-ORDER BY l.id
-ON CONFLICT (listing_id) DO UPDATE SET reason = EXCLUDED.reason,
-    requested_at = EXCLUDED.requested_at, next_attempt_at = EXCLUDED.next_attempt_at,
-    attempts = 0, failed = false
+WITH chosen (id, duplicate) AS ({listings}),
+written AS (
+    INSERT INTO {table} (listing_id, channel_id, reason, requested_at, attempts,
+        next_attempt_at, last_error, failed)
+    SELECT id, %s, %s, %s, 0, %s, '', false FROM chosen
+    WHERE NOT (duplicate AND %s)
+    ORDER BY id
+    ON CONFLICT (listing_id) DO UPDATE SET reason = EXCLUDED.reason,
+        requested_at = EXCLUDED.requested_at, next_attempt_at = EXCLUDED.next_attempt_at,
+        attempts = 0, failed = false
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM written),
+    ARRAY(SELECT id FROM chosen WHERE duplicate AND %s ORDER BY id)
 """
 
 
-def _outbox_upsert(channel_id: int, listings, reason: str) -> int:
-    """One outbox row per listing of the `listings` queryset: a new request resets attempts
-    and bumps requested_at. Returns the rows written.
+def _outbox_upsert(
+    channel_id: int, listings, reason: str, *, skip_duplicates: bool
+) -> tuple[int, list[int]]:
+    """One outbox row per listing of the `listings` queryset (but those sharing a SKU, with
+    `skip_duplicates`): a new request resets attempts and bumps requested_at. Returns the rows
+    written and the ids of the listings skipped.
 
-    PostgreSQL gets one statement that reads the listings itself; other databases read their
-    ids, then Django's upsert. Rows are taken in listing order, as the flush locks them, so the
-    two never deadlock.
+    PostgreSQL gets one statement that reads the listings itself; other databases read them,
+    then Django's upsert. Rows are taken in listing order, as the flush locks them, so the two
+    never deadlock.
     """
     now = timezone.now()
-    ids = listings.order_by().values("pk")
+    chosen = listings.order_by().values("pk", "duplicate_sku")
     if connection.vendor == "postgresql":
-        sql, params = ids.query.sql_with_params()
+        sql, params = chosen.query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute(
                 _OUTBOX_UPSERT.format(table=PendingPush._meta.db_table, listings=sql),
-                [channel_id, reason, now, now, *params],
+                [*params, channel_id, reason, now, now, skip_duplicates, skip_duplicates],
             )
-            return cursor.rowcount
-    listing_ids = sorted(ids.values_list("pk", flat=True))
+            written, skipped = cursor.fetchone()
+        return written, list(skipped)
+    rows = sorted(chosen.values_list("pk", "duplicate_sku"))
+    skipped = [pk for pk, duplicate in rows if duplicate and skip_duplicates]
+    listing_ids = [pk for pk, duplicate in rows if not (duplicate and skip_duplicates)]
     PendingPush.objects.bulk_create(
         [
             PendingPush(
@@ -325,7 +338,7 @@ def _outbox_upsert(channel_id: int, listings, reason: str) -> int:
         update_fields=["reason", "requested_at", "next_attempt_at", "attempts", "failed"],
         batch_size=1000,
     )
-    return len(listing_ids)
+    return len(listing_ids), skipped
 
 
 def flush_request(*, channel_id: int) -> None:

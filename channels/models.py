@@ -638,7 +638,7 @@ class PriceSync(models.Model):
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"price sync {self.pk} of channel {self.channel_id}"
+        return f"Price sync #{self.pk} of {self.channel}"
 
 
 # --- the six product tabs (BRIEF §2), as admin changelists over proxies ------------------------

@@ -67,14 +67,9 @@ class Rule:
             buffer=channel.buffer,
         )
 
-    def overridden(self, override: StockRule | None, source: str) -> "Rule":
-        if override is None:
-            return self
-        changes = {
-            field: getattr(override, field)
-            for field in RULE_FIELDS
-            if getattr(override, field) is not None
-        }
+    def overridden(self, override: Mapping[str, int | None], source: str) -> "Rule":
+        """This rule with the fields `override` sets (None: not set), from `source`."""
+        changes = {field: value for field, value in override.items() if value is not None}
         return replace(self, **changes, source=source) if changes else self
 
 
@@ -154,15 +149,18 @@ class RuleBook:
 
     def __init__(self, channel: Channel, variant_ids: Collection[int]) -> None:
         self.base = Rule.of_channel(channel)
-        by_variant: dict[int, StockRule] = {}
-        by_product: dict[int, StockRule] = {}
-        for rule in StockRule.objects.filter(channel=channel):
-            if rule.variant_id is not None:
-                by_variant[rule.variant_id] = rule
+        by_variant: dict[int, dict[str, int | None]] = {}
+        by_product: dict[int, dict[str, int | None]] = {}
+        for variant_id, product_id, *values in StockRule.objects.filter(
+            channel=channel
+        ).values_list("variant_id", "product_id", *RULE_FIELDS):
+            fields = dict(zip(RULE_FIELDS, values, strict=True))
+            if variant_id is not None:
+                by_variant[variant_id] = fields
             else:
-                by_product[rule.product_id] = rule
+                by_product[product_id] = fields
         self._variant_rules = by_variant
-        self._product_rules = by_product
+        self._product_rules = {p: self.base.overridden(f, "product") for p, f in by_product.items()}
         self._product_of: dict[int, int] = {}
         if by_product and variant_ids:
             self._product_of = dict(
@@ -172,11 +170,10 @@ class RuleBook:
             )
 
     def rule(self, variant_id: int) -> Rule:
-        rule = self.base
         product_id = self._product_of.get(variant_id)
-        if product_id is not None:
-            rule = rule.overridden(self._product_rules.get(product_id), "product")
-        return rule.overridden(self._variant_rules.get(variant_id), "variant")
+        rule = self.base if product_id is None else self._product_rules[product_id]
+        own = self._variant_rules.get(variant_id)
+        return rule if own is None else rule.overridden(own, "variant")
 
 
 def channel_quantities(*, channel: Channel, variant_ids: Iterable[int]) -> dict[int, int]:
@@ -212,41 +209,55 @@ class StockMoves:
         self._leaves: dict[int, dict[int, int]] = {}
         self._plain: set[int] = set()
         self._levels: dict[frozenset[int], dict[int, int]] = {}
+        self._available: dict[frozenset[int], dict[int, tuple[int, int] | None]] = {}
 
     def moved(
         self, channel: Channel, variant_ids: Collection[int], active: Iterable[Channel]
     ) -> set[int]:
         """Those of `variant_ids` whose quantity on `channel` the change moved; `active` are
         the active channels (for the priority threshold)."""
-        outlets = frozenset(channel.stock_outlet_ids())
-        deltas: dict[int, int] = {}
-        for m in self.movements:
-            if m.outlet_id in outlets:
-                deltas[m.variant_id] = (
-                    deltas.get(m.variant_id, 0) + m.on_hand_delta - m.reserved_delta
-                )
-        ids = set(variant_ids)
-        leaves = self._leaves_of(ids)
-        plain = (ids - leaves.keys()) | {leaf for parts in leaves.values() for leaf in parts}
-        after = self._levels_of(plain, outlets)
-        book = RuleBook(channel, ids)
+        available = self._before_after(set(variant_ids), frozenset(channel.stock_outlet_ids()))
+        book = RuleBook(channel, available)
         threshold = priority_threshold_for(channel, active)
+        moved = set()
+        for variant, (before, after) in available.items():
+            rule = book.rule(variant)
+            if allocate(before, rule, priority_threshold=threshold) != allocate(
+                after, rule, priority_threshold=threshold
+            ):
+                moved.add(variant)
+        return moved
 
-        def shown(variant: int, delta: Mapping[int, int]) -> int:
-            parts = leaves.get(variant)
-            if parts is None:
-                available = after[variant] - delta.get(variant, 0)
-            else:
-                available = min(
-                    (
-                        max(after[leaf] - delta.get(leaf, 0), 0) // units
-                        for leaf, units in parts.items()
-                    ),
-                    default=0,
-                )
-            return allocate(available, book.rule(variant), priority_threshold=threshold)
-
-        return {variant for variant in ids if shown(variant, deltas) != shown(variant, {})}
+    def _before_after(self, ids: set[int], outlets: frozenset[int]) -> dict[int, tuple[int, int]]:
+        """{variant: (available before the change, after it)} over `outlets`, for those of
+        `ids` the change touched (a bundle through any of its components); kept per set of
+        outlets, as the channels of one shop share theirs."""
+        known = self._available.setdefault(outlets, {})
+        missing = ids - known.keys()
+        if missing:
+            deltas: dict[int, int] = {}
+            for m in self.movements:
+                if m.outlet_id in outlets:
+                    moved = m.on_hand_delta - m.reserved_delta
+                    deltas[m.variant_id] = deltas.get(m.variant_id, 0) + moved
+            leaves = self._leaves_of(missing)
+            plain = (missing - leaves.keys()) | {
+                leaf for parts in leaves.values() for leaf in parts
+            }
+            after = self._levels_of(plain, outlets)
+            for variant in missing:
+                parts = leaves.get(variant)
+                if parts is None:
+                    delta = deltas.get(variant, 0)
+                    known[variant] = (after[variant] - delta, after[variant]) if delta else None
+                elif any(deltas.get(leaf) for leaf in parts):
+                    known[variant] = (
+                        _made(parts, after, deltas),
+                        _made(parts, after, {}),
+                    )
+                else:
+                    known[variant] = None
+        return {variant: known[variant] for variant in ids if known[variant] is not None}
 
     def _leaves_of(self, ids: set[int]) -> dict[int, dict[int, int]]:
         unknown = ids - self._leaves.keys() - self._plain
@@ -262,6 +273,14 @@ class StockMoves:
         if missing:
             levels.update(available_stock(variant_ids=missing, outlet_ids=outlets))
         return levels
+
+
+def _made(parts: Mapping[int, int], levels: Mapping[int, int], less: Mapping[int, int]) -> int:
+    """The whole bundles `parts` ({leaf: units}) make of `levels` less `less`."""
+    return min(
+        (max(levels[leaf] - less.get(leaf, 0), 0) // units for leaf, units in parts.items()),
+        default=0,
+    )
 
 
 @dataclass

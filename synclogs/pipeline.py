@@ -244,7 +244,8 @@ def orders_process(
     what the POS already processed is skipped without a row: scheduled downloads overlap their
     windows, and re-logging unchanged orders would bury the rows that matter.
 
-    Queries, whatever the page's size: two to map SKUs and one to lock the page's orders in
+    Queries, whatever the page's size: three to map SKUs (listings, the channel's aliases,
+    variants) and one to lock the page's orders in
     the POS; per step, one insert or update per kind of document (the new orders' insert in a
     savepoint), one to lock the stock rows, one to read the known orders' lines and one to
     learn which new lines are bundles (one per level of bundles, and one for their components'

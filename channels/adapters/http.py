@@ -47,11 +47,24 @@ POOL_SIZE = 16
 
 
 class TimeoutSession(requests.Session):
-    """A session that cannot send without a timeout: a missing one gets `DEFAULT_TIMEOUT`."""
+    """A session that cannot send without a timeout: a missing one gets `DEFAULT_TIMEOUT`.
+
+    What the environment says of a host (proxies, no_proxy, a CA bundle) is read at its first
+    call and kept: requests would read it again on every call, a third of a push's own time.
+    """
 
     def __init__(self, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
         super().__init__()
         self.default_timeout = timeout
+        self._environment: dict[Any, dict[str, Any]] = {}
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[override]
+        key = (urlsplit(url)[:2], tuple(sorted((proxies or {}).items())), stream, verify, cert)
+        settings = self._environment.get(key)
+        if settings is None:
+            settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+            self._environment[key] = settings
+        return {**settings, "proxies": dict(settings["proxies"])}
 
     def request(self, method: str | bytes, url: str | bytes, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:

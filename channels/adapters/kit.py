@@ -300,9 +300,16 @@ Send = Callable[[PushBatch], Mapping[str, "str | AdapterError | Unpushable"]]
 
 
 def push_in_batches(
-    updates: Sequence[Update], *, per_call: int, one_item: bool, resolve: Resolve, send: Send
+    updates: Sequence[Update],
+    *,
+    per_call: int,
+    one_item: bool,
+    resolve: Resolve,
+    send: Send,
+    calls: PoolMap | None = None,
 ) -> list[PushResult]:
-    """One result per update, in order, after as few calls as `per_call` allows.
+    """One result per update, in order, after as few calls as `per_call` allows; the calls
+    made through `calls` (a pool's map: several at once; one after another without it).
 
     `resolve(update)` says where an update goes (`Unpushable` for one that cannot be sent; an
     AdapterError from a lookup fails that update alone). Rows are grouped by item when the
@@ -327,25 +334,35 @@ def push_in_batches(
             rows[key] = row = PushRow(key, update)
         row.update, row.target = update, target
         row.indexes.append(index)
-    for group, rows in groups.items():
-        ordered = list(rows.values())
-        for start in range(0, len(ordered), per_call):
-            batch = PushBatch(group, ordered[start : start + per_call])
-            try:
-                refused = send(batch)
-            except CredentialsError:
-                raise
-            except AdapterError as exc:
-                for row in batch.rows:
-                    _answer(results, row, str(exc), exc.retryable)
-                continue
-            everyone = refused.get("", "")
+    batches = [
+        PushBatch(group, ordered[start : start + per_call])
+        for group, rows in groups.items()
+        for ordered in [list(rows.values())]
+        for start in range(0, len(ordered), per_call)
+    ]
+
+    def call(batch: PushBatch) -> Mapping[str, Any] | AdapterError:
+        try:
+            return send(batch)
+        except AdapterError as exc:  # CredentialsError among them: raised below, once
+            return exc
+
+    outcomes = (calls or serial_map)(call, batches)
+    for outcome in outcomes:
+        if isinstance(outcome, CredentialsError):
+            raise outcome
+    for batch, refused in zip(batches, outcomes, strict=True):
+        if isinstance(refused, AdapterError):
             for row in batch.rows:
-                reason = refused.get(row.key) or everyone
-                if isinstance(reason, str):
-                    _answer(results, row, reason, False)
-                else:
-                    _answer(results, row, str(reason), reason.retryable)
+                _answer(results, row, str(refused), refused.retryable)
+            continue
+        everyone = refused.get("", "")
+        for row in batch.rows:
+            reason = refused.get(row.key) or everyone
+            if isinstance(reason, str):
+                _answer(results, row, reason, False)
+            else:
+                _answer(results, row, str(reason), reason.retryable)
     return [results[index] for index in range(len(updates))]
 
 
@@ -495,13 +512,15 @@ class BaseAdapter(Generic[C, K]):
         for update in updates:
             if isinstance(update, QuantityUpdate) and update.quantity < 0:
                 raise ValueError(f"negative quantity for {update.item_id}/{update.variant_id}")
-        return push_in_batches(
-            updates,
-            per_call=per_call,
-            one_item=self.limits.one_item_per_update if one_item is None else one_item,
-            resolve=resolve,
-            send=send,
-        )
+        with self.pool() as calls:
+            return push_in_batches(
+                updates,
+                per_call=per_call,
+                one_item=self.limits.one_item_per_update if one_item is None else one_item,
+                resolve=resolve,
+                send=send,
+                calls=calls,
+            )
 
     # -- orders: the range cut into windows, named orders in chunks ----------------------------
 

@@ -518,7 +518,7 @@ def test_update_quantities_for_120_skus_makes_three_calls():
         # then
         calls = emulator.log.writes_to(PRICE_QUANTITY)
         assert len(calls) == math.ceil(120 / 50) == emulator.update_calls("stock")
-        assert [call.body.count(b"%3CSku%3E") for call in calls] == [50, 50, 20]
+        assert sorted(call.body.count(b"%3CSku%3E") for call in calls) == [20, 50, 50]
         assert all(result.ok for result in results)
         quantities = emulator.listing_quantities()
         assert [quantities[(item_id, sku)] for sku in skus] == list(range(120))

@@ -522,7 +522,7 @@ def test_update_quantities_for_600_variants_makes_three_calls():
         # then
         calls = writes(emulator, "inventorySetQuantities")
         assert emulator.update_calls("stock") == math.ceil(600 / 250)
-        assert [len(call["input"]["quantities"]) for call in calls] == [250, 250, 100]
+        assert sorted(len(call["input"]["quantities"]) for call in calls) == [100, 250, 250]
         assert all(q["changeFromQuantity"] is None for c in calls for q in c["input"]["quantities"])
         assert len({call["idempotencyKey"] for call in calls}) == 3
         assert all(result.ok for result in results)
@@ -585,11 +585,9 @@ def test_update_prices_one_call_per_product_with_shopifys_own_refusals(shopify):
     prices = shopify.listing_prices()
     assert {prices[(big, v)] for v in variants} == {Decimal("7.50")}
     assert prices[(mug, "")] == Decimal("4.25")
-    assert [len(call["variants"]) for call in writes(shopify, "productVariantsBulkUpdate")] == [
-        250,
-        50,
-        2,
-    ]
+    assert sorted(
+        len(call["variants"]) for call in writes(shopify, "productVariantsBulkUpdate")
+    ) == [2, 50, 250]
 
 
 # -- catalog pushes -----------------------------------------------------------------------------

@@ -232,6 +232,6 @@ def test_the_rules_import_page_shows_bad_lines(shop, catalog, admin_client):
     )
     html = page.content.decode()
     assert "no variant has the SKU" in html
-    assert "Nothing written" in html
+    assert "Nothing was written" in html
     assert not StockRule.objects.exists()
     assert PendingPush.objects.count() == 0

@@ -1,14 +1,16 @@
 """`python manage.py screenshots`: PNGs of the main admin screens, from the demo data.
 
 Loads the demo into the configured database (`make screenshots` points it at a scratch SQLite
-file), serves the admin on a local port in this process, and has Debian's chromium (driven by
-Playwright) log in and photograph each screen at 1440 x 900.
+file), gives it a few price overrides when it has none (the demo sets none), serves the admin on
+a local port in this process, and has Debian's chromium (driven by Playwright) log in and
+photograph each screen at 1440 x 900.
 """
 
 import io
 import secrets
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,68 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 from django.core.wsgi import get_wsgi_application
+from django.db.models import Count
+from django.urls import reverse
+from django.utils.http import urlencode
 
-# (file name, path): the screens staff live in, as the README shows them.
-SCREENS = [
+from catalog.models import BundleComponent
+from channels.models import Channel, Listing, PriceOverride
+from channels.pricing import price_overrides_import
+
+
+def stock_preview_path() -> str | None:
+    """The stock preview of the SKU listed on the most channels (each channel's rule at work on
+    it); None without listings."""
+    row = (
+        Listing.objects.exclude(variant=None)
+        .values("variant__sku")
+        .annotate(channels=Count("channel", distinct=True))
+        .order_by("-channels", "variant__sku")
+        .first()
+    )
+    if row is None:
+        return None
+    query = urlencode({"sku": row["variant__sku"]})
+    return reverse("admin:channels_stockrule_preview") + "?" + query
+
+
+def bundle_path() -> str | None:
+    """The variant page of the first bundle (its components, what they make per outlet)."""
+    bundle_id = BundleComponent.objects.order_by("bundle__sku").values("bundle_id").first()
+    if bundle_id is None:
+        return None
+    return reverse("admin:catalog_variant_change", args=[bundle_id["bundle_id"]])
+
+
+OVERRIDES = 6  # sample overrides on a demo without any
+
+
+def price_overrides_sample() -> None:
+    """A few listed variants sold 5 % below their price on the channel that prices by a rule of
+    its own (TikTok Shop's in the demo), so the overrides' list shows both prices; nothing when
+    the database has overrides already. One import: one price sync queued for the worker."""
+    if PriceOverride.objects.exists():
+        return
+    channel = (
+        Channel.objects.filter(kind="tiktok_shop").first() or Channel.objects.order_by("pk").first()
+    )
+    if channel is None:
+        return
+    listed = (
+        Listing.objects.filter(channel=channel)
+        .exclude(variant=None)
+        .order_by("variant__sku")
+        .values_list("variant__sku", "variant__retail_price")
+        .distinct()[:OVERRIDES]
+    )
+    rows = [f"{sku},{round(price * 95 / 100, -2):.0f}" for sku, price in listed]
+    if rows:
+        price_overrides_import(channel=channel, stream=io.StringIO("sku,price\n" + "\n".join(rows)))
+
+
+# (file name, path): the screens staff live in, as the README shows them. A path that depends on
+# the demo's rows is a function, called once the demo is loaded (None: nothing to show).
+SCREENS: list[tuple[str, str | Callable[[], str | None]]] = [
     ("01-index", "/admin/"),
     ("02-sold-in-channel", "/admin/channels/soldinchannel/?channel=1"),
     ("03-not-in-pos-blank-sku", "/admin/channels/notinpos/?channel=1&sku=blank"),
@@ -33,6 +94,9 @@ SCREENS = [
     ("09-inventory-syncs", "/admin/channels/inventorysync/"),
     ("10-product", "/admin/catalog/product/1/change/"),
     ("11-catalog-import", "/admin/catalog/product/import/"),
+    ("12-stock-preview", stock_preview_path),
+    ("13-bundle", bundle_path),
+    ("14-price-overrides", "/admin/channels/priceoverride/"),
 ]
 
 
@@ -57,6 +121,9 @@ class Command(BaseCommand):
         except ImportError as exc:
             raise CommandError("needs playwright: pip install -e '.[dev]'") from exc
         call_command("demo", "--setup-only", stdout=io.StringIO())
+        price_overrides_sample()
+        # the paths read the database here: Playwright's loop below is no place for the ORM
+        screens = [(name, where() if callable(where) else where) for name, where in SCREENS]
         password = secrets.token_urlsafe(12)
         admin = get_user_model().objects.get(username="admin")
         admin.set_password(password)
@@ -80,11 +147,18 @@ class Command(BaseCommand):
                 page.fill("#id_password", password)
                 with page.expect_navigation():
                     page.click("input[type=submit]")
-                for name, path in SCREENS:
+                for name, path in screens:
+                    if path is None:
+                        self.stdout.write(f"{name}: nothing to show in this database, skipped")
+                        continue
                     page.goto(base + path, wait_until="networkidle")
                     target = out / f"{name}.png"
                     page.screenshot(path=str(target))
-                    self.stdout.write(f"{target.relative_to(settings.BASE_DIR)}  ({path})")
+                    base_dir = Path(settings.BASE_DIR)
+                    shown = (
+                        target.relative_to(base_dir) if target.is_relative_to(base_dir) else target
+                    )
+                    self.stdout.write(f"{shown}  ({path})")
                 browser.close()
         finally:
             server.shutdown()
