@@ -26,6 +26,7 @@ from catalog.imports import (
     STOCK_COLUMNS,
     Column,
     ImportFileError,
+    ImportResult,
     RowError,
     import_file_check,
     import_run_request,
@@ -244,15 +245,51 @@ def _outcome_heading(run: ImportRun) -> str:
     summary = run.summary
     if not summary:
         return ""
-    if summary["dry_run"]:
+    return import_heading(
+        dry_run=summary["dry_run"],
+        refused=run.status == Status.FAILED,
+        bad_rows=run.errors_total,
+        partial=run.partial,
+    )
+
+
+def import_heading(*, dry_run: bool, refused: bool, bad_rows: int, partial: bool) -> str:
+    """What an import's outcome is headed with, on every import page."""
+    if dry_run:
         return "Checked only: nothing was written"
-    if run.status == Status.FAILED:
-        if run.partial:
+    if refused:
+        if partial:
             return "Nothing was written: every row is bad"
         return "Nothing was written: fix the bad rows, or tick “import the good rows”"
-    if run.errors_total:
+    if bad_rows:
         return "The good rows were written; the bad rows were not"
     return "Imported"
+
+
+def import_outcome(
+    result: ImportResult, *, partial: bool, columns: tuple[Column, ...]
+) -> dict[str, Any]:
+    """What an import page shows of an import done in the request
+    (admin/catalog/_import_outcome.html): its heading, its counts, its bad rows by line and
+    column (the first SHOWN_ERRORS of them)."""
+    return {
+        "heading": import_heading(
+            dry_run=result.dry_run,
+            refused=refused(result, partial=partial),
+            bad_rows=len(result.errors),
+            partial=partial,
+        ),
+        "summary": {
+            "rows": result.rows,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+            "other": result.other,
+        },
+        "bad_count": len(result.errors),
+        "errors_shown": bad_lines(result.errors[:SHOWN_ERRORS], columns),
+        "errors_hidden": max(0, len(result.errors) - SHOWN_ERRORS),
+    }
 
 
 def _took(run: ImportRun) -> str:
@@ -420,30 +457,7 @@ def _bundle_import(form: CatalogImportForm) -> dict[str, Any]:
     except CatalogError as exc:
         form.add_error("file", str(exc))
         return {}
-    failed = refused(result, partial=data["partial"])
-    if result.dry_run:
-        heading = "Checked only: nothing was written"
-    elif failed:
-        heading = (
-            "Nothing was written: every row is bad"
-            if data["partial"]
-            else "Nothing was written: fix the bad rows, or tick “import the good rows”"
-        )
-    elif result.errors:
-        heading = "The good bundles were written; the bad rows were not"
-    else:
-        heading = "Imported"
     return {
-        "summary": {
-            "rows": result.rows,
-            "created": result.created,
-            "updated": result.updated,
-            "unchanged": result.unchanged,
-            "other": result.other,
-        },
-        "heading": heading,
-        "bad_count": len(result.errors),
-        "errors_shown": bad_lines(result.errors[:SHOWN_ERRORS], BUNDLE_COLUMNS),
-        "errors_hidden": max(0, len(result.errors) - SHOWN_ERRORS),
+        **import_outcome(result, partial=data["partial"], columns=BUNDLE_COLUMNS),
         "file_name": data["file"].name,
     }

@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from catalog.admin_views import bad_lines
+from catalog.admin_views import SHOWN_ERRORS, CatalogImportForm, bad_lines, import_outcome
 from catalog.imports.reading import ImportFileError, text_stream
 from channels.models import Channel, Listing, PriceOverride, PriceSync
 from channels.pricing import (
@@ -42,7 +42,6 @@ from omni.admin_tools import (
 
 IMPORT_TEMPLATE = "admin/channels/priceoverride/import.html"
 OVERRIDE_EXAMPLE = "sku,price\r\nTEE-SAND-S,129900\r\nTEE-SAND-M,134900\r\nTOTE-NAT,59000.50\r\n"
-SHOWN_ERRORS = 200  # bad lines listed on the page; the rest are counted
 
 # --- overrides ---------------------------------------------------------------------------------
 
@@ -138,25 +137,10 @@ class PriceOverrideAdmin(admin.ModelAdmin):
         )
 
 
-class OverrideImportForm(forms.Form):
+class OverrideImportForm(CatalogImportForm):
     channel = forms.ModelChoiceField(
         queryset=Channel.objects.order_by("name"),
         help_text="The overrides are set on this channel, in its currency.",
-    )
-    file = forms.FileField(
-        label="CSV file", help_text="UTF-8 CSV (Excel: “CSV UTF-8”), comma or semicolon separated."
-    )
-    partial = forms.BooleanField(
-        required=False,
-        label="Import the good rows even if some rows are bad",
-        label_suffix="",
-        help_text="Otherwise one bad row stops the whole file and nothing is written.",
-    )
-    dry_run = forms.BooleanField(
-        required=False,
-        label="Only check the file",
-        label_suffix="",
-        help_text="Nothing is written.",
     )
     field_order = ["channel", "file", "partial", "dry_run"]
 
@@ -175,37 +159,14 @@ def _import(form: OverrideImportForm) -> dict:
     except ImportFileError as exc:
         form.add_error("file", str(exc))
         return {"errors_shown": bad_lines(exc.errors[:SHOWN_ERRORS], OVERRIDE_COLUMNS)}
-    bad = len(result.errors)
     return {
+        **import_outcome(result, partial=data["partial"], columns=OVERRIDE_COLUMNS),
         "channel": channel,
-        "summary": {
-            "rows": result.rows,
-            "created": result.created,
-            "updated": result.updated,
-            "unchanged": result.unchanged,
-            "other": {},
-        },
-        "bad_count": bad,
-        "heading": _heading(result, data["partial"]),
-        "errors_shown": bad_lines(result.errors[:SHOWN_ERRORS], OVERRIDE_COLUMNS),
-        "errors_hidden": max(0, bad - SHOWN_ERRORS),
         "problem": str(price_problem(channel) or ""),
         "syncs_url": reverse("admin:channels_pricesync_changelist")
         + f"?channel__id__exact={channel.pk}",
         "changed": result.written and bool(result.created or result.updated),
     }
-
-
-def _heading(result, partial: bool) -> str:
-    if result.dry_run:
-        return "Checked only: nothing was written"
-    if not result.written and result.errors:
-        if partial:
-            return "Nothing was written: every row is bad"
-        return "Nothing was written: fix the bad rows, or tick “import the good rows”"
-    if result.errors:
-        return "The good rows were written; the bad rows were not"
-    return "Imported"
 
 
 def _import_context(model_admin, request, form, outcome: dict) -> dict:

@@ -17,8 +17,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from catalog.admin_views import bad_lines
-from catalog.imports import ImportFileError, ImportResult, RowError, upload_text
+from catalog.admin_views import CatalogImportForm, bad_lines, import_outcome
+from catalog.imports import ImportFileError, RowError, upload_text
 from catalog.models import sku_key
 from channels.models import Channel, SkuAlias
 from channels.sku_rules import (
@@ -128,25 +128,11 @@ def _rematch(changed: Iterable[tuple[int, str]]) -> None:
 # --- the import page -----------------------------------------------------------------------------
 
 
-class AliasImportForm(forms.Form):
+class AliasImportForm(CatalogImportForm):
     channel = forms.ModelChoiceField(
         queryset=Channel.objects.all(), help_text="The channel whose SKUs the file maps."
     )
-    file = forms.FileField(
-        label="CSV file", help_text="UTF-8 CSV (Excel: “CSV UTF-8”), comma or semicolon separated."
-    )
-    partial = forms.BooleanField(
-        required=False,
-        label="Import the good rows even if some rows are bad",
-        label_suffix="",
-        help_text="Otherwise one bad row stops the whole file and nothing is written.",
-    )
-    dry_run = forms.BooleanField(
-        required=False,
-        label="Only check the file",
-        label_suffix="",
-        help_text="Nothing is written.",
-    )
+    field_order = ["channel", "file", "partial", "dry_run"]
 
 
 def alias_import_view(request: HttpRequest, model_admin: SkuAliasAdmin) -> HttpResponse:
@@ -193,30 +179,8 @@ def _import(form: AliasImportForm) -> dict[str, Any]:
         errors = [RowError(line, reason) for line, reason in exc.errors]
         return {"errors_shown": bad_lines(errors, ALIAS_COLUMNS)} if errors else {}
     return {
+        **import_outcome(result, partial=data["partial"], columns=ALIAS_COLUMNS),
         "imported_to": data["channel"] if result.written else None,
-        "heading": _heading(result, partial=data["partial"]),
-        "summary": {
-            "rows": result.rows,
-            "created": result.created,
-            "updated": result.updated,
-            "unchanged": result.unchanged,
-            "other": {},
-        },
-        "bad_count": len(result.errors),
-        "errors_shown": bad_lines(result.errors, ALIAS_COLUMNS),
         "aliases_url": reverse("admin:channels_skualias_changelist")
         + f"?channel__id__exact={data['channel'].pk}",
     }
-
-
-def _heading(result: ImportResult, *, partial: bool) -> str:
-    """In the catalog imports' words (catalog.admin_views)."""
-    if result.dry_run:
-        return "Checked only: nothing was written"
-    if result.errors and not result.written:
-        if partial:
-            return "Nothing was written: every row is bad"
-        return "Nothing was written: fix the bad rows, or tick “import the good rows”"
-    if result.errors:
-        return "The good rows were written; the bad rows were not"
-    return "Imported" if result.written else "Nothing to import: the file has no rows"

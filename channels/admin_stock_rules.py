@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from catalog.admin import ProductAdmin, VariantAdmin
-from catalog.admin_views import bad_lines
+from catalog.admin_views import CatalogImportForm, import_outcome
 from catalog.imports.reading import ImportFileError, ImportResult, text_stream
 from catalog.models import Variant, sku_key
 from channels.models import Channel, StockRule
@@ -161,50 +161,22 @@ class StockRuleAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/channels/rules_import.html", context)
 
 
-SHOWN_ERRORS = 200  # bad lines listed on the import page; the rest are counted
-
-
 def _outcome(result: ImportResult, data: dict) -> dict:
-    """What the import page shows of an import, as the other imports' pages show theirs
-    (admin/catalog/_import_outcome.html): its counts and its bad rows by line and column."""
+    """What the import page shows of an import, as the other imports' pages show theirs."""
     channel = data["channel"]
     return {
-        "heading": _heading(result, partial=data["partial"]),
-        "summary": {
-            "rows": result.rows,
-            "created": result.created,
-            "updated": result.updated,
-            "unchanged": result.unchanged,
-            "other": {},
-        },
-        "bad_count": len(result.errors),
-        "errors_shown": bad_lines(result.errors[:SHOWN_ERRORS], COLUMNS),
-        "errors_hidden": max(0, len(result.errors) - SHOWN_ERRORS),
+        **import_outcome(result, partial=data["partial"], columns=COLUMNS),
         "imported_to": channel if result.written else None,
         "rules_url": reverse("admin:channels_stockrule_changelist")
         + f"?channel__id__exact={channel.pk}",
     }
 
 
-def _heading(result: ImportResult, *, partial: bool) -> str:
-    if result.errors and not result.written:
-        if partial:
-            return "Nothing was written: every row is bad"
-        return "Nothing was written: fix the bad rows, or tick “import the good rows”"
-    if result.errors:
-        return "The good rows were written; the bad rows were not"
-    return "Imported" if result.written else "Nothing to import: the file has no rows"
-
-
-class StockRuleImportForm(forms.Form):
-    channel = forms.ModelChoiceField(Channel.objects.all())
-    file = forms.FileField(label="CSV file")
-    partial = forms.BooleanField(
-        label="Import the good rows even if some rows are bad",
-        required=False,
-        help_text="Otherwise one bad row stops the file.",
+class StockRuleImportForm(CatalogImportForm):
+    channel = forms.ModelChoiceField(
+        Channel.objects.all(), help_text="The channel whose rules the file sets."
     )
-    dry_run = forms.BooleanField(label="Only check the file", required=False)
+    field_order = ["channel", "file", "partial", "dry_run"]
 
 
 class _RuleInline(admin.TabularInline):

@@ -207,7 +207,7 @@ def test_the_admin_upload_imports_and_shows_bad_rows_by_line(admin_client, catal
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert "The good bundles were written; the bad rows were not" in page
+    assert "The good rows were written; the bad rows were not" in page
     assert "<code>component_sku</code>" in page
     assert "&#x27;NOPE&#x27; matches no variant" in page
     assert components("TEE-DUO") == [("TEE", 2)]

@@ -2,26 +2,16 @@
 real HTTP against each marketplace's emulator (the rows of channels.marketplaces)."""
 
 import pytest
-from django.utils import timezone
 
 from catalog.services import stock_set
 from channels.emulators import emulator_class
-from channels.inventory import inventory_flush, stock_rules_changed
-from channels.models import Channel, Listing, PendingPush, StockRule
+from channels.inventory import stock_rules_changed
+from channels.models import Channel, Listing, StockRule
 from tests.channels.builders import shop_item
-from tests.channels.test_contract import connect, emulator, kind, scan  # noqa: F401
+from tests.channels.test_contract import connect, drain_all, emulator, kind, scan  # noqa: F401
 from tests.factories import VariantFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def drain(*channels: Channel) -> None:
-    for _ in range(20):
-        for channel in channels:
-            inventory_flush(channel_id=channel.pk)
-        if not PendingPush.objects.filter(next_attempt_at__lte=timezone.now()).exists():
-            return
-    raise AssertionError("the outbox did not drain")
 
 
 def shown(server, channel: Channel, sku: str) -> int:
@@ -46,7 +36,7 @@ def test_share_maximum_cutoff_buffer_and_a_priority_channel(kind, emulator, sett
 
     def level(quantity: int) -> int:
         stock_set(variant_id=tee.pk, outlet_id=outlet, quantity=quantity)
-        drain(channel)
+        drain_all(channel)
         return shown(emulator, channel, "TEE-BLK-M")
 
     assert level(20) == 9  # 80% of 20 = 16, at most 10, less the buffer of 1
@@ -57,15 +47,15 @@ def test_share_maximum_cutoff_buffer_and_a_priority_channel(kind, emulator, sett
 
     # when: the cap is kept off this channel by its own rule (a rule change pushes what it moves)
     stock_set(variant_id=cap.pk, outlet_id=outlet, quantity=50)
-    drain(channel)
+    drain_all(channel)
     assert shown(emulator, channel, "CAP-RED") == 9
     StockRule.objects.create(channel=channel, variant=cap, maximum=0)
     stock_rules_changed(channel_ids=[channel.pk], variant_ids=[cap.pk])
-    drain(channel)
+    drain_all(channel)
     assert shown(emulator, channel, "CAP-RED") == 0
     # then: no later stock change sends it
     stock_set(variant_id=cap.pk, outlet_id=outlet, quantity=40)
-    drain(channel)
+    drain_all(channel)
     assert shown(emulator, channel, "CAP-RED") == 0
 
     # when: another marketplace's shop becomes the priority channel below 5 units
@@ -79,24 +69,24 @@ def test_share_maximum_cutoff_buffer_and_a_priority_channel(kind, emulator, sett
         )  # fmt: skip
         scan(priority)
         stock_set(variant_id=tee.pk, outlet_id=outlet, quantity=8)
-        drain(channel, priority)
+        drain_all(channel, priority)
         assert shown(emulator, channel, "TEE-BLK-M") == 5  # 80% of 8 = 6, less 1
         assert shown(other_emulator, priority, "TEE-BLK-M") == 8
         # then: as the stock falls to the threshold, only the priority channel sells it
         stock_set(variant_id=tee.pk, outlet_id=outlet, quantity=5)
-        drain(channel, priority)
+        drain_all(channel, priority)
         assert shown(emulator, channel, "TEE-BLK-M") == 0
         assert shown(other_emulator, priority, "TEE-BLK-M") == 5
         # and as it rises above it again, both do
         stock_set(variant_id=tee.pk, outlet_id=outlet, quantity=7)
-        drain(channel, priority)
+        drain_all(channel, priority)
         assert shown(emulator, channel, "TEE-BLK-M") == 4  # 80% of 7 = 5, less 1
         assert shown(other_emulator, priority, "TEE-BLK-M") == 7
         # when: the priority channel is paused, the rule change alone frees the stock
         stock_set(variant_id=tee.pk, outlet_id=outlet, quantity=4)
-        drain(channel, priority)
+        drain_all(channel, priority)
         assert shown(emulator, channel, "TEE-BLK-M") == 0
         Channel.objects.filter(pk=priority.pk).update(is_active=False)
         stock_rules_changed()
-        drain(channel)
+        drain_all(channel)
         assert shown(emulator, channel, "TEE-BLK-M") == 2  # 80% of 4 = 3, less 1
