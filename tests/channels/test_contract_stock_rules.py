@@ -1,12 +1,17 @@
-"""The stock rules on every marketplace: what each channel shows as the POS stock moves, over
-real HTTP against each marketplace's emulator (the rows of channels.marketplaces)."""
+"""The stock rules and bundles on every marketplace: what each channel shows as the POS stock
+moves and a bundle sells, over real HTTP against each marketplace's emulator (the rows of
+channels.marketplaces)."""
 
 import pytest
 
+from catalog.bundles import bundle_set_components
+from catalog.models import Stock
 from catalog.services import stock_set
+from channels.adapters.base import OrderState
 from channels.emulators import emulator_class
 from channels.inventory import stock_rules_changed
 from channels.models import Channel, Listing, StockRule
+from synclogs.services import order_manual_download
 from tests.channels.builders import shop_item
 from tests.channels.test_contract import connect, drain_all, emulator, kind, scan  # noqa: F401
 from tests.factories import VariantFactory
@@ -90,3 +95,47 @@ def test_share_maximum_cutoff_buffer_and_a_priority_channel(kind, emulator, sett
         stock_rules_changed()
         drain_all(channel)
         assert shown(emulator, channel, "TEE-BLK-M") == 2  # 80% of 4 = 3, less 1
+
+
+def test_a_bundle_shows_what_its_components_make_and_sells_them(kind, emulator, settings):  # noqa: F811
+    settings.OMNI_FLUSH_ON_COMMIT = False
+    tee, mug = VariantFactory(sku="TEE-1"), VariantFactory(sku="MUG-1")
+    kit = VariantFactory(sku="KIT-1")
+    bundle_set_components(bundle=kit, components=[(tee, 2), (mug, 1)])
+    for sku in ("TEE-1", "MUG-1", "KIT-1"):
+        emulator.put_item(shop_item(sku, sku))
+    channel = connect(kind, emulator)
+    Channel.objects.filter(pk=channel.pk).update(inventory_sync_mode=Channel.SyncMode.REALTIME)
+    channel.refresh_from_db()
+    scan(channel)
+    outlet = channel.order_outlet_id
+    # given: 10 tees and 3 mugs make 3 kits; the kit's listing shows them
+    stock_set(variant_id=tee.pk, outlet_id=outlet, quantity=10)
+    stock_set(variant_id=mug.pk, outlet_id=outlet, quantity=3)
+    drain_all(channel)
+    assert [shown(emulator, channel, s) for s in ("TEE-1", "MUG-1", "KIT-1")] == [10, 3, 3]
+    # when: a component runs out, the kit follows it
+    stock_set(variant_id=mug.pk, outlet_id=outlet, quantity=0)
+    drain_all(channel)
+    assert shown(emulator, channel, "KIT-1") == 0
+    stock_set(variant_id=mug.pk, outlet_id=outlet, quantity=3)
+    drain_all(channel)
+    # when: a buyer orders a kit on the marketplace (which takes it off the kit's listing)
+    kit_listing = Listing.objects.get(channel=channel, sku="KIT-1")
+    number = emulator.create_order(
+        [(kit_listing.item_id, kit_listing.variant_ref, 1)], state=OrderState.UNPAID
+    )
+    order_manual_download(channel=channel, order_numbers=[number])
+    drain_all(channel)
+    # then: its components are reserved in the POS, and their own listings, which the
+    # marketplace did not touch, are pushed
+    reserved = dict(Stock.objects.filter(outlet_id=outlet).values_list("variant__sku", "reserved"))
+    assert (reserved["TEE-1"], reserved["MUG-1"]) == (2, 1)
+    assert [shown(emulator, channel, s) for s in ("TEE-1", "MUG-1", "KIT-1")] == [8, 2, 2]
+    # when: the order is cancelled, the components come back, and so does the kit
+    emulator.move_order(number, OrderState.CANCELLED)
+    order_manual_download(channel=channel, order_numbers=[number])
+    drain_all(channel)
+    reserved = dict(Stock.objects.filter(outlet_id=outlet).values_list("variant__sku", "reserved"))
+    assert (reserved["TEE-1"], reserved["MUG-1"]) == (0, 0)
+    assert [shown(emulator, channel, s) for s in ("TEE-1", "MUG-1", "KIT-1")] == [10, 3, 3]
