@@ -1,7 +1,7 @@
 """Reads of the catalog shared by the imports, the stock API and the channels' scans."""
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from django.db import connection
@@ -53,7 +53,12 @@ def storable(text: str) -> bool:
     return True
 
 
-def available_stock(*, variant_ids: Collection[int], outlet_ids: Collection[int]) -> dict[int, int]:
+def available_stock(
+    *,
+    variant_ids: Collection[int],
+    outlet_ids: Collection[int],
+    leaves: Mapping[int, Mapping[int, int]] | None = None,
+) -> dict[int, int]:
     """{variant id: what it has available over `outlet_ids`} for every id of `variant_ids`.
 
     A plain variant: the sum of on hand − reserved over those outlets (negative when more is
@@ -66,10 +71,12 @@ def available_stock(*, variant_ids: Collection[int], outlet_ids: Collection[int]
     Cost, whatever the number of ids: one query per level of bundle nesting (one when no id is
     a bundle), then one aggregate of the stock; each per chunk of 20,000 ids on PostgreSQL,
     5,000 elsewhere (omni.bulk.matching_chunks), so a channel of 100,000 listings takes a
-    handful of queries.
+    handful of queries. A caller that has read the bundles among the ids already passes their
+    `leaves` (catalog.bundles.leaf_components; {} for ids all plain), saving that read.
     """
     wanted = set(variant_ids)
-    leaves = leaf_components(wanted)
+    if leaves is None:
+        leaves = leaf_components(wanted)
     levels = _available(_plain(wanted, leaves), outlet_ids, by_outlet=False)
     return {variant: _count(variant, leaves, levels) for variant in wanted}
 
@@ -93,13 +100,13 @@ def available_stock_by_outlet(
     }
 
 
-def _plain(wanted: set[int], leaves: dict[int, dict[int, int]]) -> set[int]:
+def _plain(wanted: set[int], leaves: Mapping[int, Mapping[int, int]]) -> set[int]:
     """The plain variants whose stock `wanted` needs: its own plain ones, and every leaf
     component of its bundles."""
     return (wanted - leaves.keys()) | {leaf for parts in leaves.values() for leaf in parts}
 
 
-def _count(variant: int, leaves: dict[int, dict[int, int]], levels: dict[Any, int]) -> int:
+def _count(variant: int, leaves: Mapping[int, Mapping[int, int]], levels: Mapping[Any, int]) -> int:
     parts = leaves.get(variant)
     if parts is None:
         return levels.get(variant, 0)

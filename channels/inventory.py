@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from catalog.bundles import bundles_containing
@@ -31,6 +31,7 @@ from channels.models import (
     InventorySync,
     Listing,
     PendingPush,
+    StockRule,
     SyncTrigger,
 )
 from channels.services import adapter_for
@@ -132,7 +133,8 @@ def on_stock_changed(sender, movements: Sequence[MovementRecord], trigger: str, 
 
 class _Bundles:
     """The bundles of the changed variants, read once per set of variants in a signal (the
-    channels of one stock change usually share their outlets)."""
+    channels of one stock change usually share their outlets): one query for the bundles that
+    hold them, and one per level for the bundles holding those."""
 
     def __init__(self) -> None:
         self._any: bool | None = None
@@ -146,13 +148,14 @@ class _Bundles:
             return set(), set()
         key = frozenset(variant_ids)
         if key not in self._seen:
-            components = set(
-                BundleComponent.objects.filter(component_id__in=variant_ids)
-                .values_list("component_id", flat=True)
-                .distinct()
+            rows = list(
+                BundleComponent.objects.filter(component_id__in=variant_ids).values_list(
+                    "bundle_id", "component_id"
+                )
             )
-            containing = bundles_containing(components) if components else set()
-            self._seen[key] = (containing, components)
+            holding = {bundle for bundle, _ in rows}
+            containing = holding | bundles_containing(holding) if holding else set()
+            self._seen[key] = (containing, {component for _, component in rows})
         return self._seen[key]
 
 
@@ -245,7 +248,11 @@ def _active_channels() -> list[Channel]:
     read = _channels_read.get()
     if read is not None and read.channels is not None:
         return read.channels
-    channels = list(Channel.objects.filter(is_active=True).prefetch_related("outlets"))
+    channels = list(
+        Channel.objects.filter(is_active=True)
+        .annotate(has_stock_rules=Exists(StockRule.objects.filter(channel=OuterRef("pk"))))
+        .prefetch_related("outlets")
+    )
     if read is not None:
         read.channels = channels
     return channels

@@ -145,15 +145,19 @@ def priority_threshold_for(channel: Channel, active: Iterable[Channel] | None = 
 class RuleBook:
     """The rules of one channel for a set of variants: the channel's, and its products' and
     variants' own. Two queries at most (the channel's StockRules; the products of the variants
-    when any product has a rule), whatever the number of variants."""
+    when any product has a rule), whatever the number of variants; none when the channel was
+    read with `has_stock_rules` false (channels.inventory reads the active channels so)."""
 
     def __init__(self, channel: Channel, variant_ids: Collection[int]) -> None:
         self.base = Rule.of_channel(channel)
         by_variant: dict[int, dict[str, int | None]] = {}
         by_product: dict[int, dict[str, int | None]] = {}
-        for variant_id, product_id, *values in StockRule.objects.filter(
-            channel=channel
-        ).values_list("variant_id", "product_id", *RULE_FIELDS):
+        rules = StockRule.objects.filter(channel=channel)
+        if getattr(channel, "has_stock_rules", True) is False:  # read with the channel
+            rules = rules.none()
+        for variant_id, product_id, *values in rules.values_list(
+            "variant_id", "product_id", *RULE_FIELDS
+        ):
             fields = dict(zip(RULE_FIELDS, values, strict=True))
             if variant_id is not None:
                 by_variant[variant_id] = fields
@@ -271,7 +275,8 @@ class StockMoves:
         levels = self._levels.setdefault(outlets, {})
         missing = plain - levels.keys()
         if missing:
-            levels.update(available_stock(variant_ids=missing, outlet_ids=outlets))
+            # `plain` holds no bundle: its leaves were read already
+            levels.update(available_stock(variant_ids=missing, outlet_ids=outlets, leaves={}))
         return levels
 
 
