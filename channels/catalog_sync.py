@@ -13,7 +13,7 @@ deleting still go.
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from django.db import transaction
 from django.db.models import Prefetch
@@ -100,21 +100,25 @@ def _items_by_channel(product: Product) -> dict[Channel, list[str]]:
 
 def _push_item(channel, adapter, product, item_id, changed, created_ids) -> list[CatalogPush]:
     variants = list(product.variants.all())
-    listed = set(
-        Listing.objects.filter(channel=channel, item_id=item_id)
+    # {variant id: its SKU on the channel}: a listed variant keeps the SKU it carries there
+    listed = dict(
+        Listing.objects.filter(channel=channel, item_id=item_id, variant__isnull=False)
         .present()
-        .values_list("variant_id", flat=True)
+        .values_list("variant_id", "sku")
     )
     upload = _uploads(channel, product, variants)
     steps: list[tuple[str, object]] = []
     synced = [f for f in changed if f != "is_active"]
     if synced:
         mine = [v for v in variants if v.pk in listed]
-        steps.append((Action.UPDATE, lambda: adapter.update_product(item_id, upload(mine))))
+        steps.append((Action.UPDATE, lambda: adapter.update_product(item_id, upload(mine, listed))))
     new = [v for v in variants if v.pk in set(created_ids) and v.pk not in listed]
     if new:
         steps.append(
-            (Action.ADD_VARIANTS, lambda: _add(channel, adapter, item_id, upload(variants), new))
+            (
+                Action.ADD_VARIANTS,
+                lambda: _add(channel, adapter, item_id, upload(variants, listed), new),
+            )
         )
     if "is_active" in changed:
         action = Action.ACTIVATE if product.is_active else Action.DEACTIVATE
@@ -133,10 +137,10 @@ def _uploads(channel, product, variants: list[Variant]):
         {} if problem else channel_prices(channel=channel, variant_ids=[v.pk for v in variants])
     )
 
-    def upload(chosen: list[Variant]):
+    def upload(chosen: list[Variant], skus: Mapping[int, str]):
         if problem is not None:
             raise AdapterError(str(problem), retryable=False, code="currency")
-        return upload_product(product, chosen, quantities, prices)
+        return upload_product(product, chosen, quantities, prices, skus)
 
     return upload
 

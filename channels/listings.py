@@ -1,7 +1,7 @@
 """Acting on the tabs: Upload to a channel, Download to POS, and linking by hand."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -35,10 +35,14 @@ def upload_product(
     variants: list[Variant],
     quantities: dict[int, int],
     prices: dict[int, Decimal],
+    skus: Mapping[int, str] | None = None,
 ):
     """The synced fields of a product, as a channel receives them (BRIEF §3). `prices` are the
     channel's prices of the variants (channels.pricing.channel_prices): the rule's or the
-    override's, never the bare retail price."""
+    override's, never the bare retail price. `skus` are the SKUs variants already listed carry
+    on the channel (a prefix its SKU rules strip, an alias): sent as they are, so an update
+    finds its listing and never renames it to the POS SKU."""
+    skus = skus or {}
     dims = (product.length_cm, product.width_cm, product.height_cm)
     option_names = tuple(dict.fromkeys(k for v in variants for k in (v.options or {})))
     return UploadProduct(
@@ -53,7 +57,7 @@ def upload_product(
         option_names=option_names,
         variants=tuple(
             UploadVariant(
-                sku=v.sku,
+                sku=skus.get(v.pk) or v.sku,
                 price=prices[v.pk],
                 quantity=quantities.get(v.pk, 0),
                 options={k: str(val) for k, val in (v.options or {}).items()},

@@ -8,7 +8,9 @@ from catalog.models import Product, ProductImage, Variant
 from catalog.services import product_delete, product_saved
 from channels.emulators.shopee import ShopeeEmulator
 from channels.listings import listings_upload
-from channels.models import CatalogPush, Channel, Listing
+from channels.models import CatalogPush, Channel, Listing, Scan
+from channels.scans import scan_request, scan_run
+from tests.channels.builders import shop_item
 from tests.factories import BrandFactory, OutletFactory, ProductFactory, VariantFactory
 
 pytestmark = pytest.mark.django_db
@@ -185,3 +187,37 @@ def test_uploading_a_missing_variant_adds_it_to_the_existing_item(shop, listed):
     assert shop.item_ids() == items_before
     assert "LIN-RED" in {m["model_sku"] for m in shop.item(item_id)["models"]["model"]}
     assert Listing.objects.get(channel=channel, sku="LIN-RED").item_id == str(item_id)
+
+
+def test_a_push_keeps_the_sku_a_listing_carries_under_the_channels_prefix(
+    shop, django_capture_on_commit_callbacks
+):
+    # given: the shop sells the POS's TEE-1 and TEE-2 as "TKP-TEE-1" and "TKP-TEE-2", matched
+    # by the channel's prefix rule
+    product = ProductFactory(name="Tee")
+    url = shop.serve_file(f"/img/{product.pk}.png", PIXEL, "image/png")
+    ProductImage.objects.create(product=product, url=url)
+    for n, size in ((1, "S"), (2, "M")):
+        VariantFactory(
+            product=product, sku=f"TEE-{n}", retail_price=Decimal("50000"), options={"Size": size}
+        )
+    item_id = shop.put_item(shop_item("Tee", "TKP-TEE-1", "TKP-TEE-2"))
+    channel = Channel.objects.create(
+        kind="shopee", name="Shopee", api_base_url=shop.base_url, credentials=shop.credentials,
+        order_outlet=OutletFactory(code="jkt"), sku_strip_prefixes="TKP-",
+    )  # fmt: skip
+    scan = scan_run(scan_id=scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False).pk)
+    assert scan.matched == 2
+    # when: the POS changes the product's name and the variant's price
+    Product.objects.filter(pk=product.pk).update(name="Tee Relaxed")
+    Variant.objects.filter(product=product).update(retail_price=Decimal("65000"))
+    product.refresh_from_db()
+    save(product, ["name", "variants"], capture=django_capture_on_commit_callbacks)
+    # then: the listing is updated under its own SKU, never renamed to the POS's
+    item = shop.item(int(item_id))
+    assert item["item_name"] == "Tee Relaxed"
+    models = item.get("models", {}).get("model") or [item]
+    skus = [model.get("model_sku") or model.get("item_sku") for model in models]
+    assert sorted(skus) == ["TKP-TEE-1", "TKP-TEE-2"]
+    assert set(shop.listing_prices().values()) == {Decimal("65000")}
+    assert CatalogPush.objects.get().error == ""
