@@ -110,6 +110,12 @@ def _count(variant: int, leaves: Mapping[int, Mapping[int, int]], levels: Mappin
     parts = leaves.get(variant)
     if parts is None:
         return levels.get(variant, 0)
+    return bundles_made(parts, levels)
+
+
+def bundles_made(parts: Mapping[int, int], levels: Mapping[Any, int]) -> int:
+    """The whole bundles `parts` ({leaf component: units one bundle takes}) make of `levels`
+    ({variant: available}; a leaf absent has none, one short of stock counts as none)."""
     return min((max(levels.get(leaf, 0), 0) // units for leaf, units in parts.items()), default=0)
 
 

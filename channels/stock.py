@@ -25,7 +25,7 @@ from django.db.models import Count, Max
 
 from catalog.bundles import leaf_components
 from catalog.models import Variant
-from catalog.selectors import available_stock
+from catalog.selectors import available_stock, bundles_made
 from channels.models import Channel, Listing, StockRule
 
 # The fields a StockRule may override, by their names on StockRule → on Channel.
@@ -255,10 +255,8 @@ class StockMoves:
                     delta = deltas.get(variant, 0)
                     known[variant] = (after[variant] - delta, after[variant]) if delta else None
                 elif any(deltas.get(leaf) for leaf in parts):
-                    known[variant] = (
-                        _made(parts, after, deltas),
-                        _made(parts, after, {}),
-                    )
+                    before = {leaf: after[leaf] - deltas.get(leaf, 0) for leaf in parts}
+                    known[variant] = (bundles_made(parts, before), bundles_made(parts, after))
                 else:
                     known[variant] = None
         return {variant: known[variant] for variant in ids if known[variant] is not None}
@@ -278,14 +276,6 @@ class StockMoves:
             # `plain` holds no bundle: its leaves were read already
             levels.update(available_stock(variant_ids=missing, outlet_ids=outlets, leaves={}))
         return levels
-
-
-def _made(parts: Mapping[int, int], levels: Mapping[int, int], less: Mapping[int, int]) -> int:
-    """The whole bundles `parts` ({leaf: units}) make of `levels` less `less`."""
-    return min(
-        (max(levels[leaf] - less.get(leaf, 0), 0) // units for leaf, units in parts.items()),
-        default=0,
-    )
 
 
 @dataclass
