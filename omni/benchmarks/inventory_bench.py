@@ -48,7 +48,7 @@ def run(options: dict[str, Any], report: Report) -> None:
     skus = [v.sku for v in variants]
     connections.close_all()  # children must not share the parent's database connection
     shops, shops_end = multiprocessing.Pipe()
-    server = _fork(_serve_shops, options["channels"], skus, shops_end)
+    server = _fork(_serve_shops, [[(sku, 0) for sku in skus]] * options["channels"], shops_end)
     channels: list[Channel] = []
     try:
         with report.phase("set up channels and scan", counted=False):
@@ -77,14 +77,18 @@ def _fork(target, *args) -> multiprocessing.Process:
     return process
 
 
-def _serve_shops(count: int, skus: list[str], conn) -> None:
-    """The marketplaces, in their own process: one Shopee shop per channel listing every SKU."""
-    emulators = [ShopeeEmulator(items=0, seed=n) for n in range(count)]
-    for emulator in emulators:
-        for start in range(0, len(skus), MODELS_PER_ITEM):
-            emulator.put_item(
-                shop_item(f"Bench item {start}", skus[start : start + MODELS_PER_ITEM])
-            )
+def _serve_shops(shops: list[list[tuple[str, int]]], conn) -> None:
+    """The marketplaces, in their own process: one Shopee shop per list of (SKU, quantity),
+    listing those SKUs in items of MODELS_PER_ITEM variants. Answers "state" with each shop's
+    listing quantities and stock update calls; "clear" forgets the calls made so far."""
+    emulators = [ShopeeEmulator(items=0, seed=n) for n in range(len(shops))]
+    for emulator, rows in zip(emulators, shops, strict=True):
+        for start in range(0, len(rows), MODELS_PER_ITEM):
+            chunk = rows[start : start + MODELS_PER_ITEM]
+            item = shop_item(f"Bench item {start}", [sku for sku, _ in chunk])
+            for variant, (_, quantity) in zip(item.variants, chunk, strict=True):
+                variant.quantity = quantity
+            emulator.put_item(item)
         emulator.start()
     conn.send([(e.base_url, e.credentials) for e in emulators])
     while (message := conn.recv())[0] != "stop":

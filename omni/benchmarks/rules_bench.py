@@ -31,13 +31,18 @@ from django.test.utils import override_settings
 
 from catalog.models import BundleComponent, Outlet, Product, StockMovement, Variant
 from catalog.services import StockChange, stock_apply
-from channels.emulators.shopee import ShopeeEmulator
 from channels.models import Channel, PendingPush, Scan, StockRule
 from channels.scans import scan_request, scan_run
 from channels.stock import channel_quantities
 from omni.benchmarks import Report, positive_int
-from omni.benchmarks.inventory_bench import MODELS_PER_ITEM, _check, _drain, _fork, _worker
-from omni.benchmarks.inventory_bench import shop_item as bench_item
+from omni.benchmarks.inventory_bench import (
+    MODELS_PER_ITEM,
+    _check,
+    _drain,
+    _fork,
+    _serve_shops,
+    _worker,
+)
 
 PREFIX = "omni-bench-rules-"
 ON_HAND = 1000
@@ -94,10 +99,9 @@ def _one_run(options: dict[str, Any], report: Report, *, rules: bool) -> float:
             seconds = _measure(options, report, rng, name, outlet, variants, components, channels)
             shops.send(("state",))
             state = shops.recv()
-        _check(channels, state, variants)
-        shops.send(("calls",))
-        calls = shops.recv()
-        report.line(f"  {sum(calls):,} marketplace calls (update_stock, one per item)")
+        _check(channels, [quantities for quantities, _ in state], variants)
+        calls = sum(calls for _, calls in state)
+        report.line(f"  {calls:,} marketplace calls (update_stock, one per item)")
         shops.send(("stop",))
         server.join(10)
         return seconds
@@ -179,7 +183,7 @@ def _shops(channels: list[Channel], variants: list[Variant]):
         wanted.append([(skus[pk], quantity) for pk, quantity in quantities.items()])
     connections.close_all()  # children must not share the parent's database connection
     shops, shops_end = multiprocessing.Pipe()
-    server = _fork(_serve, wanted, shops_end)
+    server = _fork(_serve_shops, wanted, shops_end)
     for channel, (base_url, credentials) in zip(channels, shops.recv(), strict=True):
         Channel.objects.filter(pk=channel.pk).update(api_base_url=base_url, credentials=credentials)
         channel.refresh_from_db()
@@ -190,30 +194,6 @@ def _shops(channels: list[Channel], variants: list[Variant]):
             raise RuntimeError(f"scan of {channel.name} failed: {scan.error}")
     shops.send(("clear",))
     return shops, server
-
-
-def _serve(wanted: list[list[tuple[str, int]]], conn) -> None:
-    """The marketplaces: one Shopee shop per channel, items of MODELS_PER_ITEM variants."""
-    emulators = [ShopeeEmulator(items=0, seed=n) for n in range(len(wanted))]
-    for emulator, rows in zip(emulators, wanted, strict=True):
-        for start in range(0, len(rows), MODELS_PER_ITEM):
-            chunk = rows[start : start + MODELS_PER_ITEM]
-            item = bench_item(f"Bench item {start}", [sku for sku, _ in chunk])
-            for variant, (_, quantity) in zip(item.variants, chunk, strict=True):
-                variant.quantity = quantity
-            emulator.put_item(item)
-        emulator.start()
-    conn.send([(e.base_url, e.credentials) for e in emulators])
-    while (message := conn.recv())[0] != "stop":
-        if message[0] == "clear":
-            for emulator in emulators:
-                emulator.log.clear()
-        elif message[0] == "state":
-            conn.send([e.listing_quantities() for e in emulators])
-        elif message[0] == "calls":
-            conn.send([e.update_calls("stock") for e in emulators])
-    for emulator in emulators:
-        emulator.stop()
 
 
 def _measure(options, report, rng, name, outlet, variants, components, channels) -> float:
