@@ -128,7 +128,7 @@ def catalog_import_view(request: HttpRequest, model_admin: "admin.ModelAdmin[Any
     if not (model_admin.has_add_permission(request) and model_admin.has_change_permission(request)):
         raise PermissionDenied
     if request.GET.get("example"):
-        return _example(CATALOG_EXAMPLE, "catalog-example.csv")
+        return csv_example(CATALOG_EXAMPLE, "catalog-example.csv")
     form = CatalogImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         run = _queue(request, form, Kind.CATALOG)
@@ -143,7 +143,7 @@ def stock_import_view(request: HttpRequest, model_admin: "admin.ModelAdmin[Any]"
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
     if request.GET.get("example"):
-        return _example(STOCK_EXAMPLE, "stock-example.csv")
+        return csv_example(STOCK_EXAMPLE, "stock-example.csv")
     form = StockImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         run = _queue(request, form, Kind.STOCK)
@@ -379,7 +379,8 @@ def _problem(text: str, by_column: re.Pattern[str]) -> Problem:
     return Problem(column, text)
 
 
-def _example(text: str, filename: str) -> HttpResponse:
+def csv_example(text: str, filename: str) -> HttpResponse:
+    """An import page's example file, downloaded as `filename`."""
     response = HttpResponse(text, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -426,7 +427,7 @@ def bundle_import_view(request: HttpRequest, model_admin: "admin.ModelAdmin[Any]
     if not model_admin.has_change_permission(request):
         raise PermissionDenied
     if request.GET.get("example"):
-        return _example(BUNDLE_EXAMPLE, "bundles-example.csv")
+        return csv_example(BUNDLE_EXAMPLE, "bundles-example.csv")
     form = CatalogImportForm(request.POST or None, request.FILES or None)
     context: dict[str, Any] = {}
     if request.method == "POST" and form.is_valid():

@@ -18,7 +18,13 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from catalog.admin_views import SHOWN_ERRORS, CatalogImportForm, bad_lines, import_outcome
+from catalog.admin_views import (
+    SHOWN_ERRORS,
+    CatalogImportForm,
+    bad_lines,
+    csv_example,
+    import_outcome,
+)
 from catalog.imports.reading import ImportFileError, text_stream
 from channels.models import Channel, Listing, PriceOverride, PriceSync
 from channels.pricing import (
@@ -125,9 +131,7 @@ class PriceOverrideAdmin(admin.ModelAdmin):
         if not (self.has_add_permission(request) and self.has_change_permission(request)):
             raise PermissionDenied
         if request.GET.get("example"):
-            response = HttpResponse(OVERRIDE_EXAMPLE, content_type="text/csv; charset=utf-8")
-            response["Content-Disposition"] = 'attachment; filename="price-overrides.csv"'
-            return response
+            return csv_example(OVERRIDE_EXAMPLE, "price-overrides.csv")
         form = OverrideImportForm(request.POST or None, request.FILES or None)
         outcome = {}
         if request.method == "POST" and form.is_valid():

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from catalog.admin_views import CatalogImportForm, bad_lines, import_outcome
+from catalog.admin_views import CatalogImportForm, bad_lines, csv_example, import_outcome
 from catalog.imports import ImportFileError, RowError, upload_text
 from catalog.models import sku_key
 from channels.models import Channel, SkuAlias
@@ -141,9 +141,7 @@ def alias_import_view(request: HttpRequest, model_admin: SkuAliasAdmin) -> HttpR
     if not (model_admin.has_add_permission(request) and model_admin.has_change_permission(request)):
         raise PermissionDenied
     if request.GET.get("example"):
-        response = HttpResponse(ALIAS_EXAMPLE, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="sku-aliases-example.csv"'
-        return response
+        return csv_example(ALIAS_EXAMPLE, "sku-aliases-example.csv")
     initial = {"channel": request.GET.get("channel__id__exact")}
     form = AliasImportForm(request.POST or None, request.FILES or None, initial=initial)
     outcome: dict[str, Any] = {}

@@ -7,14 +7,13 @@ import io
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from catalog.admin import ProductAdmin, VariantAdmin
-from catalog.admin_views import CatalogImportForm, import_outcome
+from catalog.admin_views import CatalogImportForm, csv_example, import_outcome
 from catalog.imports.reading import ImportFileError, ImportResult, text_stream
 from catalog.models import Variant, sku_key
 from channels.models import Channel, StockRule
@@ -122,9 +121,7 @@ class StockRuleAdmin(admin.ModelAdmin):
         if not self.has_add_permission(request):
             raise PermissionDenied
         if request.GET.get("example"):
-            response = HttpResponse(EXAMPLE, content_type="text/csv")
-            response["Content-Disposition"] = 'attachment; filename="stock-rules.csv"'
-            return response
+            return csv_example(EXAMPLE, "stock-rules.csv")
         form = StockRuleImportForm(request.POST or None, request.FILES or None)
         result = None
         if request.method == "POST" and form.is_valid():
