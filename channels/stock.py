@@ -294,7 +294,7 @@ class ChannelAllocation:
 def allocation_preview(variant: Variant) -> list[ChannelAllocation]:
     """For one SKU, what every active channel is sent and which rule decided it.
 
-    Cost: per channel, the queries of channel_quantities; channels are a handful.
+    Cost: per channel, the available stock and the rule book; channels are a handful.
     """
     channels = list(Channel.objects.filter(is_active=True).prefetch_related("outlets"))
     counts = dict(
@@ -312,7 +312,7 @@ def allocation_preview(variant: Variant) -> list[ChannelAllocation]:
         quantity = allocate(
             available[variant.pk],
             rule,
-            priority_threshold=priority_threshold_for(channel),
+            priority_threshold=priority_threshold_for(channel, channels),
             steps=steps,
         )
         lines.append(
