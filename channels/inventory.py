@@ -2,9 +2,10 @@
 
 Flow: `catalog.services.stock_apply` sends `stock_changed` inside its transaction →
 `on_stock_changed` asks the trigger table which channels are sent anything and writes a
-PendingPush per affected listing (same transaction) → after commit one flush task per channel is
-queued → `inventory_flush` reads the current quantities and pushes them in batches within the
-marketplace's per-call limits.
+PendingPush per affected listing, and a BundleRecount per changed component of a bundle (same
+transaction) → after commit one flush task per channel is queued → `inventory_flush` turns the
+recount rows into PendingPushes for the bundles whose quantity moved, then reads the current
+quantities and pushes them in batches within the marketplace's per-call limits.
 """
 
 import logging
@@ -27,6 +28,7 @@ from channels.adapters.base import AdapterError, PushResult, QuantityUpdate
 from channels.models import (
     OWN_ORDER_RESYNC,
     RULES_CHANGED,
+    BundleRecount,
     Channel,
     InventorySync,
     Listing,
@@ -36,7 +38,7 @@ from channels.models import (
 )
 from channels.services import adapter_for
 from channels.stock import StockMoves, channel_quantities
-from omni.bulk import bulk_set
+from omni.bulk import bulk_set, matching_chunks
 from omni.leases import Lease
 
 logger = logging.getLogger(__name__)
@@ -92,24 +94,32 @@ def sends(trigger: str, mode: str, *, own_order: bool = False) -> bool:
 def on_stock_changed(sender, movements: Sequence[MovementRecord], trigger: str, **kwargs) -> None:
     """Listener of catalog.signals.stock_changed: queue pushes in the stock change's transaction.
 
-    A changed variant's listings are pushed, and so are the listings of every bundle that
-    contains it (a bundle's stock is its components'), when what the channel should show of
-    them moved: a change the channel's rules absorb (a SKU held at its maximum, cut off, under
-    its buffer) queues nothing (channels.stock.StockMoves). The channel an order came
-    from is not sent the order's own stock change (the marketplace moved the listing it sold),
-    except where the marketplace cannot have: the bundles containing the changed variants, and
-    the changed variants that are components of a bundle (the order may have sold the bundle,
-    moving the component's stock in the POS only).
+    A changed variant's listings are pushed when what the channel should show of them moved: a
+    change the channel's rules absorb (a SKU held at its maximum, cut off, under its buffer)
+    queues nothing (channels.stock.StockMoves). The channel an order came from is not sent the
+    order's own stock change (the marketplace moved the listing it sold), except where the
+    marketplace cannot have: the changed variants that are components of a bundle (the order
+    may have sold the bundle, moving the component's stock in the POS only), and the bundles
+    containing the changed variants.
+
+    The bundles are not worked out here: a changed variant that is a component gets a
+    BundleRecount row per channel, and the channel's flush queues the bundles containing it
+    whose quantity moved (_recount_bundles). So a stock change costs the same whether its
+    variants are in no bundle or in a thousand, and a burst of changes works each bundle out
+    once.
 
     Cost: two queries for the channels and their outlets (none inside `channels_read_once`
-    after the first call), one to learn whether any bundle exists (and then one per level of
-    bundles), then per channel that is sent anything, StockMoves' few reads, one query
-    for its listings of the moved variants (two with the duplicate-SKU check) and one upsert.
+    after the first call), one to learn whether any bundle exists and then one for the
+    components among the changed variants, then per channel that is sent anything,
+    StockMoves' few reads, one upsert of the outbox from its listings of the moved variants;
+    one upsert of the recount rows for all channels.
     """
     sources = {m.source_channel_id for m in movements}
-    bundles = _Bundles()
+    components = _Components()
     moves = StockMoves(movements)
     active = _active_channels()
+    now = timezone.now()
+    recounts: list[BundleRecount] = []
     for channel in active:
         own = channel.pk in sources
         everywhere = sends(trigger, channel.inventory_sync_mode)
@@ -119,44 +129,58 @@ def on_stock_changed(sender, movements: Sequence[MovementRecord], trigger: str, 
         changed = {m.variant_id for m in movements if m.outlet_id in outlets}
         if not changed:
             continue
-        containing, components = bundles.of(changed)
+        in_bundles = components.among(changed)
+        recounts += [
+            BundleRecount(channel=channel, component_id=variant, reason=trigger, requested_at=now)
+            for variant in sorted(in_bundles)
+        ]
         if own and not sends(trigger, channel.inventory_sync_mode, own_order=True):
-            variant_ids = containing | components  # what the marketplace did not move itself
-        else:
-            variant_ids = changed | containing
-        if variant_ids:
-            variant_ids = moves.moved(channel, variant_ids, active)
+            changed = in_bundles  # what the marketplace did not move itself
+        variant_ids = moves.moved(channel, changed, active) if changed else set()
         if variant_ids:
             listings = Listing.objects.filter(channel=channel, variant_id__in=variant_ids).present()
             push_request(channel=channel, listings=listings, reason=trigger)
+    if recounts:
+        _recount_request(recounts)
 
 
-class _Bundles:
-    """The bundles of the changed variants, read once per set of variants in a signal (the
-    channels of one stock change usually share their outlets): one query for the bundles that
-    hold them, and one per level for the bundles holding those."""
+class _Components:
+    """Those of the changed variants that are components of a bundle, read once per set of
+    variants in a signal (the channels of one stock change usually share their outlets)."""
 
     def __init__(self) -> None:
         self._any: bool | None = None
-        self._seen: dict[frozenset[int], tuple[set[int], set[int]]] = {}
+        self._seen: dict[frozenset[int], set[int]] = {}
 
-    def of(self, variant_ids: set[int]) -> tuple[set[int], set[int]]:
-        """(bundles containing any of `variant_ids`, those of `variant_ids` in a bundle)."""
+    def among(self, variant_ids: set[int]) -> set[int]:
         if self._any is None:
             self._any = _any_bundle()
         if not self._any:
-            return set(), set()
+            return set()
         key = frozenset(variant_ids)
         if key not in self._seen:
-            rows = list(
-                BundleComponent.objects.filter(component_id__in=variant_ids).values_list(
-                    "bundle_id", "component_id"
-                )
+            self._seen[key] = set(
+                BundleComponent.objects.filter(component_id__in=variant_ids)
+                .order_by()
+                .values_list("component_id", flat=True)
+                .distinct()
             )
-            holding = {bundle for bundle, _ in rows}
-            containing = holding | bundles_containing(holding) if holding else set()
-            self._seen[key] = (containing, {component for _, component in rows})
         return self._seen[key]
+
+
+def _recount_request(recounts: list[BundleRecount]) -> None:
+    """Write the recount rows (a row written again bumps its request) and have each channel
+    flushed once the change commits. Rows are taken in (channel, component) order, as the
+    flush locks them, so the two never deadlock."""
+    BundleRecount.objects.bulk_create(
+        sorted(recounts, key=lambda r: (r.channel_id, r.component_id)),
+        update_conflicts=True,
+        unique_fields=["channel", "component"],
+        update_fields=["reason", "requested_at"],
+        batch_size=1000,
+    )
+    for channel_id in sorted({r.channel_id for r in recounts}):
+        transaction.on_commit(lambda channel_id=channel_id: flush_request(channel_id=channel_id))
 
 
 # How far before an order's placing (by the marketplace's clock) a push to its listing counts
@@ -391,6 +415,7 @@ class FlushResult:
 def inventory_flush(*, channel_id: int, max_rounds: int = 1000, wait: bool = True) -> FlushResult:
     """Push every due outbox row of the channel: current quantities, in batches within the
     marketplace's limits, skip-and-continue per listing, failures backed off and retried.
+    First the bundles recorded for a recount are queued (_recount_bundles).
 
     Only one flush per channel runs at a time (a lease on the channel row, renewed by a
     heartbeat: omni.leases), so a value read later is never sent before a value read earlier:
@@ -407,6 +432,7 @@ def inventory_flush(*, channel_id: int, max_rounds: int = 1000, wait: bool = Tru
     try:
         with lease.heartbeat():
             channel = Channel.objects.prefetch_related("outlets").get(pk=channel_id)
+            _recount_bundles(channel)  # what arrives later is left for the next flush
             try:
                 adapter = adapter_for(channel)
             except AdapterError as exc:  # credentials no key decrypts, or no longer valid
@@ -429,17 +455,17 @@ def inventory_flush(*, channel_id: int, max_rounds: int = 1000, wait: bool = Tru
 
 
 def inventory_flush_due() -> list[FlushResult]:
-    """Flush every active channel with outbox rows due, one after another; a channel that
-    cannot be flushed (unreadable credentials…) is logged and skipped. One query, then the
-    flushes."""
-    channel_ids = (
-        PendingPush.objects.filter(next_attempt_at__lte=timezone.now(), channel__is_active=True)
-        .order_by("channel_id")
-        .values_list("channel_id", flat=True)
-        .distinct()
-    )
+    """Flush every active channel with outbox rows due or bundles to recount, one after
+    another; a channel that cannot be flushed (unreadable credentials…) is logged and skipped.
+    Two queries, then the flushes."""
+    due = PendingPush.objects.filter(next_attempt_at__lte=timezone.now())
+    channel_ids = set()
+    for rows in (due, BundleRecount.objects.all()):
+        channel_ids.update(
+            rows.filter(channel__is_active=True).values_list("channel_id", flat=True).distinct()
+        )
     results = []
-    for channel_id in list(channel_ids):
+    for channel_id in sorted(channel_ids):
         try:
             results.append(inventory_flush(channel_id=channel_id))
         except Exception:  # noqa: BLE001 - one broken channel must not hold up the others
@@ -468,9 +494,8 @@ def _flush_lease(channel_id: int) -> Lease:
 
 
 def _due_exists(channel_id: int) -> bool:
-    return PendingPush.objects.filter(
-        channel_id=channel_id, next_attempt_at__lte=timezone.now()
-    ).exists()
+    due = PendingPush.objects.filter(channel_id=channel_id, next_attempt_at__lte=timezone.now())
+    return due.exists() or BundleRecount.objects.filter(channel_id=channel_id).exists()
 
 
 def _due(channel: Channel) -> list[PendingPush]:
@@ -547,15 +572,16 @@ def _delete_unless_requested_again(
     order: the order a stock change's `_outbox_upsert` takes them in, so neither can hold a row
     the other waits for while waiting for one it holds (a deadlock).
     """
-    ids = [push.pk for push in [*pushes, *retrying]]
-    current = dict(
-        PendingPush.objects.select_for_update()
-        .filter(pk__in=ids)
-        .order_by("listing_id")
-        .values_list("pk", "requested_at")
-    )
-    sent = [push.pk for push in pushes if current.get(push.pk) == push.requested_at]
-    PendingPush.objects.filter(pk__in=sent).delete()
+    ids = sorted(push.pk for push in [*pushes, *retrying])
+    rows = PendingPush.objects.select_for_update().order_by("listing_id")
+    current = {
+        pk: requested_at
+        for chunk in matching_chunks(rows.values_list("pk", "requested_at"), "pk", ids)
+        for pk, requested_at in chunk
+    }
+    sent = sorted(push.pk for push in pushes if current.get(push.pk) == push.requested_at)
+    for chunk in matching_chunks(PendingPush.objects.all(), "pk", sent):
+        chunk.delete()
 
 
 def _slow_retry() -> timedelta:
@@ -581,34 +607,39 @@ def stock_rules_changed(
     rules, a priority channel, a product's or a variant's own rule, a bundle's components.
 
     `channel_ids` None means every channel (a priority channel changes what the others are
-    sent); `variant_ids` None means every listing of those channels. A listing is queued when
-    what it should show differs from what it last showed (its quantity as last scanned or
-    pushed). In the modes in which stock changes are sent unattended (the trigger table's row
-    for RULES_CHANGED); in the others the next manual sync sends it.
-
-    Cost per channel and per chunk of RULES_CHUNK listings: one read of the listings, the
-    queries of channel_quantities, and push_request's. Returns the listings queued.
+    sent); `variant_ids` None means every listing of those channels. In the modes in which
+    stock changes are sent unattended (the trigger table's row for RULES_CHANGED); in the
+    others the next manual sync sends it. Cost: per channel, _queue_differing's. Returns the
+    listings queued.
     """
     channels = Channel.objects.filter(is_active=True).prefetch_related("outlets")
     if channel_ids is not None:
         channels = channels.filter(pk__in=list(channel_ids))
     wanted = None if variant_ids is None else sorted(set(variant_ids))
+    return sum(
+        _queue_differing(channel, wanted, RULES_CHANGED)
+        for channel in channels
+        if sends(RULES_CHANGED, channel.inventory_sync_mode)
+    )
+
+
+def _queue_differing(channel: Channel, variant_ids: list[int] | None, reason: str) -> int:
+    """Queue the channel's listings (of `variant_ids`; None: all) whose quantity as last
+    scanned or pushed differs from what they should show. Cost per chunk of RULES_CHUNK
+    listings: one read of the listings, the queries of channel_quantities, and push_request's.
+    Returns the listings queued."""
+    listings = Listing.objects.filter(channel=channel).present().mapped()
+    groups = (
+        [listings] if variant_ids is None else matching_chunks(listings, "variant_id", variant_ids)
+    )
     queued = 0
-    for channel in channels:
-        if not sends(RULES_CHANGED, channel.inventory_sync_mode):
-            continue
-        listings = Listing.objects.filter(channel=channel).present().mapped()
-        if wanted is not None:
-            listings = listings.filter(variant_id__in=wanted)
+    for group in groups:
         last = 0
-        while True:
-            rows = list(
-                listings.filter(pk__gt=last)
-                .order_by("pk")
-                .values_list("pk", "variant_id", "quantity")[:RULES_CHUNK]
-            )
-            if not rows:
-                break
+        while rows := list(
+            group.filter(pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", "variant_id", "quantity")[:RULES_CHUNK]
+        ):
             last = rows[-1][0]
             expected = channel_quantities(channel=channel, variant_ids={v for _, v, _ in rows})
             differ = [pk for pk, vid, quantity in rows if expected[vid] != quantity]
@@ -616,10 +647,43 @@ def stock_rules_changed(
                 with transaction.atomic():
                     count, _ = push_request(
                         channel=channel,
-                        listings=Listing.objects.filter(pk__in=differ),
-                        reason=RULES_CHANGED,
+                        listings=next(matching_chunks(Listing.objects.all(), "pk", differ)),
+                        reason=reason,
                     )
                 queued += count
+    return queued
+
+
+def _recount_bundles(channel: Channel) -> int:
+    """Turn the channel's recount rows (written by on_stock_changed) into pushes: the
+    bundles containing their components, at any depth, whose listings show another quantity
+    than the channel's rules now give (as stock_rules_changed does; a listing whose quantity
+    the rules hold where it was is left alone). The pushes carry the newest row's reason.
+
+    A row written again meanwhile (its requested_at moved) is kept for the next round, so
+    no change is lost; a round that dies before deleting its rows is done again, which queues
+    the same pushes. Cost: one read of the rows, bundles_containing's, _queue_differing's, and
+    two statements to delete the rows. Returns the listings queued.
+    """
+    rows = list(
+        BundleRecount.objects.filter(channel=channel).values_list(
+            "pk", "component_id", "reason", "requested_at"
+        )
+    )
+    if not rows:
+        return 0
+    bundles = bundles_containing({component for _, component, _, _ in rows})
+    reason = max(rows, key=lambda row: row[3])[2]
+    queued = _queue_differing(channel, sorted(bundles), reason) if bundles else 0
+    with transaction.atomic():
+        current = dict(
+            BundleRecount.objects.select_for_update()
+            .filter(pk__in=[pk for pk, *_ in rows])
+            .order_by("component_id")
+            .values_list("pk", "requested_at")
+        )
+        done = [pk for pk, _, _, requested_at in rows if current.get(pk) == requested_at]
+        BundleRecount.objects.filter(pk__in=done).delete()
     return queued
 
 

@@ -454,6 +454,32 @@ class PendingPush(models.Model):
         return f"push listing {self.listing_id} ({self.reason})"
 
 
+class BundleRecount(models.Model):
+    """A stock change to a component of bundles, which the channel's flush turns into pushes
+    for the bundles it moved on the channel (channels.inventory).
+
+    Written in the stock change's transaction instead of working out there what every bundle
+    containing the component now makes: one row per component, so any number of changes
+    before a flush coalesce, and the flush works out each bundle once.
+    """
+
+    channel = models.ForeignKey(Channel, models.CASCADE, related_name="bundle_recounts")
+    component = models.ForeignKey(Variant, models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=40, choices=PUSH_REASONS)
+    # Bumped each time the row is written again; the flush deletes the row only if unchanged.
+    requested_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "component"], name="channels_bundle_recount_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"recount the bundles of variant {self.component_id} on channel {self.channel_id}"
+
+
 class InventorySync(models.Model):
     """One full inventory sync of a channel: drift found, pushes queued, duplicates skipped."""
 

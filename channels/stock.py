@@ -23,9 +23,8 @@ from typing import Any, NamedTuple
 
 from django.db.models import Count, Max
 
-from catalog.bundles import leaf_components
 from catalog.models import Variant
-from catalog.selectors import available_stock, bundles_made
+from catalog.selectors import available_stock
 from channels.models import Channel, Listing, StockRule
 
 # The fields a StockRule may override, by their names on StockRule → on Channel.
@@ -202,80 +201,61 @@ class StockMoves:
     """What one stock change (its ledger rows) moved on each channel: the variants whose
     quantity there changed. A variant whose quantity the rules leave where it was (held at a
     maximum, cut off, under the buffer) need not be pushed: whatever was sent or is queued for
-    it still holds. A bundle moves with its components.
+    it still holds.
 
-    For one signal and all its channels: the bundles' components are read once, the stock once
-    per set of outlets; each channel adds its rule book (one or two queries).
+    Only variants that hold stock move here (a bundle has no ledger rows of its own; the
+    bundles containing a changed variant are worked out by the channel's flush:
+    channels.inventory). For one signal and all its channels the stock is read once per set of
+    outlets; each channel adds its rule book (one or two queries).
     """
 
     def __init__(self, movements: Iterable[Any]) -> None:
         self.movements = list(movements)
-        self._leaves: dict[int, dict[int, int]] = {}
-        self._plain: set[int] = set()
-        self._levels: dict[frozenset[int], dict[int, int]] = {}
-        self._available: dict[frozenset[int], dict[int, tuple[int, int] | None]] = {}
+        self._deltas: dict[frozenset[int], dict[int, int]] = {}
+        self._after: dict[frozenset[int], dict[int, int]] = {}
 
     def moved(
         self, channel: Channel, variant_ids: Collection[int], active: Iterable[Channel]
     ) -> set[int]:
         """Those of `variant_ids` whose quantity on `channel` the change moved; `active` are
         the active channels (for the priority threshold)."""
-        available = self._before_after(set(variant_ids), frozenset(channel.stock_outlet_ids()))
-        book = RuleBook(channel, available)
+        outlets = frozenset(channel.stock_outlet_ids())
+        deltas = self._deltas_over(outlets)
+        touched = [variant for variant in variant_ids if deltas.get(variant)]
+        if not touched:
+            return set()
+        after = self._after_over(touched, outlets)
+        book = RuleBook(channel, touched)
         threshold = priority_threshold_for(channel, active)
         moved = set()
-        for variant, (before, after) in available.items():
+        for variant in touched:
             rule = book.rule(variant)
+            before = after[variant] - deltas[variant]
             if allocate(before, rule, priority_threshold=threshold) != allocate(
-                after, rule, priority_threshold=threshold
+                after[variant], rule, priority_threshold=threshold
             ):
                 moved.add(variant)
         return moved
 
-    def _before_after(self, ids: set[int], outlets: frozenset[int]) -> dict[int, tuple[int, int]]:
-        """{variant: (available before the change, after it)} over `outlets`, for those of
-        `ids` the change touched (a bundle through any of its components); kept per set of
-        outlets, as the channels of one shop share theirs."""
-        known = self._available.setdefault(outlets, {})
-        missing = ids - known.keys()
-        if missing:
+    def _deltas_over(self, outlets: frozenset[int]) -> dict[int, int]:
+        """{variant: how far the change moved its available stock over `outlets`}."""
+        if outlets not in self._deltas:
             deltas: dict[int, int] = {}
             for m in self.movements:
                 if m.outlet_id in outlets:
                     moved = m.on_hand_delta - m.reserved_delta
                     deltas[m.variant_id] = deltas.get(m.variant_id, 0) + moved
-            leaves = self._leaves_of(missing)
-            plain = (missing - leaves.keys()) | {
-                leaf for parts in leaves.values() for leaf in parts
-            }
-            after = self._levels_of(plain, outlets)
-            for variant in missing:
-                parts = leaves.get(variant)
-                if parts is None:
-                    delta = deltas.get(variant, 0)
-                    known[variant] = (after[variant] - delta, after[variant]) if delta else None
-                elif any(deltas.get(leaf) for leaf in parts):
-                    before = {leaf: after[leaf] - deltas.get(leaf, 0) for leaf in parts}
-                    known[variant] = (bundles_made(parts, before), bundles_made(parts, after))
-                else:
-                    known[variant] = None
-        return {variant: known[variant] for variant in ids if known[variant] is not None}
+            self._deltas[outlets] = deltas
+        return self._deltas[outlets]
 
-    def _leaves_of(self, ids: set[int]) -> dict[int, dict[int, int]]:
-        unknown = ids - self._leaves.keys() - self._plain
-        if unknown:
-            found = leaf_components(unknown)
-            self._leaves.update(found)
-            self._plain |= unknown - found.keys()
-        return {variant: self._leaves[variant] for variant in ids if variant in self._leaves}
-
-    def _levels_of(self, plain: set[int], outlets: frozenset[int]) -> dict[int, int]:
-        levels = self._levels.setdefault(outlets, {})
-        missing = plain - levels.keys()
-        if missing:
-            # `plain` holds no bundle: its leaves were read already
-            levels.update(available_stock(variant_ids=missing, outlet_ids=outlets, leaves={}))
-        return levels
+    def _after_over(self, ids: list[int], outlets: frozenset[int]) -> dict[int, int]:
+        """The available stock of `ids` over `outlets` after the change; read once per set of
+        outlets, as the channels of one shop share theirs."""
+        known = self._after.setdefault(outlets, {})
+        missing = [variant for variant in ids if variant not in known]
+        if missing:  # variants with ledger rows: none is a bundle
+            known.update(available_stock(variant_ids=missing, outlet_ids=outlets, leaves={}))
+        return known
 
 
 @dataclass
