@@ -38,7 +38,7 @@ from channels.models import (
 )
 from channels.services import adapter_for
 from channels.stock import StockMoves, channel_quantities
-from omni.bulk import bulk_set, matching_chunks
+from omni.bulk import bulk_set, matching_chunks, upsert_rows
 from omni.leases import Lease
 
 logger = logging.getLogger(__name__)
@@ -118,8 +118,7 @@ def on_stock_changed(sender, movements: Sequence[MovementRecord], trigger: str, 
     components = _Components()
     moves = StockMoves(movements)
     active = _active_channels()
-    now = timezone.now()
-    recounts: list[BundleRecount] = []
+    recounts: list[tuple[int, int]] = []
     for channel in active:
         own = channel.pk in sources
         everywhere = sends(trigger, channel.inventory_sync_mode)
@@ -130,10 +129,7 @@ def on_stock_changed(sender, movements: Sequence[MovementRecord], trigger: str, 
         if not changed:
             continue
         in_bundles = components.among(changed)
-        recounts += [
-            BundleRecount(channel=channel, component_id=variant, reason=trigger, requested_at=now)
-            for variant in sorted(in_bundles)
-        ]
+        recounts += [(channel.pk, variant) for variant in in_bundles]
         if own and not sends(trigger, channel.inventory_sync_mode, own_order=True):
             changed = in_bundles  # what the marketplace did not move itself
         variant_ids = moves.moved(channel, changed, active) if changed else set()
@@ -141,7 +137,7 @@ def on_stock_changed(sender, movements: Sequence[MovementRecord], trigger: str, 
             listings = Listing.objects.filter(channel=channel, variant_id__in=variant_ids).present()
             push_request(channel=channel, listings=listings, reason=trigger)
     if recounts:
-        _recount_request(recounts)
+        _recount_request(recounts, trigger)
 
 
 class _Components:
@@ -168,18 +164,19 @@ class _Components:
         return self._seen[key]
 
 
-def _recount_request(recounts: list[BundleRecount]) -> None:
-    """Write the recount rows (a row written again bumps its request) and have each channel
-    flushed once the change commits. Rows are taken in (channel, component) order, as the
-    flush locks them, so the two never deadlock."""
-    BundleRecount.objects.bulk_create(
-        sorted(recounts, key=lambda r: (r.channel_id, r.component_id)),
-        update_conflicts=True,
-        unique_fields=["channel", "component"],
-        update_fields=["reason", "requested_at"],
-        batch_size=1000,
+def _recount_request(recounts: list[tuple[int, int]], reason: str) -> None:
+    """Write the recount rows, (channel, component) pairs (a row written again bumps its
+    request), and have each channel flushed once the change commits. Rows are taken in
+    (channel, component) order, as the flush locks them, so the two never deadlock."""
+    rows = sorted(recounts)
+    upsert_rows(
+        BundleRecount,
+        {"channel_id": [c for c, _ in rows], "component_id": [v for _, v in rows]},
+        constants={"reason": reason, "requested_at": timezone.now()},
+        conflict=["channel", "component"],
+        update=["reason", "requested_at"],
     )
-    for channel_id in sorted({r.channel_id for r in recounts}):
+    for channel_id in sorted({c for c, _ in rows}):
         transaction.on_commit(lambda channel_id=channel_id: flush_request(channel_id=channel_id))
 
 
@@ -498,10 +495,22 @@ def _due_exists(channel_id: int) -> bool:
     return due.exists() or BundleRecount.objects.filter(channel_id=channel_id).exists()
 
 
+# What a flush reads of an outbox row and its listing: what it sends and what it records.
+PUSH_FIELDS = [
+    *(f.name for f in PendingPush._meta.concrete_fields),
+    *(
+        f"listing__{name}"
+        for name in ("variant", "item_id", "variant_ref")
+        + ("quantity", "pushed_quantity", "pushed_at", "push_error")
+    ),
+]
+
+
 def _due(channel: Channel) -> list[PendingPush]:
     return list(
         PendingPush.objects.filter(channel=channel, next_attempt_at__lte=timezone.now())
         .select_related("listing")
+        .only(*PUSH_FIELDS)
         .order_by("next_attempt_at", "pk")[:FLUSH_BATCH]
     )
 

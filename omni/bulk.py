@@ -100,6 +100,8 @@ def insert_rows(
     *,
     constants: Mapping[str, Any] | None = None,
     returning: Sequence[str] = (),
+    conflict: Sequence[str] = (),
+    update: Sequence[str] = (),
 ) -> list[tuple[Any, ...]]:
     """PostgreSQL only: insert one row per position of the equal-length `columns`.
 
@@ -107,7 +109,9 @@ def insert_rows(
     value shared by every row. Fields named in neither get no value from here, so they must have
     a database default (an identity primary key does). `returning` names columns to read back
     from the inserted rows; the order of the returned rows is not specified, so return a key.
-    No signals, no model instances. Cost: one statement per ARRAY_BATCH rows.
+    With `conflict` (the fields of a unique constraint), a row that exists already gets the
+    `update` fields instead. Rows are written in the order given (unnest's). No signals, no
+    model instances. Cost: one statement per ARRAY_BATCH rows.
     """
     meta = model._meta
     quote = connection.ops.quote_name
@@ -118,9 +122,18 @@ def insert_rows(
     targets = ", ".join(quote(f.column) for f in [*names, *fixed])
     values = ", ".join([*(f"a.c{i}" for i in range(len(names))), *map(_cast, fixed)])
     back = ", ".join(quote(meta.get_field(name).column) for name in returning)
+    upsert = ""
+    if conflict:
+        keys = ", ".join(quote(meta.get_field(name).column) for name in conflict)
+        sets = ", ".join(
+            f"{column} = EXCLUDED.{column}"
+            for column in (quote(meta.get_field(name).column) for name in update)
+        )
+        upsert = f" ON CONFLICT ({keys}) DO UPDATE SET {sets}"
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({targets}) SELECT {values} "
         f"FROM unnest({arrays}) AS a({', '.join(f'c{i}' for i in range(len(names)))})"
+        + upsert
         + (f" RETURNING {back}" if back else "")
     )
     found: list[tuple[Any, ...]] = []
@@ -131,6 +144,36 @@ def insert_rows(
             if back:
                 found += cursor.fetchall()
     return found
+
+
+def upsert_rows(
+    model: type[models.Model],
+    columns: Mapping[str, Sequence[int]],
+    *,
+    constants: Mapping[str, Any],
+    conflict: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """Insert one row per position of `columns` (whole numbers, as insert_rows takes them) with
+    `constants`; a row whose `conflict` fields exist already gets the `update` fields instead.
+    Rows are written in the order given, so callers that take row locks can agree on one.
+
+    PostgreSQL: insert_rows, one statement. Elsewhere: bulk_create with update_conflicts.
+    """
+    if connection.vendor == "postgresql":
+        insert_rows(model, columns, constants=constants, conflict=conflict, update=update)
+        return
+    names = list(columns)
+    model._default_manager.bulk_create(
+        [
+            model(**dict(zip(names, values, strict=True)), **constants)
+            for values in zip(*columns.values(), strict=True)
+        ],
+        update_conflicts=True,
+        unique_fields=list(conflict),
+        update_fields=list(update),
+        batch_size=1000,
+    )
 
 
 def update_rows(

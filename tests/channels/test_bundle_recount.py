@@ -6,7 +6,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from catalog.bundles import bundle_set_components
-from catalog.services import stock_set
+from catalog.models import StockMovement
+from catalog.services import StockChange, stock_apply, stock_set
 from channels import inventory
 from channels.emulators.shopee import ShopeeEmulator
 from channels.inventory import inventory_flush
@@ -132,3 +133,19 @@ def test_a_channel_the_trigger_table_sends_nothing_gets_no_recount(kit_shop):
     stock_set(variant_id=tee.pk, outlet_id=outlet.pk, quantity=20)
     assert not BundleRecount.objects.exists()
     assert not PendingPush.objects.exists()
+
+
+def test_changes_before_a_flush_coalesce_into_one_row_per_component(kit_shop):
+    shop, channel, outlet, mug, tee, kits = kit_shop
+    stock_set(variant_id=tee.pk, outlet_id=outlet.pk, quantity=20)
+    first = BundleRecount.objects.get().requested_at
+    stock_apply(
+        changes=[StockChange(tee.pk, outlet.pk, on_hand_delta=-2)],
+        trigger=StockMovement.Trigger.RECEIPT,
+    )
+    # then: one row, bumped and carrying the newer change's reason
+    row = BundleRecount.objects.get()
+    assert (row.component_id, row.reason) == (tee.pk, StockMovement.Trigger.RECEIPT)
+    assert row.requested_at > first
+    drain(channel)
+    assert {shown(shop, channel, kit.sku) for kit in kits[1:]} == {9}
