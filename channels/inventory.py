@@ -672,7 +672,8 @@ def _recount_bundles(channel: Channel) -> int:
     A row written again meanwhile (its requested_at moved) is kept for the next round, so
     no change is lost; a round that dies before deleting its rows is done again, which queues
     the same pushes. Cost: one read of the rows, bundles_containing's, _queue_differing's, and
-    two statements to delete the rows. Returns the listings queued.
+    two statements (per chunk of ids: omni.bulk.matching_chunks) to delete the rows. Returns
+    the listings queued.
     """
     rows = list(
         BundleRecount.objects.filter(channel=channel).values_list(
@@ -684,15 +685,21 @@ def _recount_bundles(channel: Channel) -> int:
     bundles = bundles_containing({component for _, component, _, _ in rows})
     reason = max(rows, key=lambda row: row[3])[2]
     queued = _queue_differing(channel, sorted(bundles), reason) if bundles else 0
-    with transaction.atomic():
-        current = dict(
-            BundleRecount.objects.select_for_update()
-            .filter(pk__in=[pk for pk, *_ in rows])
-            .order_by("component_id")
-            .values_list("pk", "requested_at")
-        )
-        done = [pk for pk, _, _, requested_at in rows if current.get(pk) == requested_at]
-        BundleRecount.objects.filter(pk__in=done).delete()
+    components = sorted(component for _, component, _, _ in rows)
+    locked = BundleRecount.objects.select_for_update().filter(channel=channel)
+    with transaction.atomic():  # locked in component order, as stock changes take them
+        current = {
+            pk: requested_at
+            for chunk in matching_chunks(
+                locked.order_by("component_id").values_list("pk", "requested_at"),
+                "component_id",
+                components,
+            )
+            for pk, requested_at in chunk
+        }
+        done = sorted(pk for pk, _, _, requested_at in rows if current.get(pk) == requested_at)
+        for chunk in matching_chunks(BundleRecount.objects.all(), "pk", done):
+            chunk.delete()
     return queued
 
 
