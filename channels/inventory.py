@@ -279,9 +279,12 @@ def _active_channels() -> list[Channel]:
     return channels
 
 
-def push_request(*, channel: Channel, listings, reason: str) -> tuple[int, list[Listing]]:
+def push_request(
+    *, channel: Channel, listings, reason: str, flush: bool = True
+) -> tuple[int, list[Listing]]:
     """Queue pushes for these listings (a queryset; coalescing with any already queued),
-    applying the channel's duplicate-SKU policy. Returns (queued, skipped duplicates).
+    applying the channel's duplicate-SKU policy, and a flush once the change commits (not with
+    `flush` false: the caller is the flush). Returns (queued, skipped duplicates).
 
     A listing that shares its SKU with another of the channel (its `duplicate_sku` flag, kept
     by scans, uploads and re-matching) is skipped unless the policy is “update all”. Cost: one
@@ -302,7 +305,7 @@ def push_request(*, channel: Channel, listings, reason: str) -> tuple[int, list[
             channel.pk,
             len(skipped),
         )
-    if queued:
+    if queued and flush:
         transaction.on_commit(lambda: flush_request(channel_id=channel.pk))
     return queued, skipped
 
@@ -632,11 +635,13 @@ def stock_rules_changed(
     )
 
 
-def _queue_differing(channel: Channel, variant_ids: list[int] | None, reason: str) -> int:
+def _queue_differing(
+    channel: Channel, variant_ids: list[int] | None, reason: str, *, flush: bool = True
+) -> int:
     """Queue the channel's listings (of `variant_ids`; None: all) whose quantity as last
-    scanned or pushed differs from what they should show. Cost per chunk of RULES_CHUNK
-    listings: one read of the listings, the queries of channel_quantities, and push_request's.
-    Returns the listings queued."""
+    scanned or pushed differs from what they should show (push_request, with `flush`).
+    Cost per chunk of RULES_CHUNK listings: one read of the listings, the queries of
+    channel_quantities, and push_request's. Returns the listings queued."""
     listings = Listing.objects.filter(channel=channel).present().mapped()
     groups = (
         [listings] if variant_ids is None else matching_chunks(listings, "variant_id", variant_ids)
@@ -658,6 +663,7 @@ def _queue_differing(channel: Channel, variant_ids: list[int] | None, reason: st
                         channel=channel,
                         listings=next(matching_chunks(Listing.objects.all(), "pk", differ)),
                         reason=reason,
+                        flush=flush,
                     )
                 queued += count
     return queued
@@ -684,7 +690,8 @@ def _recount_bundles(channel: Channel) -> int:
         return 0
     bundles = bundles_containing({component for _, component, _, _ in rows})
     reason = max(rows, key=lambda row: row[3])[2]
-    queued = _queue_differing(channel, sorted(bundles), reason) if bundles else 0
+    # the flush that called this pushes them: no other flush is requested
+    queued = _queue_differing(channel, sorted(bundles), reason, flush=False) if bundles else 0
     components = sorted(component for _, component, _, _ in rows)
     locked = BundleRecount.objects.select_for_update().filter(channel=channel)
     with transaction.atomic():  # locked in component order, as stock changes take them

@@ -149,3 +149,18 @@ def test_changes_before_a_flush_coalesce_into_one_row_per_component(kit_shop):
     assert row.requested_at > first
     drain(channel)
     assert {shown(shop, channel, kit.sku) for kit in kits[1:]} == {9}
+
+
+def test_the_flush_pushes_the_bundles_it_queues_without_requesting_another_flush(
+    kit_shop, settings, django_capture_on_commit_callbacks
+):
+    shop, channel, outlet, mug, tee, kits = kit_shop
+    stock_set(variant_id=tee.pk, outlet_id=outlet.pk, quantity=20)
+    settings.OMNI_FLUSH_ON_COMMIT = True
+    # when: the flush queues the kits and pushes them; a second flush requested meanwhile
+    # would wait on the lease this one holds
+    with django_capture_on_commit_callbacks() as callbacks:
+        inventory_flush(channel_id=channel.pk)
+    assert callbacks == []
+    assert {shown(shop, channel, kit.sku) for kit in kits[1:]} == {10}
+    assert not PendingPush.objects.exists()
