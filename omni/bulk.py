@@ -156,7 +156,8 @@ def upsert_rows(
 ) -> None:
     """Insert one row per position of `columns` (whole numbers, as insert_rows takes them) with
     `constants`; a row whose `conflict` fields exist already gets the `update` fields instead.
-    Rows are written in the order given, so callers that take row locks can agree on one.
+    Rows are written in the order given, so callers that take row locks can agree on one; no
+    two rows may share their `conflict` fields (PostgreSQL refuses to update a row twice).
 
     PostgreSQL: insert_rows, one statement. Elsewhere: bulk_create with update_conflicts.
     """
