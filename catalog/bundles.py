@@ -11,7 +11,8 @@ Reads, one query per level of nesting (per few thousand ids) whatever the number
 - `bundle_compositions`: the direct components of bundles, and of the bundles inside them;
 - `leaf_components`: the plain variants each bundle is made of, and how many of each;
 - `bundles_containing`: every bundle that contains some variants, at any depth;
-- `bundle_ids_among`: which of some variants are bundles.
+- `bundle_ids_among`: which of some variants are bundles;
+- `components_among`: which of some variants are components of a bundle.
 
 Writes go through `bundles_replace` (`bundle_set_components` for one bundle, by variant or by
 SKU), which checks every rule first and writes nothing it refuses:
@@ -198,6 +199,17 @@ def bundle_ids_among(variant_ids: Iterable[int]) -> set[int]:
     if len(ids) > WHOLE_TABLE_FROM:
         return set(rows) & ids
     return {bundle for chunk in matching_chunks(rows, "bundle_id", sorted(ids)) for bundle in chunk}
+
+
+def components_among(variant_ids: Collection[int]) -> set[int]:
+    """Those of `variant_ids` that are components of a bundle. One query (per chunk of ids:
+    omni.bulk.matching_chunks)."""
+    rows = BundleComponent.objects.order_by().values_list("component_id", flat=True).distinct()
+    return {
+        component
+        for chunk in matching_chunks(rows, "component_id", sorted(variant_ids))
+        for component in chunk
+    }
 
 
 def _skus(variant_ids: Iterable[int]) -> dict[int, str]:

@@ -15,13 +15,14 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from catalog.bundles import bundles_containing
+from catalog.bundles import bundles_containing, components_among
 from catalog.models import BundleComponent, StockMovement
 from catalog.services import MovementRecord
 from channels.adapters.base import AdapterError, PushResult, QuantityUpdate
@@ -155,12 +156,7 @@ class _Components:
             return set()
         key = frozenset(variant_ids)
         if key not in self._seen:
-            self._seen[key] = set(
-                BundleComponent.objects.filter(component_id__in=variant_ids)
-                .order_by()
-                .values_list("component_id", flat=True)
-                .distinct()
-            )
+            self._seen[key] = components_among(variant_ids)
         return self._seen[key]
 
 
@@ -578,21 +574,34 @@ def _delete_unless_requested_again(
 ) -> None:
     """Delete sent rows, except those requested again while the push was in flight.
 
-    The rows are locked first, so a request racing with this delete either lands before it
-    (and is kept, its requested_at having moved) or after it (and inserts a fresh row). The
-    rows about to be marked for a retry (`retrying`) are locked with them, all in listing
+    The rows about to be marked for a retry (`retrying`) are locked with them, all in listing
     order: the order a stock change's `_outbox_upsert` takes them in, so neither can hold a row
     the other waits for while waiting for one it holds (a deadlock).
     """
-    ids = sorted(push.pk for push in [*pushes, *retrying])
-    rows = PendingPush.objects.select_for_update().order_by("listing_id")
+    _delete_unchanged(
+        PendingPush.objects.select_for_update().order_by("listing_id"),
+        "pk",
+        sorted(push.pk for push in [*pushes, *retrying]),
+        {push.pk: push.requested_at for push in pushes},
+    )
+
+
+def _delete_unchanged(locked, key: str, keys: Sequence[Any], read: dict[int, datetime]) -> None:
+    """Delete the rows `read` ({pk: requested_at as read}) that nobody requested again since.
+
+    The rows of `locked` (a select_for_update queryset, ordered as writers take its rows) whose
+    `key` is one of `keys` are locked first, so a request racing with the delete either lands
+    before it (and is kept, its requested_at having moved) or after it (and inserts a fresh
+    row). Call inside a transaction. Cost: per chunk of keys (omni.bulk.matching_chunks), one
+    statement to lock and one to delete.
+    """
     current = {
         pk: requested_at
-        for chunk in matching_chunks(rows.values_list("pk", "requested_at"), "pk", ids)
+        for chunk in matching_chunks(locked.values_list("pk", "requested_at"), key, keys)
         for pk, requested_at in chunk
     }
-    sent = sorted(push.pk for push in pushes if current.get(push.pk) == push.requested_at)
-    for chunk in matching_chunks(PendingPush.objects.all(), "pk", sent):
+    unchanged = sorted(pk for pk, requested_at in read.items() if current.get(pk) == requested_at)
+    for chunk in matching_chunks(locked.model.objects.all(), "pk", unchanged):
         chunk.delete()
 
 
@@ -692,21 +701,15 @@ def _recount_bundles(channel: Channel) -> int:
     reason = max(rows, key=lambda row: row[3])[2]
     # the flush that called this pushes them: no other flush is requested
     queued = _queue_differing(channel, sorted(bundles), reason, flush=False) if bundles else 0
-    components = sorted(component for _, component, _, _ in rows)
-    locked = BundleRecount.objects.select_for_update().filter(channel=channel)
     with transaction.atomic():  # locked in component order, as stock changes take them
-        current = {
-            pk: requested_at
-            for chunk in matching_chunks(
-                locked.order_by("component_id").values_list("pk", "requested_at"),
-                "component_id",
-                components,
-            )
-            for pk, requested_at in chunk
-        }
-        done = sorted(pk for pk, _, _, requested_at in rows if current.get(pk) == requested_at)
-        for chunk in matching_chunks(BundleRecount.objects.all(), "pk", done):
-            chunk.delete()
+        _delete_unchanged(
+            BundleRecount.objects.select_for_update()
+            .filter(channel=channel)
+            .order_by("component_id"),
+            "component_id",
+            sorted(component for _, component, _, _ in rows),
+            {pk: requested_at for pk, _, _, requested_at in rows},
+        )
     return queued
 
 
