@@ -1,8 +1,9 @@
 """`bench inventory`: 10,000 stock movements, three real-time channels, until all agree.
 
-A worker process flushes the channels' outboxes while the movements are applied, as the
-django-q2 worker does, and the marketplaces (Shopee emulators) run in a process of their own;
-the clock stops when every channel's shop holds exactly the quantities the POS says it should.
+Two worker processes flush the channels' outboxes while the movements are applied, as the
+django-q2 cluster's two workers do, and the marketplaces (Shopee emulators) run in a process of
+their own; the clock stops when every channel's shop holds exactly the quantities the POS says
+it should.
 """
 
 import argparse
@@ -20,13 +21,14 @@ from catalog.services import StockChange, stock_apply
 from channels.emulators.shop import ShopItem, ShopVariant
 from channels.emulators.shopee import ShopeeEmulator
 from channels.inventory import inventory_flush, inventory_sync_run
-from channels.models import Channel, PendingPush, Scan, SyncTrigger
+from channels.models import BundleRecount, Channel, PendingPush, Scan, SyncTrigger
 from channels.scans import scan_request, scan_run
 from channels.stock import channel_quantities
 from omni.benchmarks import Report, positive_int
 
 PREFIX = "omni-bench-inv-"
 MODELS_PER_ITEM = 50  # Shopee's per-call limit: one update_stock call per item
+WORKERS = 2  # flush workers: the django-q2 cluster's default here (Q_WORKERS)
 
 
 def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
@@ -102,16 +104,11 @@ def _serve_shops(shops: list[list[tuple[str, int]]], conn) -> None:
 
 
 def _measure(options, report, rng, outlet, variants, channels, shops) -> None:
-    stop = multiprocessing.get_context("fork").Event()
-    connections.close_all()
-    worker = _fork(_worker, [c.pk for c in channels], stop)
+    workers = Workers([c.pk for c in channels])
     start = time.perf_counter()
     movements = _apply(options, rng, outlet, variants)
     applied = time.perf_counter() - start
-    stop.set()
-    worker.join()
-    for channel in channels:
-        _drain(channel)
+    workers.finish()
     agreed = time.perf_counter() - start
     shops.send(("state",))
     state = shops.recv()
@@ -204,15 +201,50 @@ def _apply(options, rng, outlet, variants) -> int:
     return done
 
 
+class Workers:
+    """The django-q2 cluster's part, as WORKERS processes of their own: each flushes, in
+    turn, every channel no other worker is flushing (the flush's lease), as the cluster's
+    workers run one channel's flush task each; a worker with nothing to do sleeps a little.
+    `finish` lets them drain whatever is left once the caller has committed its last change,
+    and waits for them to be done."""
+
+    def __init__(self, channel_ids: list[int], count: int = WORKERS) -> None:
+        self.stop = multiprocessing.get_context("fork").Event()
+        connections.close_all()  # children must not share the parent's database connection
+        self.processes = [
+            _fork(_worker, channel_ids[n:] + channel_ids[:n], self.stop) for n in range(count)
+        ]
+
+    def finish(self) -> None:
+        self.stop.set()
+        for process in self.processes:
+            process.join()
+        if any(process.exitcode for process in self.processes):
+            raise RuntimeError("a flush worker failed: see its traceback above")
+
+
 def _worker(channel_ids: list[int], stop) -> None:
-    """The django-q2 worker's part, in its own process: flush whatever is pending."""
+    """Flush the channels in turn; once `stop` is set, go on until a round finds nothing
+    left to push on any of them."""
     try:
-        while not stop.is_set():
-            for channel_id in channel_ids:
-                inventory_flush(channel_id=channel_id)
-            time.sleep(0.05)
+        while True:
+            draining = stop.is_set()  # read first: every change is committed by then
+            pushed = 0
+            for channel_id in channel_ids:  # a channel another worker is flushing is skipped
+                pushed += inventory_flush(channel_id=channel_id, wait=False).pushed
+            if not pushed:
+                if draining and not _work_left(channel_ids):
+                    return
+                time.sleep(0.05)
     finally:
         connection.close()
+
+
+def _work_left(channel_ids: list[int]) -> bool:
+    return (
+        PendingPush.objects.filter(channel_id__in=channel_ids, failed=False).exists()
+        or BundleRecount.objects.filter(channel_id__in=channel_ids).exists()
+    )
 
 
 def _drain(channel: Channel) -> None:

@@ -11,11 +11,11 @@ product) and the same stock movements (`--movements`, 10,000, on `--components` 
 Each channel is a Shopee shop (an emulator in a process of its own) listing every variant; it
 starts in agreement with the POS (its listings created with the quantity the channel should
 show, then scanned), the clock starts, the movements are applied in transactions of
-`--per-transaction` while a worker process flushes the outboxes (as the django-q2 worker does),
-and the clock stops when every channel's shop holds exactly what the POS says it should: for a
-component, and for every bundle containing it. Printed per run: the time until every channel
-agrees, the listings pushed and the marketplace calls; then the ratio of the two times (target
-≤ 1.5) and the load average.
+`--per-transaction` while two worker processes flush the outboxes (as the django-q2 cluster's
+two workers do: inventory_bench.Workers), and the clock stops when every channel's shop holds
+exactly what the POS says it should: for a component, and for every bundle containing it.
+Printed per run: the time until every channel agrees, the listings pushed and the marketplace
+calls; then the ratio of the two times (target ≤ 1.5) and the load average.
 """
 
 import argparse
@@ -37,11 +37,10 @@ from channels.stock import channel_quantities
 from omni.benchmarks import Report, positive_int
 from omni.benchmarks.inventory_bench import (
     MODELS_PER_ITEM,
+    Workers,
     _check,
-    _drain,
     _fork,
     _serve_shops,
-    _worker,
 )
 
 PREFIX = "omni-bench-rules-"
@@ -89,14 +88,15 @@ def _load() -> str:
 def _one_run(options: dict[str, Any], report: Report, *, rules: bool) -> float:
     rng = random.Random(options["seed"])
     _clean()
+    _maintain(vacuum=True)
     name = "rules and bundles" if rules else "floor: no rules, no bundles"
     try:
         with report.phase(f"{name}: catalog, channels and their shops", counted=False):
             outlet, variants, components = _catalog(options, rng, bundles=rules)
             channels = _channels(outlet, rules=rules, variants=variants)
             shops, server = _shops(channels, variants)
-            _analyze()
-        with override_settings(OMNI_FLUSH_ON_COMMIT=False):  # the worker process flushes
+            _maintain(vacuum=False)
+        with override_settings(OMNI_FLUSH_ON_COMMIT=False):  # the worker processes flush
             seconds = _measure(options, report, rng, name, outlet, variants, components, channels)
             shops.send(("state",))
             state = shops.recv()
@@ -198,9 +198,7 @@ def _shops(channels: list[Channel], variants: list[Variant]):
 
 
 def _measure(options, report, rng, name, outlet, variants, components, channels) -> float:
-    stop = multiprocessing.get_context("fork").Event()
-    connections.close_all()
-    worker = _fork(_worker, [c.pk for c in channels], stop)
+    workers = Workers([c.pk for c in channels])
     start = time.perf_counter()
     done, per = 0, options["per_transaction"]
     while done < options["movements"]:
@@ -213,11 +211,8 @@ def _measure(options, report, rng, name, outlet, variants, components, channels)
         )
         done += len(chosen)
     applied = time.perf_counter() - start
-    stop.set()
-    worker.join()
     left = PendingPush.objects.count() + BundleRecount.objects.count()
-    for channel in channels:
-        _drain(channel)
+    workers.finish()
     agreed = time.perf_counter() - start
     report.line(f"{name}: {done:,} movements on {len(components):,} variants, 3 channels")
     report.line(f"  movements applied in       {applied:7.2f} s")
@@ -228,17 +223,25 @@ def _measure(options, report, rng, name, outlet, variants, components, channels)
     return agreed
 
 
-def _analyze() -> None:
-    """Statistics after the bulk load, as autovacuum soon would: without them a fresh database
-    plans the runs' queries on empty-table estimates, and the two runs are not compared
-    fairly."""
-    tables = (
-        "catalog_variant", "catalog_stock", "catalog_bundlecomponent", "channels_listing",
-        "channels_stockrule", "channels_pendingpush", "channels_bundlerecount",
-    )  # fmt: skip
-    with connections["default"].cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"ANALYZE {connections['default'].ops.quote_name(table)}")
+# The tables the runs fill and empty.
+TABLES = (
+    "catalog_product", "catalog_variant", "catalog_stock", "catalog_stockmovement",
+    "catalog_bundlecomponent", "channels_channel", "channels_listing", "channels_stockrule",
+    "channels_pendingpush", "channels_bundlerecount",
+)  # fmt: skip
+
+
+def _maintain(*, vacuum: bool) -> None:
+    """What autovacuum would soon do to the tables the runs fill: statistics after the bulk
+    load (without them a fresh database plans the runs' queries on empty-table estimates),
+    and, before a run, the dead rows of the run before removed (`vacuum`; PostgreSQL only),
+    so that the second run does not wade through the first's and the two are compared
+    fairly where autovacuum is off or behind."""
+    connection = connections["default"]
+    command = "VACUUM (ANALYZE)" if vacuum and connection.vendor == "postgresql" else "ANALYZE"
+    with connection.cursor() as cursor:
+        for table in TABLES:
+            cursor.execute(f"{command} {connection.ops.quote_name(table)}")
 
 
 def _clean() -> None:
