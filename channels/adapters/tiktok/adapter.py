@@ -410,6 +410,10 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
         """Whether this channel lists the product: every product of a TikTok Shop does."""
         return True
 
+    def _status_if_listed(self, product: Mapping[str, Any]) -> str | None:
+        """`_listing_status` of a product this channel lists; None for one it does not."""
+        return self._listing_status(product) if self._lists(product) else None
+
     def _listing_status(self, product: Mapping[str, Any]) -> str:
         return _status(str(product.get("status") or product.get("product_status") or ""))
 
@@ -492,26 +496,26 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
     def _page_listings(
         self, products: Sequence[Payload], pool_map: kit.PoolMap, *, depth: int = 0
     ) -> list[RemoteListing]:
-        kept = [p for p in products if self._lists(p)]
+        # Each product's status, read once (None: not listed on this channel).
+        statuses = [(p, self._status_if_listed(p)) for p in products]
+        kept = [(p, status) for p, status in statuses if status is not None]
         # Search leaves out the SKUs' option names; a product with several SKUs needs them
         # for its listings' titles. A removed product is listed without.
         named = [
             str(p["id"])
-            for p in kept
-            if len(p.get("skus") or []) > 1 and self._listing_status(p) != "removed"
+            for p, status in kept
+            if len(p.get("skus") or []) > 1 and status != "removed"
         ]
         details = dict(zip(named, pool_map(self._client.get_product, named), strict=True))
         self.chained(depth + (1 if named else 0))
+        warehouse_id = self.credentials.warehouse_id
         listings: list[RemoteListing] = []
-        for product in kept:
+        for product, status in kept:
             product_id = str(product["id"])
             self._remember(product_id, product.get("skus") or [])
             listings.extend(
                 listings_from_product(
-                    product,
-                    details.get(product_id),
-                    status=self._listing_status(product),
-                    warehouse_id=self.credentials.warehouse_id,
+                    product, details.get(product_id), status=status, warehouse_id=warehouse_id
                 )
             )
         return listings
@@ -791,13 +795,12 @@ class TokopediaAdapter(TikTokShopAdapter):
         return _tokopedia_status(product) is not None
 
     def _listing_status(self, product: Mapping[str, Any]) -> str:
-        tiktok = str(product.get("status") or product.get("product_status") or "")
-        tokopedia = _tokopedia_status(product) or ""
-        if "DELETED" in (tiktok, tokopedia):
-            return "removed"
-        if tiktok == "ACTIVATE" and tokopedia in ("ACTIVATE", "APPROVED"):
-            return "live"
-        return "inactive"
+        return _combined_status(product, _tokopedia_status(product) or "")
+
+    def _status_if_listed(self, product: Mapping[str, Any]) -> str | None:
+        # One look through `integrated_platform_statuses` answers both questions.
+        tokopedia = _tokopedia_status(product)
+        return None if tokopedia is None else _combined_status(product, tokopedia)
 
     def _keeps_order(self, order: Mapping[str, Any]) -> bool:
         return str(order.get("commerce_platform") or "") == TOKOPEDIA
@@ -839,6 +842,16 @@ def listings_from_product(
             )
         )
     return listings
+
+
+def _combined_status(product: Mapping[str, Any], tokopedia: str) -> str:
+    """A Tokopedia listing's status from the product's TikTok status and its Tokopedia one."""
+    tiktok = str(product.get("status") or product.get("product_status") or "")
+    if "DELETED" in (tiktok, tokopedia):
+        return "removed"
+    if tiktok == "ACTIVATE" and tokopedia in ("ACTIVATE", "APPROVED"):
+        return "live"
+    return "inactive"
 
 
 def _tokopedia_status(product: Mapping[str, Any]) -> str | None:

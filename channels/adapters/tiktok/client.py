@@ -185,7 +185,13 @@ class RequestSigner(AuthBase):
             body=body.encode() if isinstance(body, str) else body,
             multipart=content_type.lower().startswith("multipart/form-data"),
         )
-        request.prepare_url(request.url, {"sign": sign})
+        if parts.query and not parts.fragment:
+            # The URL is prepared already and the signature is hex: appending it gives what
+            # preparing the URL again with {"sign": sign} gives, without parsing and quoting
+            # it anew (about a tenth of the adapter's CPU in a scan: a signed call per product).
+            request.url = f"{request.url}&sign={sign}"
+        else:
+            request.prepare_url(request.url, {"sign": sign})
         request.headers[TOKEN_HEADER] = creds.access_token.get_secret_value()
         return request
 
