@@ -29,6 +29,7 @@ from omni.benchmarks import Report, positive_int
 PREFIX = "omni-bench-inv-"
 MODELS_PER_ITEM = 50  # Shopee's per-call limit: one update_stock call per item
 WORKERS = 2  # flush workers: the django-q2 cluster's default here (Q_WORKERS)
+DRAIN_SECONDS = 120  # what the workers may take to push what is left after the last change
 
 
 def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
@@ -225,16 +226,22 @@ class Workers:
 
 def _worker(channel_ids: list[int], stop) -> None:
     """Flush the channels in turn; once `stop` is set, go on until a round finds nothing
-    left to push on any of them."""
+    left to push on any of them (or fail after DRAIN_SECONDS: pushes the shops keep
+    refusing)."""
+    drain_started = None
     try:
         while True:
             draining = stop.is_set()  # read first: every change is committed by then
+            if draining and drain_started is None:
+                drain_started = time.monotonic()
             pushed = 0
             for channel_id in channel_ids:  # a channel another worker is flushing is skipped
                 pushed += inventory_flush(channel_id=channel_id, wait=False).pushed
             if not pushed:
                 if draining and not _work_left(channel_ids):
                     return
+                if drain_started is not None and time.monotonic() - drain_started > DRAIN_SECONDS:
+                    raise RuntimeError(f"the outboxes did not drain in {DRAIN_SECONDS} s")
                 time.sleep(0.05)
     finally:
         connection.close()
