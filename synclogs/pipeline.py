@@ -245,8 +245,8 @@ def orders_process(
     windows, and re-logging unchanged orders would bury the rows that matter.
 
     Queries, whatever the page's size: three to map SKUs (listings, the channel's aliases,
-    variants) and one to lock the page's orders in
-    the POS; per step, one insert or update per kind of document (the new orders' insert in a
+    variants), one to lock the page's orders in the POS and, when some are, one to read them;
+    per step, one insert or update per kind of document (the new orders' insert in a
     savepoint), one to lock the stock rows, one to read the known orders' lines and one to
     learn which new lines are bundles (one per level of bundles, and one for their components'
     SKUs, when some are); then one insert of the log rows, one update of the marketplace
@@ -831,15 +831,25 @@ def _voided(ctx: Context) -> Outcome:
 
 def _locked_orders(channel: Channel, numbers: Sequence[str]) -> dict[str, SalesOrder]:
     """The orders of these numbers that are in the POS, by number: locked, in primary-key
-    order (as every page locks them), with their outlet and one-to-one documents read in the
-    same query (only the order rows are locked: PostgreSQL cannot lock the outer-joined side).
+    order (as every page locks them), then read with their outlet and one-to-one documents.
+
+    Two queries (one when none is in the POS): a query that waits on a lock goes on with the
+    other tables as they were before it waited, so documents read by the locking query would
+    miss those the worker it waited for had just committed (a shipment recorded twice,
+    refused by the unique constraint, failing the page). Read once the locks are held, they
+    are the latest.
     """
-    orders = (
-        SalesOrder.objects.select_for_update(of=("self",))
-        .select_related("outlet", "invoice", "outbound_logistic", "payment")
+    locked = list(
+        SalesOrder.objects.select_for_update()
         .filter(channel=channel, order_number__in=numbers)
         .order_by("pk")
+        .values_list("pk", flat=True)
     )
+    if not locked:
+        return {}
+    orders = SalesOrder.objects.select_related(
+        "outlet", "invoice", "outbound_logistic", "payment"
+    ).filter(pk__in=locked)
     return {doc.order_number: doc for doc in orders}
 
 
