@@ -11,7 +11,7 @@ import argparse
 import importlib
 import pkgutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,6 +38,19 @@ def positive_int(raw: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def tidy_tables(tables: Iterable[str], *, vacuum: bool) -> None:
+    """Do to `tables` what autovacuum soon would, for the benchmarks that fill and empty them
+    where it is off or behind: refresh their statistics (without them a fresh database plans
+    queries on empty-table estimates) and, with `vacuum`, remove their dead rows (so a run does
+    not wade through those of the run before). VACUUM only on PostgreSQL and outside a
+    transaction (a test), where it can run; elsewhere ANALYZE alone. One statement a table."""
+    vacuum = vacuum and connection.vendor == "postgresql" and not connection.in_atomic_block
+    command = "VACUUM (ANALYZE)" if vacuum else "ANALYZE"
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"{command} {connection.ops.quote_name(table)}")
 
 
 @dataclass

@@ -45,7 +45,7 @@ from catalog.models import (
     Variant,
 )
 from omni.actors import Actor
-from omni.benchmarks import Phase, Report, positive_int
+from omni.benchmarks import Phase, Report, positive_int, tidy_tables
 
 HANDLE_PREFIX = "omni-bench-import-"
 OUTLET_PREFIX = "bench-"
@@ -432,18 +432,11 @@ def _cleanup(*, created_after: tuple[int, int] | None) -> None:
 
 
 def _vacuum() -> None:
-    """Vacuum the tables the run filled and emptied, as autovacuum soon would: otherwise the
-    next run's inserts and lookups wade through this run's dead rows, and each run is slower
-    than the last where autovacuum is off or behind. PostgreSQL only; not inside a transaction
-    (a test), where VACUUM cannot run."""
-    if connection.in_atomic_block:
-        return
-    tables = ", ".join(
-        connection.ops.quote_name(model._meta.db_table)
-        for model in (Product, ProductImage, Variant, Stock, StockMovement, Outlet)
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"VACUUM (ANALYZE) {tables}")
+    """Vacuum the tables the run filled and emptied (omni.benchmarks.tidy_tables): otherwise
+    the next run's inserts and lookups wade through this run's dead rows, and each run is
+    slower than the last where autovacuum is off or behind."""
+    filled = (Product, ProductImage, Variant, Stock, StockMovement, Outlet)
+    tidy_tables([model._meta.db_table for model in filled], vacuum=True)
 
 
 def _release_references(queryset: models.QuerySet[Any], tables: set[str]) -> None:

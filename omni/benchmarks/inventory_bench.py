@@ -257,7 +257,7 @@ def _work_left(channel_ids: list[int]) -> bool:
 def _drain(channel: Channel) -> None:
     for _ in range(100):
         inventory_flush(channel_id=channel.pk)
-        if not PendingPush.objects.filter(channel=channel, failed=False).exists():
+        if not _work_left([channel.pk]):
             return
     raise RuntimeError(f"the outbox of {channel} did not drain")
 

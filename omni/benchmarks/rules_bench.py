@@ -34,7 +34,7 @@ from catalog.services import StockChange, stock_apply
 from channels.models import BundleRecount, Channel, PendingPush, Scan, StockRule
 from channels.scans import scan_request, scan_run
 from channels.stock import channel_quantities
-from omni.benchmarks import Report, positive_int
+from omni.benchmarks import Report, positive_int, tidy_tables
 from omni.benchmarks.inventory_bench import (
     MODELS_PER_ITEM,
     Workers,
@@ -88,14 +88,14 @@ def _load() -> str:
 def _one_run(options: dict[str, Any], report: Report, *, rules: bool) -> float:
     rng = random.Random(options["seed"])
     _clean()
-    _maintain(vacuum=True)
+    tidy_tables(TABLES, vacuum=True)
     name = "rules and bundles" if rules else "floor: no rules, no bundles"
     try:
         with report.phase(f"{name}: catalog, channels and their shops", counted=False):
             outlet, variants, components = _catalog(options, rng, bundles=rules)
             channels = _channels(outlet, rules=rules, variants=variants)
             shops, server = _shops(channels, variants)
-            _maintain(vacuum=False)
+            tidy_tables(TABLES, vacuum=False)
         with override_settings(OMNI_FLUSH_ON_COMMIT=False):  # the worker processes flush
             seconds = _measure(options, report, rng, name, outlet, variants, components, channels)
             shops.send(("state",))
@@ -223,25 +223,14 @@ def _measure(options, report, rng, name, outlet, variants, components, channels)
     return agreed
 
 
-# The tables the runs fill and empty.
+# The tables the runs fill and empty: vacuumed before each run, so that the second does not
+# wade through the first's dead rows and the two are compared fairly, and analyzed after its
+# bulk load (omni.benchmarks.tidy_tables).
 TABLES = (
     "catalog_product", "catalog_variant", "catalog_stock", "catalog_stockmovement",
     "catalog_bundlecomponent", "channels_channel", "channels_listing", "channels_stockrule",
     "channels_pendingpush", "channels_bundlerecount",
 )  # fmt: skip
-
-
-def _maintain(*, vacuum: bool) -> None:
-    """What autovacuum would soon do to the tables the runs fill: statistics after the bulk
-    load (without them a fresh database plans the runs' queries on empty-table estimates),
-    and, before a run, the dead rows of the run before removed (`vacuum`; PostgreSQL only),
-    so that the second run does not wade through the first's and the two are compared
-    fairly where autovacuum is off or behind."""
-    connection = connections["default"]
-    command = "VACUUM (ANALYZE)" if vacuum and connection.vendor == "postgresql" else "ANALYZE"
-    with connection.cursor() as cursor:
-        for table in TABLES:
-            cursor.execute(f"{command} {connection.ops.quote_name(table)}")
 
 
 def _clean() -> None:

@@ -406,13 +406,10 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
 
     # -- platform (overridden for Tokopedia) -----------------------------------------------
 
-    def _lists(self, product: Mapping[str, Any]) -> bool:
-        """Whether this channel lists the product: every product of a TikTok Shop does."""
-        return True
-
     def _status_if_listed(self, product: Mapping[str, Any]) -> str | None:
-        """`_listing_status` of a product this channel lists; None for one it does not."""
-        return self._listing_status(product) if self._lists(product) else None
+        """`_listing_status` of a product this channel lists; None for one it does not (every
+        product of a TikTok Shop is listed)."""
+        return self._listing_status(product)
 
     def _listing_status(self, product: Mapping[str, Any]) -> str:
         return _status(str(product.get("status") or product.get("product_status") or ""))
@@ -791,14 +788,12 @@ class TokopediaAdapter(TikTokShopAdapter):
     kind = "tokopedia"
     service = "Tokopedia"
 
-    def _lists(self, product: Mapping[str, Any]) -> bool:
-        return _tokopedia_status(product) is not None
-
     def _listing_status(self, product: Mapping[str, Any]) -> str:
         return _combined_status(product, _tokopedia_status(product) or "")
 
     def _status_if_listed(self, product: Mapping[str, Any]) -> str | None:
-        # One look through `integrated_platform_statuses` answers both questions.
+        # Listed here when the product has a Tokopedia entry; one look through
+        # `integrated_platform_statuses` answers that and gives the status.
         tokopedia = _tokopedia_status(product)
         return None if tokopedia is None else _combined_status(product, tokopedia)
 
