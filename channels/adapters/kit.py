@@ -472,15 +472,29 @@ class BaseAdapter(Generic[C, K]):
     @contextmanager
     def pool(self) -> Iterator[PoolMap]:
         """A `map(fn, args) -> list` running up to `max_in_flight` calls at once, results in
-        order; the plain loop when that is 1. Threads share the adapter's session, gate and
-        `stats`; a map called from several threads shares the pool's threads."""
+        order; the plain loop when that is 1, or for a single call (most real-time pushes), which
+        then starts no thread. Threads share the adapter's session, gate and `stats`; a map
+        called from several threads shares the pool's threads."""
         if self.max_in_flight == 1:
             yield serial_map
             return
-        with ThreadPoolExecutor(
-            self.max_in_flight, thread_name_prefix=f"{self.kind}-detail"
-        ) as pool:
-            yield lambda fn, args: list(pool.map(fn, args))
+        started: list[ThreadPoolExecutor] = []
+        lock = threading.Lock()
+
+        def calls(fn: Callable[[T], R], args: Sequence[T]) -> list[R]:
+            if len(args) < 2:
+                return serial_map(fn, args)
+            with lock:
+                if not started:
+                    name = f"{self.kind}-detail"
+                    started.append(ThreadPoolExecutor(self.max_in_flight, thread_name_prefix=name))
+            return list(started[0].map(fn, args))
+
+        try:
+            yield calls
+        finally:
+            for executor in started:
+                executor.shutdown()
 
     def read_ahead(
         self, walk: Callable[[ReadAhead[R]], Iterable[T]], read: Callable[[T], R]

@@ -10,13 +10,14 @@ setting reaches the adapter; and the gate's window halves on a throttle and grow
 
 import threading
 import time
+from threading import current_thread
 
 import pytest
 import requests
 
 from channels.adapters import adapter_class
 from channels.adapters.base import QuantityUpdate
-from channels.adapters.http import Gate
+from channels.adapters.http import Gate, build_session
 from channels.emulators import emulator_class
 from channels.emulators.base import Faults
 from channels.emulators.woocommerce import WooCommerceEmulator
@@ -107,6 +108,35 @@ def test_every_call_of_the_adapter_shares_one_gate_across_threads():
         assert emulator.peak_in_flight == 1
         assert [result.ok for result in pushed] == [True]
         assert listings == set(emulator.listing_quantities())
+
+
+def test_a_push_of_one_call_is_sent_from_the_callers_thread_and_a_larger_one_overlaps():
+    # given: a marketplace taking one item per stock call, 8 calls allowed at once, and a
+    # session noting the thread each call is sent from
+    kind = "shopee"
+    senders: list[str] = []
+    session = build_session(pool_size=8)
+    send = session.send
+    session.send = lambda *args, **kwargs: (
+        senders.append(current_thread().name) or send(*args, **kwargs)
+    )
+    with serve(kind, max_in_flight=8) as emulator:
+        client = adapter(kind, emulator, session=session)
+        one_per_item = {item: (item, ref) for item, ref in emulator.listing_quantities()}
+        first, *others = one_per_item.values()
+        # when: one listing's stock is pushed (most real-time pushes)
+        single = client.update_quantities([QuantityUpdate(*first, 3)])
+        # then: it is sent from the caller's thread: no pool was started for it
+        assert [result.ok for result in single] == [True]
+        assert senders == [current_thread().name]
+        # when: eight items' stock is pushed at once
+        senders.clear()
+        many = client.update_quantities([QuantityUpdate(*ref, 4) for ref in others[:8]])
+        # then: the pool's threads send them, several at once
+        assert all(result.ok for result in many)
+        assert len(senders) == 8
+        assert current_thread().name not in senders
+        assert emulator.peak_in_flight > 1
 
 
 @pytest.mark.django_db
