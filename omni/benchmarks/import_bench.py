@@ -16,6 +16,14 @@ a floor without it would count it as overhead. What the floor leaves out is what
 adds: reading and checking the file, the lookups, choosing what to write, the constraints,
 foreign keys and indexes of the real tables, and the stock_changed signal.
 `import ÷ floor` shows how close to the bare writes the import came.
+
+Beside it, the schema floor: the same rows written the same way into copies of the real tables
+with their indexes, constraints and foreign keys (SCHEMA_PREFIX + the table's name; a key to a
+table the same import writes points at that table's copy, any other at the real table), checked
+before the commit as the import's are at its commit. It is what the schema alone costs,
+whatever the import's code does: `import ÷ schema` is the part of the import's time that is
+its own (reading, checking, looking up, deciding), and `schema ÷ floor` the part the schema
+asks for.
 """
 
 import argparse
@@ -51,9 +59,12 @@ HANDLE_PREFIX = "omni-bench-import-"
 OUTLET_PREFIX = "bench-"
 # Exactly bench-1, bench-2…: other benchmarks' outlets must never match.
 OUTLET_CODES = r"^bench-[0-9]+$"
-# The floor's tables: FLOOR_PREFIX + the real table's name (see the module's docstring).
+# The floors' tables: FLOOR_PREFIX or SCHEMA_PREFIX + the real table's name (see the module's
+# docstring), in the groups one import writes together.
 FLOOR_PREFIX = "bench_floor_"
-FLOOR_MODELS = (Product, ProductImage, Variant, Stock, StockMovement)
+SCHEMA_PREFIX = "bench_schema_"
+FLOOR_GROUPS = ((Product, ProductImage, Variant), (Stock, StockMovement))
+FLOOR_MODELS = tuple(model for group in FLOOR_GROUPS for model in group)
 FLOOR_TRIES = 3
 
 ADJECTIVES = (
@@ -152,11 +163,12 @@ def _load() -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Judged:
-    """One import's phase and its floor's (None: it wrote no rows, or the floor cannot be
-    measured on this database)."""
+    """One import's phase, its floor's and its schema floor's (None: it wrote no rows, or the
+    floors cannot be measured on this database)."""
 
     phase: Phase
     floor: Phase | None
+    schema: Phase | None
 
 
 def _measure(options: dict[str, Any], report: Report, codes: list[str], *, floors: bool) -> None:
@@ -164,7 +176,11 @@ def _measure(options: dict[str, Any], report: Report, codes: list[str], *, floor
     judged: list[_Judged] = []
 
     def judge(phase: Phase, written: Callable[[], list[_Rows]]) -> None:
-        judged.append(_Judged(phase, _floor(report, written()) if floors else None))
+        if not floors:
+            judged.append(_Judged(phase, None, None))
+            return
+        rows = written()
+        judged.append(_Judged(phase, _floor(report, rows), _floor(report, rows, schema=True)))
 
     with report.phase("generate catalog CSV", counted=False) as phase:
         catalog = _catalog_csv(options["variants"], rng)
@@ -192,7 +208,7 @@ def _measure(options: dict[str, Any], report: Report, codes: list[str], *, floor
     if options["reimport"]:
         with report.phase("import catalog again") as phase:
             phase.rows = _checked(catalog_csv_import(stream=io.StringIO(catalog, newline=""))).rows
-        judged.append(_Judged(phase, None))  # every row unchanged: nothing written
+        judged.append(_Judged(phase, None, None))  # every row unchanged: nothing written
     report.total()
     if floors:
         _print_ratios(report, judged)
@@ -210,28 +226,57 @@ class _Rows:
     values: list[tuple[Any, ...]]
 
 
-def _floor_table(model: type[models.Model]) -> str:
-    return connection.ops.quote_name(FLOOR_PREFIX + model._meta.db_table)
+def _floor_table(model: type[models.Model], *, schema: bool = False) -> str:
+    prefix = SCHEMA_PREFIX if schema else FLOOR_PREFIX
+    return connection.ops.quote_name(prefix + model._meta.db_table)
 
 
 def _floor_tables_create() -> None:
-    """The floor's tables: each real table's columns, types and defaults, and its generated
-    columns still computed by the server (the variants' SKU key), but no constraints, indexes
-    or identity. Ordinary tables, so their rows go to the WAL as the real ones do."""
+    """The floors' tables. The floor's: each real table's columns, types and defaults, and its
+    generated columns still computed by the server (the variants' SKU key), but no constraints,
+    indexes or identity. The schema floor's: all of the real table (LIKE … INCLUDING ALL) and
+    its foreign keys, pointed at the copy of a table of the same group. Ordinary tables, so
+    their rows go to the WAL as the real ones do."""
     quote = connection.ops.quote_name
     _floor_tables_drop()  # left by a run that was killed
     with connection.cursor() as cursor:
-        for model in FLOOR_MODELS:
-            cursor.execute(
-                f"CREATE TABLE {_floor_table(model)} "
-                f"(LIKE {quote(model._meta.db_table)} INCLUDING DEFAULTS INCLUDING GENERATED)"
-            )
+        for group in FLOOR_GROUPS:
+            copied = {model._meta.db_table: _floor_table(model, schema=True) for model in group}
+            for model in group:
+                real = quote(model._meta.db_table)
+                cursor.execute(
+                    f"CREATE TABLE {_floor_table(model)} "
+                    f"(LIKE {real} INCLUDING DEFAULTS INCLUDING GENERATED)"
+                )
+                cursor.execute(
+                    f"CREATE TABLE {_floor_table(model, schema=True)} (LIKE {real} INCLUDING ALL)"
+                )
+            for model in group:
+                for target, definition in _foreign_keys(cursor, model._meta.db_table):
+                    if target in copied:
+                        definition = definition.replace(
+                            f"REFERENCES {quote(target)}(", f"REFERENCES {copied[target]}(", 1
+                        ).replace(f"REFERENCES {target}(", f"REFERENCES {copied[target]}(", 1)
+                    cursor.execute(
+                        f"ALTER TABLE {_floor_table(model, schema=True)} ADD {definition}"
+                    )
+
+
+def _foreign_keys(cursor: Any, table: str) -> list[tuple[str, str]]:
+    """(referenced table, definition) of each foreign key of `table`, as PostgreSQL writes it."""
+    cursor.execute(
+        "SELECT confrelid::regclass::text, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
+        [connection.ops.quote_name(table)],
+    )
+    return [(target.strip('"'), definition) for target, definition in cursor.fetchall()]
 
 
 def _floor_tables_drop() -> None:
     with connection.cursor() as cursor:
-        for model in FLOOR_MODELS:
-            cursor.execute(f"DROP TABLE IF EXISTS {_floor_table(model)}")
+        for schema in (True, False):  # the schema floor's first: their keys point at each other
+            tables = ", ".join(_floor_table(m, schema=schema) for m in FLOOR_MODELS)
+            cursor.execute(f"DROP TABLE IF EXISTS {tables}")
 
 
 def _written(model: type[models.Model], where: str, params: Sequence[Any]) -> _Rows:
@@ -270,28 +315,33 @@ def _stock_written(code: str) -> list[_Rows]:
     return [_written(Stock, of_outlet, [code]), _written(StockMovement, of_outlet, [code])]
 
 
-def _floor(report: Report, written: list[_Rows]) -> Phase | None:
-    """Time writing `written` into the floor's tables with COPY, in one transaction (committed
-    unless a caller holds one), FLOOR_TRIES times, emptying them after each (untimed); the
+def _floor(report: Report, written: list[_Rows], *, schema: bool = False) -> Phase | None:
+    """Time writing `written` into the floor's tables (with `schema`, the schema floor's) with
+    COPY, in one transaction (committed unless a caller holds one; deferred keys are checked
+    before it ends either way), FLOOR_TRIES times, emptying them after each (untimed); the
     fastest try is the floor, since noise from other work on the machine only ever adds."""
     rows = sum(len(table.values) for table in written)
     if not rows:
         return None
+    name = "  its schema floor: real tables" if schema else "  its floor: COPY, plain tables"
+    tables = [_floor_table(table.model, schema=schema) for table in written]
     tries = []
     for _ in range(FLOOR_TRIES):
-        phase = Phase("  its floor: COPY, plain tables", rows, counted=False)
+        phase = Phase(name, rows, counted=False)
         start, start_cpu = time.perf_counter(), time.process_time()
         with transaction.atomic(), connection.cursor() as cursor:
-            for table in written:
-                sql = f"COPY {_floor_table(table.model)} ({', '.join(table.columns)}) FROM STDIN"
+            for table, name_of in zip(written, tables, strict=True):
+                sql = f"COPY {name_of} ({', '.join(table.columns)}) FROM STDIN"
                 with cursor.cursor.copy(sql) as copy:
                     for values in table.values:
                         copy.write_row(values)
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the deferred key checks, now
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         phase.seconds = time.perf_counter() - start
         phase.cpu = time.process_time() - start_cpu
         tries.append(phase)
         with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE {', '.join(_floor_table(t.model) for t in written)}")
+            cursor.execute(f"TRUNCATE {', '.join(tables)}")
     best = min(tries, key=lambda phase: phase.seconds)
     report.line(
         f"{best.name:<30} {best.seconds:>7.2f} s (cpu {best.cpu:6.2f} s)  {rows:>9,} rows  "
@@ -301,28 +351,33 @@ def _floor(report: Report, written: list[_Rows]) -> Phase | None:
 
 
 def _print_ratios(report: Report, judged: list[_Judged]) -> None:
-    report.line(f"{'import ÷ floor':<30} {'import':>9} {'floor':>9} {'ratio':>7}")
-    with_floor = [j for j in judged if j.floor is not None]
+    report.line(
+        f"{'import ÷ floors':<30} {'import':>9} {'floor':>9} {'ratio':>8}  "
+        f"{'schema':>9} {'import ÷':>8} {'schema ÷':>8}"
+    )
+    report.line(f"{'':<61}{'floor':>9} {'schema':>8} {'floor':>8}")
+    totals = [0.0, 0.0, 0.0]
     for entry in judged:
-        if entry.floor is None:
+        if entry.floor is None or entry.schema is None:
             report.line(
                 f"  {entry.phase.name:<28} {entry.phase.seconds:>7.2f} s   (no rows written)"
             )
             continue
-        report.line(_ratio_line(entry.phase.name, entry.phase.seconds, entry.floor.seconds))
-    if with_floor:
-        report.line(
-            _ratio_line(
-                "total (phases with a floor)",
-                sum(j.phase.seconds for j in with_floor),
-                sum(j.floor.seconds for j in with_floor if j.floor is not None),
-            )
-        )
+        seconds = (entry.phase.seconds, entry.floor.seconds, entry.schema.seconds)
+        report.line(_ratio_line(entry.phase.name, *seconds))
+        totals = [total + part for total, part in zip(totals, seconds, strict=True)]
+    if totals[1]:
+        report.line(_ratio_line("total (phases with a floor)", *totals))
 
 
-def _ratio_line(name: str, seconds: float, floor: float) -> str:
-    ratio = f"{seconds / floor:>6.1f}×" if floor else "      –"
-    return f"  {name:<28} {seconds:>7.2f} s {floor:>7.2f} s {ratio}"
+def _ratio_line(name: str, seconds: float, floor: float, schema: float) -> str:
+    def ratio(over: float, under: float) -> str:
+        return f"{over / under:>7.1f}×" if under else "       –"
+
+    return (
+        f"  {name:<28} {seconds:>7.2f} s {floor:>7.2f} s {ratio(seconds, floor)}  "
+        f"{schema:>7.2f} s {ratio(seconds, schema)} {ratio(schema, floor)}"
+    )
 
 
 def _checked(result: ImportResult) -> ImportResult:

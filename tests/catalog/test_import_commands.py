@@ -6,12 +6,18 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import override_settings
 from django.urls import reverse
 
 from catalog.admin_views import BadLine, Problem
 from catalog.models import Outlet, Product, Stock, StockMovement, Variant
-from omni.benchmarks.import_bench import HANDLE_PREFIX
+from omni.benchmarks.import_bench import (
+    FLOOR_PREFIX,
+    HANDLE_PREFIX,
+    SCHEMA_PREFIX,
+    _floor_tables_create,
+)
 from tests.catalog.conftest import catalog_csv, tee_rows
 from tests.factories import OutletFactory, VariantFactory
 
@@ -234,3 +240,38 @@ def test_bench_import_runs_and_removes_what_it_created():
     assert not Product.objects.filter(handle__startswith=HANDLE_PREFIX).exists()
     assert not Outlet.objects.exists()
     assert not StockMovement.objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the floors are PostgreSQL's")
+def test_bench_import_prints_both_floors_and_drops_their_tables():
+    output = run("bench", "import", "--variants", "30", "--outlets", "1")
+    assert output.count("its floor: COPY, plain tables") == 2
+    assert output.count("its schema floor: real tables") == 2
+    assert "import ÷ floors" in output
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE %s", ["bench%"])
+        assert cursor.fetchone() == (0,)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the floors are PostgreSQL's")
+def test_the_schema_floor_has_the_real_tables_indexes_and_keys():
+    def indexes(table: str) -> int:
+        cursor.execute("SELECT count(*) FROM pg_indexes WHERE tablename = %s", [table])
+        return cursor.fetchone()[0]
+
+    def keys(table: str) -> set[str]:
+        cursor.execute(
+            "SELECT confrelid::regclass::text FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype = 'f'",
+            [table],
+        )
+        return {target for (target,) in cursor.fetchall()}
+
+    _floor_tables_create()
+    with connection.cursor() as cursor:
+        for table in ("catalog_product", "catalog_variant", "catalog_stock"):
+            assert indexes(f"{SCHEMA_PREFIX}{table}") == indexes(table) > 1
+            assert indexes(f"{FLOOR_PREFIX}{table}") == 0
+        # A key to a table the same import writes points at its copy; any other, at the table.
+        assert keys(f"{SCHEMA_PREFIX}catalog_variant") == {f"{SCHEMA_PREFIX}catalog_product"}
+        assert keys(f"{SCHEMA_PREFIX}catalog_stock") == {"catalog_variant", "catalog_outlet"}
