@@ -49,6 +49,7 @@ from channels.models import (
 from channels.rules import channel_settings_changed
 from channels.scans import RemovalNotHeld, scan_confirm_removal, scan_request
 from channels.services import adapter_for, channel_apply_duplicate_policy, credentials_validate
+from channels.sku_rules import channel_sku_search
 from channels.tabs import Tab
 from omni.admin_tools import (
     GREEN,
@@ -520,6 +521,19 @@ class ListingForm(forms.ModelForm):
         fields = ["variant"]
 
 
+def _listing_search(search, request, queryset, search_term, channels):
+    """Listings whose title, mapped SKU key or item id match (`search`, the admin's own), and
+    those whose key matches what the term maps to under their channel's SKU rules, so that
+    the SKU as the channel shows it (a prefix the rules take off, an aliased SKU) finds its
+    listing too. The key is stored trimmed and lower-cased: the term is trimmed the same way."""
+    term = search_term.strip()
+    results, may_have_duplicates = search(request, queryset, term)
+    mapped = channel_sku_search(term, channels) if term else None
+    if mapped is not None:
+        results = results | queryset.filter(mapped)
+    return results, may_have_duplicates
+
+
 @admin.register(Listing)
 class ListingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every listing; its page links it to a POS variant by hand."""
@@ -540,6 +554,10 @@ class ListingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["channel", "status", "is_manual_link", PushStateFilter]
     list_select_related = ["channel", "variant"]
     search_fields = ["title", "sku_key", "^item_id"]
+    search_help_text = (
+        "Part of the title or the SKU (any case, as the channel shows it or as it is matched), "
+        "or the start of the item id."
+    )
     autocomplete_fields = ["variant"]
     readonly_fields = [
         "channel",
@@ -572,6 +590,10 @@ class ListingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return super().change_view(
             request, object_id, form_url, {"next": back, **(extra_context or {})}
         )
+
+    def get_search_results(self, request, queryset, search_term):
+        channels = Channel.objects.only("sku_strip_prefixes", "sku_strip_suffixes")
+        return _listing_search(super().get_search_results, request, queryset, search_term, channels)
 
     def response_change(self, request, obj):
         back = request.POST.get("next", "")
@@ -862,8 +884,9 @@ class ListingTabAdmin(TabAdmin):
         return state_badge(obj.get_status_display(), LISTING_COLOURS[obj.status])
 
     def get_search_results(self, request, queryset, search_term):
-        # sku_key is stored trimmed and lower-cased: search it the same way
-        return super().get_search_results(request, queryset, search_term.strip())
+        return _listing_search(
+            super().get_search_results, request, queryset, search_term, [self._channel(request)]
+        )
 
     @admin.display(description="SKU", ordering="sku_key")
     def sku_cell(self, obj: Listing):

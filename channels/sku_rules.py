@@ -176,6 +176,33 @@ def _aliases(channel_id: int, skus: Iterable[str] | None) -> dict[str, KnownAlia
     return {row[0]: KnownAlias(*row[1:]) for row in rows}
 
 
+def channel_sku_search(term: str, channels: Iterable[Channel]) -> Q | None:
+    """What else a search for `term` (a SKU, or part of one, as a channel shows it) should find
+    among listings, which are searched by their mapped key: on each channel whose rules map
+    `term` to another key (its alias of that SKU, a prefix or suffix taken off), the listings
+    whose key contains that one. None when no channel's rules change `term`.
+    Cost: one query, for the channels' aliases of `term`."""
+    channels = list(channels)
+    key = sku_key(term)
+    if not key or not channels:
+        return None
+    aliased = dict(
+        SkuAlias.objects.filter(channel__in=channels, channel_sku_key=key).values_list(
+            "channel_id", "variant__sku_key"
+        )
+    )
+    wanted = []
+    for channel in channels:
+        rules = SkuMapper(
+            prefixes=split_affixes(channel.sku_strip_prefixes),
+            suffixes=split_affixes(channel.sku_strip_suffixes),
+        )
+        mapped = aliased.get(channel.pk) or rules.key(term)
+        if mapped and mapped != key:
+            wanted.append(Q(channel_id=channel.pk, sku_key__icontains=mapped))
+    return reduce(or_, wanted) if wanted else None
+
+
 # --- re-matching a channel's listings ----------------------------------------------------------
 
 

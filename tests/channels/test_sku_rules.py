@@ -15,7 +15,7 @@ from django.urls import reverse
 from catalog.imports import ImportFileError
 from catalog.models import Product, Variant
 from catalog.services import stock_adjust
-from channels import scans, selectors
+from channels import scans, selectors, tabs
 from channels.emulators.shopee import ShopeeEmulator
 from channels.inventory import inventory_flush
 from channels.listings import listing_link, listings_download_to_pos, listings_upload
@@ -727,3 +727,42 @@ def test_the_api_says_what_a_channel_sku_maps_to_and_why(pos, shop, api):
     unknown = api.get(url, {"sku": "TKP-NOPE"}).json()
     assert (unknown["rule"], unknown["key"], unknown["variant"]) == ("prefix", "nope", None)
     assert api.get("/api/channels/999999/sku-mapping", {"sku": "A"}).status_code == 404
+
+
+# --- searching listings by the SKU the channel shows -------------------------------------------
+
+
+def test_a_listing_is_found_by_its_sku_as_the_channel_shows_it(pos, shop, admin_client):
+    # given: a channel whose rules take "TKP-" and "-promo" off, and alias GIFT-7 to BAG-NAT
+    channel = make_channel(shop, sku_strip_prefixes="TKP-", sku_strip_suffixes="-promo")
+    sku_alias_create(channel=channel, channel_sku="GIFT-7", pos_sku="BAG-NAT")
+    run_scan(channel)
+    tab = reverse(tabs.SOLD_IN_CHANNEL.changelist_url_name)
+    everywhere = reverse("admin:channels_listing_changelist")
+
+    def found(url: str, term: str) -> set[str]:
+        response = admin_client.get(url, {"channel": channel.pk, "q": term})
+        assert response.status_code == 200
+        return {listing.title for listing in response.context["cl"].result_list}
+
+    # when/then: the SKU as the seller typed it finds its listing, in the tab and in the list
+    # of every channel's listings, whole or in part, in any case
+    for url in (tab, everywhere):
+        assert found(url, "TKP-TEE-BLK-M") == {"Black Tee"}
+        assert found(url, " tkp-tee-wht-m-Promo ") == {"White Tee"}
+        assert found(url, "Tkp-Tee") == {"Black Tee", "White Tee"}
+        assert found(url, "GIFT-7") == {"Gift Bag"}
+        # the key it is matched by still finds it, and so do titles
+        assert found(url, "tee-blk") == {"Black Tee"}
+        assert found(url, "mug") == {"Mug"}
+    # then: it is the channel's rules that find them: another channel's rules do not
+    Channel.objects.filter(pk=channel.pk).update(sku_strip_prefixes="", sku_strip_suffixes="")
+    Channel.objects.create(
+        kind="shopee",
+        name="Other",
+        credentials={},
+        order_outlet=channel.order_outlet,
+        sku_strip_prefixes="TKP-",
+    )
+    assert found(tab, "TKP-TEE-BLK-M") == set()
+    assert found(everywhere, "TKP-TEE-BLK-M") == set()
