@@ -521,6 +521,41 @@ class ListingForm(forms.ModelForm):
         fields = ["variant"]
 
 
+LISTING_COLOURS = {
+    Listing.Status.LIVE: GREEN,
+    Listing.Status.INACTIVE: GREY,
+    Listing.Status.REMOVED: RED,
+}
+
+
+# Columns of the listing list and the listing tabs (assigned as methods of both).
+
+
+@admin.display(description="SKU", ordering="sku_key")
+def sku_cell(model_admin, listing: Listing) -> str:
+    return listing.sku or format_html('<span class="omni-muted">{}</span>', "(blank)")
+
+
+@admin.display(description="Status", ordering="status")
+def status_badge(model_admin, listing: Listing) -> str:
+    return state_badge(listing.get_status_display(), LISTING_COLOURS[listing.status])
+
+
+@admin.display(description="External ref", ordering="item_id")
+def external_ref_cell(model_admin, listing: Listing) -> str:
+    """A listing's item id and variant ref with a line break allowed between them: two 19-digit
+    ids (TikTok Shop, Tokopedia) on one line would push the table past the screen."""
+    if not listing.variant_ref:
+        return listing.item_id
+    return format_html("{}/<wbr>{}", listing.item_id, listing.variant_ref)
+
+
+LISTING_SEARCH_HELP = (
+    "Part of the title or the SKU (any case, as the channel shows it or as it is matched), or the "
+    "start of the item id."
+)
+
+
 def _listing_search(search, request, queryset, search_term, channels):
     """Listings whose title, mapped SKU key or item id match (`search`, the admin's own), and
     those whose key matches what the term maps to under their channel's SKU rules, so that
@@ -540,24 +575,19 @@ class ListingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     form = ListingForm
     list_display = [
-        "title",
-        "channel",
-        "sku",
+        "title_and_channel",
+        "sku_cell",
         "external_ref",
-        "status",
+        "status_badge",
         "variant",
         "quantity",
-        "pushed_quantity",
-        "pushed_at",
-        "push_error",
+        "last_push",
     ]
     list_filter = ["channel", "status", "is_manual_link", PushStateFilter]
     list_select_related = ["channel", "variant"]
+    sku_cell, external_ref, status_badge = sku_cell, external_ref_cell, status_badge
     search_fields = ["title", "sku_key", "^item_id"]
-    search_help_text = (
-        "Part of the title or the SKU (any case, as the channel shows it or as it is matched), "
-        "or the start of the item id."
-    )
+    search_help_text = LISTING_SEARCH_HELP
     autocomplete_fields = ["variant"]
     readonly_fields = [
         "channel",
@@ -594,6 +624,25 @@ class ListingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         channels = Channel.objects.only("sku_strip_prefixes", "sku_strip_suffixes")
         return _listing_search(super().get_search_results, request, queryset, search_term, channels)
+
+    @admin.display(description="Listing", ordering="title")
+    def title_and_channel(self, obj: Listing) -> str:
+        """The title, with the channel under it: one column fewer, so the list fits the screen."""
+        return format_html('{}<br><span class="omni-muted">{}</span>', obj.title, obj.channel.name)
+
+    @admin.display(description="Last push", ordering="pushed_at")
+    def last_push(self, obj: Listing) -> str:
+        """What omni last sent the channel for this listing, and when; a failure says why in
+        its tooltip (the whole message is on the listing's page)."""
+        if obj.push_error:
+            return format_html(
+                '<span title="{}">{}</span>', obj.push_error, state_badge("Failed", RED)
+            )
+        if obj.pushed_at is None:
+            return format_html('<span class="omni-muted">{}</span>', "never")
+        return format_html(
+            '{} <span class="omni-muted">{}</span>', obj.pushed_quantity, age(obj.pushed_at)
+        )
 
     def response_change(self, request, obj):
         back = request.POST.get("next", "")
@@ -865,32 +914,18 @@ class TabAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"Failed — {line}", messages.ERROR)
 
 
-LISTING_COLOURS = {
-    Listing.Status.LIVE: GREEN,
-    Listing.Status.INACTIVE: GREY,
-    Listing.Status.REMOVED: RED,
-}
-
-
 class ListingTabAdmin(TabAdmin):
     list_select_related = ["variant__product"]
     # Substring matches (any case), served on PostgreSQL by trigram indexes (omni.search).
     search_fields = ["title", "sku_key", "^item_id"]
-    search_help_text = "Part of the title or the SKU (any case), or the start of the item id."
+    search_help_text = LISTING_SEARCH_HELP
+    sku_cell, external_ref, status_badge = sku_cell, external_ref_cell, status_badge
     list_filter = ["status"]
-
-    @admin.display(description="Status", ordering="status")
-    def status_badge(self, obj: Listing) -> str:
-        return state_badge(obj.get_status_display(), LISTING_COLOURS[obj.status])
 
     def get_search_results(self, request, queryset, search_term):
         return _listing_search(
             super().get_search_results, request, queryset, search_term, [self._channel(request)]
         )
-
-    @admin.display(description="SKU", ordering="sku_key")
-    def sku_cell(self, obj: Listing):
-        return obj.sku or format_html('<span class="omni-muted">{}</span>', "(blank)")
 
     @admin.display(description="POS variant")
     def pos(self, obj: Listing):

@@ -59,6 +59,19 @@ def test_a_partial_sku_finds_its_listings(staff, shop):
     assert all(part in sku.lower() for sku in skus)
 
 
+def test_listings_with_two_19_digit_ids_fit_the_screen_in_the_tabs_and_the_list(staff, shop):
+    # given: listings whose ids are as long as TikTok Shop's and Tokopedia's
+    listed = Listing.objects.filter(channel=shop.channel).exclude(variant=None).order_by("title")
+    for n, listing in enumerate(listed[:5]):
+        Listing.objects.filter(pk=listing.pk).update(
+            item_id=f"17295000000000{n:05}", variant_ref=f"17296000000000{n:05}"
+        )
+    # when/then: the pages showing them open with nothing cut off (Staff.open checks)
+    staff.open(tab_path(tabs.SOLD_IN_CHANNEL, shop.channel, o="1"))
+    staff.open(reverse("admin:channels_listing_changelist") + "?q=17295")
+    assert result_count(staff.page) == 5
+
+
 def test_a_scan_shows_its_progress_until_it_succeeds(staff, shop, worker):
     shop.emulator.set_faults(latency=0.4)  # a marketplace that takes its time
     staff.open(tab_path(tabs.SOLD_IN_CHANNEL, shop.channel))
