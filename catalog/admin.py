@@ -759,8 +759,7 @@ class StockMovementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "outlet_code",
         "on_hand_change",
         "reserved_change",
-        "reference_short",
-        "actor_short",
+        "reference_and_actor",
     ]
     # A from/to pair of days rather than the admin's date drill-down, which lists the years,
     # months and days that have movements: a scan of the whole ledger on every page.
@@ -811,13 +810,16 @@ class StockMovementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def reserved_change(self, obj: StockMovement) -> str:
         return _change(obj.reserved_delta, obj.reserved_after)
 
-    @admin.display(description="Reference", ordering="reference")
-    def reference_short(self, obj: StockMovement) -> str:
-        return _short(obj.reference, 28)
-
-    @admin.display(description="Actor", ordering="actor")
-    def actor_short(self, obj: StockMovement) -> str:
-        return _short(obj.actor, 20)
+    @admin.display(description="Reference · by", ordering="reference")
+    def reference_and_actor(self, obj: StockMovement) -> str:
+        """The reference, and under it who or what moved the stock: one column, not two."""
+        if not obj.actor:
+            return _short(obj.reference, 28)
+        return format_html(
+            '{}<br><span class="omni-muted">{}</span>',
+            _short(obj.reference, 28),
+            _short(obj.actor, 28),
+        )
 
 
 # The ledger's trigger column in a word or two; the full name is in the cell's tooltip and the

@@ -127,8 +127,8 @@ class ChannelAdmin(admin.ModelAdmin):
         "kind",
         "state",
         "last_scan",
-        "inventory_sync_mode",
-        "order_outlet",
+        "sync_mode",
+        "outlet",
         "buffer",
     ]
     list_filter = ["kind", "is_active", "inventory_sync_mode"]
@@ -215,6 +215,17 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.display(description="Last scan", ordering="last_scan_at")
     def last_scan(self, obj: Channel) -> str:
         return age(obj.last_scan_at)
+
+    @admin.display(description="Inventory sync", ordering="inventory_sync_mode")
+    def sync_mode(self, obj: Channel) -> str:
+        return obj.get_inventory_sync_mode_display()
+
+    @admin.display(description="Order outlet", ordering="order_outlet__code")
+    def outlet(self, obj: Channel) -> str:
+        """The outlet's code, its name in the tooltip: the full "name (code)" widened the list
+        past the screen."""
+        outlet = obj.order_outlet
+        return format_html('<span title="{}">{}</span>', outlet.name, outlet.code)
 
     # -- the channel's own buttons (its page, the tabs, Channel Statistic) --------------------
 
@@ -397,20 +408,7 @@ def confirm_removal_button(scan: Scan) -> str:
 
 @admin.register(Scan)
 class ScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = [
-        "pk",
-        "channel",
-        "progress",
-        "held_removal",
-        "seen",
-        "new",
-        "changed",
-        "matched",
-        "not_in_pos",
-        "duplicates",
-        "removed",
-        "started",
-    ]
+    list_display = ["pk", "channel", "progress", "held_removal", "found", "started"]
     list_filter = ["status", "kind", "channel", ("created_at", DateRangeFilter)]
     list_select_related = ["channel"]
     show_full_result_count = False
@@ -426,6 +424,23 @@ class ScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Progress / outcome", ordering="status")
     def progress(self, obj: Scan) -> str:
         return progress_bar(scan_progress(obj, obj.expected))
+
+    @admin.display(description="Listings", ordering="seen")
+    def found(self, obj: Scan) -> str:
+        """What the scan found, in two short lines rather than seven columns of counts."""
+        counts = (
+            [("seen", obj.seen), ("new", obj.new), ("changed", obj.changed)],
+            [
+                ("matched", obj.matched),
+                ("not in POS", obj.not_in_pos),
+                ("duplicates", obj.duplicates),
+                ("removed", obj.removed),
+            ],
+        )
+        lines = [
+            format_html_join(" · ", "{} {}", ((n, label) for label, n in line)) for line in counts
+        ]
+        return format_html('{}<br><span class="omni-muted">{}</span>', *lines)
 
     @admin.display(description="Held removal")
     def held_removal(self, obj: Scan) -> str:

@@ -7,6 +7,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django_q import admin as q_admin  # registers django-q2's admins, replaced below
+from django_q.models import Failure, Success
 
 from omni.admin_tools import ReadOnlyAdminMixin
 from omni.auth import token_create, token_revoke
@@ -94,3 +96,21 @@ class IdempotentRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_help_text = "The exact Idempotency-Key."
     show_full_result_count = False
     denied_permissions = frozenset({"add", "change"})
+
+
+# django-q2's task lists without their cluster and stopped columns, which pushed the lists past a
+# 1440 px screen: a deployment runs under one cluster name (the filter still lists it), and when a
+# task started (and, for a success, how long it took) says when it stopped.
+admin.site.unregister(Success)
+admin.site.unregister(Failure)
+_WIDE = ("cluster", "stopped")
+
+
+@admin.register(Success)
+class SuccessAdmin(q_admin.TaskAdmin):
+    list_display = tuple(column for column in q_admin.TaskAdmin.list_display if column not in _WIDE)
+
+
+@admin.register(Failure)
+class FailureAdmin(q_admin.FailAdmin):
+    list_display = tuple(column for column in q_admin.FailAdmin.list_display if column not in _WIDE)

@@ -4,6 +4,7 @@ for JavaScript errors and for anything cut off or scrolling sideways (see confte
 import re
 
 import pytest
+from django.contrib import admin
 from django.urls import reverse
 
 from channels import tabs
@@ -70,6 +71,20 @@ def test_listings_with_two_19_digit_ids_fit_the_screen_in_the_tabs_and_the_list(
     staff.open(tab_path(tabs.SOLD_IN_CHANNEL, shop.channel, o="1"))
     staff.open(reverse("admin:channels_listing_changelist") + "?q=17295")
     assert result_count(staff.page) == 5
+
+
+def test_every_list_of_the_admin_fits_the_screen(staff, shop):
+    # given: the shop scanned and a week of orders through the pipeline (the fixture)
+    tab_models = {tab.proxy for tab in tabs.TABS}
+    paths = []
+    for model in admin.site._registry:
+        opts = model._meta
+        path = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        paths.append(path + (f"?channel={shop.channel.pk}" if model in tab_models else ""))
+    # when/then: each opens with nothing cut off and no script error (Staff.open checks)
+    for path in paths:
+        staff.open(path)
+    assert len(paths) > 30
 
 
 def test_a_scan_shows_its_progress_until_it_succeeds(staff, shop, worker):
