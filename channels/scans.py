@@ -185,14 +185,19 @@ def _read(scan: Scan, channel: Channel, started: datetime, on_page) -> Scan:
         return _finish(scan, counts, CallStats(), 0.0, error=str(exc))
     pages = _Waiting(adapter.iter_listing_pages(updated_since=scan.since))
     buffer: list[RemoteListing] = []
+    # A channel without listings (its first scan) can only hold those this scan writes: the
+    # items it has not written yet are not looked up (see _upsert_page).
+    written = None if Listing.objects.filter(channel=channel).exists() else set[str]()
     try:
         for page in pages:
             buffer.extend(page)
             counts.pages += 1
             if len(buffer) >= WRITE_BATCH:
-                _write(scan, channel, buffer, started, counts, adapter.stats, pages, on_page)
+                _write(
+                    scan, channel, buffer, started, counts, written, adapter.stats, pages, on_page
+                )
                 buffer = []
-        _write(scan, channel, buffer, started, counts, adapter.stats, pages, on_page)
+        _write(scan, channel, buffer, started, counts, written, adapter.stats, pages, on_page)
         removals = (
             _end_of_full_scan(scan, channel) if scan.kind == Scan.Kind.FULL else NOTHING_REMOVED
         )
@@ -226,9 +231,9 @@ def _read_error(scan: Scan, exc: AdapterError) -> str:
     )
 
 
-def _write(scan, channel, buffer, started, counts, stats, pages, on_page) -> None:
+def _write(scan, channel, buffer, started, counts, written, stats, pages, on_page) -> None:
     if buffer:
-        _upsert_page(channel, buffer, started, counts)
+        _upsert_page(channel, buffer, started, counts, written)
     _save_progress(scan, counts, stats, pages.seconds)
     if on_page:
         on_page(scan)
@@ -257,17 +262,32 @@ class _Waiting:
             self.seconds += time.perf_counter() - start
 
 
-def _upsert_page(channel: Channel, page: Sequence[RemoteListing], now, counts: _Counts) -> None:
+def _upsert_page(
+    channel: Channel,
+    page: Sequence[RemoteListing],
+    now,
+    counts: _Counts,
+    written: set[str] | None = None,
+) -> None:
     """Insert new listings and update changed ones, in bulk, mapped to POS variants by SKU
     under the channel's SKU rules (channels.sku_rules: aliases, prefixes and suffixes).
 
-    Cost: three reads (existing listings of these items, the channel's aliases of these SKUs,
-    variants by mapped SKU) and at most two writes, whatever the number of listings.
+    `written`, on a channel that had no listings when the scan began: the items the scan has
+    written so far, the only ones that can have rows; the others are not looked up, and this
+    page's are added. (A listing another writer, an upload, adds meanwhile is then written
+    over as a new one: counted new rather than changed.)
+
+    Cost: three reads (existing listings of these items, none when no item can have any; the
+    channel's aliases of these SKUs; variants by mapped SKU) and at most two writes, whatever
+    the number of listings.
     """
     refs = {(r.item_id, r.variant_id): r for r in page}
+    items = {r.item_id for r in page}
     existing = {
         (row[1], row[2]): row
-        for row in listings_of_items(channel_id=channel.pk, item_ids={r.item_id for r in page})
+        for row in listings_of_items(
+            channel_id=channel.pk, item_ids=items if written is None else items & written
+        )
     }
     mapped = SkuMapper.for_channel(channel, skus=[r.sku for r in page]).keys(r.sku for r in page)
     variants = variant_ids_by_sku_key(set(mapped.values()))
@@ -305,6 +325,8 @@ def _upsert_page(channel: Channel, page: Sequence[RemoteListing], now, counts: _
         listings_upsert(channel_id=channel.pk, rows=writes, now=now)
         listings_seen(ids=unchanged, now=now)
         _push_returned(channel, returned)
+    if written is not None:
+        written |= items
     counts.seen += len(refs)
 
 

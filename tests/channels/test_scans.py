@@ -358,6 +358,52 @@ def test_a_second_full_scan_of_an_unchanged_shop_changes_nothing(pos, shop):
     assert (again.seen, again.new, again.changed, again.removed) == (8, 0, 0, 0)
 
 
+def test_a_first_scan_looks_up_only_the_items_it_has_written(pos, shop, monkeypatch):
+    # given: a scan writing every page on its own, and an item listed again on a later page
+    # (an offset walk sees one twice when an item before it moves)
+    monkeypatch.setattr(scans, "WRITE_BATCH", 1)
+    real_pages = scans._Waiting
+    repeated: list[int] = []
+
+    def shifted(pages):
+        def again():
+            first = None
+            for page in pages:
+                first = first or page
+                yield page
+            repeated.append(len(first))
+            yield first  # the first page, listed once more at the end
+
+        return real_pages(again())
+
+    monkeypatch.setattr(scans, "_Waiting", shifted)
+    channel = make_channel(shop)
+
+    def scanned_with_lookups() -> tuple[Scan, int]:
+        with CaptureQueriesContext(connection) as captured:
+            scan = run_scan(channel)
+        lookups = [
+            q["sql"]
+            for q in captured.captured_queries
+            if q["sql"].lstrip().upper().startswith("SELECT")
+            and "channels_listing" in q["sql"]
+            and "item_id" in q["sql"]
+        ]
+        return scan, len(lookups)
+
+    # when: the channel's first scan
+    first, first_lookups = scanned_with_lookups()
+    # then: only the page listed again was looked up, and it was not written twice
+    assert (first.seen, first.new, first.changed) == (8 + repeated[0], 8, 0)
+    assert first_lookups == 1
+    assert Listing.objects.filter(channel=channel).count() == 8
+    # when: a second scan, of a channel that has listings
+    again, again_lookups = scanned_with_lookups()
+    # then: every page is looked up, and nothing has changed
+    assert (again.seen, again.new, again.changed) == (8 + repeated[1], 0, 0)
+    assert again_lookups == again.pages_done
+
+
 @pytest.mark.parametrize("value", ["abc", "1.5", "-1", "99999", ""])
 def test_a_tab_asked_for_a_channel_that_is_not_one_opens_on_the_first_channel(
     value, pos, shop, admin_client
