@@ -244,6 +244,14 @@ def _floor(scan: Scan, wall: float, adapter: Adapter, faults: Faults, report: Re
         f"  marketplace              {faults.latency:.3f} s per reply, {in_flight} calls in "
         f"flight (peak used {adapter.gate.peak})"  # type: ignore[attr-defined]
     )
+    bulk = getattr(adapter, "bulk_stats", None)
+    if bulk is not None and bulk.read:
+        report.line(
+            "  floor                        none     read through a bulk operation: its time "
+            "is the operation running on the marketplace's side, not calls (target: 100,000 "
+            "products within 3 minutes)"
+        )
+        return
     report.line(
         f"  floor                    {floor:8.2f} s   = {faults.latency:g} s × max("
         f"{scan.http_calls:,} calls ÷ {in_flight} = {rounds:,} round trips, "

@@ -35,3 +35,16 @@ def test_bench_scan_prints_its_figures_and_removes_what_it_created():
     assert not Channel.objects.exists()
     assert not Listing.objects.exists()
     assert not Product.objects.exists()
+
+
+def test_bench_scan_of_a_shopify_bulk_read_prints_no_calls_floor():
+    # given: a shop large enough for a bulk operation (1,000 products or more)
+    out = io.StringIO()
+    # when
+    call_command(
+        "bench", "scan", "--kind", "shopify", "--items", "1800", "--changed", "5", stdout=out
+    )
+    # then: its time is the operation's, so no floor of calls × latency is claimed
+    output = out.getvalue()
+    assert "read through a bulk operation" in output
+    assert "wall ÷ floor" not in output
