@@ -323,7 +323,7 @@ def _floor(report: Report, written: list[_Rows], *, schema: bool = False) -> Pha
     rows = sum(len(table.values) for table in written)
     if not rows:
         return None
-    name = "  its schema floor: real tables" if schema else "  its floor: COPY, plain tables"
+    name = "  its schema floor: full tables" if schema else "  its floor: COPY, plain tables"
     tables = [_floor_table(table.model, schema=schema) for table in written]
     tries = []
     for _ in range(FLOOR_TRIES):

@@ -246,7 +246,7 @@ def test_bench_import_runs_and_removes_what_it_created():
 def test_bench_import_prints_both_floors_and_drops_their_tables():
     output = run("bench", "import", "--variants", "30", "--outlets", "1")
     assert output.count("its floor: COPY, plain tables") == 2
-    assert output.count("its schema floor: real tables") == 2
+    assert output.count("its schema floor: full tables") == 2
     assert "import ÷ floors" in output
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE %s", ["bench%"])
