@@ -7,6 +7,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from catalog.models import StockMovement
 from channels import tabs
 from channels.models import Listing, Scan
 
@@ -74,7 +75,15 @@ def test_listings_with_two_19_digit_ids_fit_the_screen_in_the_tabs_and_the_list(
 
 
 def test_every_list_of_the_admin_fits_the_screen(staff, shop):
-    # given: the shop scanned and a week of orders through the pipeline (the fixture)
+    # given: the shop scanned and a week of orders through the pipeline (the fixture), and the
+    # ledger's longest cells: every trigger, a long reference and actor
+    movement = StockMovement.objects.order_by("pk").first()
+    for trigger in StockMovement.Trigger:
+        movement.pk, movement.trigger = None, trigger
+        movement.on_hand_delta, movement.on_hand_after = -1200, 98765
+        movement.reference = "Shopee Demo order 2612073BH7KQ9R, cancelled by the buyer"
+        movement.actor = "webhook: Shopee Demo (order status update)"
+        movement.save()
     tab_models = {tab.proxy for tab in tabs.TABS}
     paths = []
     for model in admin.site._registry:
