@@ -67,6 +67,7 @@ from omni.admin_tools import (
     ReadOnlyAdminMixin,
     progress_bar,
     state_badge,
+    with_note,
 )
 
 # A changelist cell kept on one line (SKUs break at their hyphens otherwise).
@@ -787,11 +788,7 @@ class StockMovementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def when(self, obj: StockMovement) -> str:
         """The day, and the time under it: the row fits 1440 px with the longest cells."""
         moment = timezone.localtime(obj.created_at)
-        return format_html(
-            '<span style="white-space:nowrap">{}</span><br><span class="omni-muted">{}</span>',
-            moment.strftime("%Y-%m-%d"),
-            moment.strftime("%H:%M"),
-        )
+        return with_note(format_html(NOWRAP, moment.strftime("%Y-%m-%d")), moment.strftime("%H:%M"))
 
     @admin.display(description="Trigger", ordering="trigger")
     def trigger_short(self, obj: StockMovement) -> str:
@@ -820,11 +817,7 @@ class StockMovementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """The reference, and under it who or what moved the stock: one column, not two."""
         if not obj.actor:
             return _short(obj.reference, 28)
-        return format_html(
-            '{}<br><span class="omni-muted">{}</span>',
-            _short(obj.reference, 28),
-            _short(obj.actor, 28),
-        )
+        return with_note(_short(obj.reference, 28), _short(obj.actor, 28))
 
 
 # The ledger's trigger column in a word or two; the full name is in the cell's tooltip and the

@@ -61,6 +61,7 @@ from omni.admin_tools import (
     clipped,
     progress_bar,
     state_badge,
+    with_note,
 )
 
 # --- channel settings ------------------------------------------------------------------------
@@ -440,7 +441,7 @@ class ScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         lines = [
             format_html_join(" · ", "{} {}", ((n, label) for label, n in line)) for line in counts
         ]
-        return format_html('{}<br><span class="omni-muted">{}</span>', *lines)
+        return with_note(*lines)
 
     @admin.display(description="Held removal")
     def held_removal(self, obj: Scan) -> str:
@@ -643,7 +644,7 @@ class ListingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Listing", ordering="title")
     def title_and_channel(self, obj: Listing) -> str:
         """The title, with the channel under it: one column fewer, so the list fits the screen."""
-        return format_html('{}<br><span class="omni-muted">{}</span>', obj.title, obj.channel.name)
+        return with_note(obj.title, obj.channel.name)
 
     @admin.display(description="Last push", ordering="pushed_at")
     def last_push(self, obj: Listing) -> str:
@@ -1105,12 +1106,8 @@ class ChannelStatisticAdmin(TabAdmin):
 
     @admin.display(description="Channel", ordering="name")
     def channel_link(self, obj: Channel) -> str:
-        return format_html(
-            '<a href="{}">{}</a><br><span class="omni-muted">{}</span>',
-            reverse("admin:channels_channel_change", args=[obj.pk]),
-            obj.name,
-            obj.get_kind_display(),
-        )
+        link = reverse("admin:channels_channel_change", args=[obj.pk])
+        return with_note(format_html('<a href="{}">{}</a>', link, obj.name), obj.get_kind_display())
 
     # The counts are annotated by the tab's queryset (selectors.channels_with_tab_counts).
     @admin.display(description="Live Product", ordering="live_product")

@@ -72,6 +72,12 @@ def state_badge(label: str, colour: str) -> str:
     return format_html('<span style="{}">{}</span>', BADGE_STYLE.format(colour), label)
 
 
+def with_note(value: Any, note: Any) -> str:
+    """A changelist cell of two lines: `value`, and `note` muted under it (one column where two
+    would widen the list)."""
+    return format_html('{}<br><span class="omni-muted">{}</span>', value, note)
+
+
 # A message column wide enough to read: without it a changelist squeezes it to a word a line.
 MESSAGE_STYLE = "display:inline-block;min-width:16em"
 
