@@ -478,22 +478,23 @@ class BaseAdapter(Generic[C, K]):
         if self.max_in_flight == 1:
             yield serial_map
             return
-        started: list[ThreadPoolExecutor] = []
+        executor: ThreadPoolExecutor | None = None
         lock = threading.Lock()
 
         def calls(fn: Callable[[T], R], args: Sequence[T]) -> list[R]:
+            nonlocal executor
             if len(args) < 2:
                 return serial_map(fn, args)
             with lock:
-                if not started:
+                if executor is None:
                     name = f"{self.kind}-detail"
-                    started.append(ThreadPoolExecutor(self.max_in_flight, thread_name_prefix=name))
-            return list(started[0].map(fn, args))
+                    executor = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix=name)
+            return list(executor.map(fn, args))
 
         try:
             yield calls
         finally:
-            for executor in started:
+            if executor is not None:
                 executor.shutdown()
 
     def read_ahead(
