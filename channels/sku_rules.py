@@ -193,10 +193,7 @@ def channel_sku_search(term: str, channels: Iterable[Channel]) -> Q | None:
     )
     wanted = []
     for channel in channels:
-        rules = SkuMapper(
-            prefixes=split_affixes(channel.sku_strip_prefixes),
-            suffixes=split_affixes(channel.sku_strip_suffixes),
-        )
+        rules = SkuMapper.for_channel(channel, skus=())  # its affixes; aliases read above
         mapped = aliased.get(channel.pk) or rules.key(term)
         if mapped and mapped != key:
             wanted.append(Q(channel_id=channel.pk, sku_key__icontains=mapped))
