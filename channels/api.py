@@ -141,18 +141,20 @@ def channel_listings(
     page: Query[PageIn],
 ) -> HttpResponse:
     """Rows of `tab`, with the ids needed to act on each (listing id, item_id, variant_ref,
-    variant id, product id), filtered by `sku` (normalised) and `q` (title or product name).
+    variant id, product id), filtered by `sku` (normalised; as the POS has it or as the channel
+    shows it, see channels.filters.TabFilter) and `q` (title or product name).
     Listing tabs are ordered by listing id (Multiple Listed SKU: grouped by SKU), POS tabs by
     variant id.
 
     `count` is exact up to 1,000 rows; above that it may lag changes by up to 30 seconds
     (counting 100,000 listings on every page would cost more than the page itself).
     Cost: the page query (two, ids then rows, for deep offsets), a bounded count; `in_pos` adds
-    one query for where the page's variants are listed.
+    one query for where the page's variants are listed, `sku` two (the channel, its alias).
     """
     tab = tabs.BY_SLUG[filters.tab]
-    channel = Channel(pk=channel_id)  # the selectors need only its id; existence checked there
-    rows = filtered(tab.filterset, filters, tab.queryset(channel))
+    # The selectors need only its id (existence is checked there); a SKU, its SKU rules.
+    channel = _channel(channel_id) if filters.sku else Channel(pk=channel_id)
+    rows = filtered(tab.filterset, filters, tab.queryset(channel), channel=channel)
     try:
         found = selectors.tab_page(
             tab=tab,

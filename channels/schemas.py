@@ -250,7 +250,13 @@ class TabRowOut(Schema):
 
 class TabFilterIn(Schema):
     tab: Tab = "sold_in_channel"
-    sku: Text(120) | None = Field(None, description="Matched trimmed, ignoring letter case.")
+    sku: Text(120) | None = Field(
+        None,
+        description=(
+            "Matched trimmed, ignoring letter case: the POS SKU, or the SKU as the channel shows "
+            "it (its SKU rules applied: a prefix or suffix taken off, an alias)."
+        ),
+    )
     q: Text(120) | None = Field(None, description="Part of the title or product name.")
 
 

@@ -268,15 +268,19 @@ PageIn = Page.Input
 
 
 def filtered(
-    filterset_class: type[django_filters.FilterSet], params: Schema, queryset: QuerySet
+    filterset_class: type[django_filters.FilterSet],
+    params: Schema,
+    queryset: QuerySet,
+    **context: Any,
 ) -> QuerySet:
-    """Apply a django-filter FilterSet to `queryset` with the query parameters in `params`.
+    """Apply a django-filter FilterSet to `queryset` with the query parameters in `params`
+    (and `context`, what that FilterSet takes beside them).
 
     The parameters were already typed by ninja; a value the FilterSet still refuses (a choice it
     does not know, say) becomes a 422 naming the parameter, like any other validation error.
     """
     data = {k: v for k, v in params.model_dump().items() if v is not None}
-    filterset = filterset_class(data=data, queryset=queryset)
+    filterset = filterset_class(data=data, queryset=queryset, **context)
     if not filterset.is_valid():
         raise NinjaValidationError(
             [

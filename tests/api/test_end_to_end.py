@@ -3,9 +3,10 @@ outlets and products in, a channel connected and scanned, every tab read, stock 
 
 import pytest
 
-from catalog.models import StockMovement
+from catalog.models import StockMovement, Variant
 from channels.inventory import inventory_flush
-from channels.models import Listing, PendingPush
+from channels.models import Channel, Listing, PendingPush, SkuAlias
+from tests.channels.builders import shop_item
 
 pytestmark = pytest.mark.django_db
 
@@ -146,6 +147,34 @@ def test_tab_filters_match_sku_normalised_and_title(
     # paginated like every list
     page = tab(api, cid, "sold_in_channel", limit=2, offset=4)
     assert (page["count"], len(page["items"])) == (5, 1)
+
+
+def test_tab_sku_filter_takes_the_sku_as_the_channel_shows_it(
+    api, shop, catalog, django_capture_on_commit_callbacks
+):
+    """A seller copies the SKU from the marketplace: the channel's rules take `SP-` off it, and
+    an alias matches a SKU no rule derives."""
+    shop.put_item(shop_item("Canvas Bag", "SP-BAG-NAT"))
+    cid = connect(api, shop, sku_strip_prefixes="SP-")["id"]
+    SkuAlias.objects.create(
+        channel=Channel.objects.get(pk=cid),
+        channel_sku="GIFT-CUP",
+        channel_sku_key="gift-cup",
+        variant=Variant.objects.get(sku="CUP-GRN"),
+    )
+    scan(api, cid, django_capture_on_commit_callbacks)
+
+    def skus(name: str, sku: str) -> list[str]:
+        return [row["sku"] for row in tab(api, cid, name, sku=sku)["items"]]
+
+    assert skus("sold_in_channel", " sp-bag-nat") == ["SP-BAG-NAT"]  # as the channel shows it
+    assert skus("sold_in_channel", "BAG-NAT") == ["SP-BAG-NAT"]  # as it is matched
+    assert skus("in_pos", "SP-BAG-NAT") == ["BAG-NAT"]  # the POS variant it is matched to
+    assert skus("in_pos", "gift-cup") == ["CUP-GRN"]
+    assert skus("sold_in_channel", "GIFT-CUP") == ["CUP-GRN"]  # the cup's listing, by its alias
+    assert skus("sold_in_channel", "SP-TEE") == []  # still a whole SKU, not a part of one
+    # another channel's rules change nothing here
+    assert tab(api, cid, "sold_in_channel", sku="TKP-BAG-NAT")["count"] == 0
 
 
 def test_stock_changes_reach_the_channel(api, shop, catalog, django_capture_on_commit_callbacks):
