@@ -57,6 +57,7 @@ from omni.admin_tools import (
     ORANGE,
     RED,
     DateRangeFilter,
+    KnownCountPaginator,
     ReadOnlyAdminMixin,
     clipped,
     progress_bar,
@@ -832,6 +833,11 @@ def channel_named(value: str | None) -> Channel | None:
     return Channel.objects.filter(pk=int(value)).first()
 
 
+# A tab page's query-string keys that change neither which rows it shows nor how many: the
+# channel (the tab bar counts its rows), the order and the page.
+ROWS_UNCHANGED_BY = frozenset({"channel", "o", "p"})
+
+
 def register_tab(tab: Tab):
     """Register the decorated TabAdmin for `tab`'s proxy model, with its columns, default order
     and actions as channels.tabs declares them."""
@@ -867,6 +873,18 @@ class TabAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_list_filter(self, request):
         return [ChannelTabFilter, *self.list_filter]
 
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        """Unsearched and unfiltered, the rows are those the tab bar counted for this page
+        (tab_context): the changelist shows that count rather than counting them again."""
+        counts = getattr(request, "tab_counts", None)
+        if counts is None or not set(request.GET) <= ROWS_UNCHANGED_BY:
+            return super().get_paginator(
+                request, queryset, per_page, orphans, allow_empty_first_page
+            )
+        return KnownCountPaginator(
+            queryset, per_page, orphans, allow_empty_first_page, count=counts[self.tab.slug]
+        )
+
     def get_queryset(self, request):
         # The channel filter has no output (the picker shows it), and Django applies only the
         # filters it shows: apply it here, once, with the tab's rows.
@@ -891,7 +909,7 @@ class TabAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def tab_context(self, request, channel: Channel) -> dict:
         """The tab bar (each tab with its count, keeping the search and the filters it also
         has), the channel picker (keeping everything but the page), and the scan strip."""
-        counts = tabs.tab_counts(channel)
+        counts = request.tab_counts = tabs.tab_counts(channel)
         return {
             "tabs": [
                 {
@@ -1089,6 +1107,15 @@ class ChannelStatisticAdmin(TabAdmin):
 
     def get_list_filter(self, request):
         return [ChannelTabFilter]
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        """The rows are the channels the picker chose (one, or every one), counted as channels:
+        counting the rows with their numbers would join every listing."""
+        channel = channel_named(request.GET.get("channel"))
+        channels = Channel.objects.filter(pk=channel.pk) if channel else Channel.objects.all()
+        return KnownCountPaginator(
+            queryset, per_page, orphans, allow_empty_first_page, count=channels.count()
+        )
 
     def changelist_view(self, request, extra_context=None):
         if "channel" in request.GET and channel_named(request.GET["channel"]) is None:

@@ -84,6 +84,11 @@ class Tab:
         opts = self.proxy._meta
         return f"admin:{opts.app_label}_{opts.model_name}_changelist"
 
+    def counted(self, channel: Channel) -> QuerySet:
+        """The rows the tab bar counts: the statistic's rows are the channels, counted without
+        the numbers each carries (which would join every listing only to count channels)."""
+        return Channel.objects.all() if self.rows is Rows.CHANNELS else self.queryset(channel)
+
     @property
     def filterset(self) -> type[django_filters.FilterSet]:
         """What narrows the API's rows by `sku` and `q`."""
@@ -190,7 +195,7 @@ def tab_counts(channel: Channel) -> dict[str, int]:
     a larger count is kept for 30 seconds (omni.api_base.count_of), so a tab bar over 100,000
     listings costs a few bounded queries per page view, not six full counts."""
     return {
-        tab.slug: count_of(tab.queryset(channel), key=f"tab-count:{tab.slug}:{channel.pk}")
+        tab.slug: count_of(tab.counted(channel), key=f"tab-count:{tab.slug}:{channel.pk}")
         for tab in TABS
     }
 

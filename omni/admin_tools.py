@@ -31,6 +31,19 @@ class CappedCountPaginator(Paginator):
         return self.object_list[: COUNT_CAP + 1].count()
 
 
+class KnownCountPaginator(Paginator):
+    """A Paginator given its count: rows the page already counted, or could count more cheaply
+    than by counting its queryset."""
+
+    def __init__(self, object_list: Any, per_page: int, *args: Any, count: int, **kwargs: Any):
+        super().__init__(object_list, per_page, *args, **kwargs)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count
+
+
 class ReadOnlyAdminMixin:
     """For a ModelAdmin or an inline whose rows only services write (logs, ledgers, tab views):
     the admin refuses to add, change or delete them, whatever the user's permissions.

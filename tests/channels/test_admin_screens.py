@@ -6,6 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -36,6 +38,33 @@ def test_each_tab_shows_its_count_and_the_count_is_its_rows(pos, shop, admin_cli
         assert bar[tab.title] == shown, tab.title
     assert bar["Not in POS"] == 3  # the blank SKU, UNKNOWN-9 and OLD-1
     assert '<span class="omni-count">3</span>' in page.content.decode()
+
+
+def test_a_tab_page_counts_its_rows_once_and_a_search_counts_what_it_found(pos, shop, admin_client):
+    """The tab bar's count of the open tab is the changelist's too: over 100,000 listings each
+    count is tens of milliseconds of the page."""
+    channel = make_channel(shop)
+    Channel.objects.create(
+        kind="shopee", name="Another", credentials={}, order_outlet=channel.order_outlet
+    )
+    run_scan(channel)
+    for tab in tabs.TABS:
+        with CaptureQueriesContext(connection) as queries:
+            page = admin_client.get(tab_url(tab, channel))
+        counts = [query["sql"] for query in queries if query["sql"].startswith("SELECT COUNT(")]
+        listed = page.context["cl"]
+        assert listed.result_count == len(listed.result_list) > 0, tab.title
+        if tab is tabs.CHANNEL_STATISTIC:  # the bar counts every channel, the page the one picked
+            assert (listed.result_count, len(counts)) == (1, len(tabs.TABS) + 1)
+            channels = [sql for sql in counts if '"channels_channel"' in sql]
+            assert len(channels) == 2, channels
+            assert not any("JOIN" in sql for sql in channels), channels
+        else:
+            assert len(counts) == len(tabs.TABS), (tab.title, counts)  # the tab bar's own
+    found = admin_client.get(tab_url(tabs.SOLD_IN_CHANNEL, channel, q="tee-w")).context["cl"]
+    assert found.result_count == len(found.result_list) == 1
+    ordered = admin_client.get(tab_url(tabs.SOLD_IN_CHANNEL, channel, o="1", p="1"))
+    assert ordered.context["cl"].result_count == ordered.context["tabs"][0]["count"]
 
 
 def test_switching_tab_keeps_the_search_and_only_the_filters_the_tab_has(pos, shop, admin_client):
