@@ -43,8 +43,11 @@ RUNNING_STALE = timedelta(seconds=60)
 QUEUED_STALE = timedelta(minutes=15)
 OPEN = [Scan.Status.QUEUED, Scan.Status.RUNNING]
 
-# A scan writes in batches of about this many listings (several marketplace pages).
-WRITE_BATCH = 1000
+# A scan writes in batches of about this many listings (several marketplace pages). Between
+# writes, its progress (pages and listings read) is saved at least every PROGRESS_SECONDS, so
+# the bar moves while a slow marketplace fills a batch.
+WRITE_BATCH = 5000
+PROGRESS_SECONDS = 2.0
 
 # The safety valve: a full scan that would mark more than this share of the channel's present
 # listings removed marks none and waits for staff to confirm. A project setting
@@ -188,6 +191,7 @@ def _read(scan: Scan, channel: Channel, started: datetime, on_page) -> Scan:
     # A channel without listings (its first scan) can only hold those this scan writes: the
     # items it has not written yet are not looked up (see _upsert_page).
     written = None if Listing.objects.filter(channel=channel).exists() else set[str]()
+    progress_due = time.monotonic() + PROGRESS_SECONDS
     try:
         for page in pages:
             buffer.extend(page)
@@ -197,6 +201,10 @@ def _read(scan: Scan, channel: Channel, started: datetime, on_page) -> Scan:
                     scan, channel, buffer, started, counts, written, adapter.stats, pages, on_page
                 )
                 buffer = []
+                progress_due = time.monotonic() + PROGRESS_SECONDS
+            elif time.monotonic() >= progress_due:
+                _save_progress(scan, counts, adapter.stats, pages.seconds, unwritten=len(buffer))
+                progress_due = time.monotonic() + PROGRESS_SECONDS
         _write(scan, channel, buffer, started, counts, written, adapter.stats, pages, on_page)
         removals = (
             _end_of_full_scan(scan, channel) if scan.kind == Scan.Kind.FULL else NOTHING_REMOVED
@@ -433,12 +441,15 @@ def scan_confirm_removal(*, scan_id: int, confirmed_by: str) -> Scan:
     return scan
 
 
-def _save_progress(scan: Scan, counts: _Counts, stats, waited: float) -> None:
-    scan.pages_done, scan.listings_done = counts.pages, counts.seen
+def _save_progress(
+    scan: Scan, counts: _Counts, stats, waited: float, *, unwritten: int = 0
+) -> None:
+    """The pages and listings read so far (`unwritten` of them not written yet), the calls."""
+    scan.pages_done, scan.listings_done = counts.pages, counts.seen + unwritten
     Scan.objects.filter(pk=scan.pk).update(
         progress_at=timezone.now(),
-        pages_done=counts.pages,
-        listings_done=counts.seen,
+        pages_done=scan.pages_done,
+        listings_done=scan.listings_done,
         http_calls=stats.calls,
         http_seconds=round(waited, 3),
     )

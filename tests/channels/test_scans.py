@@ -358,6 +358,34 @@ def test_a_second_full_scan_of_an_unchanged_shop_changes_nothing(pos, shop):
     assert (again.seen, again.new, again.changed, again.removed) == (8, 0, 0, 0)
 
 
+def test_a_scan_shows_its_progress_between_writes(pos, monkeypatch):
+    """A batch takes a while to fill from a slow marketplace: the bar moves as pages are read."""
+    monkeypatch.setattr(scans, "WRITE_BATCH", 100_000)  # one write, at the end
+    monkeypatch.setattr(scans, "PROGRESS_SECONDS", 0)
+    real_pages = scans._Waiting
+    shown: list[tuple[int, int, int]] = []
+
+    def watched(pages):
+        def each():
+            for page in pages:
+                yield page  # resumed once the scan has handled this page
+                scan = Scan.objects.get()
+                shown.append((scan.pages_done, scan.listings_done, Listing.objects.count()))
+
+        return real_pages(each())
+
+    monkeypatch.setattr(scans, "_Waiting", watched)
+    with ShopeeEmulator(items=250, seed=5) as emulator:
+        scan = run_scan(make_channel(emulator))
+    assert len(shown) >= 2
+    assert [pages for pages, _, _ in shown] == list(range(1, len(shown) + 1))
+    read = [listings for _, listings, _ in shown]
+    assert read == sorted(read)
+    assert 0 < read[0] < read[-1] <= scan.seen
+    assert {written for _, _, written in shown} == {0}  # read, not written yet
+    assert (scan.listings_done, Listing.objects.count()) == (scan.seen, scan.seen)
+
+
 def test_a_first_scan_looks_up_only_the_items_it_has_written(pos, shop, monkeypatch):
     # given: a scan writing every page on its own, and an item listed again on a later page
     # (an offset walk sees one twice when an item before it moves)
