@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 
-from omni.models import TimeStampedModel
+from omni.models import TimeStampedModel, created_at_unindexed
 
 
 def sku_key(sku: str | None) -> str:
@@ -153,15 +153,9 @@ class Product(TimeStampedModel):
         return self.name
 
 
-def _created_at_unindexed() -> models.DateTimeField:
-    """TimeStampedModel's created_at without its index, for the tables bulk imports fill:
-    nothing lists or filters these rows by creation time, and each index costs every insert."""
-    return models.DateTimeField(default=timezone.now, editable=False)
-
-
 class ProductImage(TimeStampedModel):
     product = models.ForeignKey(Product, models.CASCADE, related_name="images")
-    created_at = _created_at_unindexed()
+    created_at = created_at_unindexed()
     url = models.URLField(max_length=500)
     position = models.PositiveSmallIntegerField(default=0)
 
@@ -203,7 +197,7 @@ class Variant(TimeStampedModel):
     )
     is_active = models.BooleanField("active", default=True)
     position = models.PositiveSmallIntegerField(default=0)
-    created_at = _created_at_unindexed()
+    created_at = created_at_unindexed()
 
     objects = VariantQuerySet.as_manager()
 
@@ -291,7 +285,7 @@ class Stock(TimeStampedModel):
     outlet = models.ForeignKey(Outlet, models.PROTECT, related_name="stocks")
     on_hand = models.IntegerField(default=0)
     reserved = models.IntegerField(default=0)
-    created_at = _created_at_unindexed()
+    created_at = created_at_unindexed()
 
     objects = StockQuerySet.as_manager()
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from catalog.models import Outlet, Product, StockMovement, Variant
 from channels.credentials_store import EncryptedJSONField
 from channels.marketplaces import BY_KIND, MARKETPLACES
-from omni.models import TimeStampedModel
+from omni.models import TimeStampedModel, created_at_unindexed
 
 # The most calls in flight a channel may ask for: each takes a thread of the adapter's pool.
 MAX_CONCURRENT_CALLS = 64
@@ -256,6 +256,7 @@ class Listing(TimeStampedModel):
 
     # No single-column index: every query by channel is served by a composite index below.
     channel = models.ForeignKey(Channel, models.CASCADE, related_name="listings", db_index=False)
+    created_at = created_at_unindexed()  # scans write listings by the thousand
     item_id = models.CharField(max_length=64)
     variant_ref = models.CharField(
         "variant/model id",

@@ -7,6 +7,11 @@ pg_trgm extension), so a search over a million log rows reads a few index pages 
 table. SQLite, the embedded default, scans: its tables are a shop's demo or a test.
 
 In a migration: `operations = [trigram_index("channels_listing", "title"), ...]`.
+
+A field searched only by its start (`^field` in `search_fields`, Django's `istartswith`:
+`UPPER(column::text) LIKE UPPER('term%')`) needs no trigrams: `prefix_index` adds a B-tree on
+`UPPER(column)` with `text_pattern_ops`, which serves such a pattern whatever the database's
+collation, at a fraction of a trigram index's cost per insert.
 """
 
 from django.db import migrations
@@ -29,6 +34,25 @@ def trigram_index(table: str, column: str) -> migrations.RunPython:
             f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" '
             f'USING gin ((UPPER("{column}"::text)) gin_trgm_ops)'
         )
+
+    def drop(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
+
+    return migrations.RunPython(create, drop, elidable=False)
+
+
+def prefix_index(table: str, column: str) -> migrations.RunPython:
+    """A migration operation adding a B-tree index serving searches by the start of `column`
+    of `table` on PostgreSQL (see the module's docstring); nothing elsewhere."""
+    name = f"{table}_{column}_prefix"[:63]
+
+    def create(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(
+                f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" '
+                f'((UPPER("{column}"::text)) text_pattern_ops)'
+            )
 
     def drop(apps, schema_editor) -> None:
         if schema_editor.connection.vendor == "postgresql":
