@@ -406,6 +406,11 @@ class BaseAdapter(Generic[C, K]):
     # What the marketplace's order numbers look like, in full and in words (`get_orders`).
     order_number_pattern: ClassVar[Pattern[str]]
     order_number_form: ClassVar[str]
+    # Rounds of `max_in_flight` pages a listing read may run ahead (`read_ahead`). A page of
+    # many calls (a list, then its details) keeps the gate busy for several round trips, so one
+    # round is enough; a page that is one call (Lazada) is read in one round trip, and only
+    # several rounds ahead keep the gate busy while the scan writes a batch of listings.
+    page_rounds_ahead: ClassVar[int] = 1
     _client: K
 
     def __init__(
@@ -502,10 +507,10 @@ class BaseAdapter(Generic[C, K]):
     ) -> Iterator[R]:
         """`read(page)` for every page `walk` yields, several pages at once and the walk
         ahead of them, results in the walk's order (`readahead.ReadAhead`). At most
-        `max_in_flight` + 2 pages are under way: with one call per page (Lazada), that keeps
-        every place in the gate busy while the reader holds a page."""
+        `page_rounds_ahead` × `max_in_flight` + 2 pages are under way."""
         name = f"{self.kind}-page"
-        return iter(ReadAhead(walk, read, most=self.max_in_flight + 2, name=name))
+        most = self.page_rounds_ahead * self.max_in_flight + 2
+        return iter(ReadAhead(walk, read, most=most, name=name))
 
     def chained(self, depth: int) -> None:
         """Record that a read made `depth` calls one after another, each needing the one
