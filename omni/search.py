@@ -24,35 +24,34 @@ def _index_name(table: str, column: str) -> str:
 def trigram_index(table: str, column: str) -> migrations.RunPython:
     """A migration operation adding a trigram index on UPPER(`column`) of `table` on
     PostgreSQL (and the pg_trgm extension where it is missing); nothing elsewhere."""
-    name = _index_name(table, column)
-
-    def create(apps, schema_editor) -> None:
-        if schema_editor.connection.vendor != "postgresql":
-            return
-        schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-        schema_editor.execute(
-            f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" '
-            f'USING gin ((UPPER("{column}"::text)) gin_trgm_ops)'
-        )
-
-    def drop(apps, schema_editor) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
-
-    return migrations.RunPython(create, drop, elidable=False)
+    return _postgresql_index(
+        table,
+        _index_name(table, column),
+        f'USING gin ((UPPER("{column}"::text)) gin_trgm_ops)',
+        first="CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    )
 
 
 def prefix_index(table: str, column: str) -> migrations.RunPython:
     """A migration operation adding a B-tree index serving searches by the start of `column`
     of `table` on PostgreSQL (see the module's docstring); nothing elsewhere."""
-    name = f"{table}_{column}_prefix"[:63]
+    return _postgresql_index(
+        table, f"{table}_{column}_prefix"[:63], f'((UPPER("{column}"::text)) text_pattern_ops)'
+    )
+
+
+def _postgresql_index(
+    table: str, name: str, definition: str, *, first: str = ""
+) -> migrations.RunPython:
+    """Create the index `name` on `table` (`definition`: what follows the table's name), after
+    the statement `first`, on PostgreSQL; drop it when the migration is reversed."""
 
     def create(apps, schema_editor) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(
-                f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" '
-                f'((UPPER("{column}"::text)) text_pattern_ops)'
-            )
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        if first:
+            schema_editor.execute(first)
+        schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" {definition}')
 
     def drop(apps, schema_editor) -> None:
         if schema_editor.connection.vendor == "postgresql":
