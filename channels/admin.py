@@ -86,6 +86,7 @@ class ChannelForm(forms.ModelForm):
             "name",
             "api_base_url",
             "max_concurrent_calls",
+            "max_calls_per_second",
             "is_active",
             "inventory_sync_mode",
             "fulfillment_sync_minutes",
@@ -154,6 +155,7 @@ class ChannelAdmin(admin.ModelAdmin):
                     "credentials_status",
                     "new_credentials",
                     "max_concurrent_calls",
+                    "max_calls_per_second",
                 ]
             },
         ),

@@ -14,6 +14,8 @@ from omni.models import TimeStampedModel, created_at_unindexed
 
 # The most calls in flight a channel may ask for: each takes a thread of the adapter's pool.
 MAX_CONCURRENT_CALLS = 64
+# The most calls a second a channel may be given as its quota.
+MAX_CALLS_PER_SECOND = 1000
 
 
 class Channel(TimeStampedModel):
@@ -195,6 +197,16 @@ class Channel(TimeStampedModel):
         help_text="How many calls omni may have in flight to the marketplace at once. Leave "
         "blank for the marketplace's default; raise it if the shop's plan or the app's quota "
         "allows more. omni slows down by itself when the marketplace says it is too many.",
+    )
+    max_calls_per_second = models.PositiveSmallIntegerField(
+        "calls a second",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_CALLS_PER_SECOND)],
+        help_text="The app's quota of calls a second on this shop, where the marketplace shows "
+        "it (Lazada shows each app's in its console): omni spaces its calls to stay under it. "
+        "Leave blank to space nothing; omni still pauses whenever the marketplace says it is "
+        "too many.",
     )
     # Debounce: set when a flush task is queued, cleared when a flush starts or ends.
     flush_queued = models.BooleanField(default=False, editable=False)

@@ -70,14 +70,16 @@ def _saver(channel_id: int):
 
 def adapter_for(channel: Channel) -> Adapter:
     """The channel's adapter, with as many calls in flight as the channel allows (its
-    `max_concurrent_calls`, else the marketplace's default); `CredentialsUnreadable` if no
-    configured key decrypts its credentials."""
+    `max_concurrent_calls`, else the marketplace's default) and no more calls a second than its
+    `max_calls_per_second`; `CredentialsUnreadable` if no configured key decrypts its
+    credentials."""
     return build_adapter(
         channel.kind,
         base_url=channel.base_url(),
         credentials=credentials_of(channel),
         on_credentials_changed=_saver(channel.pk),
         max_in_flight=channel.max_concurrent_calls,
+        max_per_second=channel.max_calls_per_second,
     )
 
 

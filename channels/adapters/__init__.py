@@ -35,13 +35,15 @@ def build_adapter(
     credentials: Mapping[str, Any],
     on_credentials_changed: CredentialsSaver | None = None,
     max_in_flight: int | None = None,
+    max_per_second: int | None = None,
 ) -> "Adapter":
     """An adapter for one channel.
 
     `on_credentials_changed(new_credentials)` is called when the marketplace issues new tokens
     during a call; the caller must persist the whole dict (refresh tokens are single-use).
     `max_in_flight` is the channel's own limit of calls at once (None: the marketplace's
-    default, `Limits.max_in_flight`). Raises CredentialsError when `credentials` do not
+    default, `Limits.max_in_flight`), `max_per_second` its quota of calls a second (None: no
+    spacing between calls). Raises CredentialsError when `credentials` do not
     validate, naming the fields, never the values.
     """
     cls = adapter_class(kind)
@@ -50,6 +52,7 @@ def build_adapter(
         credentials=credentials,
         on_credentials_changed=on_credentials_changed,
         max_in_flight=max_in_flight,
+        max_per_second=max_per_second,
     )
 
 

@@ -11,7 +11,8 @@ Contract:
 - Every attempt waits for a place in the adapter's `Gate`: at most its window of calls are in
   flight at once, the window never above the marketplace's limit; a throttled answer halves
   the window, successes grow it back one at a time (additive increase, multiplicative
-  decrease). The place is held only while the request is on the wire, never during back-off.
+  decrease). The place is held only while the request is on the wire, never during back-off;
+  but a throttled answer pauses every call of the adapter for as long as it backs off.
 - Calls (every attempt), retries (attempts after the first) and seconds (time in HTTP calls
   plus back-off sleeps) are added to a `CallStats` under a lock, so one adapter may call from
   several threads; seconds from parallel threads add up, so they may exceed wall time.
@@ -193,26 +194,51 @@ class Gate:
     and the decrease is for a marketplace that allows less than it says (or than it was told).
     `peak` is the most calls ever in flight at once and `narrowest` the smallest window, for
     tests and benchmarks.
+
+    A throttled answer also pauses the whole adapter: no call starts before the wait it came
+    with has passed (`pause`). "Too many calls" is said of the app or the shop, not of one
+    call: a marketplace limiting calls per second refuses every call until its second is out
+    (Lazada's 901 says "retry next second"; Shopify's bucket refills at its restore rate), so
+    the other threads' calls would be refused too, each a wasted call that counts against the
+    app (Lazada bans an app that keeps calling, AppApiCallLimit).
+
+    With `per_second` (the app's quota of calls a second, where the shop knows it), calls
+    also start at least 1/`per_second` apart, so that quota is never exceeded rather than
+    found by being throttled.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, *, per_second: float | None = None) -> None:
         if limit < 1:
             raise ValueError("a gate's limit must be at least 1")
+        if per_second is not None and per_second <= 0:
+            raise ValueError("a gate's calls per second must be above 0")
         self.limit = limit
+        self._spacing = 1.0 / per_second if per_second else 0.0
         self.window = limit
         self.in_flight = 0
         self.peak = 0
         self.narrowest = limit
         self._era = 0  # bumped at every decrease
         self._successes = 0
+        self._resume_at = 0.0  # time.monotonic() before which no call starts
+        self._next_start = 0.0  # the same, for the spacing `per_second` asks for
         self._changed = threading.Condition()
 
     @contextmanager
     def place(self) -> Iterator["Ticket"]:
-        """Wait until fewer than `window` calls are in flight; hold a place while inside."""
+        """Wait until no pause is on, the spacing since the last call's start has passed and
+        fewer than `window` calls are in flight; hold a place while inside."""
         with self._changed:
-            while self.in_flight >= self.window:
-                self._changed.wait()
+            while True:
+                now = time.monotonic()
+                wait = max(self._resume_at, self._next_start) - now
+                if wait > 0:
+                    self._changed.wait(wait)
+                elif self.in_flight >= self.window:
+                    self._changed.wait()
+                else:
+                    break
+            self._next_start = now + self._spacing
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
             ticket = Ticket(self._era)
@@ -221,11 +247,15 @@ class Gate:
         finally:
             with self._changed:
                 self.in_flight -= 1
-                self._changed.notify()
+                self._changed.notify_all()  # a waiter woken during a pause waits on: wake all
 
-    def throttled(self, ticket: "Ticket") -> None:
-        """The call holding `ticket` was throttled: halve the window, once per burst."""
+    def throttled(self, ticket: "Ticket", *, pause: float = 0.0) -> None:
+        """The call holding `ticket` was throttled: no call starts for `pause` seconds (the
+        wait the marketplace asked for, or the caller's back-off), and the window halves,
+        once per burst."""
         with self._changed:
+            if pause > 0:
+                self._resume_at = max(self._resume_at, time.monotonic() + pause)
             if ticket.era != self._era:
                 return  # sent under a wider window that was halved already
             self.window = max(1, self.window // 2)
@@ -326,14 +356,15 @@ class HttpCaller:
             except requests.RequestException as exc:
                 if not self._may_retry(attempt, idempotent or _never_sent(exc)):
                     raise self._connection_error(request, exc, idempotent=idempotent) from None
-                self._back_off(request, attempt, type(exc).__name__, None)
+                self._back_off(request, attempt, type(exc).__name__, self._delay(attempt, None))
                 continue
             advice = self.classify(response)
-            self._tell_gate(advice, ticket)
+            delay = 0.0 if advice is None else self._delay(attempt, advice.retry_after)
+            self._tell_gate(advice, ticket, delay)
             if advice is None or not self._may_retry(attempt, idempotent or advice.unprocessed):
                 return response
             response.close()
-            self._back_off(request, attempt, advice.reason, advice.retry_after)
+            self._back_off(request, attempt, advice.reason, delay)
 
     def _gated(self, request: OutgoingRequest) -> tuple[requests.Response, Ticket | None]:
         if self.gate is None:
@@ -341,13 +372,14 @@ class HttpCaller:
         with self.gate.place() as ticket:
             return self._timed(request), ticket
 
-    def _tell_gate(self, advice: RetryAdvice | None, ticket: Ticket | None) -> None:
+    def _tell_gate(self, advice: RetryAdvice | None, ticket: Ticket | None, delay: float) -> None:
+        """A throttle pauses every call of the adapter for as long as this one backs off."""
         if self.gate is None or ticket is None:
             return
         if advice is None:
             self.gate.succeeded()
         elif advice.throttled:
-            self.gate.throttled(ticket)
+            self.gate.throttled(ticket, pause=delay)
 
     def _timed(self, request: OutgoingRequest) -> requests.Response:
         started = time.monotonic()
@@ -366,10 +398,10 @@ class HttpCaller:
     def _may_retry(self, attempt: int, safe_to_resend: bool) -> bool:
         return safe_to_resend and attempt < self.policy.attempts
 
-    def _back_off(
-        self, request: OutgoingRequest, attempt: int, reason: str, after: float | None
-    ) -> None:
-        delay = self.policy.delay(attempt, after, self._rng)
+    def _delay(self, attempt: int, after: float | None) -> float:
+        return self.policy.delay(attempt, after, self._rng)
+
+    def _back_off(self, request: OutgoingRequest, attempt: int, reason: str, delay: float) -> None:
         logger.info(
             "%s %s: %s, retry %d in %.2fs", self.service, request.label, reason, attempt, delay
         )

@@ -391,10 +391,11 @@ class BaseAdapter(Generic[C, K]):
     `on_credentials_changed` receives the whole credentials dict after a token refresh;
     `retry` tunes back-off; `max_in_flight` is how many calls the adapter may have in flight at
     once (None: `limits.max_in_flight`, the marketplace's default; 1 reads one call at a time;
-    `workers` is its older name). Every call waits for a place in `gate`, which narrows when the
-    marketplace throttles. `client_options` go to the marketplace's client as they are
-    (Lazada's `auth_url`, TikTok's `auth_base_url`). `stats` counts every HTTP call this adapter
-    makes.
+    `workers` is its older name); `max_per_second`, the calls a second the app may make, where
+    the shop knows its quota (None: no spacing). Every call waits for a place in `gate`, which
+    narrows and pauses when the marketplace throttles. `client_options` go to the marketplace's
+    client as they are (Lazada's `auth_url`, TikTok's `auth_base_url`). `stats` counts every
+    HTTP call this adapter makes.
     """
 
     kind: ClassVar[str]
@@ -422,12 +423,16 @@ class BaseAdapter(Generic[C, K]):
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         max_in_flight: int | None = None,
+        max_per_second: int | None = None,
         workers: int | None = None,
         clock: Callable[[], float] = time.time,
         **client_options: Any,
     ) -> None:
         self.stats = CallStats()
-        self.gate = Gate(max(1, max_in_flight or workers or self.limits.max_in_flight))
+        self.gate = Gate(
+            max(1, max_in_flight or workers or self.limits.max_in_flight),
+            per_second=max_per_second,
+        )
         if session is None:
             session = build_session(pool_size=max(POOL_SIZE, self.gate.limit))
         self._caller = HttpCaller(

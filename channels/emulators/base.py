@@ -18,7 +18,10 @@ what its marketplace serves. The framework gives it:
   `Retry-After`), `retry_after` and `latency` seconds, and `max_in_flight`, the calls the
   marketplace handles at once: one more is refused unhandled with the throttle answer, as a
   marketplace refuses calls beyond its limit (`in_flight` counts the calls being handled,
-  latency included, and `peak_in_flight` the most at one time). Faults are drawn from a seeded
+  latency included, and `peak_in_flight` the most at one time), and `max_per_second`, the
+  calls it handles in any one second, refused the same way beyond them with the wait until
+  the oldest of them is a second old (calls refused count toward neither limit, and are
+  logged as faults "in_flight" and "rate"). Faults are drawn from a seeded
   random, so a run is repeatable, and are applied before `handle`, so a faulted write changes
   nothing and its retry has exactly one effect; `error_reply` and `throttle_reply` shape those
   answers (`throttled_in_body` for a marketplace that throttles inside an HTTP 200 body too);
@@ -56,7 +59,7 @@ import re
 import socket
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -83,6 +86,8 @@ class Faults:
     latency: float = 0.0  # seconds added before every reply
     # Calls handled at once; a call beyond them is answered throttled (0: no limit).
     max_in_flight: int = 0
+    # Calls handled in any one second; a call beyond them is answered throttled (0: no limit).
+    max_per_second: int = 0
 
     def __post_init__(self) -> None:
         for name in ("error_rate", "throttle_rate"):
@@ -92,8 +97,8 @@ class Faults:
             raise ValueError("error_rate + throttle_rate cannot exceed 1")
         if self.retry_after < 0 or self.latency < 0:
             raise ValueError("retry_after and latency cannot be negative")
-        if self.max_in_flight < 0:
-            raise ValueError("max_in_flight cannot be negative (0: no limit)")
+        if self.max_in_flight < 0 or self.max_per_second < 0:
+            raise ValueError("max_in_flight and max_per_second cannot be negative (0: no limit)")
 
 
 # How a marketplace answers a throttled call: HTTP 429 with Retry-After ("http"), an error
@@ -671,6 +676,7 @@ class Emulator:
         self._page_fault: PageFault | None = None
         self._in_flight = 0
         self._peak_in_flight = 0
+        self._last_second: deque[float] = deque()  # when the calls of the last second came
         self._files: dict[str, tuple[bytes, str]] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -963,27 +969,38 @@ class Emulator:
             return Reply(200, static[0], (("Content-Type", static[1]),))
         self.log._received(request.path)
         faults = self._faults
-        if not self._admitted(faults.max_in_flight):
+        refused, retry_after = self._admitted(faults)
+        if refused:
             # Beyond the marketplace's limit: refused without being handled; the refusal still
             # takes the round trip's latency.
-            self.log._faulted("in_flight")
+            self.log._faulted(refused)
             if faults.latency:
                 time.sleep(faults.latency)
-            return self.throttle_reply(request, faults.retry_after)
+            return self.throttle_reply(request, retry_after)
         try:
             return self._handled(request, faults)
         finally:
             with self._fault_lock:
                 self._in_flight -= 1
 
-    def _admitted(self, limit: int) -> bool:
-        """Count the call in, unless `limit` calls are in flight already (0: no limit)."""
+    def _admitted(self, faults: Faults) -> tuple[str, float]:
+        """Count the call in, unless `max_in_flight` calls are in flight already or
+        `max_per_second` came in the last second: then ("in_flight" or "rate", the Retry-After
+        to answer with)."""
         with self._fault_lock:
-            if limit and self._in_flight >= limit:
-                return False
+            if faults.max_in_flight and self._in_flight >= faults.max_in_flight:
+                return "in_flight", faults.retry_after
+            if faults.max_per_second:
+                now = time.monotonic()
+                last = self._last_second
+                while last and last[0] <= now - 1.0:
+                    last.popleft()
+                if len(last) >= faults.max_per_second:
+                    return "rate", math.ceil((last[0] + 1.0 - now) * 100) / 100
+                last.append(now)
             self._in_flight += 1
             self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
-            return True
+            return "", 0.0
 
     def _handled(self, request: Request, faults: Faults) -> Reply:
         # The latency is spent inside the count, so calls overlap as on a real server.

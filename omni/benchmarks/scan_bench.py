@@ -7,10 +7,17 @@ differing in case or spaces), then removed afterwards unless --keep.
 Real marketplaces answer in 100–300 ms and refuse calls beyond their limit. `--latency` makes
 the emulator wait that long before every reply, and `--max-in-flight` is the number of calls it
 handles at once (one more is answered throttled, as the marketplace would) and the channel's
-own setting; by default both are the marketplace's `Limits.max_in_flight`. The full scan is then
-judged against its floor, the least time any client could take for the same calls:
+own setting; by default both are the marketplace's `Limits.max_in_flight`. `--max-per-second`
+is the calls the emulator handles in any one second (beyond them it answers throttled, as a
+marketplace counting calls per app does) and `--calls-a-second` the channel's own "calls a
+second"; by default neither limits anything. The full scan is then judged against its floor, the
+least time any client could take for the same calls:
 
     floor = latency × max(calls ÷ calls in flight, chain)
+
+and, where the emulator handles at most `rate` calls a second, at least
+(calls − 1) ÷ rate seconds (rounded down) plus one latency: call k can start no earlier than
+second k ÷ rate.
 
 Every round trip takes `latency` and at most `calls in flight` are under way at a time, so the
 calls need at least calls ÷ calls-in-flight round trips; and some calls cannot start before
@@ -74,6 +81,17 @@ def register(subparsers: "argparse._SubParsersAction[Any]") -> None:
         help="Calls the emulator handles at once, and the channel's calls at once "
         "(default: the marketplace's Limits.max_in_flight).",
     )
+    parser.add_argument(
+        "--max-per-second",
+        type=positive_int,
+        help="Calls the emulator handles in any one second (default: no limit).",
+    )
+    parser.add_argument(
+        "--calls-a-second",
+        type=positive_int,
+        help="The channel's calls a second: its calls are spaced to stay under it "
+        "(default: not spaced).",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the channel and catalog.")
     parser.set_defaults(run=run)
 
@@ -90,7 +108,11 @@ def run(options: dict[str, Any], report: Report) -> None:
     in_flight = options["max_in_flight"] or adapter_class(kind).limits.max_in_flight
     if in_flight > MAX_CONCURRENT_CALLS:
         raise ValueError(f"--max-in-flight is at most {MAX_CONCURRENT_CALLS}")
-    faults = Faults(latency=options["latency"], max_in_flight=in_flight)
+    faults = Faults(
+        latency=options["latency"],
+        max_in_flight=in_flight,
+        max_per_second=options["max_per_second"] or 0,
+    )
     _clean()
     with report.phase("generate shop", counted=False) as phase:
         items = _shop(options["items"], seed)
@@ -105,7 +127,9 @@ def run(options: dict[str, Any], report: Report) -> None:
     child.start()
     base_url, credentials = control.recv()
     try:
-        channel = _channel(kind, base_url, credentials, options["max_in_flight"])
+        channel = _channel(
+            kind, base_url, credentials, options["max_in_flight"], options["calls_a_second"]
+        )
         _full_scan(channel, faults, control, report)
         _analyze()
         _incremental(channel, control, options["changed"], report)
@@ -160,7 +184,8 @@ def _serve(kind: str, seed: int, items: list[ShopItem], faults: Faults, conn) ->
             if message[0] == "touch":
                 conn.send(_touch(emulator, message[1]))
             if message[0] == "refused":
-                conn.send(emulator.log.faults["in_flight"])
+                faults = emulator.log.faults
+                conn.send(faults["in_flight"] + faults["rate"])
 
 
 def _touch(emulator, listings: int) -> int:
@@ -177,7 +202,9 @@ def _touch(emulator, listings: int) -> int:
     return changed
 
 
-def _channel(kind: str, base_url: str, credentials: dict, in_flight: int | None) -> Channel:
+def _channel(
+    kind: str, base_url: str, credentials: dict, in_flight: int | None, per_second: int | None
+) -> Channel:
     outlet, _ = Outlet.objects.get_or_create(code=f"{PREFIX}outlet", defaults={"name": "Bench"})
     return Channel.objects.create(
         kind=kind,
@@ -186,6 +213,7 @@ def _channel(kind: str, base_url: str, credentials: dict, in_flight: int | None)
         credentials=credentials,
         order_outlet=outlet,
         max_concurrent_calls=in_flight,
+        max_calls_per_second=per_second,
     )
 
 
@@ -240,9 +268,12 @@ def _floor(scan: Scan, wall: float, adapter: Adapter, faults: Faults, report: Re
     rounds = math.ceil(scan.http_calls / in_flight)
     chain = adapter.stats.chain
     floor = faults.latency * max(rounds, chain)
+    rate = faults.max_per_second
+    needed = scan.http_calls - adapter.stats.retries  # the calls refused were not needed
+    by_rate = (needed - 1) // rate + faults.latency if rate else 0.0
     report.line(
         f"  marketplace              {faults.latency:.3f} s per reply, {in_flight} calls in "
-        f"flight (peak used {adapter.gate.peak})"  # type: ignore[attr-defined]
+        f"flight (peak used {adapter.gate.peak})" + (f", {rate} calls a second" if rate else "")  # type: ignore[attr-defined]
     )
     bulk = getattr(adapter, "bulk_stats", None)
     if bulk is not None and bulk.read:
@@ -253,10 +284,16 @@ def _floor(scan: Scan, wall: float, adapter: Adapter, faults: Faults, report: Re
         )
         return
     report.line(
-        f"  floor                    {floor:8.2f} s   = {faults.latency:g} s × max("
+        f"  floor                    {max(floor, by_rate):8.2f} s   = {faults.latency:g} s × max("
         f"{scan.http_calls:,} calls ÷ {in_flight} = {rounds:,} round trips, "
         f"a chain of {chain} calls one after another)"
+        + (
+            f", or {needed:,} calls at {rate} a second: {by_rate:.2f} s, whichever is longer"
+            if rate
+            else ""
+        )
     )
+    floor = max(floor, by_rate)
     if floor:
         report.line(f"  wall ÷ floor             {wall / floor:8.2f}     (target ≤ 1.3)")
 

@@ -48,3 +48,30 @@ def test_bench_scan_of_a_shopify_bulk_read_prints_no_calls_floor():
     output = out.getvalue()
     assert "read through a bulk operation" in output
     assert "wall ÷ floor" not in output
+
+
+def test_bench_scan_against_a_quota_of_calls_a_second_prints_its_floor_and_no_refusal():
+    # given: a marketplace handling 3 calls a second, and a channel told its app may make 2
+    out = io.StringIO()
+    # when
+    call_command(
+        "bench",
+        "scan",
+        "--kind",
+        "lazada",
+        "--items",
+        "300",
+        "--changed",
+        "20",
+        "--max-per-second",
+        "3",
+        "--calls-a-second",
+        "2",
+        stdout=out,
+    )
+    # then: the floor counts the quota, and the spaced calls were never refused
+    output = out.getvalue()
+    assert "3 calls a second" in output
+    assert "at 3 a second" in output
+    refused = next(line for line in output.splitlines() if "refused as too many" in line)
+    assert refused.split()[4] == "0"

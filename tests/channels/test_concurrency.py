@@ -1,11 +1,13 @@
 """Calls in flight: as many as the marketplace allows, never more, fewer when it throttles.
 
 The emulators count the calls they are handling (their latency included, so calls overlap as on
-a real server) and answer one beyond their `max_in_flight` with the marketplace's own throttle
-answer, as marketplaces do. Every scenario runs over real HTTP: a full scan within the limit is
-never refused and really does overlap its calls; an adapter told a higher limit than the
-marketplace's is throttled, narrows its window and still reads every listing; the channel's own
-setting reaches the adapter; and the gate's window halves on a throttle and grows back.
+a real server) and answer one beyond their `max_in_flight`, or beyond their `max_per_second` in
+any one second, with the marketplace's own throttle answer, as marketplaces do. Every scenario
+runs over real HTTP: a full scan within the limit is never refused and really does overlap its
+calls; an adapter told a higher limit than the marketplace's is throttled, narrows its window
+and still reads every listing; one given the app's calls a second is never refused by a
+marketplace counting them; the channel's own settings reach the adapter; the gate's window
+halves on a throttle and grows back, and a throttle pauses every call for the wait it came with.
 """
 
 import threading
@@ -16,8 +18,8 @@ import pytest
 import requests
 
 from channels.adapters import adapter_class
-from channels.adapters.base import QuantityUpdate
-from channels.adapters.http import Gate, build_session
+from channels.adapters.base import CallStats, QuantityUpdate
+from channels.adapters.http import Gate, HttpCaller, OutgoingRequest, RetryPolicy, build_session
 from channels.emulators import emulator_class
 from channels.emulators.base import Faults
 from channels.emulators.woocommerce import WooCommerceEmulator
@@ -30,6 +32,14 @@ from tests.factories import OutletFactory
 # budget, paced by its own client).
 KINDS = ("shopee", "lazada", "tiktok_shop", "tokopedia", "woocommerce")
 ITEMS = 500  # several list pages everywhere, and a detail call for each item with variants
+
+
+def quota(kind: str) -> tuple[int, int, int]:
+    """A shop read in 15-25 calls (Lazada, whose page of 50 items is one call: 4), the calls a
+    second the marketplace handles (fewer than reading it takes) and fewer for the app."""
+    return (150, 2, 1) if kind == "lazada" else (60, 10, 7)
+
+
 LATENCY = 0.02  # long enough for calls to overlap on the emulator
 
 
@@ -38,15 +48,17 @@ def kind(request) -> str:
     return request.param
 
 
-def serve(kind: str, *, max_in_flight: int):
-    return emulator_class(kind)(
-        items=ITEMS, seed=11, faults=Faults(latency=LATENCY, max_in_flight=max_in_flight)
-    )
+def serve(
+    kind: str, *, max_in_flight: int = 0, max_per_second: int = 0, latency=LATENCY, items=ITEMS
+):
+    faults = Faults(latency=latency, max_in_flight=max_in_flight, max_per_second=max_per_second)
+    return emulator_class(kind)(items=items, seed=11, faults=faults)
 
 
 def adapter(kind: str, emulator, **options):
+    options = {"retry": FAST_RETRY, **options}
     return adapter_class(kind)(
-        base_url=emulator.base_url, credentials=emulator.credentials, retry=FAST_RETRY, **options
+        base_url=emulator.base_url, credentials=emulator.credentials, **options
     )
 
 
@@ -139,6 +151,34 @@ def test_a_push_of_one_call_is_sent_from_the_callers_thread_and_a_larger_one_ove
         assert emulator.peak_in_flight > 1
 
 
+def test_an_adapter_given_the_apps_calls_a_second_is_never_refused_for_going_faster(kind):
+    # given: a marketplace answering at once but handling a few calls a second, and an adapter
+    # told its app may make fewer
+    items, handled, told = quota(kind)
+    with serve(kind, max_per_second=handled, latency=0, items=items) as emulator:
+        paced = adapter(kind, emulator, max_per_second=told)
+        # when
+        listings = scanned(paced)
+        # then: every listing, and no call refused
+        assert listings == set(emulator.listing_quantities())
+        assert emulator.log.faults["rate"] == 0
+        assert paced.stats.retries == 0
+
+
+def test_an_adapter_not_told_the_calls_a_second_is_refused_waits_and_reads_everything(kind):
+    # given: the same marketplace, and an adapter knowing nothing of its quota
+    items, handled, _told = quota(kind)
+    with serve(kind, max_per_second=handled, latency=0, items=items) as emulator:
+        client = adapter(kind, emulator, retry=RetryPolicy())  # waits as long as asked
+        # when
+        listings = scanned(client)
+        # then: it went too fast, each refused call was sent again once it had waited, and
+        # nothing was missed
+        assert emulator.log.faults["rate"] > 0
+        assert client.stats.retries == emulator.log.faults["rate"]
+        assert listings == set(emulator.listing_quantities())
+
+
 @pytest.mark.django_db
 def test_the_channels_own_limit_is_the_adapters():
     # given: a channel whose plan allows 3 calls at once, on a marketplace allowing 3
@@ -160,6 +200,29 @@ def test_the_channels_own_limit_is_the_adapters():
         assert scan.seen == len(emulator.listing_quantities())
         assert emulator.log.faults["in_flight"] == 0
         assert emulator.peak_in_flight == 3
+
+
+@pytest.mark.django_db
+def test_the_channels_calls_a_second_space_the_adapters_calls():
+    # given: a channel whose app may make 20 calls a second
+    with serve("shopee", latency=0, items=60) as emulator:
+        channel = Channel.objects.create(
+            kind="shopee",
+            name="Shopee shop",
+            api_base_url=emulator.base_url,
+            credentials=emulator.credentials,
+            order_outlet=OutletFactory(code="jkt"),
+            max_calls_per_second=20,
+        )
+        started = time.monotonic()
+        # when
+        scan = scan_run(
+            scan_id=scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False).pk
+        )
+        # then: its calls were at least 1/20 s apart, however fast the marketplace answered
+        assert scan.status == Scan.Status.SUCCEEDED, scan.error
+        assert scan.http_calls > 10
+        assert time.monotonic() - started >= (scan.http_calls - 1) / 20
 
 
 # -- the emulators' limit ----------------------------------------------------------------------
@@ -188,7 +251,82 @@ def test_the_emulator_refuses_a_call_beyond_its_limit_as_the_marketplace_throttl
         assert woo.in_flight == 0
 
 
+def test_the_emulator_refuses_a_call_beyond_its_calls_a_second_as_the_marketplace_throttles():
+    with WooCommerceEmulator(items=0, faults=Faults(max_per_second=2)) as woo:
+        url = woo.base_url + "/wp-json/wc/v3/products"
+        answers = [requests.get(url, timeout=5) for _ in range(3)]
+
+        # two handled (refused for want of credentials), the third throttled, told to wait
+        # until the first is a second old
+        assert [answer.status_code for answer in answers] == [401, 401, 429]
+        wait = float(answers[2].headers["Retry-After"])
+        assert 0 < wait <= 1
+        assert woo.log.faults["rate"] == 1
+        time.sleep(wait)
+        assert requests.get(url, timeout=5).status_code == 401
+
+
 # -- the gate ------------------------------------------------------------------------------------
+
+
+def test_a_throttle_pauses_every_call_through_the_gate_for_the_wait_it_came_with():
+    gate = Gate(4)
+    with gate.place() as first:
+        pass
+    gate.throttled(first, pause=0.3)
+    assert gate.window == 2
+    started = time.monotonic()
+    waited: list[float] = []
+
+    def call() -> None:
+        with gate.place():
+            waited.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # no call started before the pause was over, however many places were free
+    assert len(waited) == 3
+    assert min(waited) >= 0.29
+
+
+def test_a_throttled_reply_pauses_the_callers_gate_for_its_retry_after():
+    # given: a marketplace throttling every call, asking for 0.3 s, and a caller that does not
+    # retry
+    with WooCommerceEmulator(items=0, faults=Faults(throttle_rate=1.0, retry_after=0.3)) as woo:
+        gate = Gate(4)
+        caller = HttpCaller(
+            stats=CallStats(), service="WooCommerce", policy=RetryPolicy(attempts=1), gate=gate
+        )
+        # when
+        answer = caller.send(lambda: OutgoingRequest("GET", woo.base_url + "/wp-json/wc/v3"))
+        started = time.monotonic()
+        with gate.place():
+            waited = time.monotonic() - started
+        # then: the next call through the gate, from any thread, waits out the Retry-After
+        assert answer.status_code == 429
+        assert waited >= 0.25
+
+
+def test_calls_through_a_gate_with_calls_a_second_start_that_far_apart():
+    gate = Gate(8, per_second=20)
+    started = time.monotonic()
+    starts: list[float] = []
+
+    def call() -> None:
+        with gate.place():
+            starts.append(time.monotonic())
+
+    threads = [threading.Thread(target=call) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # ten calls, eight places: still one start every 1/20 s at most
+    assert len(starts) == 10
+    assert max(starts) - started >= 9 / 20
 
 
 def test_the_window_halves_on_a_throttle_once_per_burst_and_not_below_one():
