@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 # Scan Updated Products asks for changes since the last scan minus this much, so a change made
 # on the marketplace while the last scan was running, or under clock skew, is not missed.
 WATERMARK_OVERLAP = timedelta(minutes=5)
+# Unseen items a full scan asks after one by one before marking their listings removed
+# (_confirm_unseen): under a minute of calls on a marketplace answering in 100 ms.
+CONFIRM_ITEMS = 1000
 
 # A running scan's heartbeat moves its progress time this often; one silent for RUNNING_STALE
 # has lost its worker. A queued scan whose task never started (a lost task, a worker down) is
@@ -149,7 +152,9 @@ def scan_run(*, scan_id: int, on_page: Callable[[Scan], None] | None = None) -> 
 
     A full scan marks the listings it did not see removed only once the adapter has read the
     whole catalog (an incomplete read is an AdapterError: the scan fails and removes nothing),
-    and only up to the safety valve's share (`removal_confirm_share`); past it the scan ends
+    once the marketplace, asked item by item, no longer has them (`_confirm_unseen`: a list
+    paged by offset skips an item for each one deleted behind the read), and only up to the
+    safety valve's share (`removal_confirm_share`); past it the scan ends
     as TO_CONFIRM, removing nothing until `scan_confirm_removal`. Listings found back on the
     channel after being marked removed have their stock queued for a push.
 
@@ -206,9 +211,11 @@ def _read(scan: Scan, channel: Channel, started: datetime, on_page) -> Scan:
                 _save_progress(scan, counts, adapter.stats, pages.seconds, unwritten=len(buffer))
                 progress_due = time.monotonic() + PROGRESS_SECONDS
         _write(scan, channel, buffer, started, counts, written, adapter.stats, pages, on_page)
-        removals = (
-            _end_of_full_scan(scan, channel) if scan.kind == Scan.Kind.FULL else NOTHING_REMOVED
-        )
+        removals = NOTHING_REMOVED
+        if scan.kind == Scan.Kind.FULL:
+            if written is None:  # a first scan can have left nothing unseen
+                _confirm_unseen(channel, adapter, started, counts)
+            removals = _end_of_full_scan(scan, channel)
     except AdapterError as exc:
         return _finish(scan, counts, adapter.stats, pages.seconds, error=_read_error(scan, exc))
     except Exception as exc:
@@ -361,6 +368,32 @@ def _unseen(channel: Channel, started: datetime):
     """The channel's present listings that no scan has seen since `started`."""
     unseen = Q(last_seen_at__lt=started) | Q(last_seen_at__isnull=True)
     return Listing.objects.filter(unseen, channel=channel).present()
+
+
+def _confirm_unseen(channel: Channel, adapter, started: datetime, counts: _Counts) -> None:
+    """Ask the marketplace, item by item, for the items a full read did not see, and write
+    what it still has as seen (base.Adapter.confirm_listings): on a list paged by offset, an
+    item deleted behind the read moves the next one out of it, and that one must not be marked
+    removed. Up to CONFIRM_ITEMS items; past that (a mass deletion, or a read gone wrong) the
+    safety valve decides as before. Nothing on a marketplace whose read cannot skip an item.
+
+    Cost: one query, the adapter's calls (one or two per item, fewer where it batches) and one
+    page write (_upsert_page) when any item is still there.
+    """
+    items = list(
+        _unseen(channel, started)
+        .order_by()
+        .values_list("item_id", flat=True)
+        .distinct()[: CONFIRM_ITEMS + 1]
+    )
+    if not items or len(items) > CONFIRM_ITEMS:
+        return
+    found = adapter.confirm_listings(items) or []
+    # Those the marketplace says are gone stay unseen: the end of the scan removes and counts
+    # them with the rest.
+    still_there = [listing for listing in found if listing.status != Listing.Status.REMOVED]
+    if still_there:
+        _upsert_page(channel, still_there, started, counts)
 
 
 def _mark_removed(listings) -> int:

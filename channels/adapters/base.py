@@ -243,6 +243,15 @@ class Adapter(Protocol):
         status "removed" where the marketplace reports deletions.
         """
 
+    def confirm_listings(self, item_ids: Sequence[str]) -> list[RemoteListing] | None:
+        """The listings these items have now, asked for item by item rather than read from
+        the list: a full read of a list paged by offset or page number skips an item for each
+        one deleted behind it while it reads (the rest move up a place), so a full scan asks
+        here before it marks an unseen listing removed. An item the marketplace no longer has
+        yields nothing (or its listings as "removed"). None where the list is read by a
+        cursor or a snapshot, which a deletion does not shift: nothing to confirm.
+        """
+
     def create_product(self, product: UploadProduct) -> list[RemoteListing]:
         """Create the product with its variants; the listings it created."""
 

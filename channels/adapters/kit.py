@@ -46,6 +46,7 @@ from channels.adapters.base import (
     PriceUpdate,
     PushResult,
     QuantityUpdate,
+    RemoteListing,
     RemoteOrder,
 )
 from channels.adapters.convert import unix_range
@@ -473,6 +474,11 @@ class BaseAdapter(Generic[C, K]):
     def close(self) -> None:
         """Release pooled connections (those of a session passed in, too)."""
         self._caller.session.close()
+
+    def confirm_listings(self, item_ids: Sequence[str]) -> list[RemoteListing] | None:
+        """None: a marketplace whose list a deletion can shift (offsets, page numbers) asks
+        for the items one by one instead (`base.Adapter.confirm_listings`)."""
+        return None
 
     @property
     def max_in_flight(self) -> int:

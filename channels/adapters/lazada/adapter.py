@@ -251,6 +251,12 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
                 return
             page = read((low, high, offset))
 
+    def confirm_listings(self, item_ids: Sequence[str]) -> list[RemoteListing]:
+        """One /product/item/get per item, `max_in_flight` at a time; an item Lazada no longer
+        has (or its deleted SKUs) yields nothing."""
+        with self.pool() as pool_map:
+            return [lst for found in pool_map(self._listings_if_any, item_ids) for lst in found]
+
     # -- Adapter protocol: creating and updating products ------------------------------------
 
     def create_product(self, product: UploadProduct) -> list[RemoteListing]:
@@ -574,6 +580,17 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
     def _listings_of(self, item_id: str) -> list[RemoteListing]:
         item = self._client.get_product_item(item_id)
         return listings_from_product(item, include_removed=False)
+
+    def _listings_if_any(self, item_id: str) -> list[RemoteListing]:
+        """`_listings_of`, or none for an item Lazada no longer has."""
+        try:
+            return self._listings_of(item_id)
+        except CredentialsError:
+            raise
+        except AdapterError as exc:
+            if exc.code in ITEM_GONE:
+                return []
+            raise
 
     def _category_id(self, category: str) -> str:
         """A Lazada category id from the POS category: a number is taken as the id itself,

@@ -320,6 +320,13 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials, ShopeeClient]):
 
     # -- reading listings ------------------------------------------------------------------
 
+    def confirm_listings(self, item_ids: Sequence[str]) -> list[RemoteListing]:
+        """The items' listings by get_item_base_info (50 items a call) and get_model_list (one
+        per item with models); a deleted item comes back "removed" or not at all."""
+        ids = [int(item_id) for item_id in item_ids if item_id.isdigit()]
+        with self.pool() as pool_map:
+            return self._listings_of_items(ids, pool_map=pool_map)
+
     def _scan_filter(
         self, updated_since: datetime | None
     ) -> tuple[tuple[str, ...], dict[str, int]]:
