@@ -179,22 +179,25 @@ def test_an_adapter_not_told_the_calls_a_second_is_refused_waits_and_reads_every
         assert listings == set(emulator.listing_quantities())
 
 
+def full_scan_by_channel(emulator, **settings) -> Scan:
+    """A full scan of the emulated Shopee shop by a channel with `settings`."""
+    channel = Channel.objects.create(
+        kind="shopee",
+        name="Shopee shop",
+        api_base_url=emulator.base_url,
+        credentials=emulator.credentials,
+        order_outlet=OutletFactory(code="jkt"),
+        **settings,
+    )
+    return scan_run(scan_id=scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False).pk)
+
+
 @pytest.mark.django_db
 def test_the_channels_own_limit_is_the_adapters():
     # given: a channel whose plan allows 3 calls at once, on a marketplace allowing 3
     with serve("shopee", max_in_flight=3) as emulator:
-        channel = Channel.objects.create(
-            kind="shopee",
-            name="Shopee shop",
-            api_base_url=emulator.base_url,
-            credentials=emulator.credentials,
-            order_outlet=OutletFactory(code="jkt"),
-            max_concurrent_calls=3,
-        )
         # when
-        scan = scan_run(
-            scan_id=scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False).pk
-        )
+        scan = full_scan_by_channel(emulator, max_concurrent_calls=3)
         # then
         assert scan.status == Scan.Status.SUCCEEDED, scan.error
         assert scan.seen == len(emulator.listing_quantities())
@@ -206,19 +209,9 @@ def test_the_channels_own_limit_is_the_adapters():
 def test_the_channels_calls_a_second_space_the_adapters_calls():
     # given: a channel whose app may make 20 calls a second
     with serve("shopee", latency=0, items=60) as emulator:
-        channel = Channel.objects.create(
-            kind="shopee",
-            name="Shopee shop",
-            api_base_url=emulator.base_url,
-            credentials=emulator.credentials,
-            order_outlet=OutletFactory(code="jkt"),
-            max_calls_per_second=20,
-        )
         started = time.monotonic()
         # when
-        scan = scan_run(
-            scan_id=scan_request(channel=channel, kind=Scan.Kind.FULL, enqueue=False).pk
-        )
+        scan = full_scan_by_channel(emulator, max_calls_per_second=20)
         # then: its calls were at least 1/20 s apart, however fast the marketplace answered
         assert scan.status == Scan.Status.SUCCEEDED, scan.error
         assert scan.http_calls > 10
