@@ -247,7 +247,8 @@ class Gate:
         finally:
             with self._changed:
                 self.in_flight -= 1
-                self._changed.notify_all()  # a waiter woken during a pause waits on: wake all
+                # One waiter: woken during a pause, it takes this place once the pause is over.
+                self._changed.notify()
 
     def throttled(self, ticket: "Ticket", *, pause: float = 0.0) -> None:
         """The call holding `ticket` was throttled: no call starts for `pause` seconds (the
