@@ -13,7 +13,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from catalog.selectors import variant_ids_by_sku_key
-from channels.adapters.base import AdapterError, CallStats, RemoteListing
+from channels.adapters.base import AdapterError, CallStats, CredentialsError, RemoteListing
 from channels.exceptions import ChannelError, ScanAlreadyRunning
 from channels.inventory import push_request, sends
 from channels.listing_store import (
@@ -161,7 +161,8 @@ def scan_run(*, scan_id: int, on_page: Callable[[Scan], None] | None = None) -> 
     Cost: per page, four queries (existing listings, the channel's aliases of the page's
     SKUs, POS variants by mapped SKU, the bulk write) plus the marketplace's own calls, and two
     more on a page with returned listings; the end of a full scan adds two counts and one
-    update, and every scan one read of the channel's SKU rules.
+    update, and (but on a channel's first scan) one read of the unseen items and the calls
+    asking for them (`_confirm_unseen`); every scan one read of the channel's SKU rules.
     """
     scan = Scan.objects.select_related("channel").get(pk=scan_id)
     channel = scan.channel
@@ -377,6 +378,11 @@ def _confirm_unseen(channel: Channel, adapter, started: datetime, counts: _Count
     removed. Up to CONFIRM_ITEMS items; past that (a mass deletion, or a read gone wrong) the
     safety valve decides as before. Nothing on a marketplace whose read cannot skip an item.
 
+    A marketplace refusing the question for good (a non-retryable error: an id it no longer
+    knows at all, say) leaves the removal unconfirmed, as before there was this question, so
+    one such item cannot fail every later scan; a passing failure fails the scan, which then
+    removes nothing.
+
     Cost: one query, the adapter's calls (one or two per item, fewer where it batches) and one
     page write (_upsert_page) when any item is still there.
     """
@@ -388,7 +394,19 @@ def _confirm_unseen(channel: Channel, adapter, started: datetime, counts: _Count
     )
     if not items or len(items) > CONFIRM_ITEMS:
         return
-    found = adapter.confirm_listings(items) or []
+    try:
+        found = adapter.confirm_listings(items) or []
+    except AdapterError as exc:
+        if exc.retryable or isinstance(exc, CredentialsError):
+            raise
+        logger.warning(
+            "channel %s: the %d items a full scan did not see could not be asked for (%s); "
+            "their listings are removed unconfirmed",
+            channel.pk,
+            len(items),
+            exc,
+        )
+        return
     # Those the marketplace says are gone stay unseen: the end of the scan removes and counts
     # them with the rest.
     still_there = [listing for listing in found if listing.status != Listing.Status.REMOVED]

@@ -15,6 +15,7 @@ from django.urls import reverse
 
 from catalog.services import stock_adjust
 from channels.adapters import adapter_class
+from channels.adapters.base import AdapterError
 from channels.adapters.http import RetryPolicy
 from channels.emulators import emulator_class
 from channels.emulators.shop import ShopMix
@@ -207,6 +208,37 @@ def test_asked_item_by_item_a_marketplace_says_which_items_it_still_has(kind, ca
         return
     live = {(lst.item_id, lst.variant_id) for lst in confirmed if lst.status != REMOVED}
     assert live == {ref for ref in catalog.listing_quantities() if ref[0] == kept}
+
+
+@pytest.mark.parametrize(
+    ("retryable", "status", "removed"),
+    [(False, Scan.Status.SUCCEEDED, True), (True, Scan.Status.FAILED, False)],
+    ids=["refused-for-good", "failing-for-now"],
+)
+def test_a_marketplace_that_cannot_be_asked_for_unseen_items(
+    retryable, status, removed, monkeypatch
+):
+    # given: a channel scanned once, then an item deleted on the marketplace, and the
+    # marketplace answering the item-by-item question with an error
+    with emulator_class("shopee")(items=30, seed=5) as shop:
+        channel = connect("shopee", shop)
+        assert full_scan(channel).status == Scan.Status.SUCCEEDED
+        gone = next(iter(shop.listing_quantities()))[0]
+        shop.remove_item(gone)
+
+        def refused(self, item_ids):
+            raise AdapterError("Shopee refused get_item_base_info", retryable=retryable)
+
+        monkeypatch.setattr(adapter_class("shopee"), "confirm_listings", refused)
+        # when
+        scan = full_scan(channel)
+    # then: refused for good, the removal goes ahead unconfirmed, as before the question, so
+    # one such item cannot fail every later scan; failing for now, the scan fails and removes
+    # nothing
+    assert scan.status == status
+    gone_listings = Listing.objects.filter(channel=channel, item_id=gone)
+    assert gone_listings.exists()
+    assert all((listing.status == REMOVED) == removed for listing in gone_listings)
 
 
 # --- the safety valve ------------------------------------------------------------------------
