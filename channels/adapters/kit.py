@@ -476,8 +476,9 @@ class BaseAdapter(Generic[C, K]):
         self._caller.session.close()
 
     def confirm_listings(self, item_ids: Sequence[str]) -> list[RemoteListing] | None:
-        """None: a marketplace whose list a deletion can shift (offsets, page numbers) asks
-        for the items one by one instead (`base.Adapter.confirm_listings`)."""
+        """None: a list read by a cursor or a snapshot, which a deletion does not shift. A
+        marketplace whose list it can shift (offsets, page numbers) overrides this to ask for
+        the items one by one (`base.Adapter.confirm_listings`)."""
         return None
 
     @property

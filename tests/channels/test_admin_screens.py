@@ -273,7 +273,7 @@ def test_link_by_hand_offers_variants_by_sku_name_and_options(
     assert len(offered) == 6  # the factory's products are all "Cotton Tee …"
 
 
-def test_the_calls_in_flight_of_a_channel_are_set_on_its_page(pos, shop, admin_client):
+def test_the_calls_in_flight_and_a_second_of_a_channel_are_set_on_its_page(pos, shop, admin_client):
     channel = make_channel(shop)
     url = reverse("admin:channels_channel_change", args=[channel.pk])
     data = {
@@ -288,14 +288,16 @@ def test_the_calls_in_flight_of_a_channel_are_set_on_its_page(pos, shop, admin_c
         "buffer": 0,
         "new_credentials": "",
         "max_concurrent_calls": 12,
+        "max_calls_per_second": 40,
         **CHANNEL_FORM_RULES,
     }
     response = admin_client.post(url, data)
     assert response.status_code == 302, response.context["adminform"].form.errors
     channel.refresh_from_db()
-    assert channel.max_concurrent_calls == 12
-    refused = admin_client.post(url, {**data, "max_concurrent_calls": 0})
-    assert "max_concurrent_calls" in refused.context["adminform"].form.errors
+    assert (channel.max_concurrent_calls, channel.max_calls_per_second) == (12, 40)
+    for field in ("max_concurrent_calls", "max_calls_per_second"):
+        refused = admin_client.post(url, {**data, field: 0})
+        assert field in refused.context["adminform"].form.errors
 
 
 @pytest.mark.postgres
