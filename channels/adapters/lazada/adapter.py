@@ -408,14 +408,9 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
 
         Calls: one /product/item/get, one /product/remove per 50 SKUs.
         """
-        try:
-            item = self._client.get_product_item(item_id)
-        except CredentialsError:
-            raise
-        except AdapterError as exc:
-            if exc.code in ITEM_GONE:
-                return
-            raise
+        item = self._item_if_any(item_id)
+        if item is None:
+            return
         refs = [f"SkuId_{item_id}_{sku.get('SkuId')}" for sku in _live_skus(item)]
         for chunk in kit.chunks(refs, SKUS_PER_WRITE):
             self._client.remove_skus(chunk)
@@ -583,13 +578,18 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
 
     def _listings_if_any(self, item_id: str) -> list[RemoteListing]:
         """`_listings_of`, or none for an item Lazada no longer has."""
+        item = self._item_if_any(item_id)
+        return [] if item is None else listings_from_product(item, include_removed=False)
+
+    def _item_if_any(self, item_id: str) -> Mapping[str, Any] | None:
+        """The item as /product/item/get describes it; None when Lazada no longer has it."""
         try:
-            return self._listings_of(item_id)
+            return self._client.get_product_item(item_id)
         except CredentialsError:
             raise
         except AdapterError as exc:
             if exc.code in ITEM_GONE:
-                return []
+                return None
             raise
 
     def _category_id(self, category: str) -> str:
