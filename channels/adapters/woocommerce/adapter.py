@@ -235,8 +235,8 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials, WooCommerceClie
 
     def confirm_listings(self, item_ids: Sequence[str]) -> list[RemoteListing]:
         """One `GET /products/{id}` per product, then its variations as a scan reads them,
-        `max_in_flight` calls at a time. A product deleted for good (404) yields nothing, one
-        in the trash its listings as "removed"."""
+        `max_in_flight` calls at a time. A product deleted for good (an invalid id) yields
+        nothing, one in the trash its listings as "removed"."""
         ids = [int(item_id) for item_id in item_ids if item_id.isdigit()]
         with self.pool() as pool_map:
             rows = [row for row in pool_map(self._product_if_any, ids) if row is not None]
@@ -246,9 +246,9 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials, WooCommerceClie
         try:
             return self._client.get_product(product_id)
         except WooCommerceError as exc:
-            if exc.status == 404:  # woocommerce_rest_product_invalid_id: deleted for good
-                return None
-            raise
+            if exc.code not in NOT_FOUND:
+                raise
+            return None  # deleted for good
 
     def _variations(self, product_id: int) -> list[Payload]:
         def fetch(page: int) -> Page:
