@@ -12,22 +12,17 @@ from channels.models import Channel, Listing
 pytestmark = pytest.mark.django_db(transaction=True)  # the emulator runs in a forked process
 
 
-def test_bench_scan_prints_its_figures_and_removes_what_it_created():
+def bench_scan(*options: str) -> str:
+    """What `bench scan` with these options prints."""
     out = io.StringIO()
-    call_command(
-        "bench",
-        "scan",
-        "--kind",
-        "lazada",
-        "--items",
-        "300",
-        "--changed",
-        "20",
-        "--latency",
-        "0.01",
-        stdout=out,
+    call_command("bench", "scan", *options, stdout=out)
+    return out.getvalue()
+
+
+def test_bench_scan_prints_its_figures_and_removes_what_it_created():
+    output = bench_scan(
+        "--kind", "lazada", "--items", "300", "--changed", "20", "--latency", "0.01"
     )
-    output = out.getvalue()
     assert "full scan: 3" in output  # about 300 listings
     assert "wall ÷ floor" in output
     assert "Scan Updated Products after" in output
@@ -39,38 +34,21 @@ def test_bench_scan_prints_its_figures_and_removes_what_it_created():
 
 def test_bench_scan_of_a_shopify_bulk_read_prints_no_calls_floor():
     # given: a shop large enough for a bulk operation (1,000 products or more)
-    out = io.StringIO()
     # when
-    call_command(
-        "bench", "scan", "--kind", "shopify", "--items", "1800", "--changed", "5", stdout=out
-    )
+    output = bench_scan("--kind", "shopify", "--items", "1800", "--changed", "5")
     # then: its time is the operation's, so no floor of calls × latency is claimed
-    output = out.getvalue()
     assert "read through a bulk operation" in output
     assert "wall ÷ floor" not in output
 
 
 def test_bench_scan_against_a_quota_of_calls_a_second_prints_its_floor_and_no_refusal():
     # given: a marketplace handling 3 calls a second, and a channel told its app may make 2
-    out = io.StringIO()
     # when
-    call_command(
-        "bench",
-        "scan",
-        "--kind",
-        "lazada",
-        "--items",
-        "300",
-        "--changed",
-        "20",
-        "--max-per-second",
-        "3",
-        "--calls-a-second",
-        "2",
-        stdout=out,
-    )
+    output = bench_scan(
+        "--kind", "lazada", "--items", "300", "--changed", "20",
+        "--max-per-second", "3", "--calls-a-second", "2",
+    )  # fmt: skip
     # then: the floor counts the quota, and the spaced calls were never refused
-    output = out.getvalue()
     assert "3 calls a second" in output
     assert "at 3 a second" in output
     refused = next(line for line in output.splitlines() if "refused as too many" in line)

@@ -62,6 +62,15 @@ def adapter(kind: str, emulator, **options):
     )
 
 
+def at_once(call, count: int) -> None:
+    """Run `call` in `count` threads at the same time; return once every one has ended."""
+    threads = [threading.Thread(target=call) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def scanned(client) -> set[tuple[str, str]]:
     return {(lst.item_id, lst.variant_id) for page in client.iter_listing_pages() for lst in page}
 
@@ -231,11 +240,7 @@ def test_the_emulator_refuses_a_call_beyond_its_limit_as_the_marketplace_throttl
             answer = requests.get(woo.base_url + "/wp-json/wc/v3/products", timeout=5)
             statuses.append(answer.status_code)
 
-        threads = [threading.Thread(target=call) for _ in range(3)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        at_once(call, 3)
 
         # two handled (refused for want of credentials), one throttled as the host does
         assert sorted(statuses) == [401, 401, 429]
@@ -275,11 +280,7 @@ def test_a_throttle_pauses_every_call_through_the_gate_for_the_wait_it_came_with
         with gate.place():
             waited.append(time.monotonic() - started)
 
-    threads = [threading.Thread(target=call) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(call, 3)
     # no call started before the pause was over, however many places were free
     assert len(waited) == 3
     assert min(waited) >= 0.3
@@ -312,11 +313,7 @@ def test_calls_through_a_gate_with_calls_a_second_start_that_far_apart():
         with gate.place():
             starts.append(time.monotonic())
 
-    threads = [threading.Thread(target=call) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(call, 10)
     # ten calls, eight places: still one start every 1/20 s at most
     assert len(starts) == 10
     assert max(starts) - started >= 9 / 20
@@ -370,10 +367,6 @@ def test_no_more_calls_pass_the_gate_at_once_than_its_window():
             with lock:
                 inside -= 1
 
-    threads = [threading.Thread(target=call) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(call, 20)
     assert most == 3
     assert gate.in_flight == 0
