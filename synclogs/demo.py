@@ -130,10 +130,13 @@ def demo_orders_backfill(
     kinds = _order_kinds(total, with_unknown=bool(unknown))
     rng.shuffle(kinds)
     shop = _Backfill(emulator, adapter, channel, rng, listings, unknown, now)
+    # The newest order is an hour old, and the days are counted back from its day, so each
+    # day's orders fall on that day (just after midnight, "today" has no hour-old orders yet).
+    latest = now - timedelta(hours=1)
     for slot, kind in enumerate(kinds):
         back = days - 1 - slot // per_day
-        day_start = (now - timedelta(days=back)).replace(hour=8, minute=0, second=0, microsecond=0)
-        at = min(day_start + timedelta(minutes=rng.randint(0, 600)), now - timedelta(hours=1))
+        day = (latest - timedelta(days=back)).replace(hour=0, minute=0, second=0, microsecond=0)
+        at = min(day + timedelta(hours=8, minutes=rng.randint(0, 600)), latest)
         getattr(shop, kind)(at)
     orders_reconcile(channel=channel, now=now)
     OrderDownload.objects.update_or_create(
