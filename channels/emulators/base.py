@@ -25,9 +25,10 @@ what its marketplace serves. The framework gives it:
   random, so a run is repeatable, and are applied before `handle`, so a faulted write changes
   nothing and its retry has exactly one effect; `error_reply` and `throttle_reply` shape those
   answers (`throttled_in_body` for a marketplace that throttles inside an HTTP 200 body too);
-- a page fault for the listing list (`set_page_fault`): one page of the product/item list
-  answered empty, short, or not at all (the connection dropped), every time or a set number
-  of times; each emulator's list endpoint passes its page through `listing_page`;
+- a page fault for the listing list or the order list (`set_page_fault`): one page of the
+  product/item list, or of the orders a time range matches, answered empty, short, or not at
+  all (the connection dropped), every time or a set number of times; each emulator's list
+  endpoints pass their pages through `listing_page` and `order_page`;
 - `TokenStore` (access/refresh token pairs: issued, refreshed with single-use refresh tokens,
   expired, revoked, checked) and `IdSequence` (thread-safe id counters), for the subclass to
   hold; `ExpiringTokens`, mixed in where the marketplace's tokens expire, adds
@@ -105,11 +106,12 @@ class Faults:
 # inside an HTTP 200 body ("body"), or either, drawn call by call ("mixed").
 ThrottleStyle = Literal["http", "body", "mixed"]
 PageFaultKind = Literal["empty", "short", "drop"]
+PagedList = Literal["listings", "orders"]
 
 
 @dataclass(slots=True)
 class PageFault:
-    """One page of the listing list misbehaving, as marketplaces sometimes do mid-catalog.
+    """One page of a list misbehaving, as marketplaces sometimes do mid-catalog.
 
     "empty": the page comes back with no entries; "short": with the first half of them (none
     of a one-entry page). Either way the paging signals (has-next flag, next offset or cursor,
@@ -673,7 +675,7 @@ class Emulator:
         self._faults = faults or Faults()
         self._fault_random = random.Random(seed)
         self._fault_lock = threading.Lock()
-        self._page_fault: PageFault | None = None
+        self._page_faults: dict[PagedList, PageFault] = {}
         self._in_flight = 0
         self._peak_in_flight = 0
         self._last_second: deque[float] = deque()  # when the calls of the last second came
@@ -753,13 +755,23 @@ class Emulator:
             return self._peak_in_flight
 
     def set_page_fault(
-        self, kind: PageFaultKind | None, *, page: int = 1, times: int | None = None
+        self,
+        kind: PageFaultKind | None,
+        *,
+        page: int = 1,
+        times: int | None = None,
+        of: PagedList = "listings",
     ) -> None:
-        """Make page `page` (1 = first) of the listing list misbehave (see PageFault), every
-        time it is asked for or only the first `times` times; `kind=None` clears it."""
-        fault = None if kind is None else PageFault(kind, page, times)
+        """Make page `page` (1 = first) of the listing list, or of the order list (`of`),
+        misbehave (see PageFault), every time it is asked for or only the first `times`
+        times; `kind=None` clears it. Faults of the order list are logged as "orders_page_..."."""
+        if of not in ("listings", "orders"):
+            raise ValueError(f"unknown list {of!r}: listings or orders")
         with self._fault_lock:
-            self._page_fault = fault
+            if kind is None:
+                self._page_faults.pop(of, None)
+            else:
+                self._page_faults[of] = PageFault(kind, page, times)
 
     def listing_page(self, page: int, entries: list[T]) -> list[T]:
         """The entries to answer page `page` of the listing list with, under the page fault.
@@ -767,17 +779,24 @@ class Emulator:
         For the list endpoints: call it with the whole page once its paging signals are worked
         out. Raises HangUp for a dropped connection.
         """
+        return self._faulted_page("listings", page, entries)
+
+    def order_page(self, page: int, entries: list[T]) -> list[T]:
+        """`listing_page` for the order list's endpoint."""
+        return self._faulted_page("orders", page, entries)
+
+    def _faulted_page(self, of: PagedList, page: int, entries: list[T]) -> list[T]:
         with self._fault_lock:
-            fault = self._page_fault
+            fault = self._page_faults.get(of)
             if fault is None or fault.page != page:
                 return entries
             if fault.times is not None:
                 fault.times -= 1
                 if fault.times == 0:
-                    self._page_fault = None
-        self.log._faulted(f"page_{fault.kind}")
+                    del self._page_faults[of]
+        self.log._faulted(f"{'orders_' if of == 'orders' else ''}page_{fault.kind}")
         if fault.kind == "drop":
-            raise HangUp(f"page {page} dropped")
+            raise HangUp(f"page {page} of the {of} dropped")
         if fault.kind == "short":
             return entries[: len(entries) // 2]
         return []

@@ -990,8 +990,10 @@ class LazadaEmulator(ExpiringTokens, Emulator):
         key = "updated_ms" if sort_by == "updated_at" else "created_ms"
         matching.sort(key=lambda o: (getattr(o, key), o.order_id), reverse=direction == "DESC")
         page = matching[offset : offset + limit]
+        count = len(page)
+        page = self.order_page(offset // limit + 1, page)
         return {
-            "count": len(page),
+            "count": count,
             "countTotal": len(matching),
             "orders": [self._order_json(order) for order in page],
         }

@@ -1166,11 +1166,13 @@ class ShopeeEmulator(ExpiringTokens, Emulator):
         )
         offset = int(cursor)
         page = matching[offset : offset + page_size]
-        with_status = "order_status" in _list_param(params, "response_optional_fields")
         more = offset + page_size < len(matching)
+        next_cursor = str(offset + len(page)) if more else ""
+        page = self.order_page(offset // page_size + 1, page)
+        with_status = "order_status" in _list_param(params, "response_optional_fields")
         return {
             "more": more,
-            "next_cursor": str(offset + len(page)) if more else "",
+            "next_cursor": next_cursor,
             "order_list": [
                 {"order_sn": sn, **({"order_status": status} if with_status else {})}
                 for _, sn, status in page

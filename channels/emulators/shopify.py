@@ -869,7 +869,9 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
     def _orders_connection(self, args: dict[str, Any]) -> dict[str, Any]:
         matches = _search(args.get("query"), {"updated_at", "created_at", "name"})
         orders = [o for o in self.orders.values() if matches(_order_facts(o))]
-        return _connection(orders, args, lambda o: o.order_id, self._order_node, "Order")
+        return _connection(
+            orders, args, lambda o: o.order_id, self._order_node, "Order", shown=self.order_page
+        )
 
     def _nodes(self, ids: Any) -> list[dict[str, Any] | None]:
         if not isinstance(ids, list):

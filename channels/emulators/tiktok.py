@@ -1347,10 +1347,12 @@ class TikTokShopEmulator(ExpiringTokens, Emulator):
         start = _offset(params.get("page_token", ""), filters)
         page = matching[start : start + page_size]
         more = start + len(page) < len(matching)
+        token = _offset_token(start + len(page), filters) if more else ""
+        page = self.order_page(start // page_size + 1, page)
         return {
             "orders": json.loads(json.dumps(page)),
             "total_count": len(matching),
-            "next_page_token": _offset_token(start + len(page), filters) if more else "",
+            "next_page_token": token,
         }
 
     def _get_orders(self, params: Params, body: Body, request: Request) -> Body:

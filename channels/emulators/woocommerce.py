@@ -664,7 +664,10 @@ class WooCommerceEmulator(Emulator):
             lambda: self._product_ids(status, after, before, orderby, order, skus, params),
         )
         return self._paged(
-            ids, params, lambda i: self._product_json(self.state.products[i]), listing=True
+            ids,
+            params,
+            lambda i: self._product_json(self.state.products[i]),
+            shown=self.listing_page,
         )
 
     def _product_ids(
@@ -1210,7 +1213,10 @@ class WooCommerceEmulator(Emulator):
         }.get(orderby, lambda o: (o.date_created, o.id))
         rows.sort(key=sort_key, reverse=order == "desc")
         return self._paged(
-            [o.id for o in rows], params, lambda i: self._order_json(self.state.orders[i])
+            [o.id for o in rows],
+            params,
+            lambda i: self._order_json(self.state.orders[i]),
+            shown=self.order_page,
         )
 
     def _get_order(self, params: Params, body: Any, id: str) -> Reply:
@@ -1440,18 +1446,19 @@ class WooCommerceEmulator(Emulator):
         params: Params,
         render: Callable[[int], dict[str, Any]],
         *,
-        listing: bool = False,
+        shown: Callable[[int, list[int]], list[int]] | None = None,
     ) -> Reply:
-        """One page of `ids`, rendered, with WordPress's paging headers. `listing`: the page
-        is the product list's, subject to the page fault."""
+        """One page of `ids`, rendered, with WordPress's paging headers. `shown(page, ids)`
+        picks the ids answered (the product or order list's page fault); the headers stay
+        those of the whole page."""
         per_page = _int(params, "per_page", 10, 1, MAX_PER_PAGE)
         page = _int(params, "page", 1, 1, None)
         total = len(ids)
         pages = ceil(total / per_page)
-        shown = list(ids[(page - 1) * per_page : page * per_page])
-        if listing:
-            shown = self.listing_page(page, shown)
-        rows = [render(i) for i in shown]
+        page_ids = list(ids[(page - 1) * per_page : page * per_page])
+        if shown is not None:
+            page_ids = shown(page, page_ids)
+        rows = [render(i) for i in page_ids]
         headers = [("X-WP-Total", str(total)), ("X-WP-TotalPages", str(pages))]
         links = []
         base = {k: v for k, v in params.items() if not k.startswith("oauth_") and k != "page"}

@@ -56,7 +56,7 @@ from channels.adapters.lazada.orders import (
     to_int,
     webhook_event,
 )
-from channels.adapters.paging import PageTally, reported_total
+from channels.adapters.paging import IncompleteRead, PageTally, reported_total
 from channels.adapters.readahead import ReadAhead
 from channels.adapters.uploads import (
     category_id,
@@ -479,26 +479,40 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
 
         /orders/get is read oldest change first; Lazada refuses offsets past 5,000, so the
         window then restarts at the last order's update time (orders already seen are left
-        out). Cost per page: one /orders/get and one /orders/items/get per 50 orders.
+        out). An order updated during the read leaves the window and moves the orders after
+        it up a place: when `countTotal` shrinks by d, the read steps back d places, so none
+        falls between two pages. IncompleteRead (retryable: the download keeps its watermark)
+        for a page empty or short before `countTotal` is reached, or a read ending short of
+        it, and for an order /orders/items/get leaves out. Cost per page: one /orders/get
+        and one /orders/items/get per 50 orders; one more /orders/get per step back.
         """
         last = end - 1  # update_before is inclusive
         seen: set[str] = set()
-        offset = 0
+        offset, tally, last_total = 0, PageTally(SERVICE, "orders", ORDERS_PAGE), None
         while True:
             page = self._client.get_orders(
                 update_after=_iso(start), update_before=_iso(last), offset=offset, limit=ORDERS_PAGE
             )
             headers = [h for h in page.get("orders") or [] if isinstance(h, dict)]
+            total = reported_total(page.get("countTotal"))
             fresh = [h for h in headers if str(h.get("order_id")) not in seen]
             seen.update(str(h.get("order_id")) for h in fresh)
+            read_to = offset + len(headers)
+            more = read_to < total if total is not None else len(headers) >= ORDERS_PAGE
+            tally.page(len(headers), more=more, total=total, new=len(fresh))
             orders = self._with_lines(fresh)
             if orders:
                 yield orders
-            offset += len(headers)
-            if len(headers) < ORDERS_PAGE or offset >= to_int(page.get("countTotal")):
+            shrunk_by = last_total - total if last_total is not None and total is not None else 0
+            last_total = total
+            if shrunk_by > 0:
+                more, read_to = True, max(0, offset - shrunk_by)
+            if not more:
                 return
+            offset = read_to
             if offset + ORDERS_PAGE > MAX_ORDERS_OFFSET:
                 start, offset = self._restart(start, headers), 0
+                tally, last_total = PageTally(SERVICE, "orders", ORDERS_PAGE), None
 
     @staticmethod
     def _restart(start: int, headers: Sequence[Mapping[str, Any]]) -> int:
@@ -541,9 +555,14 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
             for entry in self._client.get_orders_items(chunk):
                 if isinstance(entry, dict):
                     items[str(entry.get("order_id"))] = list(entry.get("order_items") or [])
-        return [
-            order_from_payload(header, items.get(str(header["order_id"]), [])) for header in headers
-        ]
+        unlined = [order_id for order_id in ids if not items.get(order_id)]
+        if unlined:
+            # Every Lazada order has a line; one without would take no units off the POS.
+            raise IncompleteRead(
+                f"{SERVICE} returned no items for {len(unlined)} of {len(ids)} orders "
+                f"({', '.join(unlined[:3])}) from /orders/items/get"
+            )
+        return [order_from_payload(header, items[str(header["order_id"])]) for header in headers]
 
     # -- Adapter protocol: pushes ------------------------------------------------------------
 

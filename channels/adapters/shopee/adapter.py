@@ -5,6 +5,7 @@ Shopee's shape, in short: an item either has no models (price and stock on the i
 is the item in the first case and each model in the second.
 """
 
+import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -16,6 +17,7 @@ from catalog.models import sku_key
 from channels.adapters import kit
 from channels.adapters.base import (
     AdapterError,
+    CredentialsError,
     Limits,
     PriceUpdate,
     PushResult,
@@ -32,7 +34,7 @@ from channels.adapters.convert import (
     watermark_second,
 )
 from channels.adapters.http import download_image
-from channels.adapters.paging import PageTally, reported_total
+from channels.adapters.paging import IncompleteRead, PageTally, reported_total
 from channels.adapters.readahead import ReadAhead
 from channels.adapters.shopee import orders as shopee_orders
 from channels.adapters.shopee.client import SERVICE, ShopeeClient
@@ -46,6 +48,8 @@ from channels.adapters.uploads import (
     require_variants,
     require_weight,
 )
+
+logger = logging.getLogger(__name__)
 
 # A full scan lists what a buyer can see or the seller can re-enable; deleted items simply drop
 # out, and the caller marks what it no longer sees as removed. An incremental scan must also ask
@@ -458,19 +462,39 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials, ShopeeClient]):
         the range into windows of at most `limits.order_window_days`: Shopee refuses wider
         ones). Calls per page of up to 100 orders: the list call, one detail call per 50
         orders and one tracking-number call per shipped order.
+
+        IncompleteRead (retryable: the download keeps its watermark and reads the range
+        again) for a page empty or short while `more` says others follow, for `more` without
+        a `next_cursor`, and for an order listed that the detail call does not return: an
+        order left out would never be downloaded, and its units never taken off the POS.
         """
         time_to = end - 1  # Shopee's time_to is inclusive
+        tally = PageTally(SERVICE, "orders", self.limits.page_size)
         cursor = ""
         while True:
             page = self._client.get_order_list(
                 time_from=start, time_to=time_to, page_size=self.limits.page_size, cursor=cursor
             )
             numbers = [str(row["order_sn"]) for row in page.get("order_list") or []]
+            more = bool(page.get("more"))
+            tally.page(len(numbers), more=more)
             if numbers:
-                yield self.get_orders(numbers)
-            cursor = str(page.get("next_cursor") or "")
-            if not page.get("more") or not cursor or not numbers:
+                yield self._listed_orders(numbers)
+            if not more:
                 return
+            cursor = str(page.get("next_cursor") or "")
+            if not cursor:
+                raise tally.cannot_continue("gave no next_cursor")
+
+    def _listed_orders(self, numbers: Sequence[str]) -> list[RemoteOrder]:
+        orders = self.get_orders(numbers)
+        missing = set(numbers) - {order.order_number for order in orders}
+        if missing:
+            raise IncompleteRead(
+                f"{SERVICE}'s order detail left out {len(missing)} of the {len(numbers)} orders "
+                f"its order list named ({', '.join(sorted(missing)[:3])})"
+            )
+        return orders
 
     def orders_by_number(self, numbers: Sequence[str]) -> list[RemoteOrder]:
         """The orders with their lines, in Shopee's order; unknown numbers are left out (a
@@ -484,12 +508,28 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials, ShopeeClient]):
         for detail in answer.get("order_list") or []:
             order = shopee_orders.order_from_detail(detail)
             if order.state in shopee_orders.SHIPPED_STATES:
-                tracking = self._client.get_tracking_number(order.order_number)
                 order = shopee_orders.order_from_detail(
-                    detail, tracking_number=str(tracking.get("tracking_number") or "")
+                    detail, tracking_number=self._tracking_number(order.order_number)
                 )
             orders.append(order)
         return orders
+
+    def _tracking_number(self, order_sn: str) -> str:
+        """The order's tracking number; "" when Shopee refuses to say for good (a parcel with
+        none yet, or an app not allowed the logistics API): the order, its invoice and its
+        shipment matter more than the number, which a later change of the order brings. A
+        passing failure (a server error, throttling) and refused credentials still fail the
+        call."""
+        try:
+            answer = self._client.get_tracking_number(order_sn)
+        except CredentialsError:
+            raise
+        except AdapterError as exc:
+            if exc.retryable:
+                raise
+            logger.warning("Shopee gave no tracking number for order %s: %s", order_sn, exc)
+            return ""
+        return str(answer.get("tracking_number") or "")
 
     def verify_webhook(self, *, url: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Check a push as Shopee signs it (HMAC of `url|body` with the partner key)."""

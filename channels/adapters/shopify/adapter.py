@@ -83,6 +83,7 @@ BULK_POLL_MAX = 2.0  # ...up to this
 BULK_WAIT_LIMIT = 1800.0  # seconds an operation may run before it is canceled for the pages
 ORDERS_FIRST = 15  # orders per page, with...
 LINES_FIRST = 10  # ...their first lines (see the query costs in client.py)
+LINES_PAGE = 100  # an order's further lines, a call (client.ORDER_LINES)
 MAX_QUANTITY = 1_000_000_000  # Shopify refuses quantities from here on
 # An order name: the shop's prefix (often "#"), the number, its suffix. Searched for as
 # name:'…', which no white space, quote, backslash or control character can be part of.
@@ -594,34 +595,48 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
             connection = more.get("variants") or {}
 
     def _order_pages(self, search: str, first: int) -> Iterator[list[RemoteOrder]]:
+        """Pages of the orders `search` matches, with all their lines. IncompleteRead
+        (retryable: the download keeps its watermark) for a page of orders or of an order's
+        lines empty or short while `hasNextPage` says more follow, for one without an
+        `endCursor`, and for an order gone before its further lines were read."""
+        tally = PageTally(SERVICE, "orders", first)
         after: str | None = None
         while True:
             page = self._client.orders(
                 first=first, after=after, query=search, lines_first=LINES_FIRST
             )
             nodes = [node for node in page.get("nodes") or [] if isinstance(node, dict)]
+            info = page.get("pageInfo") or {}
+            more = bool(info.get("hasNextPage"))
+            tally.page(len(nodes), more=more)
             orders = [order_from_node(node, self._all_lines(node)) for node in nodes]
             if orders:
                 yield orders
-            info = page.get("pageInfo") or {}
-            if not info.get("hasNextPage") or not nodes:
+            if not more:
                 return
             after = str(info.get("endCursor") or "")
+            if not after:
+                raise tally.cannot_continue("sent no endCursor")
 
     def _all_lines(self, node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """An order's lines: those it came with, then the rest, LINES_PAGE per call."""
+        tally = PageTally(SERVICE, f"lines of {node.get('id')}", LINES_FIRST)
         connection = node.get("lineItems") or {}
-        lines = [line for line in connection.get("nodes") or [] if isinstance(line, dict)]
-        info = connection.get("pageInfo") or {}
-        while info.get("hasNextPage"):
-            more = self._client.order_lines(
-                order_id=str(node["id"]), after=str(info.get("endCursor") or "")
-            )
-            if more is None:
-                break
-            connection = more.get("lineItems") or {}
-            lines.extend(line for line in connection.get("nodes") or [] if isinstance(line, dict))
+        lines: list[Mapping[str, Any]] = []
+        while True:
+            nodes = [line for line in connection.get("nodes") or [] if isinstance(line, dict)]
             info = connection.get("pageInfo") or {}
-        return lines
+            tally.page(len(nodes), more=bool(info.get("hasNextPage")))
+            lines.extend(nodes)
+            if not info.get("hasNextPage"):
+                return lines
+            if not info.get("endCursor"):
+                raise tally.cannot_continue("sent no endCursor")
+            tally.page_size = LINES_PAGE
+            more = self._client.order_lines(order_id=str(node["id"]), after=str(info["endCursor"]))
+            if more is None:
+                raise tally.cannot_continue("the order could no longer be read")
+            connection = more.get("lineItems") or {}
 
     # -- writing ---------------------------------------------------------------------------
 

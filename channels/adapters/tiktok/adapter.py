@@ -347,19 +347,26 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
         """Orders updated in the window (`kit.BaseAdapter.iter_orders`: the whole range, in
         whole seconds), a page (up to 100) at a time, oldest update first, line items included:
         one Search Orders call per page, no detail calls. Orders of the other platform of the
-        shop are left out of the pages."""
+        shop are left out of the pages.
+
+        IncompleteRead (retryable: the download keeps its watermark) for a page empty or
+        short while a `next_page_token` says more follow, and for a search ending short of its
+        `total_count` (channels.adapters.paging).
+        """
         filters = {"update_time_ge": start, "update_time_lt": end}
+        tally = PageTally(self.service, "orders", self.limits.page_size)
         token = ""
         while True:
             page = self._client.search_orders(
                 page_size=self.limits.page_size, page_token=token, filters=filters
             )
             orders = page.get("orders") or []
+            token = str(page.get("next_page_token") or "")
+            tally.page(len(orders), more=bool(token), total=reported_total(page.get("total_count")))
             kept = self._remote_orders(orders)
             if kept:
                 yield kept
-            token = str(page.get("next_page_token") or "")
-            if not token or not orders:
+            if not token:
                 return
 
     def orders_by_number(self, numbers: Sequence[str]) -> list[RemoteOrder]:
@@ -427,7 +434,8 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
         how many calls deep it is (every page needed the one before; a window's first, the
         search it was split from)."""
         first = self._search_page(ahead, filters)
-        if int(first.get("total_count") or 0) <= SEARCH_CAP:
+        # A search reporting exactly the cap may have stopped counting there: split it too.
+        if int(first.get("total_count") or 0) < SEARCH_CAP:
             yield from self._pages(ahead, filters, first, 1)
             return
         low = int(filters.get(f"{time_field}_ge", 0))
@@ -446,7 +454,7 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
         windowed = {**filters, f"{time_field}_ge": low, f"{time_field}_le": high}
         first = self._search_page(ahead, windowed)
         total = int(first.get("total_count") or 0)
-        if total > SEARCH_CAP and low < high:
+        if total >= SEARCH_CAP and low < high:
             middle = (low + high) // 2
             yield from self._split(ahead, filters, time_field, low, middle, depth + 1)
             yield from self._split(ahead, filters, time_field, middle + 1, high, depth + 1)

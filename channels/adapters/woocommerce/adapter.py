@@ -572,6 +572,8 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials, WooCommerceClie
         Times go to the whole second (the store keeps no finer), widened so no order on the
         window's edge seconds is missed: one on an edge may come in two adjacent windows, which
         the order pipeline takes once. Checkout drafts and trashed orders are left out.
+        IncompleteRead (retryable: the download keeps its watermark) for a page empty or short
+        before `X-WP-TotalPages`, or a walk ending short of `X-WP-Total` (`walk_pages`).
         """
         start, end = unix_range(updated_from, updated_to)
         if updated_to <= updated_from:
@@ -581,7 +583,8 @@ class WooCommerceAdapter(kit.BaseAdapter[WooCommerceCredentials, WooCommerceClie
         def fetch(page: int) -> Page:
             return self._client.list_orders(page=page, modified_after=after, modified_before=before)
 
-        for rows in walk_pages(fetch, per_page=MAX_PER_PAGE):
+        tally = PageTally(SERVICE, "orders", MAX_PER_PAGE)
+        for rows in walk_pages(fetch, per_page=MAX_PER_PAGE, tally=tally):
             orders = [order_from_payload(row) for row in rows if row.get("status") not in LEFT_OUT]
             if orders:
                 yield orders
