@@ -46,7 +46,8 @@ It speaks the subset omni uses, with Shopify's rules (shared/reference/marketpla
   for a new pair; `invalid_client` / `invalid_grant` as OAuth says.
 - Throttled calls drawn by the framework's `throttle_rate` come back as THROTTLED in an HTTP 200
   body (whose cost figures ask the client to wait `retry_after` seconds) or as HTTP 429 with
-  `Retry-After`, as `throttle_style` says.
+  `Retry-After`, as `throttle_style` says. `throttle_status=429` sends that THROTTLED body with
+  HTTP 429 instead, still without `Retry-After`, as some report Shopify does (§4.6).
 
 Stock lives at one location (`location_gid`); a stock change does not move a product's
 `updatedAt` here (Shopify does not document whether it does). Orders are kept in memory and
@@ -379,6 +380,7 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
         bucket_size: float = 2000.0,
         restore_rate: float = 1000.0,
         throttle_style: ThrottleStyle = "mixed",
+        throttle_status: int = 200,
         bulk_rate: float = 2000.0,
         bulk_start: float = 0.5,
         bulk_limit: int = BULK_QUERY_LIMIT,
@@ -391,6 +393,7 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
         self.shop = shop
         self.currency = currency
         self.throttle_style = throttle_style
+        self.throttle_status = throttle_status  # of an injected THROTTLED body: 200 or 429
         # Bulk queries: objects processed per second, seconds before one starts running, and
         # how many of them may run at once.
         self.bulk_rate = bulk_rate
@@ -695,7 +698,7 @@ class ShopifyEmulator(ExpiringTokens, Emulator):
             [GraphQLError("Throttled", code="THROTTLED")],
             cost=self.bucket.extension(requested, None, available=available),
         )
-        return Reply.json(body, headers=VERSION_HEADER)
+        return Reply.json(body, status=self.throttle_status, headers=VERSION_HEADER)
 
     def _graphql_endpoint(self, request: Request) -> Reply | dict[str, Any]:
         """POST /admin/api/2026-04/graphql.json: `{"query", "variables"}` in, a GraphQL reply

@@ -25,7 +25,12 @@ import requests
 
 from channels.adapters import kit
 from channels.adapters.base import AdapterError, CredentialsError
-from channels.adapters.http import OutgoingRequest, RetryAdvice, default_classifier
+from channels.adapters.http import (
+    OutgoingRequest,
+    RetryAdvice,
+    default_classifier,
+    parse_retry_after,
+)
 from channels.adapters.shopee.credentials import ShopeeCredentials
 
 SERVICE = "Shopee"
@@ -55,6 +60,7 @@ TRACKING_NUMBER = "/api/v2/logistics/get_tracking_number"
 # retryable for the caller if every attempt got them.
 THROTTLED = frozenset({"error_rate_limit"})
 TRANSIENT = frozenset({"error_server", "error_inner", "error_busy", "error_network"})
+REFUSED = frozenset({"error_auth", "error_sign", "error_permission"})  # no retry can help
 
 Payload = dict[str, Any]
 
@@ -76,21 +82,30 @@ def shopee_sign(
 
 
 def classify_reply(response: requests.Response) -> RetryAdvice | None:
-    """HTTP 429/5xx as usual, plus Shopee's throttling and server errors inside a 200 body."""
-    advice = default_classifier(response)
-    if advice is not None or response.status_code != 200:
-        return advice
+    """Shopee's `error` decides whenever the body names one, whatever the HTTP status (reference
+    §1.7: branch on `error`, not HTTP status): throttling is retried and told to the gate, and
+    server errors are retried, with HTTP 200, 403 or 429 alike and after the reply's Retry-After
+    if it sent one; a refused token, signature or permission is not retried, even with HTTP 5xx
+    (`error_auth` goes to the token refresh at once). Any other code is judged by its status, as
+    a body naming no error is: 429 and 5xx are retried."""
     error = _error_code(response)
+    if not error:
+        return default_classifier(response)
+    after = parse_retry_after(response.headers.get("Retry-After"))
     if error in THROTTLED:
-        return RetryAdvice(error, unprocessed=True, throttled=True)
+        return RetryAdvice(error, retry_after=after, unprocessed=True, throttled=True)
     if error in TRANSIENT:
-        return RetryAdvice(error)
-    return None
+        return RetryAdvice(error, retry_after=after)
+    if error in REFUSED:
+        return None
+    return default_classifier(response)
 
 
 def _error_code(response: requests.Response) -> str:
-    # Every Shopee error code starts with "error_": most replies are spared a second JSON parse.
-    if b'"error_' not in response.content:
+    # Below HTTP 400 only THROTTLED and TRANSIENT codes change the advice, and every one starts
+    # with "error_": most replies are spared a second JSON parse. A failed status is always
+    # read, since any code in its body (`order.order_list_invalid_time` too) overrides it.
+    if response.status_code < 400 and b'"error_' not in response.content:
         return ""
     try:
         payload = response.json()

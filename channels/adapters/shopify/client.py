@@ -9,14 +9,15 @@ are signed: `X-Shopify-Hmac-SHA256` = base64 HMAC-SHA256(app client secret, raw 
 Errors come in three layers, each mapped to an AdapterError a staff member can act on:
 - HTTP: 401 for a wrong or expired token, 402/423 for a frozen or locked shop, 404 for a wrong
   shop address, 429 and 5xx when Shopify is busy;
-- top-level GraphQL `errors[]` with HTTP 200: `extensions.code` THROTTLED (retried),
-  ACCESS_DENIED (a missing access scope), MAX_COST_EXCEEDED, ...;
+- top-level GraphQL `errors[]` with HTTP 200: `extensions.code` THROTTLED (retried, and with
+  HTTP 429 too), ACCESS_DENIED (a missing access scope), MAX_COST_EXCEEDED, ...;
 - `userErrors[]` inside a mutation's payload: business refusals, returned as they are for the
   adapter to attach to the listings they name.
 
 Throttling: every reply carries `extensions.cost` (requested and actual query cost, and the
 leaky bucket's `currentlyAvailable` and `restoreRate`). A THROTTLED reply is retried after
-`(requested - currentlyAvailable) / restoreRate` seconds, through HttpCaller's `classify` hook.
+`(requested - currentlyAvailable) / restoreRate` seconds (or its Retry-After, if longer), through
+HttpCaller's `classify` hook, and pauses the adapter's other calls as long through its gate.
 To be refused less often, the client also paces itself: before an operation it waits until the
 bucket, as the last reply described it, has refilled enough for that operation's last
 requested cost.
@@ -53,6 +54,7 @@ from channels.adapters.http import (
     RetryAdvice,
     build_session,
     default_classifier,
+    parse_retry_after,
 )
 from channels.adapters.kit import Client
 from channels.adapters.paging import IncompleteRead
@@ -323,24 +325,36 @@ def throttle_wait(payload: Mapping[str, Any]) -> float | None:
 
 
 def classify_reply(response: requests.Response) -> RetryAdvice | None:
-    """HTTP 429/5xx as usual, plus GraphQL's THROTTLED (not processed) and INTERNAL_SERVER_ERROR
-    inside an HTTP 200 body."""
-    advice = default_classifier(response)
-    if advice is not None or response.status_code != 200:
-        return advice
-    content = response.content
-    if b"THROTTLED" not in content and b"INTERNAL_SERVER_ERROR" not in content:
-        return None  # most replies are spared a second JSON parse
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
+    """HTTP 429/5xx as usual, plus GraphQL's THROTTLED and INTERNAL_SERVER_ERROR in the body.
+
+    THROTTLED comes with HTTP 200, or 429 as some report (reference §4.6); either way it was
+    not processed and the wait is `throttle_wait`, or the reply's Retry-After when that is
+    longer (sent sooner than either, the call would be refused again). It is a throttle for
+    the gate too: the bucket is the app's in the shop, so the adapter's other calls would only
+    spend it while it refills.
+    """
+    status = response.status_code
+    payload = _flagged_body(response) if status in (200, 429) else None
     codes = _error_codes(payload)
     if "THROTTLED" in codes:
-        return RetryAdvice("THROTTLED", retry_after=throttle_wait(payload), unprocessed=True)
-    if "INTERNAL_SERVER_ERROR" in codes:
+        waits = (throttle_wait(payload), parse_retry_after(response.headers.get("Retry-After")))
+        after = max((wait for wait in waits if wait is not None), default=None)
+        return RetryAdvice("THROTTLED", retry_after=after, unprocessed=True, throttled=True)
+    if status == 200 and "INTERNAL_SERVER_ERROR" in codes:
         return RetryAdvice("INTERNAL_SERVER_ERROR")
-    return None
+    return default_classifier(response)
+
+
+def _flagged_body(response: requests.Response) -> Any:
+    """The JSON body of a reply naming THROTTLED or INTERNAL_SERVER_ERROR, else None: most
+    replies are spared a second JSON parse."""
+    content = response.content
+    if b"THROTTLED" not in content and b"INTERNAL_SERVER_ERROR" not in content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 class CostBudget:
