@@ -6,6 +6,7 @@ webhooks) is a scenario of test_contract.py.
 
 import hashlib
 import hmac
+import json
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -40,7 +41,12 @@ from channels.adapters.lazada.client import (
     auth_url_for,
     lazada_sign,
 )
-from channels.adapters.lazada.orders import STATUS_TABLE, order_from_payload, order_state
+from channels.adapters.lazada.orders import (
+    STATUS_TABLE,
+    order_from_payload,
+    order_state,
+    webhook_event,
+)
 from channels.emulators import lazada as emulator_module
 from channels.emulators.base import Faults
 from channels.emulators.lazada import ORDER_STATUSES, LazadaEmulator
@@ -173,6 +179,22 @@ def test_webhook_signature_matches_a_vector_computed_by_hand():
     event = adapter.verify_webhook(url="https://omni.test/hooks/lazada", headers=headers, body=body)
 
     assert (event.topic, event.order_number) == ("order_status", "820000000001")
+
+
+def test_each_change_of_an_order_pushed_is_a_delivery_of_its_own():
+    def push(data: dict[str, Any], at: int) -> bytes:
+        body = {"seller_id": "1", "message_type": 0, "data": data, "timestamp": at}
+        return json.dumps(body).encode()
+
+    order = {"trade_order_id": "820000000001", "trade_order_line_id": "820000500001"}
+    paid = {**order, "order_status": "pending", "status_update_time": 1733300000}
+    # a redelivery of one change (sent again a second later) is the same delivery...
+    assert webhook_event(push(paid, 1)).delivery_id == webhook_event(push(paid, 2)).delivery_id
+    # ...and the next change is another, even from a push that leaves its status out
+    cancelled = {**paid, "order_status": "canceled", "status_update_time": 1733300500}
+    assert webhook_event(push(paid, 1)).delivery_id != webhook_event(push(cancelled, 9)).delivery_id
+    bare = [webhook_event(push(order, at)).delivery_id for at in (1, 9)]
+    assert bare[0] != bare[1]
 
 
 def test_tokens_are_refreshed_on_lazadas_auth_host_only_for_lazadas_own_hosts():

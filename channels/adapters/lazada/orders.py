@@ -155,8 +155,9 @@ def webhook_event(body: bytes) -> WebhookEvent:
 
     `delivery_id`: Lazada pushes carry no delivery id, so one is derived from the body. For an
     order push it is the hash of seller, order, order line, status and status time, which a
-    redelivery repeats and the next change does not; for other pushes, the hash of the raw
-    body (a redelivery sends the same bytes).
+    redelivery repeats and the next change does not; for an order push without its status or
+    status time, and for other pushes, the hash of the raw body (a redelivery sends the same
+    bytes; two changes of one order never do).
     """
     no_type = "The Lazada push has no message_type"
     payload = push_json(body, not_json="The Lazada push body is not JSON", not_object=no_type)
@@ -171,18 +172,14 @@ def webhook_event(body: bytes) -> WebhookEvent:
         order_id = str(data.get("trade_order_id") or "")
         if not order_id:
             raise WebhookRejected("The Lazada order push names no trade_order_id", status=400)
-        identity = "|".join(
-            str(part)
-            for part in (
-                payload.get("seller_id"),
-                order_id,
-                data.get("trade_order_line_id"),
-                data.get("order_status"),
-                data.get("status_update_time"),
-            )
-        )
+        change = (data.get("order_status"), data.get("status_update_time"))
+        if all(part not in (None, "") for part in change):
+            parts = (payload.get("seller_id"), order_id, data.get("trade_order_line_id"), *change)
+            identity = "|".join(str(part) for part in parts).encode()
+        else:  # a push that does not say which change it is: its bytes are its identity
+            identity = body
         return WebhookEvent(
-            delivery_id=hashlib.sha256(identity.encode()).hexdigest(),
+            delivery_id=hashlib.sha256(identity).hexdigest(),
             topic="order_status",
             order_number=order_id,
             payload=payload,
