@@ -40,6 +40,7 @@ from channels.adapters.tiktok.client import (
     SEARCH_PRODUCTS,
     auth_base_url_for,
     sign_base_string,
+    tiktok_error,
     tiktok_sign,
     webhook_signature,
 )
@@ -195,6 +196,21 @@ def test_token_host_is_tiktoks_auth_host_in_production_and_the_api_host_otherwis
         "https://auth.tiktok-shops.com"
     )
     assert auth_base_url_for("http://127.0.0.1:9103/") == "http://127.0.0.1:9103"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "The `x-tts-access-token` header is invalid",
+        "access_token is invalid",
+        "Invalid access token, please check",
+    ],
+)
+def test_a_refused_access_token_under_36009004_asks_staff_to_reconnect(message):
+    # 36009004 stands for many refusals, told apart by the message, however it words the token
+    refused = tiktok_error(36009004, message, endpoint="/product/202309/products/search")
+    assert isinstance(refused, CredentialsError)
+    assert "reconnect the shop" in str(refused)
 
 
 def test_values_are_signed_as_sent_after_url_decoding(shop):

@@ -426,8 +426,13 @@ def _token_refused(payload: Payload) -> bool:
     code = _int_code(payload.get("code"))
     if code in (TOKEN_EXPIRED, TOKEN_INVALID):
         return True
-    message = str(payload.get("message") or "").lower()
-    return code == OVERLOADED and ("access_token" in message or TOKEN_HEADER in message)
+    return code == OVERLOADED and _names_the_token(str(payload.get("message") or "").lower())
+
+
+def _names_the_token(message: str) -> bool:
+    """Whether a lowercased 36009004 message is about the access token ("access_token",
+    "access token", or its header)."""
+    return any(words in message for words in ("access_token", "access token", TOKEN_HEADER))
 
 
 def _checked(payload: Payload, path: str, service: str) -> Payload:
@@ -465,7 +470,7 @@ def tiktok_error(code: int, message: str, *, endpoint: str, service: str = SERVI
                 retryable=False,
                 code=key,
             )
-        if "access_token" in lowered or TOKEN_HEADER in lowered:
+        if _names_the_token(lowered):
             return CredentialsError(
                 f"{service} refused the access token ({code}): reconnect the shop to issue new "
                 f"tokens.{said}",
