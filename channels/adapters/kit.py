@@ -524,6 +524,25 @@ class BaseAdapter(Generic[C, K]):
         most = self.page_rounds_ahead * self.max_in_flight + 2
         return iter(ReadAhead(walk, read, most=most, name=name))
 
+    @contextmanager
+    def read_back(self, created: str) -> Iterator[None]:
+        """Around the calls that follow a create (reading the new product's listings, setting
+        it up further): a failure there is not a failed create. The product exists on the
+        marketplace, so the error says so, and is not retryable: an upload tried again would
+        create it twice. A scan of the channel brings its listings. Refused credentials stay
+        what they are."""
+        try:
+            yield
+        except CredentialsError:
+            raise
+        except AdapterError as exc:
+            raise AdapterError(
+                f"{self.service} created {created}, but reading it back failed: {exc} A scan "
+                "of the channel brings its listings; do not upload it again.",
+                retryable=False,
+                code=exc.code,
+            ) from exc
+
     def chained(self, depth: int) -> None:
         """Record that a read made `depth` calls one after another, each needing the one
         before's answer (`CallStats.chain` keeps the longest)."""

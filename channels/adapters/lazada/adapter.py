@@ -295,7 +295,8 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
                 code="create",
             )
         wanted = {sku_key(variant.sku) for variant in product.variants}
-        listings = self._listings_of(str(created["item_id"]))
+        with self.read_back(f"item {created['item_id']}"):
+            listings = self._listings_of(str(created["item_id"]))
         return [listing for listing in listings if sku_key(listing.sku) in wanted]
 
     def update_product(self, item_id: str, product: UploadProduct) -> None:

@@ -174,7 +174,8 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials, ShopeeClient]):
         item_id = self._add_item(product, body)
         if plan is not None:
             self._add_models(item_id, *plan)
-        return self._listings_of_items([item_id], pool_map=kit.serial_map)
+        with self.read_back(f"item {item_id}"):
+            return self._listings_of_items([item_id], pool_map=kit.serial_map)
 
     def _add_item(self, product: UploadProduct, body: Mapping[str, Any]) -> int:
         created = self._client.add_item(body)

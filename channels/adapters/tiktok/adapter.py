@@ -208,7 +208,8 @@ class TikTokShopAdapter(kit.BaseAdapter[TikTokCredentials, TikTokClient]):
                     retryable=False,
                     code=exc.code,
                 ) from exc
-        return self._listings_of(product_id)
+        with self.read_back(f"product {product_id}"):
+            return self._listings_of(product_id)
 
     def update_quantities(self, updates: Sequence[QuantityUpdate]) -> list[PushResult]:
         """Absolute quantities; one Update Inventory call per product and 100 SKUs, in order.
