@@ -1288,9 +1288,19 @@ def _log_row(ctx: Context, action: str, outcome: Outcome, logged_at: datetime | 
         request=order_json(ctx.order),
         response=outcome.response,
         actor=ctx.actor[:120],
-        attention=outcome.attention,
+        attention=_with_status_note(ctx.order, outcome.attention),
         created_at=logged_at or timezone.now(),
     )
+
+
+def _with_status_note(order: RemoteOrder, attention: str) -> str:
+    """`attention`, and first, for an order whose marketplace status omni does not know
+    (`RemoteOrder.status_known`), that it was taken as unpaid."""
+    if order.status_known:
+        return attention
+    note = f"Status {order.status!r} is unknown to omni: taken as unpaid (stock only reserved)"
+    text = "; ".join(part for part in (note, attention) if part)
+    return text if len(text) <= 300 else text[:299] + "…"
 
 
 def order_json(order: RemoteOrder) -> dict[str, Any]:

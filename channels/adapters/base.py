@@ -199,6 +199,10 @@ class RemoteOrder:
     tracking_number: str = ""
     cancel_reason: str = ""
     source: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # False when the marketplace's status is not in the adapter's table (one it added since):
+    # `state` is then UNPAID, in which the pipeline only reserves stock, and the sync log asks
+    # staff to look. One new status must not stop a channel's other orders.
+    status_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)

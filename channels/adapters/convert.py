@@ -1,24 +1,28 @@
 """Small conversions every marketplace package needs, written once.
 
 - reading payloads: money and numbers (`to_decimal`), Unix seconds (`utc_from_seconds`), a
-  push's headers (`header`) and body (`push_json`);
+  push's headers (`header`) and body (`push_json`), an order's status (`order_state_of`);
 - times in requests: a scan's watermark (`watermark_second`), an order range (`unix_range`),
   ISO 8601 in UTC (`iso_utc`);
 - writing payloads: decimals in plain notation (`decimal_text`).
 
-Pure functions: no calls, no state. What differs between marketplaces (a non-finite amount
-kept or read as 0, how UTC is written) is a parameter, never a second copy. What every
-marketplace checks of an upload before sending it is in `uploads.py`.
+Pure functions: no calls, no state (`order_state_of` logs a status it does not know). What
+differs between marketplaces (a non-finite amount kept or read as 0, how UTC is written) is a
+parameter, never a second copy. What every marketplace checks of an upload before sending it is
+in `uploads.py`.
 """
 
 import json
+import logging
 import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from channels.adapters.base import WebhookRejected
+from channels.adapters.base import OrderState, WebhookRejected
+
+logger = logging.getLogger(__name__)
 
 # -- reading payloads ---------------------------------------------------------------------------
 
@@ -67,6 +71,25 @@ def push_json(
     if not isinstance(payload, dict):
         raise WebhookRejected(not_object, status=400)
     return payload
+
+
+def order_state_of(
+    status: str, table: Mapping[str, OrderState], *, service: str, order: str
+) -> tuple[OrderState, bool]:
+    """The state `table` gives a marketplace's order `status`, and whether the table knows it.
+
+    A status the table does not know (one the marketplace added since) reads as UNPAID, in
+    which the pipeline does nothing it would have to undo (it only reserves stock), and is
+    logged; `RemoteOrder.status_known` carries the False to the sync log. Refusing the order
+    instead would stop every later order of the channel at this one.
+    """
+    state = table.get(status)
+    if state is not None:
+        return state, True
+    logger.warning(
+        "%s order %s has status %r, unknown to omni: taken as unpaid", service, order, status
+    )
+    return OrderState.UNPAID, False
 
 
 # -- times in requests --------------------------------------------------------------------------

@@ -417,6 +417,10 @@ def test_parsers_map_the_reference_payloads():
         {**product, "hasOnlyDefaultVariant": True, "status": "DRAFT"}, [variant]
     )
     assert (plain.variant_id, plain.title, plain.status) == ("", "Linen Shirt", "inactive")
+    # Shopify may leave the financial status null: the order still comes in, flagged
+    odd = order_from_node({**order, "displayFinancialStatus": None})
+    assert (odd.status, odd.state, odd.status_known) == ("/UNFULFILLED", OrderState.UNPAID, False)
+    assert remote.status_known
 
 
 # -- creating products ---------------------------------------------------------------------------

@@ -204,3 +204,23 @@ def order_remote(shop, number):
     [remote] = adapter_for(shop.channel).get_orders([number])
     assert remote.state == OrderState.UNPAID
     return remote
+
+
+def test_an_order_in_a_status_omni_does_not_know_reserves_and_asks_staff_to_look(shop):
+    # given: an order in a status Shopee has added since omni's table was written, and a paid
+    # order beside it
+    odd = shop.order(("MUG-RED", 1))
+    shop.emulator.state.orders[odd]["order_status"] = "AWAITING_SOMETHING_NEW"
+    paid = shop.order(("TEE-BLK-M", 2), state="paid")
+    # when
+    logs = shop.download()
+    # then: the odd order reserves its units, as an unpaid one, and its log row says why...
+    assert rows_of(logs, odd) == [(A.CREATE_ORDER, 200)]
+    (row,) = [log for log in logs if log.order_number == odd]
+    assert row.attention.startswith(
+        "Status 'AWAITING_SOMETHING_NEW' is unknown to omni: taken as unpaid"
+    )
+    assert shop.stock("MUG-RED") == (10, 1)
+    # ...and the other order goes through as ever
+    assert rows_of(logs, paid) == [(A.CREATE_INVOICE, 200), (A.ADD_PAYMENT, 200)]
+    assert shop.stock("TEE-BLK-M") == (8, 0)

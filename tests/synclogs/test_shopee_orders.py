@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from channels.adapters.base import AdapterError, OrderState, WebhookRejected
+from channels.adapters.base import OrderState, WebhookRejected
 from channels.adapters.shopee.adapter import ShopeeAdapter
 from channels.adapters.shopee.orders import STATUS_TABLE
 from channels.emulators.shopee import _ORDER_STATUSES, ShopeeEmulator
@@ -103,12 +103,14 @@ def test_every_shopee_status_has_a_state():
     assert set(STATUS_TABLE) == set(_ORDER_STATUSES)
 
 
-def test_an_unknown_status_is_refused_not_guessed(shopee):
+def test_an_unknown_status_is_taken_as_unpaid_and_flagged(shopee):
     number = shopee.create_order([mug(shopee)])
     shopee.state.orders[number]["order_status"] = "SOMETHING_NEW"
 
-    with pytest.raises(AdapterError, match="does not know"):
-        shopee_adapter(shopee).get_orders([number])
+    (order,) = shopee_adapter(shopee).get_orders([number])
+
+    assert (order.status, order.state) == ("SOMETHING_NEW", OrderState.UNPAID)
+    assert not order.status_known
 
 
 def test_a_push_is_verified_exactly_as_shopee_signs_it(shopee):

@@ -9,6 +9,7 @@ order status change. Lazada sends no delivery id: see `webhook_event`.
 """
 
 import hashlib
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -23,6 +24,8 @@ from channels.adapters.base import (
     WebhookRejected,
 )
 from channels.adapters.convert import push_json, to_decimal
+
+logger = logging.getLogger(__name__)
 
 # Every order item status Lazada documents (§3.4: the union of GetOrders' filter values and
 # its error table), plus "repacked" from the fulfilment flow guide, mapped onto omni's states.
@@ -98,6 +101,9 @@ def order_from_payload(
     statuses = item_statuses or [str(s) for s in header.get("statuses") or []]
     state = order_state(statuses)
     order_id = str(header.get("order_id"))
+    unknown = sorted({s for s in statuses if s.lower() not in STATUS_TABLE})
+    if unknown:
+        logger.warning("Lazada order %s has statuses unknown to omni: %s", order_id, unknown)
     first = items[0] if items else {}
     paid_ms = _first(items, "payment_time")  # milliseconds; absent while unpaid
     return RemoteOrder(
@@ -118,6 +124,7 @@ def order_from_payload(
         tracking_number=_first(items, "tracking_code"),
         cancel_reason=_first(items, "reason") if state is OrderState.CANCELLED else "",
         source={"order": dict(header), "items": [dict(item) for item in items]},
+        status_known=not unknown,
     )
 
 

@@ -27,7 +27,13 @@ from channels.adapters.base import (
     WebhookRejected,
     signature_matches,
 )
-from channels.adapters.convert import header, push_json, to_decimal, utc_from_seconds
+from channels.adapters.convert import (
+    header,
+    order_state_of,
+    push_json,
+    to_decimal,
+    utc_from_seconds,
+)
 
 # Every order status Shopee documents, mapped onto omni's states.
 # - IN_CANCEL is a buyer's cancellation request the seller has not answered: the order still
@@ -89,21 +95,13 @@ TRACKING_PUSH = 4  # push code of a tracking number update
 def order_from_detail(detail: Mapping[str, Any], *, tracking_number: str = "") -> RemoteOrder:
     """One RemoteOrder from a get_order_detail entry asked with DETAIL_FIELDS.
 
-    An unknown status raises AdapterError (not retryable) rather than guessing a state: the
-    pipeline would otherwise invoice or void on a wrong guess.
+    A status omni does not know is taken as unpaid and flagged (`convert.order_state_of`).
     """
     number = str(detail.get("order_sn") or "")
     status = str(detail.get("order_status") or "")
     if not number:
         raise AdapterError("Shopee returned an order without order_sn", retryable=False)
-    state = STATUS_TABLE.get(status)
-    if state is None:
-        raise AdapterError(
-            f"Shopee order {number} has a status omni does not know ({status or 'none'}): "
-            "it was left alone",
-            retryable=False,
-            code="order_status",
-        )
+    state, known = order_state_of(status, STATUS_TABLE, service="Shopee", order=number)
     return RemoteOrder(
         order_number=number,
         order_id=number,
@@ -120,6 +118,7 @@ def order_from_detail(detail: Mapping[str, Any], *, tracking_number: str = "") -
         tracking_number=tracking_number,
         cancel_reason=_cancel_reason(detail),
         source=dict(detail),
+        status_known=known,
     )
 
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 from itertools import product as cartesian
 from typing import Any
 
-from channels.adapters.base import AdapterError, OrderState, RemoteOrder, RemoteOrderLine
-from channels.adapters.convert import to_decimal
+from channels.adapters.base import OrderState, RemoteOrder, RemoteOrderLine
+from channels.adapters.convert import order_state_of, to_decimal
 
 # -- orders: Shopify's statuses and omni's states ------------------------------------------------
 
@@ -97,8 +97,9 @@ def order_from_node(
     node: Mapping[str, Any], lines: Sequence[Mapping[str, Any]] | None = None
 ) -> RemoteOrder:
     """One RemoteOrder from an order node as client.ORDER_FIELDS asks for it; `lines` are all
-    its line nodes (default: those in the node). An unknown status raises AdapterError rather
-    than guessing a state: the pipeline would otherwise invoice or void on a wrong guess."""
+    its line nodes (default: those in the node). A status omni does not know (a financial
+    status Shopify leaves null, one it adds) is taken as unpaid and flagged
+    (`convert.order_state_of`)."""
     name = str(node.get("name") or "")
     financial = str(node.get("displayFinancialStatus") or "")
     fulfillment = str(node.get("displayFulfillmentStatus") or "")
@@ -108,14 +109,8 @@ def order_from_node(
         cancelled=bool(node.get("cancelledAt")),
         closed=bool(node.get("closed")),
     )
-    state = STATUS_TABLE.get(status)
-    if state is None:
-        raise AdapterError(
-            f"Shopify order {name or node.get('id')} has a status omni does not know "
-            f"({status}): it was left alone",
-            retryable=False,
-            code="order_status",
-        )
+    number = name or str(node.get("id") or "")
+    state, known = order_state_of(status, STATUS_TABLE, service="Shopify", order=number)
     money = (node.get("totalPriceSet") or {}).get("shopMoney") or {}
     if lines is None:
         lines = (node.get("lineItems") or {}).get("nodes") or []
@@ -135,6 +130,7 @@ def order_from_node(
         tracking_number=str(tracking.get("number") or ""),
         cancel_reason=str(node.get("cancelReason") or "") if node.get("cancelledAt") else "",
         source=dict(node),
+        status_known=known,
     )
 
 

@@ -25,7 +25,7 @@ from channels.adapters.base import (
     WebhookEvent,
     WebhookRejected,
 )
-from channels.adapters.convert import push_json, to_decimal, utc_from_seconds
+from channels.adapters.convert import order_state_of, push_json, to_decimal, utc_from_seconds
 from channels.adapters.tiktok.client import SERVICE
 
 # Every order status TikTok documents (reference §2.4), in omni's terms.
@@ -49,24 +49,20 @@ TIKTOK_SHOP = "TIKTOK_SHOP"
 ORDER_ID = re.compile(r"[0-9]+")  # an order number is the order id, all digits
 
 
-def order_state(order: Mapping[str, Any]) -> OrderState:
-    """omni's state of a TikTok order: STATUS_TABLE, except that an order cancelled after the
-    carrier collected it (failed delivery, parcel returned) counts as returned. TikTok has no
-    order status for returns; returns after delivery live in its Return & Refund API."""
+def order_state(order: Mapping[str, Any], service: str = SERVICE) -> tuple[OrderState, bool]:
+    """omni's state of a TikTok order, and whether its status is known: STATUS_TABLE, except
+    that an order cancelled after the carrier collected it (failed delivery, parcel returned)
+    counts as returned. TikTok has no order status for returns; returns after delivery live in
+    its Return & Refund API. A status omni does not know is taken as unpaid and flagged
+    (`convert.order_state_of`)."""
     status = str(order.get("status") or "")
-    state = STATUS_TABLE.get(status)
-    if state is None:
-        raise AdapterError(
-            f"TikTok order {order.get('id')} is in status {status!r}, which omni does not know "
-            "yet: add it to the TikTok STATUS_TABLE",
-            retryable=False,
-            code="order_status",
-        )
+    order_id = str(order.get("id") or "")
+    state, known = order_state_of(status, STATUS_TABLE, service=service, order=order_id)
     if state is OrderState.CANCELLED and (
         order.get("collection_time") or order.get("delivery_time")
     ):
-        return OrderState.RETURNED
-    return state
+        return OrderState.RETURNED, known
+    return state, known
 
 
 def order_from_payload(
@@ -78,11 +74,12 @@ def order_from_payload(
     if not order_id:
         raise AdapterError(f"{service} sent an order without an id", retryable=False, code="order")
     payment = order.get("payment") or {}
+    state, known = order_state(order, service)
     return RemoteOrder(
         order_number=order_id,
         order_id=order_id,
         status=str(order.get("status") or ""),
-        state=order_state(order),
+        state=state,
         created_at=utc_from_seconds(order.get("create_time")),
         updated_at=utc_from_seconds(order.get("update_time")),
         currency=str(payment.get("currency") or ""),
@@ -94,6 +91,7 @@ def order_from_payload(
         tracking_number=str(order.get("tracking_number") or ""),
         cancel_reason=str(order.get("cancel_reason") or ""),
         source=dict(order),
+        status_known=known,
     )
 
 

@@ -2,7 +2,6 @@
 (`STATUS_TABLE`), and a REST order (or an order webhook's body) turned into a RemoteOrder."""
 
 import html
-import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -10,9 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from channels.adapters.base import OrderState, RemoteOrder, RemoteOrderLine
-from channels.adapters.convert import to_decimal
-
-logger = logging.getLogger(__name__)
+from channels.adapters.convert import order_state_of, to_decimal
 
 # Every order status of WooCommerce (reference §5.4) in omni's terms. The order pipeline works
 # from the state alone; the status itself is kept verbatim on the RemoteOrder.
@@ -38,22 +35,16 @@ LEFT_OUT = frozenset({"checkout-draft", "trash"})
 # white space or control characters.
 ORDER_NUMBER = re.compile(r"[^\s\x00-\x1f\x7f]+")
 ORDER_NUMBER_FORM = "the order id, or the number a plugin gives it, without spaces"
-# Plugins may register any status: an unknown one is kept verbatim and treated as unpaid, the
-# state in which the pipeline does nothing it would have to undo.
-UNKNOWN_STATUS_STATE = OrderState.UNPAID
+# Plugins may register any status: an unknown one is kept verbatim and taken as unpaid
+# (`convert.order_state_of`).
 
 
 def order_from_payload(payload: Mapping[str, Any]) -> RemoteOrder:
     """A RemoteOrder from a REST order (or an order webhook's body)."""
     status = str(payload.get("status") or "")
-    state = STATUS_TABLE.get(status)
-    if state is None:
-        logger.warning(
-            "WooCommerce order %s has status %r, unknown to omni: treated as unpaid",
-            payload.get("id"),
-            status,
-        )
-        state = UNKNOWN_STATUS_STATE
+    state, known = order_state_of(
+        status, STATUS_TABLE, service="WooCommerce", order=str(payload.get("id"))
+    )
     lines = tuple(_order_line(item) for item in payload.get("line_items") or [])
     shipping = payload.get("shipping_lines") or []
     return RemoteOrder(
@@ -72,6 +63,7 @@ def order_from_payload(payload: Mapping[str, Any]) -> RemoteOrder:
         ),
         courier=str(shipping[0].get("method_title") or "") if shipping else "",
         source=dict(payload),
+        status_known=known,
     )
 
 
