@@ -1,6 +1,7 @@
 """Writes to channels: creating and configuring them, and building their adapters."""
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connection, transaction
@@ -47,25 +48,44 @@ def channel_set_credentials(*, channel: Channel, credentials: dict[str, Any]) ->
     Channel.objects.filter(pk=channel.pk).update(credentials=channel.credentials)
 
 
-def _saver(channel_id: int):
-    """Persist refreshed tokens at once: a Shopee refresh token is single-use.
+class _ChannelCredentials:
+    """A channel's row as the keeper of its credentials for every process (`SharedCredentials`).
+
+    Refreshed tokens are persisted at once (a Shopee refresh token is single-use), and a token
+    refresh runs under the row's lock, so two workers meeting an expired token together trade
+    the refresh token once and the later one adopts what the first stored. The lock is
+    PostgreSQL's FOR NO KEY UPDATE, held while the marketplace answers the refresh: other
+    refreshes and row locks of the channel wait for it, rows referring to the channel are
+    written as usual. SQLite's IMMEDIATE transactions serialise the refresh against every
+    writer instead.
 
     A scan reads with several threads, so a token may be refreshed on one of the adapter's
-    own; that thread's database connection is closed again after the save (Django opens one
-    per thread and nothing else would close it)."""
-    owner = threading.get_ident()
+    own; that thread's database connection is closed again afterwards (Django opens one per
+    thread and nothing else would close it).
+    """
 
-    def save(new_credentials: dict[str, Any]) -> None:
+    def __init__(self, channel_id: int) -> None:
+        self._channel_id = channel_id
+        self._owner = threading.get_ident()
+
+    def __call__(self, new_credentials: dict[str, Any]) -> None:
+        self.refresh(lambda stored: new_credentials)
+
+    def refresh(self, renew: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any]:
         try:
             with transaction.atomic():
-                row = Channel.objects.select_for_update().get(pk=channel_id)
-                row.credentials = {**credentials_of(row), **_plain(new_credentials)}
+                locked = Channel.objects.select_for_update(no_key=True)
+                row = locked.get(pk=self._channel_id)
+                stored = credentials_of(row)
+                renewed = renew(stored)
+                if renewed is None:
+                    return stored
+                row.credentials = {**stored, **_plain(renewed)}
                 row.save(update_fields=["credentials", "updated_at"])
+                return row.credentials
         finally:
-            if threading.get_ident() != owner:
+            if threading.get_ident() != self._owner:
                 connection.close()
-
-    return save
 
 
 def adapter_for(channel: Channel) -> Adapter:
@@ -77,7 +97,7 @@ def adapter_for(channel: Channel) -> Adapter:
         channel.kind,
         base_url=channel.base_url(),
         credentials=credentials_of(channel),
-        on_credentials_changed=_saver(channel.pk),
+        on_credentials_changed=_ChannelCredentials(channel.pk),
         max_in_flight=channel.max_concurrent_calls,
         max_per_second=channel.max_calls_per_second,
     )

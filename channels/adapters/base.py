@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from re import Pattern
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 
 class AdapterError(Exception):
@@ -154,6 +154,24 @@ class CallStats:
 
 
 CredentialsSaver = Callable[[dict[str, Any]], None]
+
+
+@runtime_checkable
+class SharedCredentials(Protocol):
+    """A `CredentialsSaver` for credentials that several processes use at once (a channel's
+    row), which can also hold them locked for a whole token refresh, so the processes spend a
+    single-use refresh token once between them.
+
+    `refresh(renew)` locks the stored credentials, calls `renew(stored)`, stores what it
+    returns (None: nothing, the stored ones stand) and returns the credentials stored, once
+    they are committed and the lock released. When `renew` raises, nothing is stored.
+    """
+
+    def __call__(self, new_credentials: dict[str, Any]) -> None: ...
+
+    def refresh(
+        self, renew: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any]: ...
 
 
 class OrderState(StrEnum):

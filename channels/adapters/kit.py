@@ -48,6 +48,7 @@ from channels.adapters.base import (
     QuantityUpdate,
     RemoteListing,
     RemoteOrder,
+    SharedCredentials,
 )
 from channels.adapters.convert import unix_range
 from channels.adapters.http import (
@@ -128,7 +129,8 @@ class Client(Generic[C]):
     A subclass signs and sends its calls through `self._caller`, reading `self._credentials`
     afresh on every attempt (a refresh may have replaced them). Where the marketplace issues
     refresh tokens it implements `exchange_refresh_token` and wraps its calls in
-    `with_refresh`; the rest (once per stale token, persisting before use) is done here.
+    `with_refresh`; the rest (once per stale token, persisting before use, and once between
+    processes when `on_credentials_changed` is `SharedCredentials`) is done here.
     `service` is the marketplace's name in messages, the adapter's (TikTok Shop's client serves
     Tokopedia under that name).
     """
@@ -187,23 +189,48 @@ class Client(Generic[C]):
             if self.access_token() == stale_access_token:
                 self.refresh_access_token()
 
-    def access_token(self) -> str:
-        return self._credentials.access_token.get_secret_value()  # type: ignore[attr-defined]
+    def access_token(self, credentials: C | None = None) -> str:
+        """The access token of `credentials` (None: of those in use)."""
+        chosen = self._credentials if credentials is None else credentials
+        return chosen.access_token.get_secret_value()  # type: ignore[attr-defined]
 
     def refresh_access_token(self) -> C:
         """Trade the refresh token for new tokens and persist them through the callback.
 
         The callback runs before the new tokens are used, so a crash afterwards cannot lose
-        the single-use refresh token the marketplace has just replaced.
+        the single-use refresh token the marketplace has just replaced. `SharedCredentials`
+        (a channel's row) stay locked for the whole exchange, so the workers of every process
+        using the channel refresh once: one that finds the stale token already replaced there
+        adopts the stored tokens without calling the marketplace. Its cost: other refreshes of
+        the channel wait for the token endpoint's answer.
         """
-        current = self._credentials
         if not self.can_refresh():
             raise self.no_refresh_token()
-        renewed = self.exchange_refresh_token(current)
-        if self._on_credentials_changed is not None:
-            self._on_credentials_changed(renewed.as_dict())
+        saver = self._on_credentials_changed
+        if isinstance(saver, SharedCredentials):
+            stale = self.access_token()
+            stored = saver.refresh(lambda stored: self._renewed(stored, stale))
+            renewed = self._validated(stored)
+        else:
+            renewed = self.exchange_refresh_token(self._credentials)
+            if saver is not None:
+                saver(renewed.as_dict())
         self._credentials = renewed
         return renewed
+
+    def _renewed(self, stored: dict[str, Any], stale_access_token: str) -> dict[str, Any] | None:
+        """New tokens for the stored credentials, or None when their access token is no longer
+        the stale one: another process refreshed while this one waited for the lock."""
+        current = self._validated(stored)
+        if self.access_token(current) != stale_access_token:
+            return None
+        return self.exchange_refresh_token(current).as_dict()
+
+    def _validated(self, stored: Mapping[str, Any]) -> C:
+        try:
+            return type(self._credentials).model_validate(dict(stored))
+        except ValidationError as exc:
+            raise credentials_error(self.service, exc) from None
 
     def exchange_refresh_token(self, current: C) -> C:
         """Call the marketplace's token endpoint (never retried after a lost reply: a refresh
