@@ -127,16 +127,23 @@ Classifier = Callable[[requests.Response], RetryAdvice | None]
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How hard to try: `attempts` in all (first try included), sleeps capped at `max_delay`."""
+    """How hard to try: `attempts` in all (first try included), sleeps capped at `max_delay`.
+
+    A server asking for a longer wait than `longest_wait` (its Retry-After, or what its reply
+    otherwise says) ends the retries at once: sent sooner, the call would only be refused again,
+    a call spent against the app's quota. Tests shrink `max_delay` to keep sleeps short; the
+    waits a marketplace asks for still decide against `longest_wait`.
+    """
 
     attempts: int = 5
     base_delay: float = 0.5
     max_delay: float = 20.0
+    longest_wait: float = 20.0
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("RetryPolicy.attempts must be at least 1")
-        if self.base_delay < 0 or self.max_delay < 0:
+        if min(self.base_delay, self.max_delay, self.longest_wait) < 0:
             raise ValueError("RetryPolicy delays cannot be negative")
 
     def delay(self, attempt: int, advice_after: float | None, rng: random.Random) -> float:
@@ -334,8 +341,9 @@ class HttpCaller:
     ) -> requests.Response:
         """Send `build()`, retrying as the policy allows; the final reply, good or bad.
 
-        Replies are returned as they are, even a last 429 or 500 once attempts run out: the
-        adapter turns them into its own `AdapterError`. A connection failure on the last attempt
+        Replies are returned as they are, even a last 429 or 500 once attempts run out, or
+        once the server asks for a wait longer than the policy's `longest_wait`: the adapter
+        turns them into its own `AdapterError`. A connection failure on the last attempt
         raises `AdapterError(retryable=True)`.
 
         With `idempotent=False` (e.g. creating an item) only replies the server certainly did
@@ -364,6 +372,8 @@ class HttpCaller:
             self._tell_gate(advice, ticket, delay)
             if advice is None or not self._may_retry(attempt, idempotent or advice.unprocessed):
                 return response
+            if advice.retry_after is not None and advice.retry_after > self.policy.longest_wait:
+                return response  # the caller's run is tried again later (RetryPolicy)
             response.close()
             self._back_off(request, attempt, advice.reason, delay)
 

@@ -304,6 +304,24 @@ def test_a_throttled_reply_pauses_the_callers_gate_for_its_retry_after():
         assert waited >= 0.25
 
 
+def test_a_wait_asked_for_longer_than_a_call_waits_is_not_retried_sooner():
+    # given: a marketplace throttling every call, asking for 30 s, and a caller that waits at
+    # most 20 s for a retry (sleeping at most 1 s here)
+    with WooCommerceEmulator(items=0, faults=Faults(throttle_rate=1.0, retry_after=30)) as woo:
+        caller = HttpCaller(
+            stats=CallStats(),
+            service="WooCommerce",
+            policy=RetryPolicy(attempts=5, base_delay=0.5, max_delay=1, longest_wait=20),
+            gate=Gate(4),
+        )
+        # when
+        answer = caller.send(lambda: OutgoingRequest("GET", woo.base_url + "/wp-json/wc/v3"))
+    # then: the throttled reply comes back at once, for the run to be tried again later,
+    # rather than four more calls refused in turn
+    assert answer.status_code == 429
+    assert (caller.stats.calls, caller.stats.retries) == (1, 0)
+
+
 def test_calls_through_a_gate_with_calls_a_second_start_that_far_apart():
     gate = Gate(8, per_second=20)
     started = time.monotonic()
