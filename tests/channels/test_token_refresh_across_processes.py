@@ -23,7 +23,7 @@ from channels.emulators.base import Emulator, Reply, Request
 from channels.marketplaces import BY_KIND, KINDS
 from channels.models import Channel
 from channels.services import adapter_for
-from tests.factories import OutletFactory
+from tests.channels.test_contract import connect, token_calls
 
 REFRESHING = [kind for kind in KINDS if BY_KIND[kind].refreshes_tokens]
 WAIT_SECONDS = 10.0  # for the second worker to reach the row's lock; generous for slow CI
@@ -38,22 +38,6 @@ def kind(request) -> str:
 def emulator(kind):
     with emulator_class(kind)(items=0, seed=21) as server:
         yield server
-
-
-def connect(kind: str, emulator) -> Channel:
-    return Channel.objects.create(
-        kind=kind,
-        name=f"{kind} shop",
-        api_base_url=emulator.base_url,
-        credentials=emulator.credentials,
-        order_outlet=OutletFactory(code="jkt"),
-    )
-
-
-def token_calls(emulator) -> int:
-    """Calls to the marketplace's token endpoint (every one has "token" in its path; no other
-    endpoint does)."""
-    return sum(count for path, count in emulator.log.counts.items() if "token" in path)
 
 
 def tokens(credentials) -> tuple[str, str]:
