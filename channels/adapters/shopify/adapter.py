@@ -17,7 +17,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -572,27 +572,15 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
         return listings_from_product(node, self._all_variants(node))
 
     def _all_variants(self, node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-        """A product's variants: those it came with, then the rest, 250 per call.
-        IncompleteRead when a page of them is empty or short while more follow."""
+        """A product's variants: those it came with, then the rest, 250 per call; those read
+        when the product is deleted meanwhile."""
+
+        def rest(after: str) -> Mapping[str, Any] | None:
+            more = self._client.product_variants(product_id=str(node["id"]), after=after)
+            return None if more is None else more.get("variants") or {}
+
         tally = PageTally(SERVICE, f"variants of {node.get('id')}", VARIANTS_FIRST)
-        connection = node.get("variants") or {}
-        variants: list[Mapping[str, Any]] = []
-        while True:
-            nodes = [v for v in connection.get("nodes") or [] if isinstance(v, dict)]
-            info = connection.get("pageInfo") or {}
-            tally.page(len(nodes), more=bool(info.get("hasNextPage")))
-            variants.extend(nodes)
-            if not info.get("hasNextPage"):
-                return variants
-            if not info.get("endCursor"):
-                raise tally.cannot_continue("sent no endCursor")
-            tally.page_size = VARIANTS_PAGE
-            more = self._client.product_variants(
-                product_id=str(node["id"]), after=str(info["endCursor"])
-            )
-            if more is None:  # deleted meanwhile
-                return variants
-            connection = more.get("variants") or {}
+        return _all_nodes(node.get("variants") or {}, tally, VARIANTS_PAGE, rest, gone=None)
 
     def _order_pages(self, search: str, first: int) -> Iterator[list[RemoteOrder]]:
         """Pages of the orders `search` matches, with all their lines. IncompleteRead
@@ -620,23 +608,14 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
 
     def _all_lines(self, node: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         """An order's lines: those it came with, then the rest, LINES_PAGE per call."""
+
+        def rest(after: str) -> Mapping[str, Any] | None:
+            more = self._client.order_lines(order_id=str(node["id"]), after=after)
+            return None if more is None else more.get("lineItems") or {}
+
         tally = PageTally(SERVICE, f"lines of {node.get('id')}", LINES_FIRST)
-        connection = node.get("lineItems") or {}
-        lines: list[Mapping[str, Any]] = []
-        while True:
-            nodes = [line for line in connection.get("nodes") or [] if isinstance(line, dict)]
-            info = connection.get("pageInfo") or {}
-            tally.page(len(nodes), more=bool(info.get("hasNextPage")))
-            lines.extend(nodes)
-            if not info.get("hasNextPage"):
-                return lines
-            if not info.get("endCursor"):
-                raise tally.cannot_continue("sent no endCursor")
-            tally.page_size = LINES_PAGE
-            more = self._client.order_lines(order_id=str(node["id"]), after=str(info["endCursor"]))
-            if more is None:
-                raise tally.cannot_continue("the order could no longer be read")
-            connection = more.get("lineItems") or {}
+        gone = "the order could no longer be read"
+        return _all_nodes(node.get("lineItems") or {}, tally, LINES_PAGE, rest, gone=gone)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -974,6 +953,37 @@ def _iso(when: datetime) -> str:
     if when.tzinfo is None:
         raise ValueError("Shopify search times must be aware datetimes")
     return iso_utc(math.floor(when.timestamp()), zone="Z")
+
+
+def _all_nodes(
+    connection: Mapping[str, Any],
+    tally: PageTally,
+    page_size: int,
+    rest: Callable[[str], Mapping[str, Any] | None],
+    *,
+    gone: str | None,
+) -> list[Mapping[str, Any]]:
+    """The nodes of a connection nested in a node: its first page as it came, then the rest,
+    `page_size` per `rest(after)` call. IncompleteRead when a page is empty or short while
+    more follow, or says more follow without an endCursor (`tally`). `rest` returns None when
+    the node itself is gone: the nodes read so far, or with `gone`, IncompleteRead saying so."""
+    nodes: list[Mapping[str, Any]] = []
+    while True:
+        page = [entry for entry in connection.get("nodes") or [] if isinstance(entry, dict)]
+        info = connection.get("pageInfo") or {}
+        tally.page(len(page), more=bool(info.get("hasNextPage")))
+        nodes.extend(page)
+        if not info.get("hasNextPage"):
+            return nodes
+        if not info.get("endCursor"):
+            raise tally.cannot_continue("sent no endCursor")
+        tally.page_size = page_size
+        more = rest(str(info["endCursor"]))
+        if more is None:
+            if gone:
+                raise tally.cannot_continue(gone)
+            return nodes
+        connection = more
 
 
 def _order_name(number: str) -> str:
