@@ -14,9 +14,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from channels.adapters import adapter_class
 from channels.adapters.base import OrderState
-from channels.adapters.http import RetryPolicy
 from channels.adapters.paging import IncompleteRead
 from channels.emulators import emulator_class
 from channels.emulators.shopee import ShopeeFault
@@ -25,7 +23,8 @@ from channels.models import Channel
 from synclogs.models import OrderDownload, SalesOrder
 from synclogs.services import orders_download
 from tests.channels.builders import shop_item
-from tests.channels.conftest import FAST_RETRY
+from tests.channels.test_contract import adapter
+from tests.channels.test_scan_completeness import quick_retries  # noqa: F401 - a fixture
 from tests.factories import OutletFactory, VariantFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,21 +45,10 @@ def shop(kind):
     """A shop of one item and ORDERS paid orders of one unit each."""
     with emulator_class(kind)(items=0, seed=9) as server:
         server.put_item(shop_item("Tee", SKU, quantity=ORDERS + 50))
-        (listing,) = [lst for page in client(kind, server).iter_listing_pages() for lst in page]
+        (listing,) = [lst for page in adapter(kind, server).iter_listing_pages() for lst in page]
         line = [(listing.item_id, listing.variant_id, 1)]
         server.numbers = [server.create_order(line, state=OrderState.PAID) for _ in range(ORDERS)]
         yield server
-
-
-@pytest.fixture
-def quick_retries(monkeypatch):
-    monkeypatch.setattr(RetryPolicy, "delay", lambda self, attempt, after, rng: 0.001)
-
-
-def client(kind: str, emulator):
-    return adapter_class(kind)(
-        base_url=emulator.base_url, credentials=emulator.credentials, retry=FAST_RETRY
-    )
 
 
 def read_orders(kind: str, emulator, *, until=None) -> list[str]:
@@ -69,7 +57,7 @@ def read_orders(kind: str, emulator, *, until=None) -> list[str]:
         "updated_from": now - timedelta(days=1),
         "updated_to": until or now + timedelta(days=1),
     }
-    return [o.order_number for page in client(kind, emulator).iter_orders(**window) for o in page]
+    return [o.order_number for page in adapter(kind, emulator).iter_orders(**window) for o in page]
 
 
 def connect(kind: str, emulator) -> Channel:
@@ -104,7 +92,8 @@ def test_an_incomplete_page_of_orders_fails_the_read(kind, shop, fault, says):
     assert shop.log.faults[f"orders_page_{fault}"] >= 1
 
 
-def test_a_page_of_orders_dropped_once_is_asked_for_again(kind, shop, quick_retries):
+@pytest.mark.usefixtures("quick_retries")
+def test_a_page_of_orders_dropped_once_is_asked_for_again(kind, shop):
     shop.set_page_fault("drop", page=2, times=1, of="orders")
     # when
     numbers = read_orders(kind, shop)
@@ -208,7 +197,7 @@ def test_a_shipped_order_whose_tracking_number_shopee_refuses_still_comes_in(
     # when
     now = timezone.now()
     window = {"updated_from": now - timedelta(days=1), "updated_to": now + timedelta(days=1)}
-    orders = {o.order_number: o for page in client(kind, shop).iter_orders(**window) for o in page}
+    orders = {o.order_number: o for page in adapter(kind, shop).iter_orders(**window) for o in page}
     # then: every order comes in, the shipped ones without a tracking number
     assert sorted(orders) == sorted(shop.numbers)
     assert [orders[n].state for n in shipped] == [OrderState.SHIPPED] * 2
