@@ -69,6 +69,9 @@ class Limits:
     stock_updates_per_call: int  # SKUs/models per stock update call
     price_updates_per_call: int  # SKUs/models per price update call
     one_item_per_update: bool  # stock/price calls take the SKUs of a single item only
+    # Two calls editing one item at once are refused (Lazada's 4147): pushes keep each item's
+    # rows in one call, or in calls one after another (`kit.push_in_batches`).
+    serial_item_edits: bool = False
     order_ids_per_call: int = 50
     order_window_days: int | None = None  # widest time window one order-list call accepts
     # Calls in flight at once. 4 is the pool omni always used, for a marketplace whose limit

@@ -335,6 +335,7 @@ def push_in_batches(
     resolve: Resolve,
     send: Send,
     calls: PoolMap | None = None,
+    serial_items: bool = False,
 ) -> list[PushResult]:
     """One result per update, in order, after as few calls as `per_call` allows; the calls
     made through `calls` (a pool's map: several at once; one after another without it).
@@ -342,6 +343,10 @@ def push_in_batches(
     `resolve(update)` says where an update goes (`Unpushable` for one that cannot be sent; an
     AdapterError from a lookup fails that update alone). Rows are grouped by item when the
     marketplace takes one item per call, in first-seen order, and cut to `per_call`.
+    With `serial_items` (a marketplace refusing two calls that edit one item at once, as
+    Lazada does with 4147), calls may still mix items, but each item's rows go in one call
+    where they fit (`_packed`); an item with more rows than one call takes is cut into calls
+    sent one after another, in waves, never two of them at once.
     `send(batch)` makes one call and names the refused rows by key with the marketplace's
     reason; an error under the key "" fails every row of the call. A call that fails fails
     only its own rows; a CredentialsError stops everything, as no further call can succeed.
@@ -356,18 +361,18 @@ def push_in_batches(
         except (Unpushable, AdapterError) as exc:
             results[index] = _failed(update, str(exc), exc.retryable)
             continue
-        rows = groups.setdefault(group if one_item else "", {})
+        rows = groups.setdefault(group if one_item or serial_items else "", {})
         row = rows.get(key)
         if row is None:
             rows[key] = row = PushRow(key, update)
         row.update, row.target = update, target
         row.indexes.append(index)
-    batches = [
-        PushBatch(group, ordered[start : start + per_call])
-        for group, rows in groups.items()
-        for ordered in [list(rows.values())]
-        for start in range(0, len(ordered), per_call)
-    ]
+    if serial_items and not one_item:
+        waves = _packed(groups, per_call)
+    else:
+        cut = [_cut(group, list(rows.values()), per_call) for group, rows in groups.items()]
+        # One item's calls in successive waves when its edits must not overlap.
+        waves = _waves(cut) if serial_items else [[batch for item in cut for batch in item]]
 
     def call(batch: PushBatch) -> Mapping[str, Any] | AdapterError:
         try:
@@ -375,11 +380,14 @@ def push_in_batches(
         except AdapterError as exc:  # CredentialsError among them: raised below, once
             return exc
 
-    outcomes = (calls or serial_map)(call, batches)
-    for outcome in outcomes:
-        if isinstance(outcome, CredentialsError):
-            raise outcome
-    for batch, refused in zip(batches, outcomes, strict=True):
+    answered: list[tuple[PushBatch, Mapping[str, Any] | AdapterError]] = []
+    for wave in waves:
+        outcomes = (calls or serial_map)(call, wave)
+        for outcome in outcomes:
+            if isinstance(outcome, CredentialsError):
+                raise outcome
+        answered.extend(zip(wave, outcomes, strict=True))
+    for batch, refused in answered:
         if isinstance(refused, AdapterError):
             for row in batch.rows:
                 _answer(results, row, str(refused), refused.retryable)
@@ -392,6 +400,58 @@ def push_in_batches(
             else:
                 _answer(results, row, str(reason), reason.retryable)
     return [results[index] for index in range(len(updates))]
+
+
+def _cut(group: str, rows: list[PushRow], per_call: int) -> list[PushBatch]:
+    """One item's rows (or everything, under the group "") in calls of `per_call`."""
+    return [
+        PushBatch(group, rows[start : start + per_call]) for start in range(0, len(rows), per_call)
+    ]
+
+
+def _waves(items: Iterable[list[PushBatch]]) -> list[list[PushBatch]]:
+    """Calls grouped so that no wave holds two calls of one item: an item's n-th call goes in
+    the n-th wave, which starts once the wave before it has been answered."""
+    waves: list[list[PushBatch]] = []
+    for item in items:
+        for depth, batch in enumerate(item):
+            if depth == len(waves):
+                waves.append([])
+            waves[depth].append(batch)
+    return waves
+
+
+def _packed(groups: Mapping[str, Mapping[str, PushRow]], per_call: int) -> list[list[PushBatch]]:
+    """Whole items packed into shared calls, in waves (see `_waves`).
+
+    An item that fits in one call goes, all its rows together, into the open call with the
+    least room that holds it (best fit, so calls stay nearly full: at most a few more calls
+    than rows ÷ `per_call`); a bigger item is cut into calls of its own, sent in waves.
+    """
+    shared: list[PushBatch] = []
+    by_room: dict[int, list[PushBatch]] = {}  # open shared calls by the rows they still take
+    big: list[list[PushBatch]] = []
+    for group, rows in groups.items():
+        ordered = list(rows.values())
+        if len(ordered) > per_call:
+            big.append(_cut(group, ordered, per_call))
+            continue
+        room = next((r for r in range(len(ordered), per_call) if by_room.get(r)), None)
+        if room is None:
+            batch, room = PushBatch("", []), per_call
+            shared.append(batch)
+        else:
+            batch = by_room[room].pop()
+        batch.rows.extend(ordered)
+        if room > len(ordered):
+            by_room.setdefault(room - len(ordered), []).append(batch)
+    waves = _waves(big)
+    if shared:
+        if waves:
+            waves[0][:0] = shared
+        else:
+            waves.append(shared)
+    return waves
 
 
 def _answer(results: dict[int, PushResult], row: PushRow, error: str, retryable: bool) -> None:
@@ -598,6 +658,7 @@ class BaseAdapter(Generic[C, K]):
                 resolve=resolve,
                 send=send,
                 calls=calls,
+                serial_items=self.limits.serial_item_edits,
             )
 
     # -- orders: the range cut into windows, named orders in chunks ----------------------------

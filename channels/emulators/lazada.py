@@ -8,7 +8,8 @@ query and form body alike) and `access_token` on seller calls; errors as
 HTTP 200; `IncompleteSignature`, `IllegalAccessToken`, `IllegalRefreshToken`; offset pagination
 (`/products/get` limit ≤ 50 and offset ≤ 10,000, `/orders/get` limit ≤ 100 and offset ≤ 5,000);
 at most 50 SKUs per `/product/price_quantity/update` (4171 beyond) with per-SKU failures in
-`detail[]` under code 501; order statuses per order item, one item per unit. Structured inputs
+`detail[]` under code 501; an edit of an item while another is applied refused with 4147
+(`_begin_edit`); order statuses per order item, one item per unit. Structured inputs
 (`payload`, `apiRequestBody`) are read as XML or JSON. The API answers at the root and under
 `/rest`, as on `https://api.lazada.sg/rest`; `/auth/token/refresh` is served here too.
 
@@ -268,6 +269,7 @@ class LazadaEmulator(ExpiringTokens, Emulator):
         self._order_ids = IdSequence(FIRST_ORDER_ID)
         self._order_item_ids = IdSequence(FIRST_ORDER_ITEM_ID)
         self._list_cache: ShopCache[tuple[Any, ...], list[int]] = ShopCache(64)
+        self._editing: dict[int, float] = {}  # item id -> until when an edit of it is applied
         for item in generate_shop(items, seed, pos_skus, mix=mix, now=clock()):
             self.put_item(item)
 
@@ -780,6 +782,7 @@ class LazadaEmulator(ExpiringTokens, Emulator):
             raise _required("Attributes.name")
         skus_node = node.get("Skus") if isinstance(node.get("Skus"), dict) else {}
         changes = [self._sku_change(product, row) for row in _as_list(skus_node.get("Sku"))]
+        self._begin_edit([product.item_id])
         # Everything is valid: only now does the shop change.
         if category_id:
             product.category_id = category_id
@@ -904,6 +907,7 @@ class LazadaEmulator(ExpiringTokens, Emulator):
                 planned.append(self._price_quantity_change(row))
             except LazadaFault as fault:
                 failures.append(_detail_row(row, fault))
+        self._begin_edit([product.item_id for product, _, _ in planned])
         # Valid rows are applied even when others fail, and the failures are reported.
         touched: dict[int, Product] = {}
         for product, sku, change in planned:
@@ -915,6 +919,29 @@ class LazadaEmulator(ExpiringTokens, Emulator):
         if failures:
             raise LazadaFault("501", "E501: Update product failed", type="ISP", detail=failures)
         return {}
+
+    def _begin_edit(self, item_ids: Sequence[int]) -> None:
+        """Refuse the whole call with 4147 while an earlier edit of one of its items is still
+        being applied, else hold its items for as long as a round trip takes.
+
+        Lazada applies an item's edit for a while after accepting it, and "concurrent edits of
+        one item fail with 4147" (marketplace-apis.md §3.3). Here an edit takes the latency
+        (`Faults.latency`; none without one): calls that overlap collide, calls sent one after
+        another's answer do not.
+        """
+        now = time.monotonic()
+        busy = sorted({item for item in item_ids if self._editing.get(item, 0.0) > now})
+        if busy:
+            self.log._faulted("4147")
+            raise LazadaFault(
+                "4147",
+                f"Item {busy[0]} is being edited by another request, please try again later",
+            )
+        latency = self.faults.latency
+        if latency:
+            if len(self._editing) > 10_000:
+                self._editing = {k: v for k, v in self._editing.items() if v > now}
+            self._editing.update(dict.fromkeys(item_ids, now + latency))
 
     def _price_quantity_change(self, row: Any) -> tuple[Product, Sku, dict[str, Any]]:
         if not isinstance(row, dict):

@@ -8,7 +8,9 @@ import hashlib
 import hmac
 import json
 import math
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,6 +24,7 @@ from channels.adapters.base import (
     OrderNumbersMalformed,
     OrderState,
     PriceUpdate,
+    PushResult,
     QuantityUpdate,
     RemoteListing,
     RemoteOrderLine,
@@ -546,6 +549,85 @@ def test_update_quantities_for_120_skus_makes_three_calls():
         assert [quantities[(item_id, sku)] for sku in skus] == list(range(120))
 
 
+def test_an_items_skus_go_in_one_call_so_no_two_calls_at_once_edit_it():
+    # given: 30 items of 3 SKUs, updated in the order a flush may list them (every item's
+    # first SKU, then every second, then every third), and Lazada applying an edit for as
+    # long as a round trip takes, refusing another edit of the item meanwhile (4147)
+    with LazadaEmulator(seed=3, faults=Faults(latency=0.1)) as emulator:
+        items = [emulator.put_item(grid_item(f"T{n}", 3, 1, sku=f"T{n}")) for n in range(30)]
+        skus = {item: [str(s["SkuId"]) for s in emulator.product(item)["skus"]] for item in items}
+        updates = [QuantityUpdate(item, skus[item][k], 40 + k) for k in range(3) for item in items]
+        # when
+        results = lazada_adapter(emulator).update_quantities(updates)
+        # then: two calls of whole items, sent at once, neither refused
+        assert all(result.ok for result in results)
+        assert emulator.log.count(PRICE_QUANTITY) == 2
+        assert emulator.peak_in_flight == 2
+        assert emulator.log.faults["4147"] == 0
+        quantities = emulator.listing_quantities()
+        assert [quantities[(item, skus[item][2])] for item in items] == [42] * 30
+
+
+def test_an_item_with_more_skus_than_a_call_takes_is_edited_one_call_after_another():
+    # given: a product of 120 SKUs beside 20 single-SKU products, Lazada refusing overlapping
+    # edits of one item
+    with LazadaEmulator(seed=4, faults=Faults(latency=0.1)) as emulator:
+        big = emulator.put_item(grid_item("BIG", 12, 10, sku="BIG"))
+        small = [emulator.put_item(shop_item(f"One {n}", f"ONE-{n}")) for n in range(20)]
+        keys = [k for k in emulator.listing_quantities() if k[0] in (big, *small)]
+        # when
+        results = lazada_adapter(emulator).update_quantities(
+            [QuantityUpdate(item, sku, 7) for item, sku in keys]
+        )
+        # then: the big product's three calls went one after another, none refused; the small
+        # products went in a call of their own beside its first
+        assert all(result.ok for result in results)
+        assert emulator.log.faults["4147"] == 0
+        assert emulator.log.count(PRICE_QUANTITY) == 4
+        assert all(emulator.listing_quantities()[k] == 7 for k in keys)
+
+
+def test_an_edit_refused_while_another_worker_edits_the_item_is_sent_again():
+    # given: two workers pushing the same item at the same time (a stock flush and a price
+    # push), Lazada refusing the later one with 4147 while it applies the first
+    with LazadaEmulator(items=4, seed=5, faults=Faults(latency=0.2)) as emulator:
+        item, sku = next(iter(emulator.listing_quantities()))
+        patient = RetryPolicy(attempts=5, base_delay=0.2, max_delay=1.0)
+        stock, price = (lazada_adapter(emulator, retry=patient) for _ in range(2))
+        start = threading.Barrier(2)
+
+        def push_stock() -> list[PushResult]:
+            start.wait()
+            return stock.update_quantities([QuantityUpdate(item, sku, 21)])
+
+        def push_price() -> list[PushResult]:
+            start.wait()
+            return price.update_prices([PriceUpdate(item, sku, Decimal("9.90"))])
+
+        # when
+        with ThreadPoolExecutor(2) as pool:
+            pushed = [pool.submit(push_stock), pool.submit(push_price)]
+            results = [result for future in pushed for result in future.result()]
+        # then: one was refused, waited and went again: both changes are on Lazada
+        assert emulator.log.faults["4147"] >= 1
+        assert all(result.ok for result in results)
+        assert emulator.listing_quantities()[(item, sku)] == 21
+        assert emulator.listing_prices()[(item, sku)] == Decimal("9.90")
+
+
+def test_a_sku_refused_in_detail_for_an_edit_under_way_may_be_pushed_again():
+    detail = [
+        {"field": "SkuId", "code": "4147", "message": "Item is being edited", "sku_id": "11"},
+        {"field": "SkuId", "code": "4152", "message": "Held by orders", "sku_id": "12"},
+    ]
+
+    refused = adapter_module._refused(detail)
+
+    assert isinstance(refused["11"], AdapterError)
+    assert refused["11"].retryable
+    assert refused["12"] == "Held by orders"
+
+
 def test_prices_of_several_products_share_one_call(lazada):
     quantities = lazada.listing_quantities()
     updates = [PriceUpdate(item, sku, Decimal("7.50")) for item, sku in list(quantities)[:30]]
@@ -619,15 +701,18 @@ def test_a_refused_call_fails_its_own_listings_only():
         adapter = lazada_adapter(emulator, retry=RetryPolicy(attempts=1))
         # when
         results = adapter.update_quantities([QuantityUpdate(i, s, 1234) for i, s in keys])
-        # then: one call's 50 listings failed together, retryably; the other call's went
+        # then: one call's listings failed together, retryably; the other call's went, and
+        # each item's SKUs were in one of the two calls
         assert len(results) == len(keys)
-        calls = [results[:50], results[50:]]
-        [refused] = [call for call in calls if not any(result.ok for result in call)]
-        [sent] = [call for call in calls if all(result.ok for result in call)]
-        assert all(result.retryable and "HTTP 500" in result.error for result in refused)
+        assert emulator.log.count(PRICE_QUANTITY) == 2
+        sent = {k for k, result in zip(keys, results, strict=True) if result.ok}
+        refused = set(keys) - sent
+        assert sent
+        assert refused
+        assert all(r.retryable and "HTTP 500" in r.error for r in results if not r.ok)
+        assert {item for item, _ in sent}.isdisjoint(item for item, _ in refused)
         quantities = emulator.listing_quantities()
         assert [quantities[k] == 1234 for k in keys] == [result.ok for result in results]
-        assert len(sent) + len(refused) == len(keys)
 
 
 # -- orders -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -168,6 +169,38 @@ def test_updates_are_read_from_xml_and_from_json(lazada):
     assert lazada.listing_quantities()[(item_a, sku_a)] == 31
     assert lazada.listing_prices()[(item_b, sku_b)] == Decimal("8.80")
     assert (lazada.update_calls("stock"), lazada.update_calls("price")) == (1, 1)
+
+
+def test_an_edit_of_an_item_while_another_is_applied_is_refused_with_4147():
+    # given: Lazada applying an edit for as long as a round trip takes (0.3 s here)
+    with LazadaEmulator(items=6, seed=11, faults=Faults(latency=0.3)) as lazada:
+        keys = list(lazada.listing_quantities())
+        (item, sku), (other_item, other_sku) = keys[0], next(k for k in keys if k[0] != keys[0][0])
+        before = lazada.listing_quantities()
+
+        def edit(item_id: str, sku_id: str, quantity: int) -> dict[str, Any]:
+            row = {"ItemId": item_id, "SkuId": sku_id, "Quantity": str(quantity)}
+            payload = {"payload": price_payload([row])}
+            return call(lazada, "POST", "/product/price_quantity/update", payload)
+
+        # when: two edits of one item and one of another item sent at the same time
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(
+                pool.map(edit, (item, item, other_item), (sku, sku, other_sku), (11, 12, 13))
+            )
+        # then: one edit of the first item was refused, without changing anything, and the
+        # other item's edit went through beside the first
+        codes = [answer["code"] for answer in answers]
+        assert sorted(codes[:2]) == ["0", "4147"]
+        assert codes[2] == "0"
+        quantities = lazada.listing_quantities()
+        assert quantities[(item, sku)] == (11 if codes[0] == "0" else 12)
+        assert quantities[(other_item, other_sku)] == 13
+        assert before[(item, sku)] not in (11, 12)
+        assert lazada.log.faults["4147"] == 1
+        # once the first edit is applied, the item takes edits again
+        assert edit(item, sku, 14)["code"] == "0"
+        assert lazada.listing_quantities()[(item, sku)] == 14
 
 
 @pytest.mark.parametrize(("payload", "code"), [("not a payload", "1001"), ("<Request><", "5")])

@@ -46,7 +46,7 @@ from channels.adapters.convert import (
     to_decimal,
     watermark_second,
 )
-from channels.adapters.lazada.client import SERVICE, LazadaClient
+from channels.adapters.lazada.client import EDIT_UNDER_WAY, SERVICE, LazadaClient
 from channels.adapters.lazada.credentials import LazadaCredentials
 from channels.adapters.lazada.orders import (
     STATUS_TABLE,
@@ -106,6 +106,8 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
         stock_updates_per_call=SKUS_PER_WRITE,
         price_updates_per_call=SKUS_PER_WRITE,
         one_item_per_update=False,
+        # "Concurrent edits of one item fail with 4147 — serialize per item" (§3.3).
+        serial_item_edits=True,
         order_ids_per_call=ORDER_IDS_PER_CALL,
         order_window_days=None,
         # Production limits are per app, shown only in Lazada's console; test accounts get
@@ -421,9 +423,11 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
     def update_quantities(self, updates: Sequence[QuantityUpdate]) -> list[PushResult]:
         """Absolute quantities, 50 SKUs per /product/price_quantity/update call, in order.
 
-        SKUs of several items share a call. A refused call fails only its own listings
-        (credential errors stop everything); a SKU Lazada names in `detail[]` fails with
-        Lazada's reason while the others in its call succeed.
+        SKUs of several items share a call, but an item's SKUs are never in two calls at once
+        (Lazada refuses concurrent edits of one item with 4147, `Limits.serial_item_edits`).
+        A refused call fails only its own listings (credential errors stop everything); a SKU
+        Lazada names in `detail[]` fails with Lazada's reason while the others in its call
+        succeed.
         """
         return self._push(updates, self.limits.stock_updates_per_call, "Quantity")
 
@@ -446,9 +450,9 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
             problem = _id_problem(update.item_id, update.variant_id, sku_id)
             if problem:
                 raise kit.Unpushable(problem)
-            return "", sku_id, update.item_id
+            return update.item_id, sku_id, update.item_id
 
-        def send(batch: kit.PushBatch) -> dict[str, str]:
+        def send(batch: kit.PushBatch) -> dict[str, str | AdapterError]:
             skus = [
                 {"ItemId": row.target, "SkuId": row.key, field: _value(row.update)}
                 for row in batch.rows
@@ -885,17 +889,20 @@ def _value(update: QuantityUpdate | PriceUpdate) -> int | Decimal:
     return update.quantity if isinstance(update, QuantityUpdate) else update.price
 
 
-def _refused(detail: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Lazada's per-SKU failures by SkuId; a reason naming no SKU (under "") fails them all."""
-    failed: dict[str, str] = {}
+def _refused(detail: Sequence[Mapping[str, Any]]) -> dict[str, str | AdapterError]:
+    """Lazada's per-SKU failures by SkuId; a reason naming no SKU (under "") fails them all.
+    A SKU refused because another edit of its item was under way (4147) may be sent again."""
+    failed: dict[str, str | AdapterError] = {}
     unnamed: list[str] = []
     for row in detail:
         reason = str(row.get("message") or "refused by Lazada")
         sku_id = str(row.get("sku_id") or row.get("SkuId") or "")
-        if sku_id:
-            failed[sku_id] = reason
-        else:
+        if not sku_id:
             unnamed.append(reason)
+        elif str(row.get("code") or "") == EDIT_UNDER_WAY:
+            failed[sku_id] = AdapterError(reason, retryable=True, code=EDIT_UNDER_WAY)
+        else:
+            failed[sku_id] = reason
     if unnamed:
         failed[""] = "; ".join(unnamed)
     return failed

@@ -17,9 +17,10 @@ XML or JSON string.
 
 Errors: Lazada answers `{"code", "type", "message", "request_id", "detail"}` with `code` "0" on
 success, whatever the HTTP status, so we branch on `code`. Throttling (901, 4154, ApiCallLimit,
-E1002, SellerCallLimit) is retried by `HttpCaller` through `classify_reply`; the rest becomes an
-`AdapterError`, or a `CredentialsError` when the keys or tokens are at fault, with a message a
-staff member can act on.
+E1002, SellerCallLimit) and 4147 (another edit of the item under way) are retried by
+`HttpCaller` through `classify_reply`; the rest becomes an `AdapterError`, or a
+`CredentialsError` when the keys or tokens are at fault, with a message a staff member can act
+on.
 
 Tokens: when a seller call answers `IllegalAccessToken` and a refresh token is known, the
 client refreshes once (`/auth/token/refresh`), hands the whole new credentials to
@@ -87,6 +88,9 @@ TRANSIENT = frozenset(
 # Overview codes: with a non-empty `detail` they carry per-SKU business failures; without one
 # they are the occasional transient failure the FAQ describes.
 OVERVIEW = frozenset({"500", "501", "503", "E500", "E501"})
+# Another edit of the same item is still being applied (§3.3): nothing was changed, and the
+# call succeeds once that edit is done.
+EDIT_UNDER_WAY = "4147"
 NOT_PERMITTED = frozenset(
     {"InsufficientPermission", "SELLER_NOT_PERMITTED", "E0501", "EDIT_ITEM_NOT_BELONG_SELLER"}
 )
@@ -175,6 +179,9 @@ class LazadaClient(kit.Client[LazadaCredentials]):
             )
         if code in TRANSIENT or (code in OVERVIEW and not detail):
             return RetryAdvice(code)
+        if code == EDIT_UNDER_WAY:
+            # A push from another worker is editing the item: sent again after a short wait.
+            return RetryAdvice(code, unprocessed=True)
         return None
 
     # -- seller, categories, images ----------------------------------------------------------
@@ -481,7 +488,7 @@ def lazada_error(code: str, message: str, *, endpoint: str) -> AdapterError:
             retryable=True,
             code=code,
         )
-    if code == "4147":
+    if code == EDIT_UNDER_WAY:
         return AdapterError(
             f"Another change to this product is still being applied on Lazada ({code}): try "
             "again in a moment." + said,
