@@ -48,7 +48,12 @@ from channels.models import (
 )
 from channels.rules import channel_settings_changed
 from channels.scans import RemovalNotHeld, scan_confirm_removal, scan_request
-from channels.services import adapter_for, channel_apply_duplicate_policy, credentials_validate
+from channels.services import (
+    adapter_for,
+    channel_apply_duplicate_policy,
+    credentials_replacing,
+    credentials_validate,
+)
 from channels.sku_rules import channel_sku_search
 from channels.tabs import Tab
 from omni.admin_tools import (
@@ -352,7 +357,8 @@ class ChannelAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj: Channel, form, change) -> None:
         if "validated_credentials" in form.cleaned_data:
-            obj.credentials = form.cleaned_data["validated_credentials"]
+            validated = form.cleaned_data["validated_credentials"]
+            obj.credentials = credentials_replacing(channel=obj, credentials=validated)
         warning = channel_apply_duplicate_policy(channel=obj)
         super().save_model(request, obj, form, change)
         if warning and "duplicate_sku_policy" in form.changed_data:

@@ -1,8 +1,9 @@
 """Writes to channels: creating and configuring them, and building their adapters."""
 
 import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
 from pydantic import ValidationError as PydanticValidationError
@@ -10,6 +11,7 @@ from pydantic import ValidationError as PydanticValidationError
 from catalog.models import Outlet
 from channels.adapters import build_adapter, credentials_schema
 from channels.adapters.base import Adapter, AdapterError
+from channels.adapters.kit import Credentials
 from channels.credentials_store import credentials_of
 from channels.exceptions import InvalidCredentials
 from channels.models import Channel
@@ -43,8 +45,20 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def credentials_replacing(*, channel: Channel, credentials: dict[str, Any]) -> dict[str, Any]:
+    """What to store when `credentials` (validated) replace the channel's: the new ones, plus
+    what the marketplace still needs of the old ones for a while (`Credentials.replacing`:
+    Shopify may sign webhooks with a rotated secret for an hour)."""
+    stored = channel.credentials
+    if not isinstance(stored, dict) or not stored:  # none yet, or unreadable
+        return credentials
+    schema = cast(type[Credentials], credentials_schema(channel.kind))
+    return schema.replacing(stored, credentials, now=int(time.time()))
+
+
 def channel_set_credentials(*, channel: Channel, credentials: dict[str, Any]) -> None:
-    channel.credentials = credentials_validate(kind=channel.kind, credentials=credentials)
+    validated = credentials_validate(kind=channel.kind, credentials=credentials)
+    channel.credentials = credentials_replacing(channel=channel, credentials=validated)
     Channel.objects.filter(pk=channel.pk).update(credentials=channel.credentials)
 
 
@@ -154,7 +168,8 @@ def channel_save(*, channel: Channel, data: dict[str, Any], requested_by: str = 
     if order_code:
         channel.order_outlet = outlets[order_code]
     if credentials is not None:
-        channel.credentials = credentials_validate(kind=channel.kind, credentials=credentials)
+        validated = credentials_validate(kind=channel.kind, credentials=credentials)
+        channel.credentials = credentials_replacing(channel=channel, credentials=validated)
     elif not channel.credentials:
         raise InvalidCredentials("A channel needs its credentials.")
     warning = channel_apply_duplicate_policy(channel=channel)

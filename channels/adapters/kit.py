@@ -94,6 +94,15 @@ class Credentials(BaseModel):
             for name, value in self
         }
 
+    @classmethod
+    def replacing(
+        cls, stored: Mapping[str, Any], new: dict[str, Any], *, now: int
+    ) -> dict[str, Any]:
+        """The credentials to store when staff replace `stored` with `new` (both validated
+        dicts; `now` in Unix seconds): `new`, unless the marketplace needs something of the
+        old ones for a while (Shopify's webhook secret)."""
+        return new
+
     def with_tokens(self, **tokens: Any) -> Self:
         """A copy holding newly issued tokens (secret fields are wrapped as secrets)."""
         update = {

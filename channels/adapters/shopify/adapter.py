@@ -432,7 +432,8 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
 
     def verify_webhook(self, *, url: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Check a webhook as Shopify signs it: `X-Shopify-Hmac-SHA256` is the base64
-        HMAC-SHA256 of the raw body with the app's client secret (the URL is not signed).
+        HMAC-SHA256 of the raw body with the app's client secret (the URL is not signed), or
+        with the secret it replaced, for an hour after (`ShopifyCredentials.webhook_secrets`).
 
         WebhookRejected(401) for a missing or wrong signature, checked first so nothing about
         an unsigned body is revealed; WebhookRejected(400) for a body that is not a JSON object
@@ -442,8 +443,8 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
         given = header(headers, "x-shopify-hmac-sha256").strip()
         if not given:
             raise WebhookRejected("the webhook has no X-Shopify-Hmac-SHA256 header", status=401)
-        expected = webhook_hmac(secret=self.credentials.client_secret.get_secret_value(), body=body)
-        if not signature_matches(given, expected):
+        secrets = self.credentials.webhook_secrets(now=time.time())
+        if not any(signature_matches(given, webhook_hmac(secret=s, body=body)) for s in secrets):
             raise WebhookRejected(
                 "the webhook signature does not match: check the channel's client secret (the "
                 "app's, which Shopify signs webhooks with)",
