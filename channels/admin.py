@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -51,7 +52,7 @@ from channels.scans import RemovalNotHeld, scan_confirm_removal, scan_request
 from channels.services import (
     adapter_for,
     channel_apply_duplicate_policy,
-    credentials_replacing,
+    channel_replace_credentials,
     credentials_validate,
 )
 from channels.sku_rules import channel_sku_search
@@ -145,6 +146,7 @@ class ChannelAdmin(admin.ModelAdmin):
     actions = ["sync_inventory_now"]
     readonly_fields = [
         "credentials_status",
+        "authorization",
         "last_scan_at",
         "last_error",
         "held_removal",
@@ -158,6 +160,7 @@ class ChannelAdmin(admin.ModelAdmin):
                 "fields": [
                     "api_base_url",
                     "credentials_status",
+                    "authorization",
                     "new_credentials",
                     "max_concurrent_calls",
                     "max_calls_per_second",
@@ -217,9 +220,25 @@ class ChannelAdmin(admin.ModelAdmin):
     @admin.display(description="State", ordering="is_active")
     def state(self, obj: Channel) -> str:
         badge = state_badge("Active", GREEN) if obj.is_active else state_badge("Paused", GREY)
+        if obj.authorization_notice:
+            reconnect = state_badge("Connect again", ORANGE)
+            badge = format_html("{} {} {}", badge, reconnect, clipped(obj.authorization_notice, 90))
         if obj.last_error:
             return format_html("{} {}", badge, clipped(obj.last_error, 90))
         return badge
+
+    @admin.display(description="Authorization")
+    def authorization(self, obj: Channel) -> str:
+        """The marketplace's last word on the seller's authorization, and when it came."""
+        if not obj.authorization_notice:
+            return "no notice from the marketplace"
+        when = timezone.localtime(obj.authorization_notice_at).strftime("%Y-%m-%d %H:%M")
+        return format_html(
+            "{} {} (pushed {}; cleared when new credentials are entered)",
+            state_badge("Connect again", ORANGE),
+            obj.authorization_notice,
+            when,
+        )
 
     @admin.display(description="Last scan", ordering="last_scan_at")
     def last_scan(self, obj: Channel) -> str:
@@ -358,7 +377,7 @@ class ChannelAdmin(admin.ModelAdmin):
     def save_model(self, request, obj: Channel, form, change) -> None:
         if "validated_credentials" in form.cleaned_data:
             validated = form.cleaned_data["validated_credentials"]
-            obj.credentials = credentials_replacing(channel=obj, credentials=validated)
+            channel_replace_credentials(channel=obj, credentials=validated)
         warning = channel_apply_duplicate_policy(channel=obj)
         super().save_model(request, obj, form, change)
         if warning and "duplicate_sku_policy" in form.changed_data:

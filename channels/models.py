@@ -1,6 +1,8 @@
 """Channels (connected marketplace shops), their listings as last scanned, and scan records."""
 
+import copy
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -181,6 +183,12 @@ class Channel(TimeStampedModel):
         help_text="Watermark of the last successful scan; Scan Updated Products starts here.",
     )
     last_error = models.CharField(max_length=500, blank=True, editable=False)
+    # What the marketplace last pushed about the seller's authorization of omni (cancelled,
+    # or expiring); cleared when staff enter new credentials.
+    authorization_notice = models.CharField(
+        "authorization", max_length=300, blank=True, editable=False
+    )
+    authorization_notice_at = models.DateTimeField(null=True, blank=True, editable=False)
     fulfillment_sync_minutes = models.PositiveIntegerField(
         "full inventory sync every (minutes)",
         default=60,
@@ -215,11 +223,60 @@ class Channel(TimeStampedModel):
     flush_locked_until = models.DateTimeField(null=True, blank=True, editable=False)
     flush_lease = models.CharField(max_length=32, blank=True, editable=False)
 
+    # Fields that workers and pushes write with statements of their own while staff may be
+    # editing the channel: a token refresh (single-use refresh tokens), the flush lease, the
+    # scans' watermark and error, the last full sync, a push's authorization notice. A full
+    # save writes them only when this object changed them since it was read, so saving the
+    # settings never puts back a value replaced meanwhile (a spent refresh token would leave
+    # the channel unable to call the marketplace).
+    WRITTEN_APART = (
+        "credentials",
+        "last_scan_at",
+        "last_error",
+        "last_inventory_sync_at",
+        "flush_locked_until",
+        "flush_lease",
+        "authorization_notice",
+        "authorization_notice_at",
+    )
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Any, values: Any) -> "Channel":
+        channel = super().from_db(db, field_names, values)
+        channel._remember_read()
+        return channel
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self._remember_read()
+
+    def _remember_read(self) -> None:
+        self._as_read = {
+            name: copy.deepcopy(self.__dict__[name])
+            for name in self.WRITTEN_APART
+            if name in self.__dict__
+        }
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """A save naming no fields, of a row read from the database, writes the fields it
+        read (as Django does) but not the `WRITTEN_APART` ones this object did not change."""
+        as_read = getattr(self, "_as_read", None)
+        if as_read and kwargs.get("update_fields") is None and not self._state.adding:
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key
+                and field.attname in self.__dict__
+                and (field.name not in as_read or getattr(self, field.name) != as_read[field.name])
+            ]
+        super().save(*args, **kwargs)
+        self._remember_read()
 
     def clean(self) -> None:
         super().clean()

@@ -190,6 +190,8 @@ class ChannelOut(Schema):
     last_scan_at: datetime | None
     last_inventory_sync_at: datetime | None
     last_error: str
+    authorization_notice: str
+    authorization_notice_at: datetime | None
     created_at: datetime
     updated_at: datetime
 

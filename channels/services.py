@@ -45,21 +45,19 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def credentials_replacing(*, channel: Channel, credentials: dict[str, Any]) -> dict[str, Any]:
-    """What to store when `credentials` (validated) replace the channel's: the new ones, plus
+def channel_replace_credentials(*, channel: Channel, credentials: dict[str, Any]) -> None:
+    """Put `credentials` (validated) in place of the channel's, unsaved: the new ones, plus
     what the marketplace still needs of the old ones for a while (`Credentials.replacing`:
-    Shopify may sign webhooks with a rotated secret for an hour)."""
+    Shopify may sign webhooks with a rotated secret for an hour). Changed credentials are the
+    answer to an authorization notice, so it is cleared; the same ones entered again are not.
+    """
     stored = channel.credentials
-    if not isinstance(stored, dict) or not stored:  # none yet, or unreadable
-        return credentials
-    schema = cast(type[Credentials], credentials_schema(channel.kind))
-    return schema.replacing(stored, credentials, now=int(time.time()))
-
-
-def channel_set_credentials(*, channel: Channel, credentials: dict[str, Any]) -> None:
-    validated = credentials_validate(kind=channel.kind, credentials=credentials)
-    channel.credentials = credentials_replacing(channel=channel, credentials=validated)
-    Channel.objects.filter(pk=channel.pk).update(credentials=channel.credentials)
+    if isinstance(stored, dict) and stored:  # not for a new channel, nor unreadable ones
+        schema = cast(type[Credentials], credentials_schema(channel.kind))
+        credentials = schema.replacing(stored, credentials, now=int(time.time()))
+    if credentials != stored:
+        channel.authorization_notice, channel.authorization_notice_at = "", None
+    channel.credentials = credentials
 
 
 class _ChannelCredentials:
@@ -169,7 +167,7 @@ def channel_save(*, channel: Channel, data: dict[str, Any], requested_by: str = 
         channel.order_outlet = outlets[order_code]
     if credentials is not None:
         validated = credentials_validate(kind=channel.kind, credentials=credentials)
-        channel.credentials = credentials_replacing(channel=channel, credentials=validated)
+        channel_replace_credentials(channel=channel, credentials=validated)
     elif not channel.credentials:
         raise InvalidCredentials("A channel needs its credentials.")
     warning = channel_apply_duplicate_policy(channel=channel)

@@ -55,10 +55,12 @@ def webhook_receive(
     `synclogs.tasks.process_webhook_event` after commit when it names an order; for a paused
     channel, keep it held instead (answered the same, queued on resume).
 
-    A refused push (missing, malformed or wrong signature 401, malformed body 400) keeps
-    nothing. Cost: the signature check, one insert (plus one locked read of the channel row
-    when it is paused); nothing is downloaded before answering, so the marketplace gets its
-    reply fast. `url` must be the exact URL the marketplace was given.
+    A push about the seller's authorization (cancelled, expiring) puts its notice on the
+    channel, for staff to connect the shop again. A refused push (missing, malformed or wrong
+    signature 401, malformed body 400) keeps nothing. Cost: the signature check, one insert
+    (plus one locked read of the channel row when it is paused, one update for a notice);
+    nothing is downloaded before answering, so the marketplace gets its reply fast. `url`
+    must be the exact URL the marketplace was given.
     """
     try:
         event = adapter_for(channel).verify_webhook(url=url, headers=headers, body=body)
@@ -83,6 +85,11 @@ def webhook_receive(
                 )
         except IntegrityError:
             return WebhookReceipt(200, duplicate=True, message="delivery already received")
+        if event.topic == "authorization" and event.notice:
+            # Shown on the channel until staff enter new credentials (see channels.services).
+            Channel.objects.filter(pk=channel.pk).update(
+                authorization_notice=event.notice[:300], authorization_notice_at=timezone.now()
+            )
         if work and not held:
             transaction.on_commit(lambda: _queue(kept.pk))
     kept_as = "held until the channel is active again" if held else "kept"

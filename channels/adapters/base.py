@@ -231,9 +231,24 @@ class WebhookEvent:
     """A verified marketplace push."""
 
     delivery_id: str  # the marketplace's id for this delivery, for de-duplication
-    topic: str  # e.g. "order_status", "product", "other"
+    topic: str  # e.g. "order_status", "product", "authorization", "other"
     order_number: str = ""  # set when the push is about one order
     payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    notice: str = ""  # for "authorization": what staff must do, in the marketplace's name
+
+
+def authorization_notice(service: str, *, cancelled: bool, within: str = "") -> str:
+    """What staff read when a marketplace pushes that the seller's authorization of omni was
+    cancelled, or expires `within` ("7 days") if nobody connects the shop again."""
+    if cancelled:
+        return (
+            f"{service} says the seller cancelled omni's access to the shop: nothing syncs "
+            "until the shop is connected again and its new credentials entered."
+        )
+    return (
+        f"{service} says omni's access to the shop expires within {within}: connect the shop "
+        "again and enter its new credentials before then, or syncing stops."
+    )
 
 
 class WebhookRejected(Exception):

@@ -317,7 +317,7 @@ class PushRow:
 
 @dataclass(slots=True)
 class PushBatch:
-    group: str  # the item the call is limited to when `Limits.one_item_per_update`, else ""
+    group: str  # the item when the call holds one item's rows only by design, else ""
     rows: list[PushRow]
 
 
@@ -353,9 +353,9 @@ def push_in_batches(
     AdapterError from a lookup fails that update alone). Rows are grouped by item when the
     marketplace takes one item per call, in first-seen order, and cut to `per_call`.
     With `serial_items` (a marketplace refusing two calls that edit one item at once, as
-    Lazada does with 4147), calls may still mix items, but each item's rows go in one call
-    where they fit (`_packed`); an item with more rows than one call takes is cut into calls
-    sent one after another, in waves, never two of them at once.
+    Lazada does with 4147), calls may still mix items, but calls of one item are sent one
+    after another, in waves, never two of them at once (`_packed`: each item whole in one call
+    where that costs no more calls, else full calls in two waves).
     `send(batch)` makes one call and names the refused rows by key with the marketplace's
     reason; an error under the key "" fails every row of the call. A call that fails fails
     only its own rows; a CredentialsError stops everything, as no further call can succeed.
@@ -431,11 +431,42 @@ def _waves(items: Iterable[list[PushBatch]]) -> list[list[PushBatch]]:
 
 
 def _packed(groups: Mapping[str, Mapping[str, PushRow]], per_call: int) -> list[list[PushBatch]]:
+    """Calls that may mix items, in waves that never send two calls of one item at once: the
+    plan with the fewer calls (what the marketplace counts), then the fewer waves (round
+    trips), of `_whole_items` and `_in_order`."""
+    plans = (_whole_items(groups, per_call), _in_order(groups, per_call))
+    return min(plans, key=lambda waves: (sum(len(wave) for wave in waves), len(waves)))
+
+
+def _in_order(groups: Mapping[str, Mapping[str, PushRow]], per_call: int) -> list[list[PushBatch]]:
+    """Every call full but the last (the fewest calls), an item's rows next to each other; a
+    call goes in the first wave holding no other call of its items. An item cut between two
+    calls puts them in two waves, so this takes two waves where `_whole_items` takes one."""
+    rows = [(group, row) for group, item in groups.items() for row in item.values()]
+    waves: list[list[PushBatch]] = []
+    waves_of: dict[str, set[int]] = {}  # the waves each item has a call in
+    for start in range(0, len(rows), per_call):
+        call = rows[start : start + per_call]
+        items = {group for group, _ in call}
+        taken = set().union(*(waves_of.get(group, set()) for group in items))
+        wave = next(number for number in range(len(waves) + 1) if number not in taken)
+        if wave == len(waves):
+            waves.append([])
+        waves[wave].append(PushBatch("", [row for _, row in call]))
+        for group in items:
+            waves_of.setdefault(group, set()).add(wave)
+    return waves
+
+
+def _whole_items(
+    groups: Mapping[str, Mapping[str, PushRow]], per_call: int
+) -> list[list[PushBatch]]:
     """Whole items packed into shared calls, in waves (see `_waves`).
 
     An item that fits in one call goes, all its rows together, into the open call with the
-    least room that holds it (best fit, so calls stay nearly full: at most a few more calls
-    than rows ÷ `per_call`); a bigger item is cut into calls of its own, sent in waves.
+    least room that holds it (best fit: as few calls as rows ÷ `per_call` when items are small
+    beside a call, up to twice as many when each takes just over half of one); a bigger item
+    is cut into calls of its own, sent in waves.
     """
     shared: list[PushBatch] = []
     by_room: dict[int, list[PushBatch]] = {}  # open shared calls by the rows they still take

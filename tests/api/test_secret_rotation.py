@@ -55,8 +55,10 @@ def test_webhooks_signed_with_the_replaced_secret_are_taken_for_an_hour_only(api
         new = {**old, "client_secret": "shpss_" + "7" * 32}
         ok(api.patch(f"/api/channels/{cid}", {"credentials": new}))
         during_hour = push(api, shopify, cid, number)
+        rotated_at = replaced_at(cid)
         ok(api.patch(f"/api/channels/{cid}", {"credentials": new, "name": "Shopify 2"}))
         after_retyping = push(api, shopify, cid, number)
+        assert replaced_at(cid) == rotated_at  # the hour runs on, it does not start again
         # an hour later, the old secret is refused; the new one is what Shopify signs with
         stored = Channel.objects.get(pk=cid)
         stored.credentials = {

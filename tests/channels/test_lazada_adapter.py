@@ -579,12 +579,28 @@ def test_an_item_with_more_skus_than_a_call_takes_is_edited_one_call_after_anoth
         results = lazada_adapter(emulator).update_quantities(
             [QuantityUpdate(item, sku, 7) for item, sku in keys]
         )
-        # then: the big product's three calls went one after another, none refused; the small
-        # products went in a call of their own beside its first
+        # then: the fewest calls (three of the 140 SKUs), those of the big product one after
+        # another, none refused
         assert all(result.ok for result in results)
         assert emulator.log.faults["4147"] == 0
-        assert emulator.log.count(PRICE_QUANTITY) == 4
+        assert emulator.log.count(PRICE_QUANTITY) == math.ceil(140 / 50)
         assert all(emulator.listing_quantities()[k] == 7 for k in keys)
+
+
+def test_items_too_big_to_share_a_call_whole_are_cut_into_full_calls_sent_in_two_waves():
+    # given: four products of 26 SKUs (two do not fit in one call of 50)
+    with LazadaEmulator(seed=6, faults=Faults(latency=0.1)) as emulator:
+        items = [emulator.put_item(grid_item(f"M{n}", 13, 2, sku=f"M{n}")) for n in range(4)]
+        keys = [k for k in emulator.listing_quantities() if k[0] in items]
+        # when
+        results = lazada_adapter(emulator).update_quantities(
+            [QuantityUpdate(item, sku, 9) for item, sku in keys]
+        )
+        # then: three calls (50, 50 and 4 SKUs) rather than four, none refused
+        assert all(result.ok for result in results)
+        assert emulator.log.count(PRICE_QUANTITY) == 3
+        assert emulator.log.faults["4147"] == 0
+        assert all(emulator.listing_quantities()[k] == 9 for k in keys)
 
 
 def test_an_edit_refused_while_another_worker_edits_the_item_is_sent_again():

@@ -1,7 +1,11 @@
 """The webhook service: verify, keep once, queue the download; and 404s for missed orders."""
 
 import pytest
+from django.urls import reverse
 
+from channels.emulators.base import signed_json_push
+from channels.models import Channel
+from channels.services import channel_save
 from synclogs.models import SalesOrder, SyncLog, WebhookEvent
 from synclogs.services import order_manual_download
 from synclogs.webhooks import webhook_receive
@@ -107,3 +111,46 @@ def test_a_payment_push_for_an_order_never_downloaded_is_404_until_downloaded_by
     assert rows_of(logs) == [(A.CREATE_INVOICE, 200), (A.ADD_PAYMENT, 200)]
     assert {row.actor for row in logs} == {"user:ana"}
     assert SalesOrder.objects.get().payment.amount == 25
+
+
+def test_an_authorization_push_puts_a_notice_on_the_channel_until_new_credentials(
+    shop, admin_client, django_capture_on_commit_callbacks
+):
+    # given: Shopee pushing, twice, that the shop's authorization of omni expires in 7 days
+    envelope = {"shop_id": shop.emulator.shop_id, "code": 12, "timestamp": 1765000000, "data": {}}
+    headers, body = signed_json_push(
+        envelope, secret=shop.emulator.partner_key, signed_prefix=URL.encode() + b"|"
+    )
+
+    # when
+    first = receive(shop, headers, body, django_capture_on_commit_callbacks)
+    again = receive(shop, headers, body, django_capture_on_commit_callbacks)
+
+    # then: kept once, nothing downloaded, and the channel says what to do, in the admin too
+    assert (first.status, again.status, again.duplicate) == (200, 200, True)
+    assert WebhookEvent.objects.get().topic == "authorization"
+    assert SyncLog.objects.count() == 0
+    channel = Channel.objects.get(pk=shop.channel.pk)
+    assert "Shopee says omni's access to the shop expires within 7 days" in (
+        channel.authorization_notice
+    )
+    assert channel.authorization_notice_at is not None
+    listed = admin_client.get(reverse("admin:channels_channel_changelist")).content.decode()
+    assert "Connect again" in listed
+    assert "expires within 7 days" in listed
+    page = admin_client.get(reverse("admin:channels_channel_change", args=[channel.pk]))
+    assert "expires within 7 days" in page.content.decode()
+
+    # when: staff enter the same credentials again, then the shop's new ones
+    channel_save(channel=channel, data={"credentials": shop.emulator.credentials})
+    channel.refresh_from_db()
+    unchanged = channel.authorization_notice
+    renewed = {**shop.emulator.credentials, "access_token": "new-token-after-reconnecting"}
+    channel_save(channel=channel, data={"credentials": renewed})
+
+    # then: the notice stays until the credentials change
+    assert unchanged.startswith("Shopee says")
+    channel.refresh_from_db()
+    assert (channel.authorization_notice, channel.authorization_notice_at) == ("", None)
+    listed = admin_client.get(reverse("admin:channels_channel_changelist")).content.decode()
+    assert "Connect again" not in listed

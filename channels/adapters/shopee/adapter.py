@@ -539,6 +539,7 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials, ShopeeClient]):
             url=url,
             headers=headers,
             body=body,
+            shop_id=self.credentials.shop_id,
         )
 
 

@@ -25,6 +25,7 @@ from channels.adapters.base import (
     RemoteOrderLine,
     WebhookEvent,
     WebhookRejected,
+    authorization_notice,
     signature_matches,
 )
 from channels.adapters.convert import (
@@ -34,6 +35,7 @@ from channels.adapters.convert import (
     to_decimal,
     utc_from_seconds,
 )
+from channels.adapters.shopee.client import SERVICE
 
 # Every order status Shopee documents, mapped onto omni's states.
 # - IN_CANCEL is a buyer's cancellation request the seller has not answered: the order still
@@ -90,6 +92,8 @@ DETAIL_FIELDS = (
 
 ORDER_STATUS_PUSH = 3  # push code of an order status change
 TRACKING_PUSH = 4  # push code of a tracking number update
+AUTHORIZATION_CANCELLED_PUSH = 2  # the seller cancelled the app's authorization
+AUTHORIZATION_EXPIRING_PUSH = 12  # the authorization expires in 7 days
 
 
 def order_from_detail(detail: Mapping[str, Any], *, tracking_number: str = "") -> RemoteOrder:
@@ -158,11 +162,14 @@ def push_signature(*, partner_key: str, url: str, body: bytes) -> str:
 
 
 def webhook_event(
-    *, partner_key: str, url: str, headers: Mapping[str, str], body: bytes
+    *, partner_key: str, url: str, headers: Mapping[str, str], body: bytes, shop_id: int = 0
 ) -> WebhookEvent:
     """A verified push, or WebhookRejected: 401 for a missing or wrong signature (checked
     first, so nothing about an unsigned body is revealed), 400 for a body that is not a
-    Shopee push envelope."""
+    Shopee push envelope.
+
+    Shopee sends every shop's pushes to the app's one push URL: a push about the authorization
+    of another shop than `shop_id` (the channel's) is "other", not a notice for this channel."""
     given = header(headers, "authorization").strip()
     if not given:
         raise WebhookRejected("the push has no Authorization header", status=401)
@@ -181,14 +188,32 @@ def webhook_event(
         topic = "order_status"
     elif code == TRACKING_PUSH and number:
         topic = "tracking"
+    elif code in (AUTHORIZATION_CANCELLED_PUSH, AUTHORIZATION_EXPIRING_PUSH) and _about_shop(
+        envelope, shop_id
+    ):
+        topic, number = "authorization", ""
     else:
         topic = "other"
+    notice = (
+        authorization_notice(
+            SERVICE, cancelled=code == AUTHORIZATION_CANCELLED_PUSH, within="7 days"
+        )
+        if topic == "authorization"
+        else ""
+    )
     return WebhookEvent(
         delivery_id=hashlib.sha256(body).hexdigest()[:40],
         topic=topic,
         order_number=number,
         payload=envelope,
+        notice=notice,
     )
+
+
+def _about_shop(envelope: Mapping[str, Any], shop_id: int) -> bool:
+    """Whether a push names the shop `shop_id` (or names none, or no shop is given)."""
+    named = envelope.get("shop_id")
+    return not shop_id or named in (None, "") or str(named) == str(shop_id)
 
 
 def _envelope(body: bytes) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from channels.adapters.base import (
     UploadVariant,
     WebhookEvent,
     WebhookRejected,
+    authorization_notice,
     signature_matches,
 )
 from channels.adapters.convert import (
@@ -464,10 +465,17 @@ class ShopifyAdapter(BaseAdapter[ShopifyCredentials, ShopifyClient]):
             topic = "order_status"
         elif shopify_topic.startswith("products/"):
             topic = "product"
+        elif shopify_topic == "app/uninstalled":
+            topic, number = "authorization", ""
         else:
             topic, number = "other", ""
+        notice = authorization_notice(SERVICE, cancelled=True) if topic == "authorization" else ""
         return WebhookEvent(
-            delivery_id=delivery_id, topic=topic, order_number=number, payload=payload
+            delivery_id=delivery_id,
+            topic=topic,
+            order_number=number,
+            payload=payload,
+            notice=notice,
         )
 
     # -- reading ---------------------------------------------------------------------------

@@ -24,9 +24,13 @@ from channels.adapters.base import (
     RemoteOrderLine,
     WebhookEvent,
     WebhookRejected,
+    authorization_notice,
 )
 from channels.adapters.convert import order_state_of, push_json, to_decimal, utc_from_seconds
 from channels.adapters.tiktok.client import SERVICE
+
+DEAUTHORIZED_PUSH = 6  # push type: the seller deauthorized the app
+AUTHORIZATION_EXPIRING_PUSH = 7  # push type: the authorization expires soon
 
 # Every order status TikTok documents (reference §2.4), in omni's terms.
 STATUS_TABLE: dict[str, OrderState] = {
@@ -151,6 +155,10 @@ def webhook_event(body: bytes, *, service: str = SERVICE) -> WebhookEvent:
         if not order_id:
             raise WebhookRejected(f"{service} order push without data.order_id", status=400)
         return WebhookEvent(delivery_id, "order_status", order_id, payload)
+    if kind in (DEAUTHORIZED_PUSH, AUTHORIZATION_EXPIRING_PUSH):
+        cancelled = kind == DEAUTHORIZED_PUSH
+        notice = authorization_notice(service, cancelled=cancelled, within="a few days")
+        return WebhookEvent(delivery_id, "authorization", "", payload, notice=notice)
     topic = "product" if kind in (5, 37) else "other"  # 5: product status, 37: product audit
     return WebhookEvent(delivery_id, topic, "", payload)
 
