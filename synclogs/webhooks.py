@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from channels.adapters.base import AdapterError, WebhookRejected
+from channels.adapters.base import WebhookEvent as AdapterEvent
 from channels.models import Channel
 from channels.services import adapter_for
 from synclogs.exceptions import InvalidOrderNumbers, OrderDownloadFailed
@@ -55,21 +56,32 @@ def webhook_receive(
     `synclogs.tasks.process_webhook_event` after commit when it names an order; for a paused
     channel, keep it held instead (answered the same, queued on resume).
 
-    A push about the seller's authorization (cancelled, expiring) puts its notice on the
-    channel, for staff to connect the shop again. A refused push (missing, malformed or wrong
-    signature 401, malformed body 400) keeps nothing. Cost: the signature check, one insert
-    (plus one locked read of the channel row when it is paused, one update for a notice);
-    nothing is downloaded before answering, so the marketplace gets its reply fast. `url`
-    must be the exact URL the marketplace was given.
+    A push naming another shop of the same app (Shopee sends all of an app's shops to the one
+    URL registered) is kept for the channel of that shop (`_owner`), or answered 200 and not
+    kept when omni has none. A push about the seller's authorization (cancelled, expiring)
+    puts its notice on the channel, for staff to connect the shop again. A refused push
+    (missing, malformed or wrong signature 401, malformed body 400) keeps nothing. Cost: the
+    signature check, one insert (plus one locked read of the channel row when it is paused,
+    one update for a notice, and a check with each channel of the kind for another shop's
+    push); nothing is downloaded before answering, so the marketplace gets its reply fast.
+    `url` must be the exact URL the marketplace was given.
     """
     try:
-        event = adapter_for(channel).verify_webhook(url=url, headers=headers, body=body)
+        adapter = adapter_for(channel)
+        event = adapter.verify_webhook(url=url, headers=headers, body=body)
     except WebhookRejected as exc:
         logger.info("channel %s: push refused (%s): %s", channel.pk, exc.status, exc)
         return WebhookReceipt(exc.status, str(exc).encode(), message=str(exc))
     except AdapterError as exc:  # e.g. credentials that no longer validate
         logger.warning("channel %s: push not verifiable: %s", channel.pk, exc)
         return WebhookReceipt(503, b"cannot verify pushes for this channel now", message=str(exc))
+    if not adapter.owns_push(event):
+        owner = _owner(channel, url=url, headers=headers, body=body)
+        if owner is None:
+            message = f"push for shop {event.shop}, which no {channel.kind} channel holds"
+            logger.info("channel %s: %s: not kept", channel.pk, message)
+            return WebhookReceipt(200, message=f"{message}: not kept")
+        channel, event = owner
     work = event.topic in ORDER_TOPICS and bool(event.order_number)
     with transaction.atomic():
         held = work and not _takes_work(channel)
@@ -94,6 +106,23 @@ def webhook_receive(
             transaction.on_commit(lambda: _queue(kept.pk))
     kept_as = "held until the channel is active again" if held else "kept"
     return WebhookReceipt(200, event_id=kept.pk, message=f"{event.topic} push {kept_as}")
+
+
+def _owner(
+    channel: Channel, *, url: str, headers: Mapping[str, str], body: bytes
+) -> tuple[Channel, AdapterEvent] | None:
+    """The channel of `channel`'s kind whose shop a push names, with the push as that
+    channel's keys verify it; None when no channel holds the shop."""
+    siblings = Channel.objects.filter(kind=channel.kind).exclude(pk=channel.pk).order_by("pk")
+    for sibling in siblings:
+        try:
+            adapter = adapter_for(sibling)
+            event = adapter.verify_webhook(url=url, headers=headers, body=body)
+        except (WebhookRejected, AdapterError):  # another app's keys, or unreadable ones
+            continue
+        if adapter.owns_push(event):
+            return sibling, event
+    return None
 
 
 def webhook_event_process(*, event_id: int) -> str:

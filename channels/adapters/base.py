@@ -235,6 +235,9 @@ class WebhookEvent:
     order_number: str = ""  # set when the push is about one order
     payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     notice: str = ""  # for "authorization": what staff must do, in the marketplace's name
+    # The shop the push names, where a marketplace sends every shop of an app to one URL
+    # (Shopee's shop_id); "" when it names none.
+    shop: str = ""
 
 
 def authorization_notice(service: str, *, cancelled: bool, within: str = "") -> str:
@@ -333,3 +336,7 @@ class Adapter(Protocol):
 
     def verify_webhook(self, *, url: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
         """Check a push's signature exactly as the marketplace signs it; WebhookRejected if not."""
+
+    def owns_push(self, event: WebhookEvent) -> bool:
+        """Whether a verified push is about this channel's shop. False for a push naming
+        another shop of the same app (Shopee sends all of an app's shops to one URL)."""

@@ -49,6 +49,7 @@ from channels.adapters.base import (
     RemoteListing,
     RemoteOrder,
     SharedCredentials,
+    WebhookEvent,
 )
 from channels.adapters.convert import unix_range
 from channels.adapters.http import (
@@ -740,6 +741,10 @@ class BaseAdapter(Generic[C, K]):
     def orders_by_number(self, numbers: Sequence[str]) -> list[RemoteOrder]:
         """The orders of at most `limits.order_ids_per_call` well-formed, distinct numbers."""
         raise NotImplementedError(f"{self.service} reads named orders its own way")
+
+    def owns_push(self, event: WebhookEvent) -> bool:
+        """Every push is the channel's own unless the marketplace's adapter says otherwise."""
+        return True
 
     def wanted_order_numbers(self, order_numbers: Sequence[str]) -> list[str]:
         """The numbers to ask for: each as `clean_order_number` makes it, blanks left out, each

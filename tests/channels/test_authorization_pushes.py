@@ -81,7 +81,7 @@ def test_an_authorization_push_is_a_notice_naming_the_marketplace(
             assert "connect" in event.notice
 
 
-def test_other_pushes_and_another_shops_authorization_carry_no_notice():
+def test_other_pushes_carry_no_notice_and_another_shops_is_not_the_channels():
     with emulator_class("shopee")(items=1, seed=2) as emulator:
         adapter = adapter_class("shopee")(
             base_url=emulator.base_url, credentials=emulator.credentials
@@ -90,9 +90,12 @@ def test_other_pushes_and_another_shops_authorization_carry_no_notice():
         # Shopee sends every shop of the app to one push URL
         other_shop = shopee(emulator, 12, shop_id=emulator.shop_id + 1)
 
-        events = [
+        event, others = (
             adapter.verify_webhook(url=URL, headers=headers, body=body)
             for headers, body in (stock, other_shop)
-        ]
+        )
 
-        assert [(event.topic, event.notice) for event in events] == [("other", "")] * 2
+        assert (event.topic, event.notice, adapter.owns_push(event)) == ("other", "", True)
+        assert others.topic == "authorization"
+        assert others.shop == str(emulator.shop_id + 1)
+        assert not adapter.owns_push(others)

@@ -4,12 +4,13 @@ import pytest
 from django.urls import reverse
 
 from channels.emulators.base import signed_json_push
+from channels.emulators.shopee import ShopeeEmulator
 from channels.models import Channel
 from channels.services import channel_save
 from synclogs.models import SalesOrder, SyncLog, WebhookEvent
 from synclogs.services import order_manual_download
 from synclogs.webhooks import webhook_receive
-from tests.synclogs.conftest import rows_of
+from tests.synclogs.conftest import make_shop, rows_of, stock_up
 
 pytestmark = pytest.mark.django_db
 A = SyncLog.Action
@@ -154,3 +155,33 @@ def test_an_authorization_push_puts_a_notice_on_the_channel_until_new_credential
     assert (channel.authorization_notice, channel.authorization_notice_at) == ("", None)
     listed = admin_client.get(reverse("admin:channels_channel_changelist")).content.decode()
     assert "Connect again" not in listed
+
+
+def test_a_push_naming_another_shop_of_the_app_is_kept_for_that_shops_channel(
+    shop, django_capture_on_commit_callbacks
+):
+    # given: a second Shopee shop served by the same app (the same partner key); Shopee sends
+    # every shop's pushes to the app's one push URL, registered as the first channel's
+    with ShopeeEmulator(items=0, seed=11, shop_id=7_654_321) as second:
+        assert second.partner_key == shop.emulator.partner_key
+        other = make_shop(second, name="Shopee MY", outlet=shop.outlet)
+        stock_up(other)
+        number = other.order(("MUG-RED", 1))
+        headers, body = second.signed_webhook(number, URL)
+        stranger = {"shop_id": 999, "code": 3, "timestamp": 1765000000, "data": {"ordersn": "X1"}}
+        stranger_push = signed_json_push(
+            stranger, secret=second.partner_key, signed_prefix=URL.encode() + b"|"
+        )
+
+        # when: both arrive at the first channel's URL
+        routed = receive(shop, headers, body, django_capture_on_commit_callbacks)
+        unheld = receive(shop, *stranger_push, django_capture_on_commit_callbacks)
+
+        # then: the second shop's order is downloaded into its own channel; the push for a
+        # shop omni does not hold is answered 200 and not kept
+        assert (routed.status, unheld.status) == (200, 200)
+        event = WebhookEvent.objects.get()
+        assert (event.channel_id, event.order_number) == (other.channel.pk, number)
+        assert rows_of(SyncLog.objects.filter(channel=other.channel)) == [(A.CREATE_ORDER, 200)]
+        assert not SyncLog.objects.filter(channel=shop.channel).exists()
+        assert "no shopee channel holds" in unheld.message

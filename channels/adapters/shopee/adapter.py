@@ -539,8 +539,12 @@ class ShopeeAdapter(kit.BaseAdapter[ShopeeCredentials, ShopeeClient]):
             url=url,
             headers=headers,
             body=body,
-            shop_id=self.credentials.shop_id,
         )
+
+    def owns_push(self, event: WebhookEvent) -> bool:
+        """Shopee sends the pushes of every shop an app serves to the app's one push URL: a
+        push is this channel's when it names this shop (or no shop)."""
+        return not event.shop or event.shop == str(self.credentials.shop_id)
 
 
 # -- parsing Shopee payloads (pure functions) --------------------------------------------------

@@ -162,14 +162,12 @@ def push_signature(*, partner_key: str, url: str, body: bytes) -> str:
 
 
 def webhook_event(
-    *, partner_key: str, url: str, headers: Mapping[str, str], body: bytes, shop_id: int = 0
+    *, partner_key: str, url: str, headers: Mapping[str, str], body: bytes
 ) -> WebhookEvent:
     """A verified push, or WebhookRejected: 401 for a missing or wrong signature (checked
     first, so nothing about an unsigned body is revealed), 400 for a body that is not a
-    Shopee push envelope.
-
-    Shopee sends every shop's pushes to the app's one push URL: a push about the authorization
-    of another shop than `shop_id` (the channel's) is "other", not a notice for this channel."""
+    Shopee push envelope. `shop` is the envelope's shop_id: Shopee sends every shop's pushes
+    to the app's one push URL."""
     given = header(headers, "authorization").strip()
     if not given:
         raise WebhookRejected("the push has no Authorization header", status=401)
@@ -188,9 +186,7 @@ def webhook_event(
         topic = "order_status"
     elif code == TRACKING_PUSH and number:
         topic = "tracking"
-    elif code in (AUTHORIZATION_CANCELLED_PUSH, AUTHORIZATION_EXPIRING_PUSH) and _about_shop(
-        envelope, shop_id
-    ):
+    elif code in (AUTHORIZATION_CANCELLED_PUSH, AUTHORIZATION_EXPIRING_PUSH):
         topic, number = "authorization", ""
     else:
         topic = "other"
@@ -207,13 +203,8 @@ def webhook_event(
         order_number=number,
         payload=envelope,
         notice=notice,
+        shop=str(envelope.get("shop_id") or ""),
     )
-
-
-def _about_shop(envelope: Mapping[str, Any], shop_id: int) -> bool:
-    """Whether a push names the shop `shop_id` (or names none, or no shop is given)."""
-    named = envelope.get("shop_id")
-    return not shop_id or named in (None, "") or str(named) == str(shop_id)
 
 
 def _envelope(body: bytes) -> dict[str, Any]:
