@@ -250,6 +250,7 @@ class LazadaEmulator(ExpiringTokens, Emulator):
         mix: ShopMix | None = None,
         app_key: str = "123456",
         utc_offset_hours: int = 8,
+        seller_id: int = SELLER_ID,
         host: str = "127.0.0.1",
         port: int = 0,
         faults: Faults | None = None,
@@ -257,6 +258,7 @@ class LazadaEmulator(ExpiringTokens, Emulator):
     ) -> None:
         super().__init__(host=host, port=port, seed=seed, faults=faults, clock=clock)
         self.app_key = app_key
+        self.seller_id = seller_id
         self.zone = timezone(timedelta(hours=utc_offset_hours))
         self.state = LazadaState()
         self._secrets = random.Random(f"lazada-secrets-{seed}")
@@ -277,13 +279,15 @@ class LazadaEmulator(ExpiringTokens, Emulator):
 
     @property
     def credentials(self) -> dict[str, Any]:
-        """app_key, app_secret and the current access and refresh tokens."""
+        """app_key, app_secret, the current access and refresh tokens, and the seller they
+        are for (as the token answer names it)."""
         tokens = self.tokens.current
         return {
             "app_key": self.app_key,
             "app_secret": self.app_secret,
             "access_token": tokens.access,
             "refresh_token": tokens.refresh,
+            "seller_id": str(self.seller_id),
         }
 
     def put_item(self, shop_item: ShopItem, *, status: str | None = None) -> str:
@@ -401,7 +405,7 @@ class LazadaEmulator(ExpiringTokens, Emulator):
             order = self.state.orders[int(order_number)]
             item = order.items[0]
             push = {
-                "seller_id": str(SELLER_ID),
+                "seller_id": str(self.seller_id),
                 "message_type": 0,
                 "data": {
                     "buyer_id": 1_234_567,
@@ -555,7 +559,7 @@ class LazadaEmulator(ExpiringTokens, Emulator):
                 {
                     "country": "sg",
                     "user_id": "100100",
-                    "seller_id": str(SELLER_ID),
+                    "seller_id": str(self.seller_id),
                     "short_code": "SG1ABCDE",
                 }
             ],
@@ -567,7 +571,7 @@ class LazadaEmulator(ExpiringTokens, Emulator):
         return {
             "name": "Emulated Lazada Shop",
             "name_company": "Emulated Pte Ltd",
-            "seller_id": SELLER_ID,
+            "seller_id": self.seller_id,
             "short_code": "SG1ABCDE",
             "email": "seller@shop.test",
             "location": "Singapore",

@@ -977,3 +977,37 @@ def test_a_token_is_refreshed_behind_the_rest_path_of_lazadas_hosts(lazada):
 
     assert saved == [lazada.credentials]
     assert lazada.log.count("/rest" + TOKEN_REFRESH) == 1
+
+
+def test_a_token_refresh_learns_the_seller_its_pushes_name():
+    # given: a channel connected before omni stored the seller (no seller_id)
+    with LazadaEmulator(items=2, seed=8, seller_id=100_777_001) as emulator:
+        connected = {k: v for k, v in emulator.credentials.items() if k != "seller_id"}
+        emulator.expire_access_tokens()
+        saved: list[dict] = []
+        adapter = lazada_adapter(
+            emulator, credentials=connected, on_credentials_changed=saved.append
+        )
+        headers, body = emulator.signed_webhook(
+            emulator.create_order([next(iter(emulator.listing_quantities())) + (1,)]), "u"
+        )
+        other_seller = json.loads(body) | {"seller_id": "100777999"}
+        other_body = json.dumps(other_seller).encode()
+        other_headers = {
+            "Authorization": hmac.new(
+                emulator.app_secret.encode(), emulator.app_key.encode() + other_body, hashlib.sha256
+            ).hexdigest()
+        }
+        before = adapter.owns_push(
+            adapter.verify_webhook(url="u", headers=other_headers, body=other_body)
+        )
+
+        # when
+        adapter.check_credentials()
+
+        # then: the refreshed credentials name the seller, and pushes for another seller of
+        # the app are no longer taken as this channel's
+        assert saved[-1]["seller_id"] == "100777001"
+        own = adapter.verify_webhook(url="u", headers=headers, body=body)
+        other = adapter.verify_webhook(url="u", headers=other_headers, body=other_body)
+        assert (before, adapter.owns_push(own), adapter.owns_push(other)) == (True, True, False)

@@ -594,6 +594,13 @@ class LazadaAdapter(kit.BaseAdapter[LazadaCredentials, LazadaClient]):
             )
         return webhook_event(body)
 
+    def owns_push(self, event: WebhookEvent) -> bool:
+        """Lazada sends the pushes of every seller an app serves to the app's one push URL: a
+        push is this channel's unless both it and the credentials name a seller, and not the
+        same one (`LazadaCredentials.seller_id`, learnt at the first token refresh)."""
+        seller = self.credentials.seller_id
+        return not event.shop or not seller or event.shop == seller
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _listings_of(self, item_id: str) -> list[RemoteListing]:

@@ -336,6 +336,7 @@ class LazadaClient(kit.Client[LazadaCredentials]):
         return current.with_tokens(
             access_token=str(answer["access_token"]),
             refresh_token=str(answer.get("refresh_token") or refresh_token),
+            seller_id=_seller_id(answer) or current.seller_id,
         )
 
     def no_refresh_token(self) -> CredentialsError:
@@ -509,6 +510,16 @@ def lazada_error(code: str, message: str, *, endpoint: str) -> AdapterError:
             code=code,
         )
     return AdapterError(f"Lazada refused {endpoint} ({code}).{said}", retryable=False, code=code)
+
+
+def _seller_id(answer: Payload) -> str:
+    """The seller a token answer is for: its `country_user_info` entry of the token's
+    `country` (the only one, for a one-country token); "" when it names none."""
+    entries = [e for e in answer.get("country_user_info") or [] if isinstance(e, dict)]
+    country = str(answer.get("country") or "").lower()
+    ours = [e for e in entries if str(e.get("country") or "").lower() == country] or entries
+    seller = str(ours[0].get("seller_id") or "") if ours else ""
+    return seller if seller.isdigit() else ""
 
 
 def _data(payload: Payload) -> Payload:

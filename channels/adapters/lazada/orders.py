@@ -175,6 +175,7 @@ def webhook_event(body: bytes) -> WebhookEvent:
     except (TypeError, ValueError):
         raise WebhookRejected("The Lazada push message_type is not a number", status=400) from None
     data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
+    seller = str(payload.get("seller_id") or "")  # one app's pushes for all its sellers
     if message_type == ORDER_PUSH:
         order_id = str(data.get("trade_order_id") or "")
         if not order_id:
@@ -190,9 +191,12 @@ def webhook_event(body: bytes) -> WebhookEvent:
             topic="order_status",
             order_number=order_id,
             payload=payload,
+            shop=seller,
         )
     topic = "product" if message_type in PRODUCT_PUSHES else "other"
-    return WebhookEvent(delivery_id=hashlib.sha256(body).hexdigest(), topic=topic, payload=payload)
+    return WebhookEvent(
+        delivery_id=hashlib.sha256(body).hexdigest(), topic=topic, payload=payload, shop=seller
+    )
 
 
 # -- small conversions (the adapter reads listings with them too) -------------------------------
