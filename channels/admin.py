@@ -127,6 +127,24 @@ class ChannelForm(forms.ModelForm):
         return data
 
 
+class ChannelAttentionFilter(admin.SimpleListFilter):
+    """The channels staff must do something about: connect again, or look at the last error."""
+
+    title = "needs attention"
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [("connect", "Connect again"), ("error", "Shows an error")]
+
+    def queryset(self, request, queryset):
+        match self.value():
+            case "connect":
+                return queryset.exclude(authorization_notice="")
+            case "error":
+                return queryset.exclude(last_error="")
+        return queryset
+
+
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
     form = ChannelForm
@@ -140,7 +158,7 @@ class ChannelAdmin(admin.ModelAdmin):
         "outlet",
         "buffer",
     ]
-    list_filter = ["kind", "is_active", "inventory_sync_mode"]
+    list_filter = [ChannelAttentionFilter, "kind", "is_active", "inventory_sync_mode"]
     list_select_related = ["order_outlet"]
     search_fields = ["name"]
     actions = ["sync_inventory_now"]

@@ -7,6 +7,7 @@ from channels.emulators.base import signed_json_push
 from channels.emulators.shopee import ShopeeEmulator
 from channels.models import Channel
 from channels.services import channel_save
+from omni.admin_tools import ORANGE, state_badge
 from synclogs.models import SalesOrder, SyncLog, WebhookEvent
 from synclogs.services import order_manual_download
 from synclogs.webhooks import webhook_receive
@@ -137,7 +138,7 @@ def test_an_authorization_push_puts_a_notice_on_the_channel_until_new_credential
     )
     assert channel.authorization_notice_at is not None
     listed = admin_client.get(reverse("admin:channels_channel_changelist")).content.decode()
-    assert "Connect again" in listed
+    assert str(state_badge("Connect again", ORANGE)) in listed
     assert "expires within 7 days" in listed
     page = admin_client.get(reverse("admin:channels_channel_change", args=[channel.pk]))
     assert "expires within 7 days" in page.content.decode()
@@ -154,7 +155,8 @@ def test_an_authorization_push_puts_a_notice_on_the_channel_until_new_credential
     channel.refresh_from_db()
     assert (channel.authorization_notice, channel.authorization_notice_at) == ("", None)
     listed = admin_client.get(reverse("admin:channels_channel_changelist")).content.decode()
-    assert "Connect again" not in listed
+    assert "expires within 7 days" not in listed
+    assert str(state_badge("Connect again", ORANGE)) not in listed
 
 
 def test_a_push_naming_another_shop_of_the_app_is_kept_for_that_shops_channel(
@@ -185,3 +187,21 @@ def test_a_push_naming_another_shop_of_the_app_is_kept_for_that_shops_channel(
         assert rows_of(SyncLog.objects.filter(channel=other.channel)) == [(A.CREATE_ORDER, 200)]
         assert not SyncLog.objects.filter(channel=shop.channel).exists()
         assert "no shopee channel holds" in unheld.message
+
+
+def test_the_channel_list_filters_the_channels_to_connect_again(shop, admin_client):
+    # given: two channels, one with Shopee's notice that its authorization expires
+    with ShopeeEmulator(items=0, seed=11, shop_id=7_654_321) as second:
+        other = make_shop(second, name="Shopee MY", outlet=shop.outlet)
+        Channel.objects.filter(pk=other.channel.pk).update(
+            authorization_notice="Shopee says omni's access to the shop expires within 7 days"
+        )
+        url = reverse("admin:channels_channel_changelist")
+
+        # when
+        listed = admin_client.get(url, {"attention": "connect"}).content.decode()
+
+        # then
+        assert "Shopee MY" in listed
+        assert "Shopee SG" not in listed
+        assert "1 channel" in listed
