@@ -24,6 +24,19 @@ def push(api, shopify: ShopifyEmulator, channel_id: int, number: str) -> int:
     return pushed.status_code
 
 
+def connect(api, shopify: ShopifyEmulator) -> int:
+    """A Shopify channel made through the API, as an integration makes one; its id."""
+    ok(api.post("/api/outlets", {"code": "jkt", "name": "Jakarta"}), 201)
+    body = {
+        "kind": "shopify",
+        "name": "Shopify",
+        "api_base_url": shopify.base_url,
+        "credentials": shopify.credentials,
+        "order_outlet": "jkt",
+    }
+    return ok(api.post("/api/channels", body), 201)["id"]
+
+
 def replaced_at(channel_id: int) -> int:
     return Channel.objects.get(pk=channel_id).credentials["client_secret_replaced_at"]
 
@@ -31,21 +44,7 @@ def replaced_at(channel_id: int) -> int:
 def test_webhooks_signed_with_the_replaced_secret_are_taken_for_an_hour_only(api):
     with ShopifyEmulator(items=2, seed=3) as shopify:
         # given: a Shopify channel, and an order to be told about
-        ok(api.post("/api/outlets", {"code": "jkt", "name": "Jakarta"}), 201)
-        channel = ok(
-            api.post(
-                "/api/channels",
-                {
-                    "kind": "shopify",
-                    "name": "Shopify",
-                    "api_base_url": shopify.base_url,
-                    "credentials": shopify.credentials,
-                    "order_outlet": "jkt",
-                },
-            ),
-            201,
-        )
-        cid = channel["id"]
+        cid = connect(api, shopify)
         item = shopify.put_item(shop_item("Mug", "MUG-1"))
         number = shopify.create_order([(item, "", 1)], state="paid")
         old = shopify.credentials
@@ -80,15 +79,7 @@ def test_webhooks_signed_with_the_replaced_secret_are_taken_for_an_hour_only(api
 
 def test_a_secret_entered_again_unchanged_keeps_no_old_one(api):
     with ShopifyEmulator(items=1, seed=4) as shopify:
-        ok(api.post("/api/outlets", {"code": "jkt", "name": "Jakarta"}), 201)
-        body = {
-            "kind": "shopify",
-            "name": "Shopify",
-            "api_base_url": shopify.base_url,
-            "credentials": shopify.credentials,
-            "order_outlet": "jkt",
-        }
-        cid = ok(api.post("/api/channels", body), 201)["id"]
+        cid = connect(api, shopify)
 
         ok(api.patch(f"/api/channels/{cid}", {"credentials": shopify.credentials}))
 
@@ -99,15 +90,7 @@ def test_a_secret_entered_again_unchanged_keeps_no_old_one(api):
 
 def test_a_secret_replaced_in_the_admin_keeps_the_old_one_for_its_hour(api, admin_client):
     with ShopifyEmulator(items=1, seed=5) as shopify:
-        ok(api.post("/api/outlets", {"code": "jkt", "name": "Jakarta"}), 201)
-        body = {
-            "kind": "shopify",
-            "name": "Shopify",
-            "api_base_url": shopify.base_url,
-            "credentials": shopify.credentials,
-            "order_outlet": "jkt",
-        }
-        cid = ok(api.post("/api/channels", body), 201)["id"]
+        cid = connect(api, shopify)
         channel = Channel.objects.get(pk=cid)
         new = {**shopify.credentials, "client_secret": "shpss_" + "8" * 32}
         form = {
