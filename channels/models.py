@@ -252,15 +252,19 @@ class Channel(TimeStampedModel):
         channel._remember_read()
         return channel
 
-    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
-        super().refresh_from_db(*args, **kwargs)
-        self._remember_read()
+    def refresh_from_db(
+        self, using: str | None = None, fields: Any = None, from_queryset: Any = None
+    ) -> None:
+        super().refresh_from_db(using, fields, from_queryset)
+        self._remember_read(None if fields is None else set(fields))
 
-    def _remember_read(self) -> None:
-        self._as_read = {
+    def _remember_read(self, fields: set[str] | None = None) -> None:
+        """Note the `WRITTEN_APART` values as read (of `fields` only, for a partial read)."""
+        kept = {} if fields is None else getattr(self, "_as_read", {})
+        self._as_read = kept | {
             name: copy.deepcopy(self.__dict__[name])
             for name in self.WRITTEN_APART
-            if name in self.__dict__
+            if name in self.__dict__ and (fields is None or name in fields)
         }
 
     def save(self, *args: Any, **kwargs: Any) -> None:
@@ -276,7 +280,8 @@ class Channel(TimeStampedModel):
                 and (field.name not in as_read or getattr(self, field.name) != as_read[field.name])
             ]
         super().save(*args, **kwargs)
-        self._remember_read()
+        written = kwargs.get("update_fields")
+        self._remember_read(None if written is None else set(written))
 
     def clean(self) -> None:
         super().clean()

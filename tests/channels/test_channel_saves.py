@@ -58,3 +58,15 @@ def test_what_the_object_itself_changed_is_saved():
 
     row = Channel.objects.get(pk=channel.pk)
     assert (row.credentials, row.last_error, row.buffer) == (new, "refused", 5)
+
+
+def test_a_partial_reload_keeps_what_the_object_changed_in_other_fields():
+    channel = shopee_channel()
+    opened = Channel.objects.get(pk=channel.pk)
+    new = {**TOKENS, "access_token": "a-4", "refresh_token": "r-4"}
+
+    opened.credentials = new
+    opened.refresh_from_db(fields=["last_error"])
+    opened.save()
+
+    assert Channel.objects.get(pk=channel.pk).credentials == new
