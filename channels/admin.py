@@ -252,7 +252,7 @@ class ChannelAdmin(admin.ModelAdmin):
             return "no notice from the marketplace"
         when = timezone.localtime(obj.authorization_notice_at).strftime("%Y-%m-%d %H:%M")
         return format_html(
-            "{} {} (pushed {}; cleared when new credentials are entered)",
+            "{} {} (pushed {}; cleared when changed credentials are entered)",
             state_badge("Connect again", ORANGE),
             obj.authorization_notice,
             when,

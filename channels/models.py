@@ -184,7 +184,7 @@ class Channel(TimeStampedModel):
     )
     last_error = models.CharField(max_length=500, blank=True, editable=False)
     # What the marketplace last pushed about the seller's authorization of omni (cancelled,
-    # or expiring); cleared when staff enter new credentials.
+    # or expiring); cleared when staff enter changed credentials.
     authorization_notice = models.CharField(
         "authorization", max_length=300, blank=True, editable=False
     )

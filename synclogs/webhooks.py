@@ -56,9 +56,9 @@ def webhook_receive(
     `synclogs.tasks.process_webhook_event` after commit when it names an order; for a paused
     channel, keep it held instead (answered the same, queued on resume).
 
-    A push naming another shop of the same app (Shopee sends all of an app's shops to the one
-    URL registered) is kept for the channel of that shop (`_owner`), or answered 200 and not
-    kept when omni has none. A push about the seller's authorization (cancelled, expiring)
+    A push naming another shop of the same app (Shopee and Lazada send all of an app's shops to
+    the one URL registered) is kept for the channel of that shop (`_owner`), or answered 200
+    and not kept when omni has none. A push about the seller's authorization (cancelled, expiring)
     puts its notice on the channel, for staff to connect the shop again. A refused push
     (missing, malformed or wrong signature 401, malformed body 400) keeps nothing. Cost: the
     signature check, one insert (plus one locked read of the channel row when it is paused,

@@ -69,8 +69,8 @@ class Limits:
     stock_updates_per_call: int  # SKUs/models per stock update call
     price_updates_per_call: int  # SKUs/models per price update call
     one_item_per_update: bool  # stock/price calls take the SKUs of a single item only
-    # Two calls editing one item at once are refused (Lazada's 4147): pushes keep each item's
-    # rows in one call, or in calls one after another (`kit.push_in_batches`).
+    # Two calls editing one item at once are refused (Lazada's 4147): pushes never send two
+    # calls of one item at the same time (`kit.push_in_batches`).
     serial_item_edits: bool = False
     order_ids_per_call: int = 50
     order_window_days: int | None = None  # widest time window one order-list call accepts
@@ -236,7 +236,7 @@ class WebhookEvent:
     payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     notice: str = ""  # for "authorization": what staff must do, in the marketplace's name
     # The shop the push names, where a marketplace sends every shop of an app to one URL
-    # (Shopee's shop_id); "" when it names none.
+    # (Shopee's shop_id, Lazada's seller_id); "" when it names none.
     shop: str = ""
 
 
@@ -339,4 +339,5 @@ class Adapter(Protocol):
 
     def owns_push(self, event: WebhookEvent) -> bool:
         """Whether a verified push is about this channel's shop. False for a push naming
-        another shop of the same app (Shopee sends all of an app's shops to one URL)."""
+        another shop of the same app (Shopee and Lazada send all of an app's shops to one
+        URL)."""
