@@ -1,4 +1,5 @@
-"""Fixtures for the channel tests: a Shopee emulator on a free port, and adapters for it."""
+"""Fixtures for the channel tests: a Shopee emulator on a free port, and adapters for it; an
+empty shop of any marketplace, for the modules that choose it with a `kind` fixture."""
 
 import hashlib
 import hmac
@@ -11,6 +12,7 @@ import requests
 
 from channels.adapters.http import RetryPolicy
 from channels.adapters.shopee.adapter import ShopeeAdapter
+from channels.emulators import emulator_class
 from channels.emulators.shopee import ShopeeEmulator
 
 # Back-off short enough for tests; the emulator's Retry-After (0.05 s) still wins when sent.
@@ -59,3 +61,10 @@ def signed_call(
         **(params or {}),
     }
     return requests.request(method, emulator.base_url + path, params=query, json=body, timeout=5)
+
+
+@pytest.fixture
+def emulator(kind):
+    """An empty shop of the marketplace the module's `kind` fixture names, filled by hand."""
+    with emulator_class(kind)(items=0, seed=21) as server:
+        yield server

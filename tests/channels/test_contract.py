@@ -69,12 +69,6 @@ def kind(request) -> str:
     return request.param
 
 
-@pytest.fixture
-def emulator(kind):
-    with emulator_class(kind)(items=0, seed=21) as server:
-        yield server
-
-
 def adapter(kind: str, emulator, **options: Any):
     """An adapter for `emulator`, with its credentials unless `credentials` is given."""
     return adapter_class(kind)(

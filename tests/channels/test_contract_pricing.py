@@ -15,7 +15,7 @@ from channels.adapters import adapter_class
 from channels.models import Listing, PriceOverride, PriceSync
 from channels.pricing import channel_price, price_rules_changed
 from tests.channels.builders import grid_item, shop_item
-from tests.channels.test_contract import connect, emulator, kind, scan  # noqa: F401
+from tests.channels.test_contract import connect, kind, scan  # noqa: F401
 from tests.factories import VariantFactory
 
 pytestmark = pytest.mark.django_db

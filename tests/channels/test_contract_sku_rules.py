@@ -14,7 +14,7 @@ from channels.sku_rules import sku_alias_create
 from synclogs.models import SalesOrder, SyncLog
 from synclogs.services import order_manual_download
 from tests.channels.builders import shop_item
-from tests.channels.test_contract import adapter, connect, emulator, kind, scan  # noqa: F401
+from tests.channels.test_contract import adapter, connect, kind, scan  # noqa: F401
 from tests.factories import VariantFactory
 
 pytestmark = pytest.mark.django_db

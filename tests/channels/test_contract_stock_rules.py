@@ -13,7 +13,7 @@ from channels.inventory import stock_rules_changed
 from channels.models import Channel, Listing, StockRule
 from synclogs.services import order_manual_download
 from tests.channels.builders import shop_item
-from tests.channels.test_contract import connect, drain_all, emulator, kind, scan  # noqa: F401
+from tests.channels.test_contract import connect, drain_all, kind, scan  # noqa: F401
 from tests.factories import VariantFactory
 
 pytestmark = pytest.mark.django_db

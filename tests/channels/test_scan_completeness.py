@@ -47,13 +47,6 @@ def catalog(kind):
 
 
 @pytest.fixture
-def emulator(kind):
-    """An empty shop, filled by hand."""
-    with emulator_class(kind)(items=0, seed=21) as server:
-        yield server
-
-
-@pytest.fixture
 def quick_retries(monkeypatch):
     """Retries without the production back-off: a dropped page is asked for again at once."""
     monkeypatch.setattr(RetryPolicy, "delay", lambda self, attempt, after, rng: 0.001)

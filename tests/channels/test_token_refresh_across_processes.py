@@ -18,7 +18,6 @@ from django.db import connection
 
 from channels.adapters.base import CredentialsError
 from channels.credentials_store import credentials_of
-from channels.emulators import emulator_class
 from channels.emulators.base import Emulator, Reply, Request
 from channels.marketplaces import BY_KIND, KINDS
 from channels.models import Channel
@@ -32,12 +31,6 @@ WAIT_SECONDS = 10.0  # for the second worker to reach the row's lock; generous f
 @pytest.fixture(params=REFRESHING)
 def kind(request) -> str:
     return request.param
-
-
-@pytest.fixture
-def emulator(kind):
-    with emulator_class(kind)(items=0, seed=21) as server:
-        yield server
 
 
 def tokens(credentials) -> tuple[str, str]:

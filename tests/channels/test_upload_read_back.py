@@ -3,7 +3,6 @@ exists, so staff do not create it twice (`kit.BaseAdapter.read_back`), over real
 
 import pytest
 
-from channels.emulators import emulator_class
 from channels.listings import listings_upload
 from tests.channels.test_contract import connect, tote
 from tests.factories import VariantFactory
@@ -17,12 +16,6 @@ CREATE_CALLS = {
     "tiktok_shop": "_create_product",
     "tokopedia": "_create_product",
 }
-
-
-@pytest.fixture
-def emulator(kind):
-    with emulator_class(kind)(items=0, seed=21) as server:
-        yield server
 
 
 @pytest.mark.django_db
